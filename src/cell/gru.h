@@ -1,0 +1,63 @@
+// gru.h: the GRU layer (PyTorch's torch.nn.GRU: gates r, z, n; "linear before reset").
+//
+//   r = σ(W_ir x + b_ir + W_hr h' + b_hr)
+//   z = σ(W_iz x + b_iz + W_hz h' + b_hz)
+//   q = W_hn h' + b_hn
+//   n = tanh(W_in x + b_in + r ⊙ q)
+//   h = (1 − z) ⊙ n + z ⊙ h'
+//
+// All sequences are time-major: (T,B,·), so one step is one contiguous (B,·) block.
+// The forward pass is sequential in time; the backward pass is split in three so
+// that the gradient methods share everything except the state-gradient recurrence:
+//   gru_backward_local   δ (dL/dh) at every step -> gate gradients gi, gh (elementwise)
+//   gru_backward_jt      the exact J_{t+1}ᵀ δ_{t+1} that only BPTT needs (one GEMM a step)
+//   gru_backward_params  parameter and input gradients, large GEMMs over all T·B rows
+#ifndef DSF_GRU_H
+#define DSF_GRU_H
+
+typedef struct {
+    const float *w_ih;  // (3H,I)
+    const float *w_hh;  // (3H,H)
+    const float *b_ih;  // (3H)
+    const float *b_hh;  // (3H)
+} gru_weights;
+
+typedef struct {
+    float *w_ih, *w_hh, *b_ih, *b_hh;  // shapes as gru_weights; accumulated (+=)
+} gru_grads;
+
+// What the forward pass keeps for the backward pass.
+typedef struct {
+    float *h;      // (T+1,B,H): h[0] is the initial state, h[t+1] the output of step t
+    float *gates;  // (T,B,3H): r, z, n after their nonlinearities
+    float *q;      // (T,B,H): W_hn h' + b_hn
+} gru_cache;
+
+// x is (T,B,I). Uses cache->h[0] as the initial state and fills the rest of the
+// cache. scratch is (T,B,3H).
+void gru_forward(const gru_weights *w, const float *x, gru_cache *cache, float *scratch, int T,
+                 int B, int I, int H);
+
+// For rows r0..r0+n of the flattened (T·B) steps: given the state gradients
+// delta (n,H), writes gi (n,3H) = [âr, âz, ân] and gh (n,3H) = [âr, âz, ân ⊙ r].
+// h_prev, gates and q are the cache rows of the same steps.
+void gru_backward_local(const float *delta, const float *h_prev, const float *gates,
+                        const float *q, float *gi, float *gh, int n, int H);
+
+// carry (B,H) = J_{t+1}ᵀ δ_{t+1} = δ ⊙ z + gh · W_hh, for one step: the exact
+// state-to-state Jacobian transpose (BPTT's sequential, O(H²) part).
+void gru_backward_jt(const gru_weights *w, const float *delta, const float *gates,
+                     const float *gh, float *carry, int B, int H);
+
+// Parameter gradients (accumulated) and, if dx is not NULL, the input gradient
+// dx (T,B,I) = gi · W_ih, from gi, gh (T,B,3H), the inputs x (T,B,I) and the
+// previous states cache->h[0..T).
+void gru_backward_params(const gru_weights *w, const float *x, const gru_cache *cache,
+                         const float *gi, const float *gh, gru_grads *g, float *dx, int T, int B,
+                         int I, int H);
+
+// The exact diagonal of ∂h_t/∂h_{t-1} for one step (B,H), as DESIGN.md §2.
+void gru_jacobian_diag(const gru_weights *w, const float *h_prev, const float *gates,
+                       const float *q, float *diag, int B, int H);
+
+#endif

@@ -1,0 +1,78 @@
+// feedback.c: see feedback.h.
+#include "feedback.h"
+
+#include <math.h>
+#include <string.h>
+
+static int parse_float(const char *s, char end, float *out, const char **rest) {
+    char *e;
+    double v = strtod(s, &e);
+    if (e == s || *e != end || !isfinite(v)) return -1;
+    *out = (float)v;
+    *rest = e;
+    return 0;
+}
+
+int dsf_feedback_parse(const char *s, dsf_feedback *f) {
+    const char *rest;
+    memset(f, 0, sizeof *f);
+    if (strcmp(s, "uniform") == 0) {
+        f->kind = DSF_FEEDBACK_UNIFORM;
+        f->hi = 1;
+        return 0;
+    }
+    if (strncmp(s, "uniform:", 8) == 0) {
+        f->kind = DSF_FEEDBACK_UNIFORM;
+        if (parse_float(s + 8, ',', &f->lo, &rest) || parse_float(rest + 1, '\0', &f->hi, &rest) ||
+            !(f->lo <= f->hi))
+            return dsf_error_set("bad feedback '%s': expected uniform:LO,HI with LO <= HI", s);
+        return 0;
+    }
+    if (strcmp(s, "zero") == 0) {
+        f->kind = DSF_FEEDBACK_ZERO;
+        return 0;
+    }
+    if (strcmp(s, "identity") == 0) {
+        f->kind = DSF_FEEDBACK_IDENTITY;
+        return 0;
+    }
+    if (strcmp(s, "ssm") == 0) {
+        f->kind = DSF_FEEDBACK_SSM;
+        return 0;
+    }
+    if (strncmp(s, "const:", 6) == 0) {
+        f->kind = DSF_FEEDBACK_CONST;
+        if (parse_float(s + 6, '\0', &f->lo, &rest))
+            return dsf_error_set("bad feedback '%s': expected const:C with C a number", s);
+        return 0;
+    }
+    return dsf_error_set("unknown feedback '%s' (expected uniform[:LO,HI], zero, identity, "
+                         "const:C or ssm)", s);
+}
+
+void dsf_feedback_format(const dsf_feedback *f, char *buf, size_t n) {
+    switch (f->kind) {
+    case DSF_FEEDBACK_UNIFORM: snprintf(buf, n, "uniform:%g,%g", f->lo, f->hi); break;
+    case DSF_FEEDBACK_ZERO: snprintf(buf, n, "zero"); break;
+    case DSF_FEEDBACK_IDENTITY: snprintf(buf, n, "identity"); break;
+    case DSF_FEEDBACK_CONST: snprintf(buf, n, "const:%g", f->lo); break;
+    case DSF_FEEDBACK_SSM: snprintf(buf, n, "ssm"); break;
+    }
+}
+
+void dsf_feedback_fill(const dsf_feedback *f, dsf_rng *rng, float *a, int H, int T) {
+    for (int i = 0; i < H; i++) {
+        switch (f->kind) {
+        case DSF_FEEDBACK_UNIFORM: a[i] = f->lo + (f->hi - f->lo) * dsf_rng_float(rng); break;
+        case DSF_FEEDBACK_ZERO: a[i] = 0; break;
+        case DSF_FEEDBACK_IDENTITY: a[i] = 1; break;
+        case DSF_FEEDBACK_CONST: a[i] = f->lo; break;
+        case DSF_FEEDBACK_SSM: {
+            double tmax = T > 1 ? T : 1;
+            double tau = H > 1 ? exp(log(tmax) * i / (H - 1)) : 1;
+            a[i] = (float)exp(-1.0 / tau);
+            break;
+        }
+        }
+    }
+}

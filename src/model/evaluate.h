@@ -1,0 +1,14 @@
+// evaluate.h: mean cross-entropy of a model over a token stream, with the same
+// stateful batching as training (state carried across steps, reset at start).
+#ifndef DSF_EVALUATE_H
+#define DSF_EVALUATE_H
+
+#include "data/batch.h"
+#include "data/corpus.h"
+#include "model/lm.h"
+
+// w was created with the evaluation batch size and T. Returns the mean loss
+// per predicted token, or NAN with the error set when the stream is too short.
+double lm_evaluate(const dsf_lm *m, dsf_lm_work *w, const dsf_tokens *tokens, int T);
+
+#endif

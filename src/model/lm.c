@@ -1,0 +1,277 @@
+// lm.c: see lm.h.
+#include "lm.h"
+
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/gemm.h"
+
+static void add_param(dsf_lm *m, const char *name, int ndim, int64_t d0, int64_t d1) {
+    DSF_ASSERT(m->ntensors < DSF_MAX_TENSORS);
+    dsf_param *p = &m->tensors[m->ntensors++];
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->ndim = ndim;
+    p->shape[0] = d0;
+    p->shape[1] = ndim > 1 ? d1 : 1;
+    p->numel = (size_t)d0 * (size_t)p->shape[1];
+    p->offset = m->n;
+    p->is_weight = ndim > 1;
+    m->n += p->numel;
+}
+
+static void layout(dsf_lm *m) {
+    const dsf_lm_config *c = &m->cfg;
+    char name[48];
+    m->ntensors = 0;
+    m->n = 0;
+    add_param(m, "encoder.weight", 2, c->V, c->E);
+    for (int l = 0; l < c->L; l++) {
+        int I = l == 0 ? c->E : c->H;
+        snprintf(name, sizeof name, "rnn.weight_ih_l%d", l);
+        add_param(m, name, 2, 3 * (int64_t)c->H, I);
+        snprintf(name, sizeof name, "rnn.weight_hh_l%d", l);
+        add_param(m, name, 2, 3 * (int64_t)c->H, c->H);
+        snprintf(name, sizeof name, "rnn.bias_ih_l%d", l);
+        add_param(m, name, 1, 3 * (int64_t)c->H, 1);
+        snprintf(name, sizeof name, "rnn.bias_hh_l%d", l);
+        add_param(m, name, 1, 3 * (int64_t)c->H, 1);
+    }
+    add_param(m, "decoder.weight", 2, c->V, c->H);
+    add_param(m, "decoder.bias", 1, c->V, 1);
+}
+
+static int check_config(const dsf_lm_config *c) {
+    if (c->V < 1 || c->E < 1 || c->H < 1 || c->L < 1)
+        return dsf_error_set("model sizes must be positive (vocab %d, emb %d, hidden %d, layers %d)",
+                             c->V, c->E, c->H, c->L);
+    if (c->L > DSF_MAX_LAYERS) return dsf_error_set("at most %d layers", DSF_MAX_LAYERS);
+    if (c->H > (1 << 20) || c->E > (1 << 20) || c->V > (1 << 28))
+        return dsf_error_set("model sizes too large (vocab %d, emb %d, hidden %d)", c->V, c->E, c->H);
+    return 0;
+}
+
+size_t lm_bytes(const dsf_lm_config *c) {
+    double n = (double)c->V * c->E + (double)c->V * (c->H + 1);
+    for (int l = 0; l < c->L; l++) n += 3.0 * c->H * ((l ? c->H : c->E) + c->H + 2);
+    double bytes = 2 * n * sizeof(float) + (double)c->L * c->H * sizeof(float);
+    return bytes > (double)SIZE_MAX / 4 ? SIZE_MAX / 4 : (size_t)bytes;
+}
+
+// Refuses an allocation larger than the machine's memory, saying how much it needs.
+static int check_memory(size_t bytes, const char *what) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    double have = pages > 0 && page > 0 ? (double)pages * page : 0;
+    if (have > 0 && (double)bytes > have)
+        return dsf_error_set("%s would need %.1f GiB but this machine has %.1f GiB", what,
+                             (double)bytes / (1 << 30), have / (1 << 30));
+    return 0;
+}
+
+int lm_create(dsf_lm *m, const dsf_lm_config *cfg) {
+    memset(m, 0, sizeof *m);
+    if (check_config(cfg)) return -1;
+    m->cfg = *cfg;
+    if (check_memory(lm_bytes(cfg), "the model")) return -1;
+    layout(m);
+    m->params = dsf_alloc(m->n * sizeof(float));
+    m->grads = dsf_alloc(m->n * sizeof(float));
+    m->feedback = dsf_alloc((size_t)cfg->L * cfg->H * sizeof(float));
+    if (!m->params || !m->grads || !m->feedback) {
+        lm_destroy(m);
+        return -1;
+    }
+    const dsf_param *p = m->tensors;
+    m->encoder = m->params + p->offset;
+    m->g_encoder = m->grads + p->offset;
+    p++;
+    for (int l = 0; l < cfg->L; l++, p += 4) {
+        m->rnn[l] = (gru_weights){m->params + p[0].offset, m->params + p[1].offset,
+                                  m->params + p[2].offset, m->params + p[3].offset};
+        m->g_rnn[l] = (gru_grads){m->grads + p[0].offset, m->grads + p[1].offset,
+                                  m->grads + p[2].offset, m->grads + p[3].offset};
+    }
+    m->dec_w = m->params + p[0].offset;
+    m->g_dec_w = m->grads + p[0].offset;
+    m->dec_b = m->params + p[1].offset;
+    m->g_dec_b = m->grads + p[1].offset;
+    return 0;
+}
+
+void lm_destroy(dsf_lm *m) {
+    dsf_free(m->params);
+    dsf_free(m->grads);
+    dsf_free(m->feedback);
+    memset(m, 0, sizeof *m);
+}
+
+const dsf_param *lm_find(const dsf_lm *m, const char *name) {
+    for (int i = 0; i < m->ntensors; i++)
+        if (strcmp(m->tensors[i].name, name) == 0) return &m->tensors[i];
+    return NULL;
+}
+
+void lm_init_params(dsf_lm *m, dsf_rng *rng) {
+    const dsf_lm_config *c = &m->cfg;
+    float k = 1.0f / sqrtf((float)c->H);
+    for (int i = 0; i < m->ntensors; i++) {
+        const dsf_param *p = &m->tensors[i];
+        float *x = m->params + p->offset;
+        if (strcmp(p->name, "decoder.bias") == 0)
+            memset(x, 0, p->numel * sizeof(float));
+        else if (strncmp(p->name, "rnn.", 4) == 0)
+            dsf_rng_fill_uniform(rng, x, p->numel, -k, k);
+        else
+            dsf_rng_fill_uniform(rng, x, p->numel, -0.1f, 0.1f);
+    }
+}
+
+// The work buffers, in one table so that sizes and allocation cannot disagree.
+#define WORK_BUFFERS(X)                                                            \
+    X(x, int32_t, TB)                                                              \
+    X(y, int32_t, TB)                                                              \
+    X(emb, float, TB * E)                                                          \
+    X(scratch, float, TB * 3 * H)                                                  \
+    X(probs, float, TB * V)                                                        \
+    X(row_loss, float, TB)                                                         \
+    X(e, float, TB * IH)                                                           \
+    X(dx, float, TB * IH)                                                          \
+    X(bw.gi, float, TB * 3 * H)                                                    \
+    X(bw.gh, float, TB * 3 * H)                                                    \
+    X(bw.carry, float, B * H)                                                      \
+    X(state, float, L * B * H)
+#define LAYER_BUFFERS(X)                                                           \
+    X(h, float, (T + 1) * B * H)                                                   \
+    X(gates, float, TB * 3 * H)                                                    \
+    X(q, float, TB * H)
+
+size_t lm_work_bytes(const dsf_lm_config *c, int B_, int T_) {
+    double B = B_, T = T_, TB = T * B, E = c->E, H = c->H, V = c->V, L = c->L;
+    double IH = E > H ? E : H, total = 0, layer = 0;
+#define SIZE(name, type, count) total += (double)(count) * sizeof(type);
+#define SIZEL(name, type, count) layer += (double)(count) * sizeof(type);
+    WORK_BUFFERS(SIZE)
+    LAYER_BUFFERS(SIZEL)
+    total += L * layer;
+    return total > (double)SIZE_MAX / 4 ? SIZE_MAX / 4 : (size_t)total;
+}
+
+int lm_work_create(dsf_lm_work *w, const dsf_lm_config *c, int B, int T) {
+    memset(w, 0, sizeof *w);
+    if (B < 1 || T < 1) return dsf_error_set("batch and sequence length must be positive");
+    if (check_memory(lm_work_bytes(c, B, T), "the activations")) return -1;
+    w->B = B;
+    w->T = T;
+    size_t TB = (size_t)T * B, E = c->E, H = c->H, V = c->V, L = c->L;
+    size_t IH = E > H ? E : H;
+    int ok = 1;
+#define ALLOC(name, type, count) ok = ok && (w->name = dsf_alloc((count) * sizeof(type)));
+    WORK_BUFFERS(ALLOC)
+    for (int l = 0; l < c->L; l++) {
+        gru_cache *g = &w->cache[l];
+#define ALLOCL(name, type, count) ok = ok && (g->name = dsf_alloc((count) * sizeof(type)));
+        LAYER_BUFFERS(ALLOCL)
+    }
+    if (!ok) {
+        lm_work_destroy(w);
+        return -1;
+    }
+    return 0;
+}
+
+void lm_work_destroy(dsf_lm_work *w) {
+#define FREE(name, type, count) dsf_free(w->name);
+    WORK_BUFFERS(FREE)
+    for (int l = 0; l < DSF_MAX_LAYERS; l++) {
+        gru_cache *g = &w->cache[l];
+#define FREEL(name, type, count) dsf_free(g->name);
+        LAYER_BUFFERS(FREEL)
+    }
+    memset(w, 0, sizeof *w);
+}
+
+void lm_work_reset_state(dsf_lm_work *w, const dsf_lm_config *c) {
+    memset(w->state, 0, sizeof(float) * (size_t)c->L * w->B * c->H);
+}
+
+double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32_t *y, int T) {
+    const dsf_lm_config *c = &m->cfg;
+    const int B = w->B, E = c->E, H = c->H, V = c->V, L = c->L;
+    const size_t TB = (size_t)T * B, BH = (size_t)B * H;
+    DSF_ASSERT(T >= 1 && T <= w->T);
+    w->last_T = T;
+    memcpy(w->x, x, TB * sizeof(int32_t));
+    memcpy(w->y, y, TB * sizeof(int32_t));
+
+    for (size_t r = 0; r < TB; r++) {
+        DSF_ASSERT(x[r] >= 0 && x[r] < V);
+        memcpy(w->emb + r * E, m->encoder + (size_t)x[r] * E, E * sizeof(float));
+    }
+    const float *in = w->emb;
+    int I = E;
+    for (int l = 0; l < L; l++) {
+        gru_cache *g = &w->cache[l];
+        memcpy(g->h, w->state + l * BH, BH * sizeof(float));
+        gru_forward(&m->rnn[l], in, g, w->scratch, T, B, I, H);
+        memcpy(w->state + l * BH, g->h + (size_t)T * BH, BH * sizeof(float));
+        in = g->h + BH;  // outputs h[1..T]
+        I = H;
+    }
+    // Decoder: logits (T·B,V) = h W_decᵀ + b, then a stable softmax per row.
+    for (size_t r = 0; r < TB; r++) memcpy(w->probs + r * V, m->dec_b, V * sizeof(float));
+    dsf_sgemm(0, 1, (int)TB, V, H, 1.0f, in, H, m->dec_w, H, 1.0f, w->probs, V);
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < (long)TB; r++) {
+        float *p = w->probs + (size_t)r * V;
+        float mx = p[0];
+        for (int v = 1; v < V; v++) mx = p[v] > mx ? p[v] : mx;
+        double sum = 0;
+        for (int v = 0; v < V; v++) sum += (p[v] = expf(p[v] - mx));
+        float inv = (float)(1.0 / sum);
+        DSF_ASSERT(y[r] >= 0 && y[r] < V);
+        float target = p[y[r]];
+        for (int v = 0; v < V; v++) p[v] *= inv;
+        w->row_loss[r] = (float)(log(sum) - log((double)target));
+    }
+    double loss = 0;  // summed in a fixed order: the same for any thread count
+    for (size_t r = 0; r < TB; r++) loss += w->row_loss[r];
+    return loss / (double)TB;
+}
+
+void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
+    const dsf_lm_config *c = &m->cfg;
+    const int T = w->last_T, B = w->B, E = c->E, H = c->H, V = c->V, L = c->L;
+    const size_t TB = (size_t)T * B, BH = (size_t)B * H;
+    memset(m->grads, 0, m->n * sizeof(float));
+
+    // dlogits = (softmax − onehot) / (T·B), in place.
+    const float scale = 1.0f / (float)TB;
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < (long)TB; r++) {
+        float *p = w->probs + (size_t)r * V;
+        p[w->y[r]] -= 1.0f;
+        for (int v = 0; v < V; v++) p[v] *= scale;
+    }
+    const float *top = w->cache[L - 1].h + BH;
+    dsf_sgemm(1, 0, V, H, (int)TB, 1.0f, w->probs, V, top, H, 0.0f, m->g_dec_w, H);
+    for (size_t r = 0; r < TB; r++)
+        for (int v = 0; v < V; v++) m->g_dec_b[v] += w->probs[r * V + v];
+    // The top layer's local error: e (T,B,H) = dlogits W_dec.
+    dsf_sgemm(0, 0, (int)TB, H, V, 1.0f, w->probs, V, m->dec_w, H, 0.0f, w->e, H);
+
+    for (int l = L - 1; l >= 0; l--) {
+        const float *x = l == 0 ? w->emb : w->cache[l - 1].h + BH;
+        int I = l == 0 ? E : H;
+        gru_layer_backward(meth, m->feedback + (size_t)l * H, &m->rnn[l], x, &w->cache[l], w->e,
+                           &w->bw, &m->g_rnn[l], w->dx, T, B, I, H);
+        // dx is the local error of the layer below (or of the embedding).
+        float *t = w->e;
+        w->e = w->dx;
+        w->dx = t;
+    }
+    for (size_t r = 0; r < TB; r++) {
+        float *g = m->g_encoder + (size_t)w->x[r] * E;
+        const float *d = w->e + r * E;
+        for (int i = 0; i < E; i++) g[i] += d[i];
+    }
+}

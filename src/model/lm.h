@@ -1,0 +1,89 @@
+// lm.h: the language model: embedding -> L GRU layers -> linear decoder ->
+// softmax cross-entropy (PyTorch's examples/word_language_model, no dropout).
+//
+// Parameters and gradients each live in one flat buffer; dsf_param describes the
+// named views into it, in checkpoint order:
+//   encoder.weight (V,E)
+//   rnn.weight_ih_l{k} (3H,I)  rnn.weight_hh_l{k} (3H,H)  rnn.bias_ih_l{k} (3H)  rnn.bias_hh_l{k} (3H)
+//   decoder.weight (V,H)  decoder.bias (V)
+// The DSF feedback vectors a (L,H) are not parameters: drawn once, never updated.
+#ifndef DSF_LM_H
+#define DSF_LM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cell/gru.h"
+#include "core/common.h"
+#include "grad/method.h"
+
+#define DSF_MAX_LAYERS 64
+#define DSF_MAX_TENSORS (3 + 4 * DSF_MAX_LAYERS)
+
+typedef struct {
+    int V, E, H, L;
+} dsf_lm_config;
+
+typedef struct {
+    char name[48];
+    int ndim;
+    int64_t shape[2];
+    size_t offset, numel;  // in floats, into the flat buffers
+    int is_weight;         // a matrix (weight decay applies), not a bias
+} dsf_param;
+
+typedef struct {
+    dsf_lm_config cfg;
+    int ntensors;
+    dsf_param tensors[DSF_MAX_TENSORS];
+    size_t n;        // number of parameters
+    float *params;   // (n)
+    float *grads;    // (n)
+    float *feedback; // (L,H)
+    // Views into params and grads.
+    float *encoder, *dec_w, *dec_b;
+    float *g_encoder, *g_dec_w, *g_dec_b;
+    gru_weights rnn[DSF_MAX_LAYERS];
+    gru_grads g_rnn[DSF_MAX_LAYERS];
+} dsf_lm;
+
+// Checks the sizes (one clear error if absurd or larger than memory) and
+// allocates zeroed buffers.
+int lm_create(dsf_lm *m, const dsf_lm_config *cfg);
+void lm_destroy(dsf_lm *m);
+// PyTorch's initialisation: encoder and decoder weights U(±0.1), decoder bias 0,
+// GRU weights and biases U(±1/√H). (The feedback is filled by grad/feedback.h.)
+void lm_init_params(dsf_lm *m, dsf_rng *rng);
+const dsf_param *lm_find(const dsf_lm *m, const char *name);
+// Bytes lm_create would allocate (for the memory check).
+size_t lm_bytes(const dsf_lm_config *cfg);
+
+// Activations for batch B and at most T steps, and the recurrent state that is
+// carried from one step to the next (detached: no gradient crosses it).
+typedef struct {
+    int B, T;
+    int last_T;       // steps of the last forward pass
+    int32_t *x, *y;   // (T,B) time-major tokens of the last forward pass
+    float *emb;       // (T,B,E)
+    gru_cache cache[DSF_MAX_LAYERS];
+    float *scratch;   // (T,B,3H)
+    float *probs;     // (T·B,V): softmax of the logits, then dlogits
+    float *row_loss;  // (T·B)
+    float *e, *dx;    // (T,B,max(E,H))
+    gru_backward_work bw;
+    float *state;     // (L,B,H)
+} dsf_lm_work;
+
+int lm_work_create(dsf_lm_work *w, const dsf_lm_config *cfg, int B, int T);
+void lm_work_destroy(dsf_lm_work *w);
+size_t lm_work_bytes(const dsf_lm_config *cfg, int B, int T);
+void lm_work_reset_state(dsf_lm_work *w, const dsf_lm_config *cfg);
+
+// Forward pass over T <= w->T steps of tokens x, targets y (T,B): starts from
+// w->state, leaves the final state there, returns the mean cross-entropy.
+double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32_t *y, int T);
+// Gradient of the mean cross-entropy of the last forward pass, into m->grads
+// (overwritten), under method meth.
+void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth);
+
+#endif

@@ -1,0 +1,109 @@
+// optim.c: see optim.h.
+#include "optim.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *const optim_names[] = {"sgd", "adamw"};
+
+const char *dsf_optim_name(dsf_optim_kind k) { return optim_names[k]; }
+
+int dsf_optim_parse(const char *s, dsf_optim_kind *out) {
+    for (int i = 0; i < 2; i++)
+        if (strcmp(s, optim_names[i]) == 0) {
+            *out = (dsf_optim_kind)i;
+            return 0;
+        }
+    return dsf_error_set("unknown optimizer '%s' (expected sgd or adamw)", s);
+}
+
+int optim_create(dsf_optim *o, dsf_optim_kind kind, float lr, size_t n) {
+    memset(o, 0, sizeof *o);
+    o->kind = kind;
+    o->lr = lr;
+    o->beta1 = 0.9f;
+    o->beta2 = 0.999f;
+    o->eps = 1e-8f;
+    o->weight_decay = 0.01f;
+    o->min_lr_ratio = 0.1f;
+    o->n = n;
+    if (kind == DSF_OPTIM_ADAMW) {
+        o->m = dsf_alloc(n * sizeof(float));
+        o->v = dsf_alloc(n * sizeof(float));
+        if (!o->m || !o->v) {
+            optim_destroy(o);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void optim_destroy(dsf_optim *o) {
+    dsf_free(o->m);
+    dsf_free(o->v);
+    o->m = o->v = NULL;
+}
+
+float optim_lr(const dsf_optim *o) {
+    if (o->kind == DSF_OPTIM_SGD) return o->lr;
+    int64_t s = o->t + 1;  // the step about to be taken, from 1
+    if (o->warmup > 0 && s <= o->warmup) return o->lr * (float)s / (float)o->warmup;
+    if (o->total <= o->warmup) return o->lr;
+    double p = (double)(s - o->warmup) / (double)(o->total - o->warmup);
+    if (p > 1) p = 1;
+    double c = 0.5 * (1 + cos(3.14159265358979323846 * p));
+    return (float)(o->lr * (o->min_lr_ratio + (1 - o->min_lr_ratio) * c));
+}
+
+void optim_step(dsf_optim *o, dsf_lm *m) {
+    const float lr = optim_lr(o);
+    float *p = m->params;
+    const float *g = m->grads;
+    o->t++;
+    if (o->kind == DSF_OPTIM_SGD) {
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < m->n; i++) p[i] -= lr * g[i];
+        return;
+    }
+    const float b1 = o->beta1, b2 = o->beta2;
+    const float c1 = 1.0f - powf(b1, (float)o->t), c2 = 1.0f - powf(b2, (float)o->t);
+    for (int k = 0; k < m->ntensors; k++) {
+        const dsf_param *d = &m->tensors[k];
+        const float decay = d->is_weight ? 1.0f - lr * o->weight_decay : 1.0f;
+        float *pk = p + d->offset, *mk = o->m + d->offset, *vk = o->v + d->offset;
+        const float *gk = g + d->offset;
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < d->numel; i++) {
+            mk[i] = b1 * mk[i] + (1 - b1) * gk[i];
+            vk[i] = b2 * vk[i] + (1 - b2) * gk[i] * gk[i];
+            float mh = mk[i] / c1, vh = vk[i] / c2;
+            pk[i] = pk[i] * decay - lr * mh / (sqrtf(vh) + o->eps);
+        }
+    }
+}
+
+double grad_clip(float *g, size_t n, double max_norm) {
+    enum { CHUNK = 1 << 14 };
+    size_t nchunks = (n + CHUNK - 1) / CHUNK;
+    double *part = dsf_xmalloc((nchunks ? nchunks : 1) * sizeof(double));
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t end = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;
+        double s = 0;
+        for (size_t i = c * CHUNK; i < end; i++) s += (double)g[i] * g[i];
+        part[c] = s;
+    }
+    double sum = 0;
+    for (size_t c = 0; c < nchunks; c++) sum += part[c];
+    free(part);
+    double norm = sqrt(sum);
+    if (max_norm > 0 && isfinite(norm)) {
+        double coef = max_norm / (norm + 1e-6);
+        if (coef < 1) {
+            float f = (float)coef;
+#pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < n; i++) g[i] *= f;
+        }
+    }
+    return norm;
+}

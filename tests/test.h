@@ -1,0 +1,44 @@
+// test.h: a minimal test harness. A suite is a function that calls RUN(test)
+// for each of its tests; a test is a void function that uses CHECK*. The first
+// failing CHECK reports its location and ends the test.
+#ifndef DSF_TEST_H
+#define DSF_TEST_H
+
+#include <math.h>
+#include <stdio.h>
+
+extern int test_passed, test_failed, test_current_failed;
+void test_fail(const char *file, int line, const char *fmt, ...);
+void test_run(const char *name, void (*fn)(void));
+
+#define RUN(fn) test_run(#fn, fn)
+
+#define CHECK(c)                                                                   \
+    do {                                                                           \
+        if (!(c)) {                                                                \
+            test_fail(__FILE__, __LINE__, "%s", #c);                               \
+            return;                                                                \
+        }                                                                          \
+    } while (0)
+
+#define CHECK_MSG(c, ...)                                                          \
+    do {                                                                           \
+        if (!(c)) {                                                                \
+            test_fail(__FILE__, __LINE__, __VA_ARGS__);                            \
+            return;                                                                \
+        }                                                                          \
+    } while (0)
+
+// |a - b| <= tol * max(1, |a|, |b|)
+#define CHECK_CLOSE(a, b, tol)                                                     \
+    do {                                                                           \
+        double a_ = (double)(a), b_ = (double)(b);                                 \
+        double s_ = fmax(1.0, fmax(fabs(a_), fabs(b_)));                           \
+        if (!(fabs(a_ - b_) <= (tol) * s_)) {                                      \
+            test_fail(__FILE__, __LINE__, "%s = %.9g vs %s = %.9g (tol %g)", #a, a_, \
+                      #b, b_, (double)(tol));                                      \
+            return;                                                                \
+        }                                                                          \
+    } while (0)
+
+#endif

@@ -1,0 +1,315 @@
+// test_grad.c: the gradient methods against independent references.
+//   - the GRU cell's local backward and exact Jacobian diagonal against central
+//     finite differences of a double-precision reference step;
+//   - the whole model under BPTT against central finite differences of a
+//     double-precision reference model;
+//   - DSF with a = 0 equals FT; the DSF scan equals the materialised convolution
+//     δ_t = Σ_k a^k e_{t+k}; with T = 1 all methods agree.
+#include <string.h>
+
+#include "grad/method.h"
+#include "model/lm.h"
+#include "test.h"
+
+// ---- a double-precision reference GRU language model, written independently ----
+
+typedef struct {
+    int V, E, H, L, B, T;
+    const double *p;  // parameters in dsf_lm's flat layout
+} ref_model;
+
+static double sig(double x) { return 1 / (1 + exp(-x)); }
+
+// One GRU step for one batch row: h = GRU(x, hp) with weights at w_ih (3H,I), ...
+static void ref_step(const double *w_ih, const double *w_hh, const double *b_ih,
+                     const double *b_hh, const double *x, const double *hp, double *h, int I,
+                     int H) {
+    for (int i = 0; i < H; i++) {
+        double a[3], c[3];
+        for (int g = 0; g < 3; g++) {
+            a[g] = b_ih[g * H + i];
+            c[g] = b_hh[g * H + i];
+            for (int k = 0; k < I; k++) a[g] += w_ih[(size_t)(g * H + i) * I + k] * x[k];
+            for (int k = 0; k < H; k++) c[g] += w_hh[(size_t)(g * H + i) * H + k] * hp[k];
+        }
+        double r = sig(a[0] + c[0]), z = sig(a[1] + c[1]);
+        double n = tanh(a[2] + r * c[2]);
+        h[i] = (1 - z) * n + z * hp[i];
+    }
+}
+
+// Mean cross-entropy of tokens x, y (T,B) from a zero state.
+static double ref_loss(const ref_model *m, const int32_t *x, const int32_t *y) {
+    const int V = m->V, E = m->E, H = m->H, L = m->L, B = m->B, T = m->T;
+    double *h = calloc((size_t)L * B * H, sizeof(double));
+    double *in = calloc((size_t)(E > H ? E : H), sizeof(double));
+    double *out = calloc((size_t)H, sizeof(double));
+    double total = 0;
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < B; b++) {
+            const double *p = m->p;
+            memcpy(in, p + (size_t)x[t * B + b] * E, sizeof(double) * E);
+            p += (size_t)V * E;
+            int I = E;
+            for (int l = 0; l < L; l++) {
+                const double *w_ih = p, *w_hh = w_ih + 3 * H * I, *b_ih = w_hh + 3 * H * H,
+                             *b_hh = b_ih + 3 * H;
+                double *hl = h + ((size_t)l * B + b) * H;
+                ref_step(w_ih, w_hh, b_ih, b_hh, in, hl, out, I, H);
+                memcpy(hl, out, sizeof(double) * H);
+                memcpy(in, out, sizeof(double) * H);
+                p = b_hh + 3 * H;
+                I = H;
+            }
+            const double *dw = p, *db = dw + (size_t)V * H;
+            double mx = -1e300, logits[64];
+            for (int v = 0; v < V; v++) {
+                logits[v] = db[v];
+                for (int k = 0; k < H; k++) logits[v] += dw[(size_t)v * H + k] * in[k];
+                mx = fmax(mx, logits[v]);
+            }
+            double s = 0;
+            for (int v = 0; v < V; v++) s += exp(logits[v] - mx);
+            total += log(s) + mx - logits[y[t * B + b]];
+        }
+    free(h);
+    free(in);
+    free(out);
+    return total / (B * T);
+}
+
+static void random_model(dsf_lm *m, const dsf_lm_config *cfg, uint64_t seed, float scale) {
+    DSF_ASSERT(lm_create(m, cfg) == 0);
+    dsf_rng r;
+    dsf_rng_seed(&r, seed);
+    dsf_rng_fill_uniform(&r, m->params, m->n, -scale, scale);
+    dsf_rng_fill_uniform(&r, m->feedback, (size_t)cfg->L * cfg->H, 0, 1);
+}
+
+static void random_tokens(int32_t *x, int32_t *y, int n, int V, uint64_t seed) {
+    dsf_rng r;
+    dsf_rng_seed(&r, seed);
+    for (int i = 0; i < n; i++) {
+        x[i] = (int32_t)(dsf_rng_u64(&r) % V);
+        y[i] = (int32_t)(dsf_rng_u64(&r) % V);
+    }
+}
+
+// Gradient of the library model on x, y under method meth, from a zero state.
+static double lib_grad(dsf_lm *m, const int32_t *x, const int32_t *y, int B, int T,
+                       dsf_method meth) {
+    dsf_lm_work w;
+    DSF_ASSERT(lm_work_create(&w, &m->cfg, B, T) == 0);
+    double loss = lm_forward(m, &w, x, y, T);
+    lm_backward(m, &w, meth);
+    lm_work_destroy(&w);
+    return loss;
+}
+
+// BPTT gradients of the whole model equal central differences of the double
+// reference, for every parameter.
+static void check_model_fd(int L, int B, int T, int E, int H) {
+    dsf_lm_config cfg = {.V = 7, .E = E, .H = H, .L = L};
+    dsf_lm m;
+    random_model(&m, &cfg, 42 + L + T, 0.5f);
+    int32_t x[64], y[64];
+    random_tokens(x, y, B * T, cfg.V, 7 + T);
+    double loss = lib_grad(&m, x, y, B, T, DSF_METHOD_BPTT);
+
+    double *p = malloc(sizeof(double) * m.n);
+    for (size_t i = 0; i < m.n; i++) p[i] = m.params[i];
+    ref_model r = {cfg.V, cfg.E, cfg.H, cfg.L, B, T, p};
+    CHECK_CLOSE(loss, ref_loss(&r, x, y), 1e-5);
+    double gmax = 0, worst = 0;
+    for (size_t i = 0; i < m.n; i++) gmax = fmax(gmax, fabs(m.grads[i]));
+    for (size_t i = 0; i < m.n; i++) {
+        double keep = p[i], eps = 1e-5;
+        p[i] = keep + eps;
+        double lp = ref_loss(&r, x, y);
+        p[i] = keep - eps;
+        double lm = ref_loss(&r, x, y);
+        p[i] = keep;
+        double fd = (lp - lm) / (2 * eps);
+        worst = fmax(worst, fabs(fd - m.grads[i]) / gmax);
+    }
+    free(p);
+    lm_destroy(&m);
+    CHECK_MSG(worst < 2e-4, "worst |fd - grad| / max|grad| = %g", worst);
+}
+
+static void test_grad_bptt_fd_one_layer(void) { check_model_fd(1, 2, 5, 4, 6); }
+static void test_grad_bptt_fd_two_layers(void) { check_model_fd(2, 3, 4, 5, 4); }
+static void test_grad_bptt_fd_three_layers_t1(void) { check_model_fd(3, 2, 1, 3, 5); }
+
+// The cell's local backward (through gru_layer_backward with FT, one step) and
+// the Jacobian transpose product against finite differences of ref_step.
+static void test_grad_gru_cell_fd(void) {
+    enum { I = 5, H = 4, G = 3 * H };
+    dsf_rng r;
+    dsf_rng_seed(&r, 3);
+    float w_ih[G * I], w_hh[G * H], b_ih[G], b_hh[G], x[I], h0[H], dh[H];
+    dsf_rng_fill_uniform(&r, w_ih, G * I, -0.8f, 0.8f);
+    dsf_rng_fill_uniform(&r, w_hh, G * H, -0.8f, 0.8f);
+    dsf_rng_fill_uniform(&r, b_ih, G, -0.5f, 0.5f);
+    dsf_rng_fill_uniform(&r, b_hh, G, -0.5f, 0.5f);
+    dsf_rng_fill_uniform(&r, x, I, -1, 1);
+    dsf_rng_fill_uniform(&r, h0, H, -1, 1);
+    dsf_rng_fill_uniform(&r, dh, H, -1, 1);  // dL/dh for L = dh · h
+    gru_weights w = {w_ih, w_hh, b_ih, b_hh};
+    float hs[2 * H], gates[G], q[H], scratch[G], gi[G], gh[G], carry[H], diag[H];
+    memcpy(hs, h0, sizeof h0);
+    gru_cache c = {hs, gates, q};
+    gru_forward(&w, x, &c, scratch, 1, 1, I, H);
+    gru_backward_local(dh, h0, gates, q, gi, gh, 1, H);
+    gru_backward_jt(&w, dh, gates, gh, carry, 1, H);
+    gru_jacobian_diag(&w, h0, gates, q, diag, 1, H);
+
+    double dw_ih[G * I], dw_hh[G * H], db_ih[G], db_hh[G], dx[I], dhp[H], out[H];
+    for (int k = 0; k < G * I; k++) dw_ih[k] = w_ih[k];
+    for (int k = 0; k < G * H; k++) dw_hh[k] = w_hh[k];
+    for (int k = 0; k < G; k++) db_ih[k] = b_ih[k], db_hh[k] = b_hh[k];
+    for (int k = 0; k < I; k++) dx[k] = x[k];
+    for (int k = 0; k < H; k++) dhp[k] = h0[k];
+    ref_step(dw_ih, dw_hh, db_ih, db_hh, dx, dhp, out, I, H);
+    for (int k = 0; k < H; k++) CHECK_CLOSE(out[k], hs[H + k], 1e-6);
+
+    // Perturb h'_j: the carry is Σ_i dh_i ∂h_i/∂h'_j, the diagonal ∂h_j/∂h'_j.
+    for (int j = 0; j < H; j++) {
+        double keep = dhp[j], eps = 1e-6, hp_[H], hm_[H];
+        dhp[j] = keep + eps;
+        ref_step(dw_ih, dw_hh, db_ih, db_hh, dx, dhp, hp_, I, H);
+        dhp[j] = keep - eps;
+        ref_step(dw_ih, dw_hh, db_ih, db_hh, dx, dhp, hm_, I, H);
+        dhp[j] = keep;
+        double fd = 0;
+        for (int i = 0; i < H; i++) fd += dh[i] * (hp_[i] - hm_[i]) / (2 * eps);
+        CHECK_CLOSE(carry[j], fd, 1e-5);
+        CHECK_CLOSE(diag[j], (hp_[j] - hm_[j]) / (2 * eps), 1e-5);
+    }
+    // Biases: ∂L/∂b_ih = gi, ∂L/∂b_hh = gh.
+    for (int k = 0; k < G; k++) {
+        double hp_[H], hm_[H], keep = db_ih[k], eps = 1e-6;
+        db_ih[k] = keep + eps;
+        ref_step(dw_ih, dw_hh, db_ih, db_hh, dx, dhp, hp_, I, H);
+        db_ih[k] = keep - eps;
+        ref_step(dw_ih, dw_hh, db_ih, db_hh, dx, dhp, hm_, I, H);
+        db_ih[k] = keep;
+        double fd = 0;
+        for (int i = 0; i < H; i++) fd += dh[i] * (hp_[i] - hm_[i]) / (2 * eps);
+        CHECK_CLOSE(gi[k], fd, 1e-5);
+        keep = db_hh[k];
+        db_hh[k] = keep + eps;
+        ref_step(dw_ih, dw_hh, db_ih, db_hh, dx, dhp, hp_, I, H);
+        db_hh[k] = keep - eps;
+        ref_step(dw_ih, dw_hh, db_ih, db_hh, dx, dhp, hm_, I, H);
+        db_hh[k] = keep;
+        fd = 0;
+        for (int i = 0; i < H; i++) fd += dh[i] * (hp_[i] - hm_[i]) / (2 * eps);
+        CHECK_CLOSE(gh[k], fd, 1e-5);
+    }
+}
+
+// DSF with a = 0 gives exactly FT's gradient, element for element.
+static void test_grad_dsf_zero_equals_ft(void) {
+    dsf_lm_config cfg = {.V = 11, .E = 6, .H = 9, .L = 2};
+    enum { B = 3, T = 8 };
+    dsf_lm m;
+    random_model(&m, &cfg, 5, 0.4f);
+    memset(m.feedback, 0, sizeof(float) * cfg.L * cfg.H);
+    int32_t x[B * T], y[B * T];
+    random_tokens(x, y, B * T, cfg.V, 9);
+    double l1 = lib_grad(&m, x, y, B, T, DSF_METHOD_FT);
+    float *g_ft = malloc(sizeof(float) * m.n);
+    memcpy(g_ft, m.grads, sizeof(float) * m.n);
+    double l2 = lib_grad(&m, x, y, B, T, DSF_METHOD_DSF);
+    size_t diff = 0;
+    for (size_t i = 0; i < m.n; i++) diff += g_ft[i] != m.grads[i];
+    free(g_ft);
+    lm_destroy(&m);
+    CHECK(l1 == l2);
+    CHECK_MSG(diff == 0, "%zu gradient elements differ", diff);
+}
+
+// With T = 1 there is no recurrence to approximate: all methods agree.
+static void test_grad_t1_methods_agree(void) {
+    dsf_lm_config cfg = {.V = 9, .E = 5, .H = 7, .L = 3};
+    enum { B = 4, T = 1 };
+    dsf_lm m;
+    random_model(&m, &cfg, 6, 0.5f);
+    int32_t x[B * T], y[B * T];
+    random_tokens(x, y, B * T, cfg.V, 10);
+    lib_grad(&m, x, y, B, T, DSF_METHOD_BPTT);
+    float *g = malloc(sizeof(float) * m.n);
+    memcpy(g, m.grads, sizeof(float) * m.n);
+    for (int meth = DSF_METHOD_FT; meth <= DSF_METHOD_DSF; meth++) {
+        lib_grad(&m, x, y, B, T, (dsf_method)meth);
+        for (size_t i = 0; i < m.n; i++) CHECK_CLOSE(m.grads[i], g[i], 1e-6);
+    }
+    free(g);
+    lm_destroy(&m);
+}
+
+// BPTT and DSF must differ for T > 1 (else the tests above prove nothing).
+static void test_grad_methods_differ(void) {
+    dsf_lm_config cfg = {.V = 9, .E = 5, .H = 7, .L = 1};
+    enum { B = 2, T = 6 };
+    dsf_lm m;
+    random_model(&m, &cfg, 8, 0.5f);
+    int32_t x[B * T], y[B * T];
+    random_tokens(x, y, B * T, cfg.V, 11);
+    float *g[3];
+    for (int meth = 0; meth < 3; meth++) {
+        lib_grad(&m, x, y, B, T, (dsf_method)meth);
+        g[meth] = malloc(sizeof(float) * m.n);
+        memcpy(g[meth], m.grads, sizeof(float) * m.n);
+    }
+    double d01 = 0, d12 = 0;
+    for (size_t i = 0; i < m.n; i++) {
+        d01 = fmax(d01, fabs(g[0][i] - g[1][i]));
+        d12 = fmax(d12, fabs(g[1][i] - g[2][i]));
+    }
+    for (int k = 0; k < 3; k++) free(g[k]);
+    lm_destroy(&m);
+    CHECK(d01 > 1e-4);
+    CHECK(d12 > 1e-4);
+}
+
+// The scan against the materialised convolution δ_t = Σ_k a^k e_{t+k}.
+static void test_grad_scan_equals_convolution(void) {
+    const int lengths[] = {1, 2, 3, 7, 16, 33, 200};
+    for (size_t li = 0; li < sizeof lengths / sizeof *lengths; li++) {
+        int T = lengths[li], B = 3, H = 5;
+        size_t n = (size_t)T * B * H;
+        float *e = malloc(sizeof(float) * n), a[5];
+        dsf_rng r;
+        dsf_rng_seed(&r, (uint64_t)T);
+        dsf_rng_fill_uniform(&r, e, n, -1, 1);
+        dsf_rng_fill_uniform(&r, a, H, 0, 1);
+        double *ref = calloc(n, sizeof(double));
+        for (int t = 0; t < T; t++)
+            for (int b = 0; b < B; b++)
+                for (int i = 0; i < H; i++) {
+                    double s = 0, ak = 1;
+                    for (int k = 0; t + k < T; k++, ak *= a[i])
+                        s += ak * e[((size_t)(t + k) * B + b) * H + i];
+                    ref[((size_t)t * B + b) * H + i] = s;
+                }
+        dsf_scan_reverse(e, a, T, B, H);
+        double worst = 0;
+        for (size_t k = 0; k < n; k++) worst = fmax(worst, fabs(e[k] - ref[k]) / fmax(1, fabs(ref[k])));
+        free(e);
+        free(ref);
+        CHECK_MSG(worst < 1e-5, "T=%d: worst relative error %g", T, worst);
+    }
+}
+
+void suite_grad(void) {
+    RUN(test_grad_gru_cell_fd);
+    RUN(test_grad_bptt_fd_one_layer);
+    RUN(test_grad_bptt_fd_two_layers);
+    RUN(test_grad_bptt_fd_three_layers_t1);
+    RUN(test_grad_dsf_zero_equals_ft);
+    RUN(test_grad_t1_methods_agree);
+    RUN(test_grad_methods_differ);
+    RUN(test_grad_scan_equals_convolution);
+}

@@ -1,0 +1,46 @@
+// test_main.c: runs every suite and prints the summary line.
+#include <stdarg.h>
+#include <string.h>
+
+#include "test.h"
+
+int test_passed, test_failed, test_current_failed;
+
+void test_fail(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "  FAIL %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    test_current_failed = 1;
+}
+
+static const char *only;
+
+void test_run(const char *name, void (*fn)(void)) {
+    if (only && !strstr(name, only)) return;
+    test_current_failed = 0;
+    fn();
+    if (test_current_failed) {
+        test_failed++;
+        fprintf(stderr, "FAIL %s\n", name);
+    } else {
+        test_passed++;
+        printf("ok   %s\n", name);
+    }
+    fflush(stdout);
+}
+
+#define SUITE(s) void s(void);
+#include "suites.def"
+#undef SUITE
+
+int main(int argc, char **argv) {
+    if (argc > 1) only = argv[1];  // run only the tests whose name contains this
+#define SUITE(s) s();
+#include "suites.def"
+#undef SUITE
+    printf("unit: %d passed, %d failed\n", test_passed, test_failed);
+    return test_failed ? 1 : 0;
+}

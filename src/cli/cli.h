@@ -1,0 +1,23 @@
+// cli.h: the subcommands of `dsf` and what they share.
+#ifndef DSF_CLI_H
+#define DSF_CLI_H
+
+#include "args.h"
+#include "data/corpus.h"
+#include "io/checkpoint.h"
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+int cmd_grad(int argc, char **argv);
+
+// The number of online cores: the default for --threads.
+int cli_default_threads(void);
+// Opens a training checkpoint: its model, run description and vocabulary.
+int cli_open_checkpoint(const char *path, dsf_lm *m, dsf_run *run, dsf_vocab **v);
+// "loss 4.8123 ppl 123.45" (and " bpc 1.234" at char level) into buf.
+void cli_format_loss(char *buf, size_t n, double loss, dsf_level level);
+// Checks that a --level given next to a checkpoint agrees with it.
+int cli_check_level(const arg_spec *specs, int n, const char *level, dsf_level ckpt_level);
+
+#endif

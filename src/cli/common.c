@@ -1,0 +1,47 @@
+// common.c: what the subcommands share.
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cli_default_threads(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+int cli_open_checkpoint(const char *path, dsf_lm *m, dsf_run *run, dsf_vocab **v) {
+    st_file *f = st_load(path);
+    if (!f) return -1;
+    int has_feedback, rc = -1;
+    if (ckpt_read_run(f, run, v) == 0) {
+        if (ckpt_read_model(f, m, &has_feedback) == 0) {
+            if (m->cfg.V != vocab_size(*v)) {
+                dsf_error_set("%s: the decoder has %d outputs but the vocabulary %d words", path,
+                              m->cfg.V, vocab_size(*v));
+                lm_destroy(m);
+            } else {
+                rc = 0;
+            }
+        }
+        if (rc) vocab_free(*v);
+    }
+    st_free(f);
+    return rc;
+}
+
+void cli_format_loss(char *buf, size_t n, double loss, dsf_level level) {
+    int k = snprintf(buf, n, "loss %.4f ppl %.2f", loss, exp(loss));
+    if (level == DSF_LEVEL_CHAR && k > 0 && (size_t)k < n)
+        snprintf(buf + k, n - k, " bpc %.4f", loss / log(2.0));
+}
+
+int cli_check_level(const arg_spec *specs, int n, const char *level, dsf_level ckpt_level) {
+    if (!args_given(specs, n, "level")) return 0;
+    dsf_level l;
+    if (dsf_level_parse(level, &l)) return -1;
+    if (l != ckpt_level)
+        return dsf_error_set("--level %s conflicts with the checkpoint, which is %s level", level,
+                             dsf_level_name(ckpt_level));
+    return 0;
+}

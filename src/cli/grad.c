@@ -1,0 +1,132 @@
+// grad.c: `dsf grad`: the gradient of a model on given tokens, for comparison
+// with other implementations (tests/torch_grad.py compares it with autograd).
+#include <ctype.h>
+#include <errno.h>
+#include <string.h>
+
+#include "cli.h"
+#include "core/gemm.h"
+#include "grad/feedback.h"
+
+static const char *usage =
+    "usage: dsf grad --init IN.safetensors --tokens TOK.txt --method bptt|ft|dsf --out OUT.safetensors\n"
+    "\n"
+    "Reads a model (V, E, H and L from the tensor shapes; for dsf the feedback\n"
+    "rnn.feedback_l{k} if present, else drawn by --feedback and --seed) and B lines\n"
+    "of T+1 token ids (inputs are columns 0..T-1, targets 1..T, initial state zero).\n"
+    "Writes the gradient of the mean cross-entropy under the same tensor names, the\n"
+    "one-element tensor `loss`, and for dsf the feedback vectors used. No update.";
+
+// Reads B lines of T+1 integers into x, y (T,B) time-major.
+static int read_tokens(const char *path, int V, int32_t **x, int32_t **y, int *B, int *T) {
+    FILE *f = fopen(path, "r");
+    if (!f) return dsf_error_set("cannot open %s: %s", path, strerror(errno));
+    int64_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    int rows = 0, cols = -1, col = 0, c, rc = 0;
+    long long v = 0;
+    int in_num = 0;
+    while (rc == 0) {
+        c = fgetc(f);
+        if (c != EOF && isdigit(c)) {
+            if (v > (1LL << 40)) rc = dsf_error_set("%s: token id too large", path);
+            v = v * 10 + (c - '0');
+            in_num = 1;
+            continue;
+        }
+        if (in_num) {
+            if (v >= V)
+                rc = dsf_error_set("%s: token id %lld out of range for a vocabulary of %d", path, v, V);
+            if (n == cap) ids = dsf_xrealloc(ids, (cap = cap ? 2 * cap : 1024) * sizeof *ids);
+            ids[n++] = v;
+            col++;
+            v = 0;
+            in_num = 0;
+        }
+        if (c == '\n' || c == EOF) {
+            if (col > 0) {
+                if (cols >= 0 && col != cols)
+                    rc = dsf_error_set("%s: line %d has %d ids, line 1 has %d", path, rows + 1, col, cols);
+                cols = col;
+                rows++;
+            }
+            col = 0;
+            if (c == EOF) break;
+        } else if (c != ' ' && c != '\t' && c != '\r' && rc == 0) {
+            rc = dsf_error_set("%s: unexpected character '%c' (expected integer token ids)", path, c);
+        }
+    }
+    fclose(f);
+    if (rc == 0 && (rows == 0 || cols < 2))
+        rc = dsf_error_set("%s: need at least one line of at least 2 token ids", path);
+    if (rc == 0) {
+        *B = rows;
+        *T = cols - 1;
+        *x = dsf_xmalloc(sizeof(int32_t) * (size_t)rows * (cols - 1));
+        *y = dsf_xmalloc(sizeof(int32_t) * (size_t)rows * (cols - 1));
+        for (int b = 0; b < rows; b++)
+            for (int t = 0; t < cols - 1; t++) {
+                (*x)[(size_t)t * rows + b] = (int32_t)ids[(size_t)b * cols + t];
+                (*y)[(size_t)t * rows + b] = (int32_t)ids[(size_t)b * cols + t + 1];
+            }
+    }
+    free(ids);
+    return rc;
+}
+
+int cmd_grad(int argc, char **argv) {
+    const char *init = NULL, *tokens = NULL, *out = NULL, *method_name = "bptt", *cell = "gru",
+               *feedback = "uniform";
+    int threads = cli_default_threads();
+    int64_t seed = 1;
+    arg_spec specs[] = {
+        OPT("init", ARG_STR, &init, 0, 0, "model (safetensors, PyTorch names)"),
+        OPT("tokens", ARG_STR, &tokens, 0, 0, "B lines of T+1 token ids"),
+        OPT("out", ARG_STR, &out, 0, 0, "where to write the gradient"),
+        OPT("method", ARG_STR, &method_name, 0, 0, "bptt, ft or dsf"),
+        OPT("cell", ARG_STR, &cell, 0, 0, "recurrent cell: gru"),
+        OPT("feedback", ARG_STR, &feedback, 0, 0, "dsf feedback when the model has none"),
+        OPT("seed", ARG_I64, &seed, 0, 9.2e18, "seed for a drawn feedback"),
+        OPT("threads", ARG_INT, &threads, 1, 4096, "threads"),
+    };
+    const int n = (int)(sizeof specs / sizeof specs[0]);
+    int rc = args_parse(argc, argv, specs, n, usage);
+    if (rc) return rc > 0 ? 0 : -1;  // 1: --help was printed
+    if (!init || !tokens || !out) return dsf_error_set("--init, --tokens and --out are required");
+    if (strcmp(cell, "gru") != 0) return dsf_error_set("unknown cell '%s' (this build has gru)", cell);
+    dsf_method method;
+    dsf_feedback fb;
+    if (dsf_method_parse(method_name, &method) || dsf_feedback_parse(feedback, &fb)) return -1;
+    dsf_set_threads(threads);
+
+    st_file *f = st_load(init);
+    if (!f) return -1;
+    dsf_lm m;
+    int has_fb;
+    rc = ckpt_read_model(f, &m, &has_fb);
+    st_free(f);
+    if (rc) return -1;
+    int32_t *x = NULL, *y = NULL;
+    int B = 0, T = 0;
+    dsf_lm_work w;
+    memset(&w, 0, sizeof w);
+    rc = -1;
+    if (read_tokens(tokens, m.cfg.V, &x, &y, &B, &T) == 0 &&
+        lm_work_create(&w, &m.cfg, B, T) == 0) {
+        if (!has_fb) {
+            dsf_rng rng;
+            dsf_rng_seed(&rng, (uint64_t)seed);
+            for (int l = 0; l < m.cfg.L; l++)
+                dsf_feedback_fill(&fb, &rng, m.feedback + (size_t)l * m.cfg.H, m.cfg.H, T);
+        }
+        double loss = lm_forward(&m, &w, x, y, T);
+        lm_backward(&m, &w, method);
+        rc = ckpt_save_grads(out, &m, loss, method == DSF_METHOD_DSF);
+        if (rc == 0) printf("loss %.6f\n", loss);
+    }
+    free(x);
+    free(y);
+    lm_work_destroy(&w);
+    lm_destroy(&m);
+    return rc;
+}

@@ -1,0 +1,50 @@
+// main.c: `dsf <command> [options]`.
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "core/gemm.h"
+
+#define DSF_VERSION "0.1.0"
+
+static const char *usage =
+    "dsf " DSF_VERSION ": fast recurrent language models with Diagonal State Feedbacks\n"
+    "\n"
+    "usage: dsf <command> [options]     (dsf <command> --help for its options)\n"
+    "\n"
+    "commands:\n"
+    "  train    train a GRU language model with bptt, ft or dsf gradients\n"
+    "  eval     loss and perplexity of a checkpoint on a data split\n"
+    "  sample   generate text from a checkpoint\n"
+    "  grad     write the gradient of a model on given tokens (reference hook)\n"
+    "  version  print the version and the matrix-product backend\n";
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    int rc;
+    if (strcmp(cmd, "train") == 0)
+        rc = cmd_train(argc - 2, argv + 2);
+    else if (strcmp(cmd, "eval") == 0)
+        rc = cmd_eval(argc - 2, argv + 2);
+    else if (strcmp(cmd, "sample") == 0)
+        rc = cmd_sample(argc - 2, argv + 2);
+    else if (strcmp(cmd, "grad") == 0)
+        rc = cmd_grad(argc - 2, argv + 2);
+    else if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("dsf %s, matrix products by %s\n", DSF_VERSION, dsf_blas_name());
+        return 0;
+    } else {
+        fprintf(stderr, "dsf: unknown command '%s' (expected train, eval, sample, grad)\n", cmd);
+        return 2;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "dsf %s: %s\n", cmd, dsf_error());
+        return 1;
+    }
+    return rc;
+}

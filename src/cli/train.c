@@ -1,0 +1,444 @@
+// train.c: `dsf train`: the training loop, evaluation, checkpoints and logs.
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <string.h>
+
+#include "cli.h"
+#include "core/gemm.h"
+#include "data/batch.h"
+#include "grad/feedback.h"
+#include "model/evaluate.h"
+
+static const char *usage =
+    "usage: dsf train --data PATH [options]\n"
+    "\n"
+    "Trains an embedding -> GRU stack -> decoder language model. PATH is a directory\n"
+    "with ptb.{train,valid,test}.txt, wiki.{train,valid,test}.tokens or\n"
+    "{train,valid,test}.txt, a single text file (split 90/5/5), or builtin:recall[:D]\n"
+    "(a generated character-level task that needs a memory of D steps).";
+
+static volatile sig_atomic_t stop_requested;
+static void on_signal(int sig) { stop_requested = sig; }
+
+typedef struct {
+    const char *data, *level, *cell, *method, *feedback, *optim, *save, *resume, *log;
+    int layers, emb, hidden, batch, seq, eval_batch, threads, log_every, max_bad;
+    int64_t epochs, steps, warmup, stop_at;
+    double lr, clip, weight_decay;
+    int64_t seed;
+    int no_test;
+} train_opts;
+
+// Steps already completed and where the data stands: everything needed to go on.
+typedef struct {
+    dsf_lm m;
+    dsf_lm_work w, ew;  // training and evaluation activations
+    dsf_optim o;
+    dsf_run run;
+    dsf_rng rng;
+    dsf_corpus corpus;
+    dsf_batcher bt;
+    float *best;        // parameters with the best validation loss
+    FILE *log;
+    double t0;
+} trainer;
+
+static void log_row(trainer *tr, const char *kind, double loss, double lr, double gnorm,
+                    double tok_s) {
+    if (!tr->log) return;
+    int64_t tokens = tr->run.step * (int64_t)tr->run.batch * tr->run.seq;
+    fprintf(tr->log, "%s,%" PRId64 ",%" PRId64 ",%" PRId64 ",%.6f,%.4f,%.6g,%.6g,%.1f,%.3f\n",
+            kind, tr->run.epoch + (tr->run.epoch_pos > 0), tr->run.step, tokens, loss, exp(loss),
+            lr, gnorm, tok_s, dsf_now() - tr->t0);
+    fflush(tr->log);
+}
+
+// <stem>.best.safetensors beside <stem>.safetensors
+static void best_path(char *buf, size_t n, const char *save) {
+    size_t len = strlen(save);
+    const char *ext = ".safetensors";
+    size_t el = strlen(ext);
+    if (len > el && strcmp(save + len - el, ext) == 0)
+        snprintf(buf, n, "%.*s.best%s", (int)(len - el), save, ext);
+    else
+        snprintf(buf, n, "%s.best", save);
+}
+
+static int save_checkpoint(trainer *tr, const char *path) {
+    tr->run.optim_t = tr->o.t;
+    tr->run.lr = tr->o.lr;
+    return ckpt_save(path, &tr->m, tr->corpus.vocab, &tr->run, &tr->o, &tr->w, &tr->rng);
+}
+
+// Evaluates the validation split and keeps the best parameters. At an epoch's
+// end it also applies the SGD plateau rule (divide the rate by 4 when validation
+// did not improve); a final evaluation in the middle of an epoch only reports,
+// so that a run stopped there and resumed goes on exactly as one never stopped.
+static int validate(trainer *tr, const train_opts *opt, int epoch_end) {
+    double t = dsf_now();
+    double val = lm_evaluate(&tr->m, &tr->ew, &tr->corpus.split[DSF_SPLIT_VALID], tr->run.seq);
+    if (isnan(val)) return -1;
+    char buf[96];
+    cli_format_loss(buf, sizeof buf, val, tr->run.level);
+    int improved = val < tr->run.best_val;
+    fprintf(stderr, "| %s %" PRId64 " step %" PRId64 " | valid %s | %.1fs%s\n",
+            epoch_end ? "end of epoch" : "in epoch", tr->run.epoch + (tr->run.epoch_pos > 0),
+            tr->run.step, buf, dsf_now() - t, improved ? " | best" : "");
+    log_row(tr, "valid", val, optim_lr(&tr->o), 0, 0);
+    if (improved) {
+        if (epoch_end) tr->run.best_val = val;
+        memcpy(tr->best, tr->m.params, tr->m.n * sizeof(float));
+        if (opt->save) {
+            char path[4096];
+            best_path(path, sizeof path, opt->save);
+            if (save_checkpoint(tr, path)) return -1;
+        }
+    } else if (epoch_end && tr->o.kind == DSF_OPTIM_SGD) {
+        tr->o.lr /= 4;
+        fprintf(stderr, "| validation did not improve: learning rate now %g\n", tr->o.lr);
+    }
+    return 0;
+}
+
+// Takes the run description from the checkpoint; flags that were given must agree.
+static int check_resume(const dsf_run *ck, const train_opts *o, const arg_spec *specs, int n,
+                        const dsf_lm_config *mc) {
+#define CONFLICT(flag, cond, fmt, mine, theirs)                                     \
+    if (args_given(specs, n, flag) && (cond))                                       \
+        return dsf_error_set("--%s " fmt " conflicts with the checkpoint's " fmt     \
+                             " (resume takes the configuration from the checkpoint)", \
+                             flag, mine, theirs);
+    dsf_level lv;
+    if (args_given(specs, n, "level") && dsf_level_parse(o->level, &lv)) return -1;
+    CONFLICT("level", lv != ck->level, "%s", o->level, dsf_level_name(ck->level))
+    CONFLICT("cell", strcmp(o->cell, ck->cell), "%s", o->cell, ck->cell)
+    CONFLICT("method", strcmp(o->method, dsf_method_name(ck->method)), "%s", o->method,
+             dsf_method_name(ck->method))
+    CONFLICT("optim", strcmp(o->optim, dsf_optim_name(ck->optim)), "%s", o->optim,
+             dsf_optim_name(ck->optim))
+    CONFLICT("layers", o->layers != mc->L, "%d", o->layers, mc->L)
+    CONFLICT("emb", o->emb != mc->E, "%d", o->emb, mc->E)
+    CONFLICT("hidden", o->hidden != mc->H, "%d", o->hidden, mc->H)
+    CONFLICT("batch", o->batch != ck->batch, "%d", o->batch, ck->batch)
+    CONFLICT("seq", o->seq != ck->seq, "%d", o->seq, ck->seq)
+    CONFLICT("eval-batch", o->eval_batch != ck->eval_batch, "%d", o->eval_batch, ck->eval_batch)
+    CONFLICT("seed", (uint64_t)o->seed != ck->seed, "%" PRIu64, (uint64_t)o->seed, ck->seed)
+    CONFLICT("lr", o->lr != ck->base_lr, "%g", o->lr, ck->base_lr)
+    CONFLICT("clip", o->clip != ck->clip, "%g", o->clip, ck->clip)
+    if (args_given(specs, n, "feedback")) {
+        dsf_feedback fb;
+        char canon[64];
+        if (dsf_feedback_parse(o->feedback, &fb)) return -1;
+        dsf_feedback_format(&fb, canon, sizeof canon);
+        CONFLICT("feedback", strcmp(canon, ck->feedback), "%s", canon, ck->feedback)
+    }
+#undef CONFLICT
+    return 0;
+}
+
+// On resume, the best parameters so far come from the best-model file beside
+// the checkpoint, when it is there and fits; else the current ones stand in.
+static void load_best(trainer *tr, const char *resume) {
+    char path[4096];
+    best_path(path, sizeof path, resume);
+    st_file *f = st_load(path);
+    dsf_lm b;
+    int has_fb;
+    if (f && ckpt_read_model(f, &b, &has_fb) == 0) {
+        if (b.n == tr->m.n) memcpy(tr->best, b.params, b.n * sizeof(float));
+        lm_destroy(&b);
+    } else {
+        fprintf(stderr, "note: no usable best model at %s; the test evaluation will use the "
+                        "model at the end of the run\n", path);
+    }
+    st_free(f);
+}
+
+static int same_vocab(const dsf_vocab *a, const dsf_vocab *b) {
+    if (vocab_size(a) != vocab_size(b)) return 0;
+    for (int32_t i = 0; i < vocab_size(a); i++) {
+        size_t la, lb;
+        const char *sa = vocab_str(a, i, &la), *sb = vocab_str(b, i, &lb);
+        if (la != lb || memcmp(sa, sb, la)) return 0;
+    }
+    return 1;
+}
+
+static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
+    dsf_run *run = &tr->run;
+    dsf_level level;
+    if (dsf_level_parse(o->level, &level)) return -1;
+    if (strcmp(o->cell, "gru") != 0)
+        return dsf_error_set("unknown cell '%s' (this build has gru)", o->cell);
+    dsf_method method;
+    dsf_optim_kind optim;
+    dsf_feedback fb;
+    if (dsf_method_parse(o->method, &method) || dsf_optim_parse(o->optim, &optim) ||
+        dsf_feedback_parse(o->feedback, &fb))
+        return -1;
+    if (optim == DSF_OPTIM_ADAMW && !args_given(specs, nspecs, "lr")) o->lr = 1e-3;
+
+    st_file *ck = NULL;
+    dsf_vocab *ck_vocab = NULL;
+    if (o->resume) {
+        if (!(ck = st_load(o->resume))) return -1;
+        int has_fb;
+        if (ckpt_read_run(ck, run, &ck_vocab) || ckpt_read_model(ck, &tr->m, &has_fb) ||
+            check_resume(run, o, specs, nspecs, &tr->m.cfg)) {
+            st_free(ck);
+            vocab_free(ck_vocab);
+            return -1;
+        }
+        level = run->level;
+    }
+    if (corpus_load(&tr->corpus, o->data, level)) goto fail;
+    if (ck && !same_vocab(ck_vocab, tr->corpus.vocab)) {
+        dsf_error_set("the vocabulary of %s (%d entries) differs from the checkpoint's (%d)",
+                      o->data, vocab_size(tr->corpus.vocab), vocab_size(ck_vocab));
+        goto fail;
+    }
+    if (!ck) {
+        dsf_lm_config cfg = {.V = vocab_size(tr->corpus.vocab), .E = o->emb, .H = o->hidden,
+                             .L = o->layers};
+        if (lm_create(&tr->m, &cfg)) goto fail;
+        *run = (dsf_run){.level = level, .method = method, .optim = optim, .batch = o->batch,
+                         .seq = o->seq, .eval_batch = o->eval_batch, .seed = (uint64_t)o->seed,
+                         .clip = o->clip, .base_lr = o->lr, .lr = o->lr, .best_val = INFINITY};
+        snprintf(run->cell, sizeof run->cell, "%s", o->cell);
+        dsf_feedback_format(&fb, run->feedback, sizeof run->feedback);
+        dsf_rng_seed(&tr->rng, run->seed);
+        lm_init_params(&tr->m, &tr->rng);
+        for (int l = 0; l < o->layers; l++)
+            dsf_feedback_fill(&fb, &tr->rng, tr->m.feedback + (size_t)l * o->hidden, o->hidden,
+                              o->seq);
+    }
+    if (batcher_init(&tr->bt, &tr->corpus.split[DSF_SPLIT_TRAIN], run->batch, run->seq)) goto fail;
+    int64_t per_epoch = batcher_steps(&tr->bt, run->seq);
+    if (args_given(specs, nspecs, "steps"))
+        run->total_steps = o->steps;
+    else if (!ck || args_given(specs, nspecs, "epochs"))
+        run->total_steps = o->epochs * per_epoch;
+    if (lm_work_create(&tr->w, &tr->m.cfg, run->batch, run->seq) ||
+        lm_work_create(&tr->ew, &tr->m.cfg, run->eval_batch, run->seq) ||
+        optim_create(&tr->o, run->optim, (float)run->base_lr, tr->m.n))
+        goto fail;
+    tr->o.total = run->total_steps;
+    tr->o.warmup = o->warmup >= 0 ? o->warmup : run->total_steps / 20;
+    tr->o.weight_decay = (float)o->weight_decay;
+    if (ck) {
+        tr->o.t = run->optim_t;
+        tr->o.lr = (float)run->lr;
+        if (ckpt_read_optim(ck, &tr->m, &tr->o) || ckpt_read_state(ck, &tr->m, &tr->w, &tr->rng))
+            goto fail;
+        fprintf(stderr, "resumed %s at step %" PRId64 " (epoch %" PRId64 ", step %" PRId64
+                        " of it)\n", o->resume, run->step, run->epoch + 1, run->epoch_pos);
+    }
+    if (!(tr->best = dsf_alloc(tr->m.n * sizeof(float)))) goto fail;
+    memcpy(tr->best, tr->m.params, tr->m.n * sizeof(float));
+    if (ck && isfinite(run->best_val)) load_best(tr, o->resume);
+    st_free(ck);
+    vocab_free(ck_vocab);
+    return 0;
+fail:
+    st_free(ck);
+    vocab_free(ck_vocab);
+    return -1;
+}
+
+static void print_header(const trainer *tr) {
+    const dsf_lm_config *c = &tr->m.cfg;
+    const dsf_run *r = &tr->run;
+    fprintf(stderr, "data: %s, train %" PRId64 " valid %" PRId64 " test %" PRId64
+                    " tokens, vocabulary %d (%s level)\n",
+            tr->corpus.source[DSF_SPLIT_TRAIN], tr->corpus.split[0].n, tr->corpus.split[1].n,
+            tr->corpus.split[2].n, c->V, dsf_level_name(r->level));
+    fprintf(stderr, "model: gru, %d layer%s, emb %d, hidden %d, %zu parameters\n", c->L,
+            c->L > 1 ? "s" : "", c->E, c->H, tr->m.n);
+    fprintf(stderr, "training: method %s%s%s, %s lr %g clip %g, batch %d x seq %d, "
+                    "%" PRId64 " steps (%" PRId64 " per epoch), %d threads, %s\n",
+            dsf_method_name(r->method), r->method == DSF_METHOD_DSF ? " feedback " : "",
+            r->method == DSF_METHOD_DSF ? r->feedback : "", dsf_optim_name(r->optim), r->base_lr,
+            r->clip, r->batch, r->seq, r->total_steps, batcher_steps(&tr->bt, r->seq),
+            dsf_get_threads(), dsf_blas_name());
+}
+
+static void format_duration(char *buf, size_t n, double s) {
+    if (!isfinite(s) || s < 0) s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else
+        snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+}
+
+static int train_loop(trainer *tr, const train_opts *opt) {
+    dsf_run *run = &tr->run;
+    const int B = run->batch, T = run->seq;
+    const int64_t per_epoch = batcher_steps(&tr->bt, T);
+    int32_t *x = dsf_xmalloc(sizeof(int32_t) * (size_t)T * B);
+    int32_t *y = dsf_xmalloc(sizeof(int32_t) * (size_t)T * B);
+    double win_loss = 0, win_tokens = 0, win_t0 = dsf_now(), run_t0 = dsf_now();
+    int64_t win_steps = 0, start_step = run->step;
+    int bad = 0, rc = 0, evaluated_at_end = 0;
+    const int64_t stop_at = opt->stop_at > 0 && opt->stop_at < run->total_steps ? opt->stop_at : run->total_steps;
+    while (run->step < stop_at && !stop_requested) {
+        if (run->epoch_pos == 0) lm_work_reset_state(&tr->w, &tr->m.cfg);
+        int t = (int)batcher_get(&tr->bt, run->epoch_pos * T, T, x, y);
+        float lr = optim_lr(&tr->o);
+        double loss = lm_forward(&tr->m, &tr->w, x, y, t);
+        lm_backward(&tr->m, &tr->w, run->method);
+        double gnorm = grad_clip(tr->m.grads, tr->m.n, run->clip);
+        if (!isfinite(loss) || !isfinite(gnorm)) {
+            fprintf(stderr, "step %" PRId64 ": non-finite %s; step skipped\n", run->step + 1,
+                    isfinite(loss) ? "gradient norm" : "loss");
+            if (++bad >= opt->max_bad) {
+                rc = dsf_error_set("%d consecutive non-finite steps: stopping (the last "
+                                   "checkpoint written is intact)", bad);
+                break;
+            }
+        } else {
+            bad = 0;
+            optim_step(&tr->o, &tr->m);
+            win_loss += loss;
+            win_steps++;
+        }
+        win_tokens += (double)t * B;
+        run->step++;
+        run->epoch_pos++;
+        evaluated_at_end = 0;
+        if (win_steps && (run->step % opt->log_every == 0 || run->epoch_pos == per_epoch ||
+                          run->step == run->total_steps)) {
+            double now = dsf_now(), mean = win_loss / win_steps;
+            double tok_s = win_tokens / (now - win_t0);
+            double left = (now - run_t0) / (double)(run->step - start_step) *
+                          (double)(run->total_steps - run->step);
+            char eta[32];
+            format_duration(eta, sizeof eta, left);
+            fprintf(stderr, "step %" PRId64 "/%" PRId64 " | epoch %" PRId64 " %3.0f%% | loss %.4f ppl %.2f"
+                            " | lr %.4g | gnorm %.3f | %.0f tokens/s | %s left\n",
+                    run->step, run->total_steps, run->epoch + 1,
+                    100.0 * (double)run->epoch_pos / (double)per_epoch, mean, exp(mean), lr, gnorm,
+                    tok_s, eta);
+            log_row(tr, "train", mean, lr, gnorm, tok_s);
+            win_loss = win_tokens = 0;
+            win_steps = 0;
+            win_t0 = now;
+        }
+        if (run->epoch_pos == per_epoch) {
+            if ((rc = validate(tr, opt, 1))) break;
+            run->epoch++;
+            run->epoch_pos = 0;
+            evaluated_at_end = 1;
+            if (opt->save && (rc = save_checkpoint(tr, opt->save))) break;
+        }
+    }
+    free(x);
+    free(y);
+    if (rc) return rc;
+    if (run->step < run->total_steps) {  // interrupted, or --stop-at
+        const char *why = stop_requested ? "interrupted" : "stopped (--stop-at)";
+        if (opt->save) {
+            if (save_checkpoint(tr, opt->save)) return -1;
+            fprintf(stderr, "%s after step %" PRId64 " of %" PRId64 ": saved %s; continue with "
+                            "--resume %s\n", why, run->step, run->total_steps, opt->save, opt->save);
+        } else {
+            fprintf(stderr, "%s after step %" PRId64 " of %" PRId64 " (no --save given: nothing "
+                            "written)\n", why, run->step, run->total_steps);
+        }
+        return stop_requested ? 130 : 1;
+    }
+    if (!evaluated_at_end && run->step > start_step && (rc = validate(tr, opt, 0))) return rc;
+    if (opt->save && !evaluated_at_end && save_checkpoint(tr, opt->save)) return -1;
+    return 0;
+}
+
+int cmd_train(int argc, char **argv) {
+    train_opts o = {.level = "word", .cell = "gru", .method = "dsf", .feedback = "uniform",
+                    .optim = "sgd", .layers = 2, .emb = 200, .hidden = 200, .batch = 20,
+                    .seq = 35, .eval_batch = 10, .threads = cli_default_threads(),
+                    .log_every = 200, .max_bad = 10, .epochs = 1, .steps = 0, .warmup = -1,
+                    .lr = 20, .clip = 0.25, .weight_decay = 0.01, .seed = 1};
+    arg_spec specs[] = {
+        OPT("data", ARG_STR, &o.data, 0, 0, "data directory, text file or builtin:recall[:D]"),
+        OPT("level", ARG_STR, &o.level, 0, 0, "word or char"),
+        OPT("cell", ARG_STR, &o.cell, 0, 0, "recurrent cell: gru"),
+        OPT("layers", ARG_INT, &o.layers, 1, DSF_MAX_LAYERS, "recurrent layers"),
+        OPT("emb", ARG_INT, &o.emb, 1, 1 << 20, "embedding size"),
+        OPT("hidden", ARG_INT, &o.hidden, 1, 1 << 20, "hidden size"),
+        OPT("batch", ARG_INT, &o.batch, 1, 1 << 20, "parallel streams per step"),
+        OPT("seq", ARG_INT, &o.seq, 1, 1 << 20, "steps per truncated sequence"),
+        OPT("method", ARG_STR, &o.method, 0, 0, "gradient method: bptt, ft or dsf"),
+        OPT("feedback", ARG_STR, &o.feedback, 0, 0,
+         "dsf feedback: uniform[:LO,HI], zero, identity, const:C, ssm"),
+        OPT("optim", ARG_STR, &o.optim, 0, 0, "sgd or adamw"),
+        OPT("lr", ARG_FLOAT, &o.lr, 0, 1e6, "learning rate (adamw default 1e-3)"),
+        OPT("clip", ARG_FLOAT, &o.clip, 0, 1e9, "global gradient-norm clip (0: none)"),
+        OPT("warmup", ARG_I64, &o.warmup, -1, 1e15, "adamw warm-up steps (-1: 5% of the run)"),
+        OPT("weight-decay", ARG_FLOAT, &o.weight_decay, 0, 1e3, "adamw decoupled weight decay"),
+        OPT("epochs", ARG_I64, &o.epochs, 1, 1e9, "epochs to train"),
+        OPT("steps", ARG_I64, &o.steps, 1, 1e15, "total steps of the run (instead of --epochs)"),
+        OPT("eval-batch", ARG_INT, &o.eval_batch, 1, 1 << 20, "batch size for evaluation"),
+        OPT("seed", ARG_I64, &o.seed, 0, 9.2e18, "random seed"),
+        OPT("save", ARG_STR, &o.save, 0, 0, "checkpoint written each epoch and at the end"),
+        OPT("resume", ARG_STR, &o.resume, 0, 0, "continue the run saved in this checkpoint"),
+        OPT("log", ARG_STR, &o.log, 0, 0, "CSV log of training and evaluation rows"),
+        OPT("log-every", ARG_INT, &o.log_every, 1, 1 << 30, "steps between progress lines"),
+        OPT("max-bad-steps", ARG_INT, &o.max_bad, 1, 1 << 30,
+         "consecutive non-finite steps before stopping"),
+        OPT("threads", ARG_INT, &o.threads, 1, 4096, "threads"),
+        OPT("stop-at", ARG_I64, &o.stop_at, 1, 1e15,
+            "stop after this step as if interrupted (saves with --save)"),
+        OPT("no-test", ARG_FLAG, &o.no_test, 0, 0, "skip the test-split evaluation at the end"),
+    };
+    const int n = (int)(sizeof specs / sizeof specs[0]);
+    int rc = args_parse(argc, argv, specs, n, usage);
+    if (rc) return rc > 0 ? 0 : -1;  // 1: --help was printed
+    if (!o.data) return dsf_error_set("--data is required (see --help)");
+    if (args_given(specs, n, "steps") && args_given(specs, n, "epochs"))
+        return dsf_error_set("give --epochs or --steps, not both");
+    dsf_set_threads(o.threads);
+
+    trainer tr;
+    memset(&tr, 0, sizeof tr);
+    tr.t0 = dsf_now();
+    if ((rc = setup(&tr, &o, specs, n)) == 0) {
+        if (o.log) {
+            int append = o.resume != NULL;
+            tr.log = fopen(o.log, append ? "a" : "w");
+            if (!tr.log)
+                rc = dsf_error_set("cannot write log %s", o.log);
+            else if (!append || ftell(tr.log) == 0)
+                fprintf(tr.log, "kind,epoch,step,tokens,loss,ppl,lr,grad_norm,tokens_per_s,elapsed_s\n");
+        }
+    }
+    if (rc == 0) {
+        print_header(&tr);
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        rc = train_loop(&tr, &o);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+    }
+    if (rc == 1) rc = 0;  // stopped early on purpose: no test evaluation
+    else if (rc == 0 && !o.no_test) {
+        memcpy(tr.m.params, tr.best, tr.m.n * sizeof(float));  // the best model
+        double test = lm_evaluate(&tr.m, &tr.ew, &tr.corpus.split[DSF_SPLIT_TEST], tr.run.seq);
+        if (isnan(test)) {
+            rc = -1;
+        } else {
+            char buf[96];
+            cli_format_loss(buf, sizeof buf, test, tr.run.level);
+            printf("test %s (best validation %s %.4f)\n", buf, "loss", tr.run.best_val);
+            log_row(&tr, "test", test, 0, 0, 0);
+        }
+    }
+    if (tr.log) fclose(tr.log);
+    dsf_free(tr.best);
+    optim_destroy(&tr.o);
+    lm_work_destroy(&tr.w);
+    lm_work_destroy(&tr.ew);
+    lm_destroy(&tr.m);
+    corpus_free(&tr.corpus);
+    return rc;
+}

@@ -1,0 +1,277 @@
+// checkpoint.c: see checkpoint.h.
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+// Strings handed to the writer stay alive until it has saved.
+typedef struct {
+    char buf[96][96];
+    int n;
+} strpool;
+
+static const char *pool_fmt(strpool *p, const char *fmt, ...) DSF_PRINTF(2, 3);
+static const char *pool_fmt(strpool *p, const char *fmt, ...) {
+    DSF_ASSERT(p->n < 96);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->buf[p->n], sizeof p->buf[0], fmt, ap);
+    va_end(ap);
+    return p->buf[p->n++];
+}
+
+static void add_params(st_writer *w, const dsf_lm *m, const float *base, const char *prefix,
+                       strpool *names) {
+    for (int i = 0; i < m->ntensors; i++) {
+        const dsf_param *p = &m->tensors[i];
+        const char *name = prefix ? pool_fmt(names, "%s%s", prefix, p->name) : p->name;
+        st_writer_add(w, name, ST_F32, p->ndim, p->shape, base + p->offset);
+    }
+}
+
+static void add_feedback(st_writer *w, const dsf_lm *m, strpool *names) {
+    for (int l = 0; l < m->cfg.L; l++) {
+        int64_t shape[1] = {m->cfg.H};
+        st_writer_add(w, pool_fmt(names, "rnn.feedback_l%d", l), ST_F32, 1, shape,
+                      m->feedback + (size_t)l * m->cfg.H);
+    }
+}
+
+int ckpt_save(const char *path, const dsf_lm *m, const dsf_vocab *v, const dsf_run *run,
+              const dsf_optim *o, const dsf_lm_work *w, const dsf_rng *rng) {
+    static strpool names, meta;  // large; checkpoints are written from one thread
+    names.n = meta.n = 0;
+    st_writer *sw = st_writer_new();
+    add_params(sw, m, m->params, NULL, &names);
+    add_feedback(sw, m, &names);
+
+    int64_t *offsets = NULL, nbytes = 0;
+    uint8_t *bytes = NULL;
+    vocab_pack(v, &offsets, &bytes, &nbytes);
+    int64_t oshape[1] = {vocab_size(v) + 1}, bshape[1] = {nbytes};
+    st_writer_add(sw, "vocab.offsets", ST_I64, 1, oshape, offsets);
+    st_writer_add(sw, "vocab.bytes", ST_U8, 1, bshape, bytes);
+
+    if (o && o->kind == DSF_OPTIM_ADAMW) {
+        add_params(sw, m, o->m, "optim.exp_avg.", &names);
+        add_params(sw, m, o->v, "optim.exp_avg_sq.", &names);
+    }
+    if (w) {
+        for (int l = 0; l < m->cfg.L; l++) {
+            int64_t shape[2] = {w->B, m->cfg.H};
+            st_writer_add(sw, pool_fmt(&names, "state.h_l%d", l), ST_F32, 2, shape,
+                          w->state + (size_t)l * w->B * m->cfg.H);
+        }
+    }
+    int64_t rshape[1] = {4};
+    if (rng) st_writer_add(sw, "rng.state", ST_I64, 1, rshape, rng->s);
+
+    st_writer_meta(sw, "dsf.cell", run->cell);
+    st_writer_meta(sw, "dsf.level", dsf_level_name(run->level));
+    st_writer_meta(sw, "dsf.method", dsf_method_name(run->method));
+    st_writer_meta(sw, "dsf.feedback", run->feedback);
+    st_writer_meta(sw, "dsf.optim", dsf_optim_name(run->optim));
+    st_writer_meta(sw, "dsf.batch", pool_fmt(&meta, "%d", run->batch));
+    st_writer_meta(sw, "dsf.seq", pool_fmt(&meta, "%d", run->seq));
+    st_writer_meta(sw, "dsf.eval_batch", pool_fmt(&meta, "%d", run->eval_batch));
+    st_writer_meta(sw, "dsf.seed", pool_fmt(&meta, "%" PRIu64, run->seed));
+    st_writer_meta(sw, "dsf.clip", pool_fmt(&meta, "%.17g", run->clip));
+    st_writer_meta(sw, "dsf.base_lr", pool_fmt(&meta, "%.17g", run->base_lr));
+    st_writer_meta(sw, "dsf.lr", pool_fmt(&meta, "%.17g", run->lr));
+    st_writer_meta(sw, "dsf.best_val", pool_fmt(&meta, "%.17g", run->best_val));
+    st_writer_meta(sw, "dsf.total_steps", pool_fmt(&meta, "%" PRId64, run->total_steps));
+    st_writer_meta(sw, "dsf.step", pool_fmt(&meta, "%" PRId64, run->step));
+    st_writer_meta(sw, "dsf.epoch", pool_fmt(&meta, "%" PRId64, run->epoch));
+    st_writer_meta(sw, "dsf.epoch_pos", pool_fmt(&meta, "%" PRId64, run->epoch_pos));
+    st_writer_meta(sw, "dsf.optim_t", pool_fmt(&meta, "%" PRId64, run->optim_t));
+    int rc = st_writer_save(sw, path);
+    st_writer_free(sw);
+    free(offsets);
+    free(bytes);
+    return rc;
+}
+
+int ckpt_save_grads(const char *path, const dsf_lm *m, double loss, int with_feedback) {
+    static strpool names;
+    names.n = 0;
+    st_writer *sw = st_writer_new();
+    add_params(sw, m, m->grads, NULL, &names);
+    if (with_feedback) add_feedback(sw, m, &names);
+    float l = (float)loss;
+    int64_t shape[1] = {1};
+    st_writer_add(sw, "loss", ST_F32, 1, shape, &l);
+    int rc = st_writer_save(sw, path);
+    st_writer_free(sw);
+    return rc;
+}
+
+static int shape_of(const st_file *f, const char *name, int ndim, int64_t *shape) {
+    const st_tensor *t = st_get(f, name);
+    if (!t) return dsf_error_set("checkpoint has no tensor '%s'", name);
+    if (t->ndim != ndim || t->dtype != ST_F32)
+        return dsf_error_set("tensor '%s' must be a %d-dimensional F32 tensor", name, ndim);
+    for (int i = 0; i < ndim; i++) {
+        if (t->shape[i] < 1 || t->shape[i] > INT32_MAX)
+            return dsf_error_set("tensor '%s' has an impossible shape", name);
+        shape[i] = t->shape[i];
+    }
+    return 0;
+}
+
+int ckpt_read_model(const st_file *f, dsf_lm *m, int *has_feedback) {
+    int64_t enc[2], hh[2];
+    if (shape_of(f, "encoder.weight", 2, enc) || shape_of(f, "rnn.weight_hh_l0", 2, hh)) return -1;
+    if (hh[0] != 3 * hh[1])
+        return dsf_error_set("rnn.weight_hh_l0 is [%" PRId64 ", %" PRId64 "]; a GRU needs [3H, H]",
+                             hh[0], hh[1]);
+    dsf_lm_config cfg = {.V = (int)enc[0], .E = (int)enc[1], .H = (int)hh[1], .L = 0};
+    char name[48];
+    for (;;) {
+        snprintf(name, sizeof name, "rnn.weight_ih_l%d", cfg.L);
+        if (!st_get(f, name)) break;
+        if (++cfg.L > DSF_MAX_LAYERS) return dsf_error_set("checkpoint has too many layers");
+    }
+    if (cfg.L == 0) return dsf_error_set("checkpoint has no tensor 'rnn.weight_ih_l0'");
+    if (lm_create(m, &cfg)) return -1;
+    for (int i = 0; i < m->ntensors; i++) {
+        const dsf_param *p = &m->tensors[i];
+        const st_tensor *t;
+        if (st_expect(f, p->name, ST_F32, p->ndim, p->shape, &t)) {
+            lm_destroy(m);
+            return -1;
+        }
+        memcpy(m->params + p->offset, t->data, p->numel * sizeof(float));
+    }
+    *has_feedback = 0;
+    for (int l = 0; l < cfg.L; l++) {
+        snprintf(name, sizeof name, "rnn.feedback_l%d", l);
+        if (!st_get(f, name)) {
+            if (l > 0) {
+                lm_destroy(m);
+                return dsf_error_set("checkpoint has rnn.feedback_l0 but no '%s'", name);
+            }
+            break;
+        }
+        int64_t shape[1] = {cfg.H};
+        const st_tensor *t;
+        if (st_expect(f, name, ST_F32, 1, shape, &t)) {
+            lm_destroy(m);
+            return -1;
+        }
+        memcpy(m->feedback + (size_t)l * cfg.H, t->data, (size_t)cfg.H * sizeof(float));
+        *has_feedback = 1;
+    }
+    // Extra tensors that a model file cannot have would mean a different architecture.
+    for (int i = 0; i < st_count(f); i++) {
+        const char *n = st_at(f, i)->name;
+        if (strncmp(n, "rnn.weight_ih_l", 15) == 0 || strncmp(n, "rnn.weight_hh_l", 15) == 0 ||
+            strncmp(n, "rnn.bias_ih_l", 13) == 0 || strncmp(n, "rnn.bias_hh_l", 13) == 0) {
+            if (!lm_find(m, n)) {
+                lm_destroy(m);
+                return dsf_error_set("checkpoint tensor '%s' does not fit a %d-layer model", n,
+                                     cfg.L);
+            }
+        }
+    }
+    return 0;
+}
+
+static int meta_str(const st_file *f, const char *key, const char **out) {
+    *out = st_meta(f, key);
+    if (!*out) return dsf_error_set("checkpoint lacks '%s' (not a dsf training checkpoint?)", key);
+    return 0;
+}
+
+static int meta_i64(const st_file *f, const char *key, int64_t lo, int64_t hi, int64_t *out) {
+    const char *s;
+    if (meta_str(f, key, &s)) return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end || errno || v < lo || v > hi)
+        return dsf_error_set("checkpoint metadata %s = '%s' is invalid", key, s);
+    *out = v;
+    return 0;
+}
+
+static int meta_f64(const st_file *f, const char *key, double *out) {
+    const char *s;
+    if (meta_str(f, key, &s)) return -1;
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || isnan(v)) return dsf_error_set("checkpoint metadata %s = '%s' is invalid", key, s);
+    *out = v;
+    return 0;
+}
+
+int ckpt_read_run(const st_file *f, dsf_run *run, dsf_vocab **v) {
+    memset(run, 0, sizeof *run);
+    const char *s;
+    int64_t x;
+    if (meta_str(f, "dsf.cell", &s)) return -1;
+    if (strcmp(s, "gru") != 0) return dsf_error_set("checkpoint cell '%s' is not supported", s);
+    snprintf(run->cell, sizeof run->cell, "%s", s);
+    if (meta_str(f, "dsf.level", &s) || dsf_level_parse(s, &run->level)) return -1;
+    if (meta_str(f, "dsf.method", &s) || dsf_method_parse(s, &run->method)) return -1;
+    if (meta_str(f, "dsf.feedback", &s)) return -1;
+    snprintf(run->feedback, sizeof run->feedback, "%s", s);
+    if (meta_str(f, "dsf.optim", &s) || dsf_optim_parse(s, &run->optim)) return -1;
+    if (meta_i64(f, "dsf.batch", 1, INT32_MAX, &x)) return -1;
+    run->batch = (int)x;
+    if (meta_i64(f, "dsf.seq", 1, INT32_MAX, &x)) return -1;
+    run->seq = (int)x;
+    if (meta_i64(f, "dsf.eval_batch", 1, INT32_MAX, &x)) return -1;
+    run->eval_batch = (int)x;
+    if (meta_i64(f, "dsf.seed", 0, INT64_MAX, &x)) return -1;
+    run->seed = (uint64_t)x;
+    if (meta_f64(f, "dsf.clip", &run->clip) || meta_f64(f, "dsf.base_lr", &run->base_lr) ||
+        meta_f64(f, "dsf.lr", &run->lr) || meta_f64(f, "dsf.best_val", &run->best_val))
+        return -1;
+    if (meta_i64(f, "dsf.total_steps", 0, INT64_MAX, &run->total_steps) ||
+        meta_i64(f, "dsf.step", 0, INT64_MAX, &run->step) ||
+        meta_i64(f, "dsf.epoch", 0, INT64_MAX, &run->epoch) ||
+        meta_i64(f, "dsf.epoch_pos", 0, INT64_MAX, &run->epoch_pos) ||
+        meta_i64(f, "dsf.optim_t", 0, INT64_MAX, &run->optim_t))
+        return -1;
+    const st_tensor *off = st_get(f, "vocab.offsets"), *bytes = st_get(f, "vocab.bytes");
+    if (!off || !bytes || off->dtype != ST_I64 || bytes->dtype != ST_U8 || off->ndim != 1 ||
+        bytes->ndim != 1 || off->shape[0] < 2)
+        return dsf_error_set("checkpoint has no valid vocabulary (vocab.offsets, vocab.bytes)");
+    *v = vocab_unpack(off->data, off->shape[0] - 1, bytes->data, bytes->shape[0]);
+    return *v ? 0 : -1;
+}
+
+int ckpt_read_optim(const st_file *f, const dsf_lm *m, dsf_optim *o) {
+    if (o->kind != DSF_OPTIM_ADAMW) return 0;
+    char name[96];
+    for (int k = 0; k < 2; k++) {
+        float *dst = k ? o->v : o->m;
+        for (int i = 0; i < m->ntensors; i++) {
+            const dsf_param *p = &m->tensors[i];
+            const st_tensor *t;
+            snprintf(name, sizeof name, "optim.%s.%s", k ? "exp_avg_sq" : "exp_avg", p->name);
+            if (st_expect(f, name, ST_F32, p->ndim, p->shape, &t)) return -1;
+            memcpy(dst + p->offset, t->data, p->numel * sizeof(float));
+        }
+    }
+    return 0;
+}
+
+int ckpt_read_state(const st_file *f, const dsf_lm *m, dsf_lm_work *w, dsf_rng *rng) {
+    char name[48];
+    for (int l = 0; l < m->cfg.L; l++) {
+        int64_t shape[2] = {w->B, m->cfg.H};
+        const st_tensor *t;
+        snprintf(name, sizeof name, "state.h_l%d", l);
+        if (st_expect(f, name, ST_F32, 2, shape, &t)) return -1;
+        memcpy(w->state + (size_t)l * w->B * m->cfg.H, t->data, t->nbytes);
+    }
+    int64_t rshape[1] = {4};
+    const st_tensor *t;
+    if (st_expect(f, "rng.state", ST_I64, 1, rshape, &t)) return -1;
+    memcpy(rng->s, t->data, sizeof rng->s);
+    return 0;
+}

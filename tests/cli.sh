@@ -1,0 +1,149 @@
+#!/bin/sh
+# tests/cli.sh DSF: the command line end to end: training on small generated
+# corpora, evaluation, sampling, checkpoints, bit-identical resume and the
+# one-line errors on bad input.
+DSF=${1:-build/dsf}
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+passed=0 failed=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+ok() { passed=$((passed + 1)); echo "ok   $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1"; [ -f "$tmp/err" ] && sed 's/^/     /' "$tmp/err" | tail -n 5; }
+
+# expect_ok NAME CMD...: exit 0
+expect_ok() {
+    name=$1; shift
+    if "$@" >"$tmp/out" 2>"$tmp/err"; then ok "$name"; else fail "$name (exit $?)"; fi
+}
+# expect_err NAME PATTERN CMD...: non-zero exit, one line on stderr matching PATTERN, no crash
+expect_err() {
+    name=$1; pat=$2; shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    lines=$(wc -l <"$tmp/err")
+    if [ "$rc" -ne 0 ] && [ "$rc" -lt 128 ] && [ "$lines" -eq 1 ] && grep -q -- "$pat" "$tmp/err"; then
+        ok "$name"
+    else
+        fail "$name (exit $rc, $lines lines on stderr, wanted /$pat/)"
+    fi
+}
+
+# A small word-level corpus from a tiny grammar (learnable: the loss must fall).
+mkcorpus() {  # mkcorpus FILE LINES SEED
+    awk -v n="$2" -v seed="$3" 'BEGIN {
+        srand(seed);
+        split("the a", det, " "); split("cat dog bird", noun, " "); split("sat ran slept", verb, " ");
+        split("on under near", prep, " "); split("mat log tree", place, " ");
+        for (i = 0; i < n; i++) {
+            line = " " det[1 + int(rand() * 2)] " " noun[1 + int(rand() * 3)] " " verb[1 + int(rand() * 3)];
+            if (rand() < 0.7) line = line " " prep[1 + int(rand() * 3)] " the " place[1 + int(rand() * 3)];
+            if (rand() < 0.3) line = line " and then it " verb[1 + int(rand() * 3)];
+            print line " " } }' >"$1"
+}
+mkdir -p "$tmp/words"
+mkcorpus "$tmp/words/train.txt" 600 1
+mkcorpus "$tmp/words/valid.txt" 60 2
+mkcorpus "$tmp/words/test.txt" 60 3
+W="--data $tmp/words --layers 2 --emb 16 --hidden 16 --batch 4 --seq 8 --threads 2 --lr 1"
+
+# --- help and usage errors
+expect_ok "help" "$DSF" --help
+for c in train eval sample grad; do expect_ok "$c --help" "$DSF" $c --help; done
+expect_err "unknown command" "unknown command" "$DSF" frobnicate
+expect_err "unknown option" "unknown option '--bogus'" "$DSF" train --data "$tmp/words" --bogus 1
+expect_err "non-numeric value" "expects an integer" "$DSF" train --data "$tmp/words" --hidden abc
+expect_err "zero size" "must be between" "$DSF" train --data "$tmp/words" --hidden 0
+expect_err "negative lr" "must be between" "$DSF" train --data "$tmp/words" --lr -1
+expect_err "nan lr" "finite number" "$DSF" train --data "$tmp/words" --lr nan
+expect_err "missing value" "needs a value" "$DSF" train --data
+expect_err "unknown method" "unknown method" "$DSF" train $W --method nope
+expect_err "unknown feedback" "unknown feedback" "$DSF" train $W --feedback nope
+expect_err "missing data" "$tmp/none" "$DSF" train --data "$tmp/none"
+: >"$tmp/empty.txt"
+expect_err "empty data" "empty" "$DSF" train --data "$tmp/empty.txt"
+expect_err "too short for batch" "tokens" "$DSF" train --data "$tmp/words" --batch 100000
+expect_err "absurd size" "GiB" "$DSF" train --data "$tmp/words" --hidden 1000000 --emb 1000000
+
+# --- training, evaluation and sampling
+expect_ok "train word bptt" "$DSF" train $W --method bptt --epochs 2 --log-every 10 --save "$tmp/w.safetensors" --log "$tmp/w.csv"
+if grep -q "^test loss [0-9.]* ppl [0-9.]*" "$tmp/out"; then ok "train prints test perplexity"; else fail "train prints test perplexity"; fi
+if head -n 1 "$tmp/w.csv" | grep -q "^kind,epoch,step,tokens,loss" && grep -q "^valid,2," "$tmp/w.csv" \
+    && grep -q "^train," "$tmp/w.csv" && grep -q "^test," "$tmp/w.csv"; then
+    ok "log has header, train, valid and test rows"
+else
+    fail "log has header, train, valid and test rows"
+fi
+first=$(grep '^train,' "$tmp/w.csv" | head -n 1 | cut -d, -f5)
+last=$(grep '^train,' "$tmp/w.csv" | tail -n 1 | cut -d, -f5)
+if awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a - 0.3) }'; then ok "training lowers the loss ($first -> $last)"; else fail "training lowers the loss ($first -> $last)"; fi
+[ -f "$tmp/w.best.safetensors" ] && ok "best model written" || fail "best model written"
+expect_ok "eval valid" "$DSF" eval --ckpt "$tmp/w.safetensors" --data "$tmp/words" --split valid
+grep -qE "^loss [0-9.]+ ppl [0-9.]+$" "$tmp/out" && ok "eval prints loss and ppl" || fail "eval prints loss and ppl"
+best=$(grep '^valid,' "$tmp/w.csv" | cut -d, -f5 | sort -g | head -n 1)
+"$DSF" eval --ckpt "$tmp/w.best.safetensors" --data "$tmp/words" --split valid >"$tmp/out" 2>"$tmp/err"
+got=$(sed -E 's/^loss ([0-9.]+) .*/\1/' "$tmp/out")
+if awk -v a="$best" -v b="$got" 'BEGIN { d = a - b; exit !(d < 1e-4 && d > -1e-4) }'; then ok "eval of best model reproduces the logged validation loss"; else fail "eval of best model reproduces the logged validation loss ($best vs $got)"; fi
+expect_ok "eval test split" "$DSF" eval --ckpt "$tmp/w.safetensors" --data "$tmp/words" --split test
+expect_err "eval conflicting level" "conflicts" "$DSF" eval --ckpt "$tmp/w.safetensors" --data "$tmp/words" --level char
+expect_ok "eval repeated level" "$DSF" eval --ckpt "$tmp/w.safetensors" --data "$tmp/words" --level word
+expect_ok "sample" "$DSF" sample --ckpt "$tmp/w.safetensors" --prompt "the cat" --tokens 20 --seed 3
+n=$(wc -w <"$tmp/out")
+[ "$n" -ge 10 ] && ok "sample writes words ($n)" || fail "sample writes words ($n)"
+"$DSF" sample --ckpt "$tmp/w.safetensors" --tokens 30 --seed 3 >"$tmp/s1" 2>&1
+"$DSF" sample --ckpt "$tmp/w.safetensors" --tokens 30 --seed 3 >"$tmp/s2" 2>&1
+cmp -s "$tmp/s1" "$tmp/s2" && ok "sample is deterministic for a seed" || fail "sample is deterministic for a seed"
+expect_err "sample unknown prompt word" "not in the model's vocabulary" "$DSF" sample --ckpt "$tmp/w.safetensors" --prompt "zebra"
+
+# --- character level
+expect_ok "train char dsf" "$DSF" train --data builtin:recall:4 --level char --layers 1 --emb 8 --hidden 24 --batch 8 --seq 16 --steps 40 --method dsf --save "$tmp/c.safetensors" --threads 2
+expect_ok "eval char" "$DSF" eval --ckpt "$tmp/c.safetensors" --data builtin:recall:4
+grep -qE "^loss [0-9.]+ ppl [0-9.]+ bpc [0-9.]+$" "$tmp/out" && ok "char eval prints bpc" || fail "char eval prints bpc"
+expect_ok "sample char" "$DSF" sample --ckpt "$tmp/c.safetensors" --tokens 40
+expect_err "word level on builtin" "character-level" "$DSF" train --data builtin:recall --level word
+
+# --- checkpoints: the Python reader, damage, conflicts
+if "$PY" -c "import numpy" 2>/dev/null; then
+    expect_ok "checkpoint passes the independent safetensors reader" "$PY" tests/st_py_check.py "$tmp/w.safetensors"
+fi
+cp "$tmp/w.safetensors" "$tmp/bad.safetensors"
+size=$(wc -c <"$tmp/bad.safetensors")
+printf '\377' | dd of="$tmp/bad.safetensors" bs=1 seek=$((size - 100)) conv=notrunc 2>/dev/null
+expect_err "bit-flipped checkpoint" "checksum" "$DSF" eval --ckpt "$tmp/bad.safetensors" --data "$tmp/words"
+head -c 1000 "$tmp/w.safetensors" >"$tmp/trunc.safetensors"
+expect_err "truncated checkpoint" "trunc.safetensors" "$DSF" eval --ckpt "$tmp/trunc.safetensors" --data "$tmp/words"
+expect_err "missing checkpoint" "nothere" "$DSF" eval --ckpt "$tmp/nothere.safetensors" --data "$tmp/words"
+expect_err "resume with conflicting hidden" "--hidden 32 conflicts" "$DSF" train --data "$tmp/words" --hidden 32 --resume "$tmp/w.safetensors"
+expect_err "resume with conflicting method" "--method ft conflicts" "$DSF" train --data "$tmp/words" --method ft --resume "$tmp/w.safetensors"
+
+# --- bit-identical resume, for each method and for both optimizers, across an epoch boundary
+per_epoch=$("$DSF" train $W --steps 1 --no-test 2>&1 | sed -nE 's/.*\(([0-9]+) per epoch\).*/\1/p')
+total=$((per_epoch + per_epoch / 2))
+half=$((per_epoch - 3))
+for m in bptt ft dsf; do
+    for o in sgd adamw; do
+        a="$tmp/a_$m$o.csv" b="$tmp/b_$m$o.csv"
+        "$DSF" train $W --method $m --optim $o --steps $total --log "$a" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+        "$DSF" train $W --method $m --optim $o --steps $total --stop-at $half --log "$b" --log-every 1 --save "$tmp/r.safetensors" 2>"$tmp/err" >/dev/null
+        "$DSF" train $W --resume "$tmp/r.safetensors" --log "$b" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+        # step and loss of every training and validation row
+        if [ "$(grep -c '^train,' "$a")" -eq "$total" ] && [ "$(grep -c '^valid,' "$a")" -eq 2 ] && \
+           [ "$(cut -d, -f1,3,5 "$a")" = "$(cut -d, -f1,3,5 "$b")" ]; then
+            ok "resume is bit-identical ($m, $o, $total steps, stopped at $half)"
+        else
+            fail "resume is bit-identical ($m, $o, $total steps, stopped at $half)"
+        fi
+    done
+done
+
+# --- dsf grad
+printf '1 2 3 4 5\n5 4 3 2 1\n' >"$tmp/tok.txt"
+expect_ok "grad" "$DSF" grad --init "$tmp/w.safetensors" --tokens "$tmp/tok.txt" --method dsf --out "$tmp/g.safetensors"
+printf '1 2 3\n4 5\n' >"$tmp/ragged.txt"
+expect_err "grad ragged tokens" "line 2" "$DSF" grad --init "$tmp/w.safetensors" --tokens "$tmp/ragged.txt" --out "$tmp/g.safetensors"
+printf '1 2 99999\n' >"$tmp/range.txt"
+expect_err "grad token out of range" "out of range" "$DSF" grad --init "$tmp/w.safetensors" --tokens "$tmp/range.txt" --out "$tmp/g.safetensors"
+
+echo "cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -40,6 +40,7 @@ typedef struct {
     dsf_corpus corpus;
     dsf_batcher bt;
     float *best;        // parameters with the best validation loss
+    double best_seen;   // that loss, counting evaluations in the middle of an epoch
     FILE *log;
     double t0;
 } trainer;
@@ -81,20 +82,24 @@ static int validate(trainer *tr, const train_opts *opt, int epoch_end) {
     if (isnan(val)) return -1;
     char buf[96];
     cli_format_loss(buf, sizeof buf, val, tr->run.level);
-    int improved = val < tr->run.best_val;
+    int improved = val < tr->best_seen;
     fprintf(stderr, "| %s %" PRId64 " step %" PRId64 " | valid %s | %.1fs%s\n",
             epoch_end ? "end of epoch" : "in epoch", tr->run.epoch + (tr->run.epoch_pos > 0),
             tr->run.step, buf, dsf_now() - t, improved ? " | best" : "");
     log_row(tr, "valid", val, optim_lr(&tr->o), 0, 0);
+    // The plateau rule looks at epoch-end evaluations only.
+    int plateau = epoch_end && !(val < tr->run.best_val);
+    if (epoch_end && !plateau) tr->run.best_val = val;
     if (improved) {
-        if (epoch_end) tr->run.best_val = val;
+        tr->best_seen = val;
         memcpy(tr->best, tr->m.params, tr->m.n * sizeof(float));
         if (opt->save) {
             char path[4096];
             best_path(path, sizeof path, opt->save);
             if (save_checkpoint(tr, path)) return -1;
         }
-    } else if (epoch_end && tr->o.kind == DSF_OPTIM_SGD) {
+    }
+    if (plateau && tr->o.kind == DSF_OPTIM_SGD) {
         tr->o.lr /= 4;
         fprintf(stderr, "| validation did not improve: learning rate now %g\n", tr->o.lr);
     }
@@ -236,6 +241,7 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
     }
     if (!(tr->best = dsf_alloc(tr->m.n * sizeof(float)))) goto fail;
     memcpy(tr->best, tr->m.params, tr->m.n * sizeof(float));
+    tr->best_seen = run->best_val;
     if (ck && isfinite(run->best_val)) load_best(tr, o->resume);
     st_free(ck);
     vocab_free(ck_vocab);
@@ -429,7 +435,7 @@ int cmd_train(int argc, char **argv) {
         } else {
             char buf[96];
             cli_format_loss(buf, sizeof buf, test, tr.run.level);
-            printf("test %s (best validation %s %.4f)\n", buf, "loss", tr.run.best_val);
+            printf("test %s (model with the best validation loss, %.4f)\n", buf, tr.best_seen);
             log_row(&tr, "test", test, 0, 0, 0);
         }
     }

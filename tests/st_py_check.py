@@ -26,27 +26,26 @@ import struct
 import sys
 import zlib
 
-import numpy as np
-
 MAX_HEADER = 100_000_000
 
 # Every dtype of the format, with its element size and numpy type (None: numpy has none).
+# numpy is imported only by load and save, so that the checker runs on any python3.
 DTYPES = {
-    "BOOL": (1, np.bool_),
-    "U8": (1, np.uint8),
-    "I8": (1, np.int8),
+    "BOOL": (1, "bool"),
+    "U8": (1, "uint8"),
+    "I8": (1, "int8"),
     "F8_E5M2": (1, None),
     "F8_E4M3": (1, None),
-    "I16": (2, np.int16),
-    "U16": (2, np.uint16),
-    "F16": (2, np.float16),
+    "I16": (2, "int16"),
+    "U16": (2, "uint16"),
+    "F16": (2, "float16"),
     "BF16": (2, None),
-    "I32": (4, np.int32),
-    "U32": (4, np.uint32),
-    "F32": (4, np.float32),
-    "I64": (8, np.int64),
-    "U64": (8, np.uint64),
-    "F64": (8, np.float64),
+    "I32": (4, "int32"),
+    "U32": (4, "uint32"),
+    "F32": (4, "float32"),
+    "I64": (8, "int64"),
+    "U64": (8, "uint64"),
+    "F64": (8, "float64"),
 }
 
 
@@ -195,6 +194,8 @@ def check(path, dsf=False):
 
 def load(path):
     """({name: numpy array} in file order, {key: value}); SpecError if the file is bad."""
+    import numpy as np
+
     entries, metadata, data = parse(_read(path))
     tensors = {}
     for name, dtype, shape, begin, end in entries:
@@ -212,6 +213,8 @@ def load(path):
 
 def save(path, tensors, metadata=None):
     """Writes {name: array} in the given order, back to back, as the dsf writer does."""
+    import numpy as np
+
     meta = {}
     for k, v in (metadata or {}).items():
         if not isinstance(k, str) or not isinstance(v, str):

@@ -259,7 +259,7 @@ static void test_st_layout(void) {
         snprintf(key, sizeof key, "\"%s\":{", rt[i].name);
         const char *at = strstr(hdr, key);
         const char *off = at ? strstr(at, "\"data_offsets\":[") : NULL;
-        unsigned long long lo, hi;
+        unsigned long long lo = 0, hi = 0;
         ok = off && sscanf(off, "\"data_offsets\":[%llu,%llu]", &lo, &hi) == 2 && lo == pos &&
              hi - lo == rt[i].nbytes;
         pos = hi;

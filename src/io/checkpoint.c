@@ -44,17 +44,18 @@ int ckpt_save(const char *path, const dsf_lm *m, const dsf_vocab *v, const dsf_r
               const dsf_optim *o, const dsf_lm_work *w, const dsf_rng *rng) {
     static strpool names, meta;  // large; checkpoints are written from one thread
     names.n = meta.n = 0;
+    // Tensors go by element size, 8-byte ones first, bytes last, so that every
+    // tensor starts at a multiple of its element size (torch needs that).
     st_writer *sw = st_writer_new();
-    add_params(sw, m, m->params, NULL, &names);
-    add_feedback(sw, m, &names);
-
     int64_t *offsets = NULL, nbytes = 0;
     uint8_t *bytes = NULL;
     vocab_pack(v, &offsets, &bytes, &nbytes);
-    int64_t oshape[1] = {vocab_size(v) + 1}, bshape[1] = {nbytes};
+    int64_t oshape[1] = {vocab_size(v) + 1}, bshape[1] = {nbytes}, rshape[1] = {4};
     st_writer_add(sw, "vocab.offsets", ST_I64, 1, oshape, offsets);
-    st_writer_add(sw, "vocab.bytes", ST_U8, 1, bshape, bytes);
+    if (rng) st_writer_add(sw, "rng.state", ST_I64, 1, rshape, rng->s);
 
+    add_params(sw, m, m->params, NULL, &names);
+    add_feedback(sw, m, &names);
     if (o && o->kind == DSF_OPTIM_ADAMW) {
         add_params(sw, m, o->m, "optim.exp_avg.", &names);
         add_params(sw, m, o->v, "optim.exp_avg_sq.", &names);
@@ -66,8 +67,7 @@ int ckpt_save(const char *path, const dsf_lm *m, const dsf_vocab *v, const dsf_r
                           w->state + (size_t)l * w->B * m->cfg.H);
         }
     }
-    int64_t rshape[1] = {4};
-    if (rng) st_writer_add(sw, "rng.state", ST_I64, 1, rshape, rng->s);
+    st_writer_add(sw, "vocab.bytes", ST_U8, 1, bshape, bytes);
 
     st_writer_meta(sw, "dsf.cell", run->cell);
     st_writer_meta(sw, "dsf.level", dsf_level_name(run->level));
@@ -122,7 +122,7 @@ static int shape_of(const st_file *f, const char *name, int ndim, int64_t *shape
 }
 
 int ckpt_read_model(const st_file *f, dsf_lm *m, int *has_feedback) {
-    int64_t enc[2], hh[2];
+    int64_t enc[2] = {0}, hh[2] = {0};
     if (shape_of(f, "encoder.weight", 2, enc) || shape_of(f, "rnn.weight_hh_l0", 2, hh)) return -1;
     if (hh[0] != 3 * hh[1])
         return dsf_error_set("rnn.weight_hh_l0 is [%" PRId64 ", %" PRId64 "]; a GRU needs [3H, H]",

@@ -589,9 +589,10 @@ static int json_string(jcur *c, char *out, size_t *len) {
         c->p++;
         if (c->p >= c->end) return jbad(c, "unterminated string");
         uint8_t e = *c->p++;
-        const char *simple = strchr("\"\\/bfnrt", e);
-        if (e && simple) {
-            if (out) out[n] = "\"\\/\b\f\n\r\t"[simple - "\"\\/bfnrt"];
+        static const char esc_in[] = "\"\\/bfnrt", esc_out[] = "\"\\/\b\f\n\r\t";
+        const char *simple = e ? strchr(esc_in, e) : NULL;
+        if (simple) {
+            if (out) out[n] = esc_out[simple - esc_in];
             n++;
             continue;
         }

@@ -117,6 +117,14 @@ expect_err "missing checkpoint" "nothere" "$DSF" eval --ckpt "$tmp/nothere.safet
 expect_err "resume with conflicting hidden" "--hidden 32 conflicts" "$DSF" train --data "$tmp/words" --hidden 32 --resume "$tmp/w.safetensors"
 expect_err "resume with conflicting method" "--method ft conflicts" "$DSF" train --data "$tmp/words" --method ft --resume "$tmp/w.safetensors"
 
+# --- --init: start from given weights (a model file with the PyTorch names)
+"$DSF" train $W --method ft --init "$tmp/w.safetensors" --stop-at 1 --log "$tmp/i1.csv" --log-every 1 >/dev/null 2>"$tmp/err"
+"$DSF" eval --ckpt "$tmp/w.safetensors" --data "$tmp/words" --split train --batch 4 --seq 8 >"$tmp/out" 2>>"$tmp/err"
+l1=$(grep '^train,' "$tmp/i1.csv" | cut -d, -f5) l0=$(sed -E 's/^loss ([0-9.]+) .*/\1/' "$tmp/out")
+# the first step's loss is that of the given weights on the first batch: far below a fresh model's
+if awk -v a="$l1" 'BEGIN { exit !(a < 1.5) }'; then ok "--init starts from the given weights (first loss $l1, model's train loss $l0)"; else fail "--init starts from the given weights (first loss $l1)"; fi
+expect_err "--init with other shapes" "hidden 16" "$DSF" train --data "$tmp/words" --hidden 8 --emb 16 --init "$tmp/w.safetensors"
+
 # --- bit-identical resume, for each method and for both optimizers, across an epoch boundary
 per_epoch=$("$DSF" train $W --steps 1 --no-test 2>&1 | sed -nE 's/.*\(([0-9]+) per epoch\).*/\1/p')
 total=$((per_epoch + per_epoch / 2))

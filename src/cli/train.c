@@ -22,7 +22,7 @@ static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { stop_requested = sig; }
 
 typedef struct {
-    const char *data, *level, *cell, *method, *feedback, *optim, *save, *resume, *log;
+    const char *data, *level, *cell, *method, *feedback, *optim, *save, *resume, *log, *init;
     int layers, emb, hidden, batch, seq, eval_batch, threads, log_every, max_bad;
     int64_t epochs, steps, warmup, stop_at;
     double lr, clip, weight_decay;
@@ -160,6 +160,30 @@ static void load_best(trainer *tr, const char *resume) {
     st_free(f);
 }
 
+// --init: starting weights (and feedback, when the file has it) from a model
+// file with the PyTorch names, e.g. one saved from torch.nn.GRU; its shapes must
+// be those of the model the flags describe.
+static int load_init(dsf_lm *m, const char *path) {
+    st_file *f = st_load(path);
+    if (!f) return -1;
+    dsf_lm init;
+    int has_fb, rc = ckpt_read_model(f, &init, &has_fb);
+    st_free(f);
+    if (rc) return -1;
+    const dsf_lm_config *a = &m->cfg, *b = &init.cfg;
+    if (a->V != b->V || a->E != b->E || a->H != b->H || a->L != b->L) {
+        dsf_error_set("%s holds a model with vocabulary %d, emb %d, hidden %d, %d layers; the "
+                      "flags and data ask for %d, %d, %d, %d", path, b->V, b->E, b->H, b->L,
+                      a->V, a->E, a->H, a->L);
+        lm_destroy(&init);
+        return -1;
+    }
+    memcpy(m->params, init.params, m->n * sizeof(float));
+    if (has_fb) memcpy(m->feedback, init.feedback, (size_t)a->L * a->H * sizeof(float));
+    lm_destroy(&init);
+    return 0;
+}
+
 static int same_vocab(const dsf_vocab *a, const dsf_vocab *b) {
     if (vocab_size(a) != vocab_size(b)) return 0;
     for (int32_t i = 0; i < vocab_size(a); i++) {
@@ -217,6 +241,7 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
         for (int l = 0; l < o->layers; l++)
             dsf_feedback_fill(&fb, &tr->rng, tr->m.feedback + (size_t)l * o->hidden, o->hidden,
                               o->seq);
+        if (o->init && load_init(&tr->m, o->init)) goto fail;
     }
     if (batcher_init(&tr->bt, &tr->corpus.split[DSF_SPLIT_TRAIN], run->batch, run->seq)) goto fail;
     int64_t per_epoch = batcher_steps(&tr->bt, run->seq);
@@ -388,6 +413,7 @@ int cmd_train(int argc, char **argv) {
         OPT("seed", ARG_I64, &o.seed, 0, 9.2e18, "random seed"),
         OPT("save", ARG_STR, &o.save, 0, 0, "checkpoint written each epoch and at the end"),
         OPT("resume", ARG_STR, &o.resume, 0, 0, "continue the run saved in this checkpoint"),
+        OPT("init", ARG_STR, &o.init, 0, 0, "start from the weights in this model file"),
         OPT("log", ARG_STR, &o.log, 0, 0, "CSV log of training and evaluation rows"),
         OPT("log-every", ARG_INT, &o.log_every, 1, 1 << 30, "steps between progress lines"),
         OPT("max-bad-steps", ARG_INT, &o.max_bad, 1, 1 << 30,
@@ -401,6 +427,7 @@ int cmd_train(int argc, char **argv) {
     int rc = args_parse(argc, argv, specs, n, usage);
     if (rc) return rc > 0 ? 0 : -1;  // 1: --help was printed
     if (!o.data) return dsf_error_set("--data is required (see --help)");
+    if (o.init && o.resume) return dsf_error_set("give --init or --resume, not both");
     if (args_given(specs, n, "steps") && args_given(specs, n, "epochs"))
         return dsf_error_set("give --epochs or --steps, not both");
     dsf_set_threads(o.threads);

@@ -98,6 +98,9 @@ def main():
                    help="stop each epoch after this many steps (smoke runs)")
     p.add_argument("--log-every", type=int, default=200)
     p.add_argument("--log", help="CSV log in the columns of dsf train --log")
+    p.add_argument("--save-init", metavar="FILE",
+                   help="write the initial weights (safetensors, the names dsf uses) and exit; "
+                        "dsf train --init FILE then starts from the same point")
     a = p.parse_args()
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
@@ -113,6 +116,11 @@ def main():
     train = batchify(splits["train"], a.batch)
     valid, test = batchify(splits["valid"], a.eval_batch), batchify(splits["test"], a.eval_batch)
     model = Model(V, a.emb, a.hidden, a.layers)
+    if a.save_init:
+        sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+        import st_py_check
+        st_py_check.save(a.save_init, {k: v.detach().numpy() for k, v in model.state_dict().items()})
+        return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, vocabulary {V}, "
           f"train {splits['train'].numel()} tokens, "
           f"{sum(q.numel() for q in model.parameters())} parameters", file=sys.stderr)

@@ -1,16 +1,27 @@
 #!/usr/bin/env python3
-"""Compares `dsf grad` with PyTorch autograd, tensor by tensor.
+"""Compares `dsf grad` with PyTorch autograd in float64, tensor by tensor.
 
     /usr/bin/python3 tests/torch_grad.py [build/dsf]
 
-Random models (float32 weights, compared in float64) and random tokens; for each
-configuration and method the C command's gradient must equal the reference:
-  bptt  autograd through torch.nn.GRU (the layout users load weights from);
-  ft    a per-step loop whose recurrent input is detached;
-  dsf   a per-step loop whose recurrent path is replaced by a zero-valued
-        surrogate  a*h - (a*h).detach(),  so that the gradient reaching h_{t-1}
-        through time is a * dL/dh_t: exactly δ_t = e_t + a ⊙ δ_{t+1}.
-Prints one line per comparison and ends with "torch: N passed, N failed".
+For random models (weights uniform +-0.5, rounded to float32 and written as F32) and
+random tokens, the gradient of the mean cross-entropy that the C command writes must
+equal an independent float64 reference:
+  bptt  autograd through torch.nn.GRU itself (the layout users load weights from);
+  ft    a per-step loop whose recurrent input is detached,
+        h_t = cell(x_t, h_{t-1}.detach())  (the input from the layer below is not);
+  dsf   the ft loop plus a zero-valued surrogate  a*h_{t-1} - (a*h_{t-1}).detach(),
+        which leaves the forward value alone and sends a * dL/dh_t back to h_{t-1}:
+        exactly the recurrence delta_t = e_t + a * delta_{t+1}.
+The per-step cell is first checked against torch.nn.GRU, so ft and dsf are built on
+the same gate order (r, z, n) and "linear before reset" as bptt.
+
+Tolerance per tensor: max |C - ref| <= 2e-4 * max(1, max |ref|) (float32 against
+float64), and, since these gradients are small (~1e-2), also <= 1e-3 * max |ref| + 1e-7
+so that an error of a few percent cannot hide under the absolute floor. Each line
+reports the worst ratio of error to the first tolerance.
+
+One line per comparison, "ok   torch ..." or "FAIL torch ...: details", then
+"torch: N passed, N failed". Exit status 1 if any failed.
 """
 import os
 import subprocess
@@ -23,37 +34,43 @@ sys.path.insert(0, HERE)
 try:
     import numpy as np
     import torch
-except ImportError as e:  # the comparison needs Debian's python3-torch
-    print(f"torch: 0 passed, 0 failed, 1 skipped (python3-torch not installed: {e})")
+except ImportError:  # the comparison needs Debian's python3-torch
+    print("torch: 0 passed, 0 failed, 1 skipped (python3-torch not installed)")
     sys.exit(0)
 
-import st_py_check as st
-
-TOL = 2e-4
+TOL = 2e-4       # error / max(1, max|ref|)
+TOL_SCALE = 1e-3  # error / max|ref|, with an absolute floor of 1e-7
 CONFIGS = [  # (layers, batch, seq, vocab, emb, hidden)
     (1, 3, 1, 13, 8, 8),
     (1, 4, 9, 13, 8, 12),
     (2, 3, 7, 13, 6, 10),
     (3, 4, 5, 11, 9, 8),
 ]
+METHODS = ("bptt", "ft", "dsf")
 
 
 def make_model(L, V, E, H, seed):
+    """Parameters and dsf feedback, drawn in float64 and rounded to float32."""
     g = torch.Generator().manual_seed(seed)
-    P = {"encoder.weight": torch.rand(V, E, generator=g) - 0.5}
+
+    def u(*shape):
+        return (torch.rand(*shape, generator=g, dtype=torch.float64) - 0.5).float()
+
+    P = {"encoder.weight": u(V, E)}
     for l in range(L):
         I = E if l == 0 else H
-        P[f"rnn.weight_ih_l{l}"] = torch.rand(3 * H, I, generator=g) - 0.5
-        P[f"rnn.weight_hh_l{l}"] = torch.rand(3 * H, H, generator=g) - 0.5
-        P[f"rnn.bias_ih_l{l}"] = torch.rand(3 * H, generator=g) - 0.5
-        P[f"rnn.bias_hh_l{l}"] = torch.rand(3 * H, generator=g) - 0.5
-    P["decoder.weight"] = torch.rand(V, H, generator=g) - 0.5
-    P["decoder.bias"] = torch.rand(V, generator=g) - 0.5
-    feedback = {f"rnn.feedback_l{l}": torch.rand(H, generator=g) for l in range(L)}
-    return P, feedback  # float32
+        P[f"rnn.weight_ih_l{l}"] = u(3 * H, I)
+        P[f"rnn.weight_hh_l{l}"] = u(3 * H, H)
+        P[f"rnn.bias_ih_l{l}"] = u(3 * H)
+        P[f"rnn.bias_hh_l{l}"] = u(3 * H)
+    P["decoder.weight"] = u(V, H)
+    P["decoder.bias"] = u(V)
+    feedback = {f"rnn.feedback_l{l}": (u(H).double() + 0.5).float() for l in range(L)}
+    return P, feedback
 
 
 def cell(P, l, x, h, H):
+    """One GRU step, torch.nn.GRU conventions: gates r, z, n; r multiplies W_hn h + b_hn."""
     gi = x @ P[f"rnn.weight_ih_l{l}"].T + P[f"rnn.bias_ih_l{l}"]
     gh = h @ P[f"rnn.weight_hh_l{l}"].T + P[f"rnn.bias_hh_l{l}"]
     r = torch.sigmoid(gi[:, :H] + gh[:, :H])
@@ -63,30 +80,34 @@ def cell(P, l, x, h, H):
 
 
 def reference(method, P32, feedback, tokens, L, H):
-    """Loss and gradients in float64 for tokens (B, T+1)."""
+    """Loss and float64 gradients for tokens (B, T+1). method: bptt (nn.GRU), ft, dsf,
+    or loop (the per-step cell without any detaching: must equal bptt)."""
     P = {k: v.double().requires_grad_(True) for k, v in P32.items()}
     B, T1 = tokens.shape
     T = T1 - 1
     x = torch.as_tensor(tokens[:, :T].T.copy())  # (T, B)
     y = torch.as_tensor(tokens[:, 1:].T.copy())
     emb = P["encoder.weight"][x]  # (T, B, E)
+    grads = {}
     if method == "bptt":
         gru = torch.nn.GRU(emb.shape[2], H, L).double()
-        for name, _ in list(gru.named_parameters()):
-            delattr(gru, name)
-            setattr(gru, name, P["rnn." + name])
-        gru._flat_weights = [getattr(gru, n) for n in gru._flat_weights_names]
+        with torch.no_grad():
+            for name, prm in gru.named_parameters():
+                prm.copy_(P["rnn." + name])
         out, _ = gru(emb, torch.zeros(L, B, H, dtype=torch.float64))
     else:
         seq = [emb[t] for t in range(T)]
         for l in range(L):
-            a = feedback[f"rnn.feedback_l{l}"].double()
+            a = feedback[f"rnn.feedback_l{l}"].double() if method == "dsf" else None
             h = torch.zeros(B, H, dtype=torch.float64)
             outs = []
             for t in range(T):
-                new = cell(P, l, seq[t], h.detach(), H)
-                if method == "dsf":
-                    new = new + (a * h - (a * h).detach())
+                if method == "loop":
+                    new = cell(P, l, seq[t], h, H)
+                else:
+                    new = cell(P, l, seq[t], h.detach(), H)
+                    if method == "dsf":
+                        new = new + (a * h - (a * h).detach())
                 h = new
                 outs.append(h)
             seq = outs
@@ -94,11 +115,43 @@ def reference(method, P32, feedback, tokens, L, H):
     logits = out @ P["decoder.weight"].T + P["decoder.bias"]
     loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
     loss.backward()
-    return float(loss), {k: v.grad.numpy() for k, v in P.items()}
+    for k, v in P.items():
+        if v.grad is not None:  # with nn.GRU the rnn.* gradients are the module's
+            grads[k] = v.grad.numpy()
+    if method == "bptt":
+        for name, prm in gru.named_parameters():
+            grads["rnn." + name] = prm.grad.numpy()
+    return float(loss), grads
+
+
+def compare(got, ref, loss_got, loss_ref):
+    """(problems, worst error / TOL-tolerance) for one output file against the reference."""
+    bad, worst = [], 0.0
+    for name, g in ref.items():
+        c = got.get(name)
+        if c is None:
+            bad.append(f"{name} missing")
+            continue
+        if c.shape != g.shape or c.dtype != np.float32:
+            bad.append(f"{name} is {c.dtype} {list(c.shape)}, expected float32 {list(g.shape)}")
+            continue
+        err = float(np.abs(c.astype(np.float64) - g).max())
+        scale = float(np.abs(g).max())
+        tol = TOL * max(1.0, scale)
+        worst = max(worst, err / tol)
+        if not np.isfinite(err) or err > tol or err > TOL_SCALE * scale + 1e-7:
+            at = np.unravel_index(np.argmax(np.abs(c - g)), g.shape) if np.isfinite(err) else ()
+            bad.append(f"{name} max error {err:.2e} at {tuple(int(i) for i in at)} "
+                       f"(max |ref| {scale:.2e}, relative {err / max(scale, 1e-30):.1e})")
+    if loss_got is None:
+        bad.append("loss missing")
+    elif not abs(loss_got - loss_ref) <= TOL * max(1.0, abs(loss_ref)):
+        bad.append(f"loss {loss_got:.7g}, reference {loss_ref:.7g}")
+    return bad, worst
 
 
 def main():
-    dsf = sys.argv[1] if len(sys.argv) > 1 else "build/dsf"
+    dsf = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "build", "dsf")
     passed = failed = 0
 
     def report(ok, desc, detail=""):
@@ -110,62 +163,112 @@ def main():
             failed += 1
             print(f"FAIL torch {desc}: {detail}")
 
-    if not os.access(dsf, os.X_OK):
-        report(False, "binary", f"{dsf} is missing (run make first)")
+    def finish():
         print(f"torch: {passed} passed, {failed} failed")
-        return 1
+        return 1 if failed else 0
+
+    try:
+        import st_py_check as st
+    except ImportError as e:
+        report(False, "safetensors helper", f"tests/st_py_check.py cannot be imported: {e}")
+        return finish()
+    if not (os.path.isfile(dsf) and os.access(dsf, os.X_OK)):
+        report(False, "binary", f"{dsf} is missing (run make first)")
+        return finish()
     torch.set_num_threads(1)
+
+    # The reference cell is torch.nn.GRU's: the manual loop without detaching equals it.
+    L, B, T, V, E, H = CONFIGS[2]
+    P, feedback = make_model(L, V, E, H, seed=7)
+    tokens = np.random.RandomState(7).randint(0, V, size=(B, T + 1))
+    l1, g1 = reference("bptt", P, feedback, tokens, L, H)
+    l2, g2 = reference("loop", P, feedback, tokens, L, H)
+    d = max(float(np.abs(g1[k] - g2[k]).max()) for k in g1)
+    report(d < 1e-12 and abs(l1 - l2) < 1e-12, "reference cell equals torch.nn.GRU",
+           f"max gradient difference {d:.1e}")
+
     with tempfile.TemporaryDirectory() as tmp:
+        init = os.path.join(tmp, "init.safetensors")
+        tok = os.path.join(tmp, "tokens.txt")
+        out = os.path.join(tmp, "grad.safetensors")
+
+        def run_c(method, P, feedback, tokens):
+            """Writes the model and tokens, runs dsf grad: (tensors, error message)."""
+            tensors = {k: v.numpy() for k, v in P.items()}
+            tensors.update({k: v.numpy() for k, v in (feedback or {}).items()})
+            st.save(init, tensors)
+            np.savetxt(tok, tokens, fmt="%d")
+            if os.path.exists(out):
+                os.remove(out)
+            cmd = [dsf, "grad", "--init", init, "--tokens", tok, "--method", method,
+                   "--out", out, "--threads", "1"]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                return None, f"dsf grad --method {method} exit {r.returncode}: " \
+                             f"{(r.stderr or r.stdout).strip()}"
+            try:
+                return st.load(out)[0], ""
+            except Exception as e:  # a malformed file is a failure, not a crash
+                return None, f"cannot read {method} output: {e}"
+
+        def check(desc, method, P, feedback, tokens, L, H, ref_method=None, ref_feedback=None):
+            got, err = run_c(method, P, feedback, tokens)
+            if got is None:
+                report(False, desc, err)
+                return None
+            fb = ref_feedback if ref_feedback is not None else feedback
+            loss, ref = reference(ref_method or method, P, fb, tokens, L, H)
+            loss_got = float(got["loss"].reshape(-1)[0]) if "loss" in got else None
+            bad, worst = compare(got, ref, loss_got, loss)
+            if method == "dsf" and feedback:
+                for name, a in feedback.items():
+                    if name not in got or not np.array_equal(got[name], a.numpy()):
+                        bad.append(f"{name} not written back as given")
+            report(not bad, f"{desc} (worst error/tolerance {worst:.1e})", "; ".join(bad))
+            return got
+
         for ci, (L, B, T, V, E, H) in enumerate(CONFIGS):
             P, feedback = make_model(L, V, E, H, seed=100 + ci)
             tokens = np.random.RandomState(ci).randint(0, V, size=(B, T + 1))
-            init = os.path.join(tmp, "init.safetensors")
-            tok = os.path.join(tmp, "tokens.txt")
-            st.save(init, {**{k: v.numpy() for k, v in P.items()},
-                           **{k: v.numpy() for k, v in feedback.items()}})
-            np.savetxt(tok, tokens, fmt="%d")
-            for method in ("bptt", "ft", "dsf"):
-                desc = f"{method} L={L} B={B} T={T} V={V} E={E} H={H}"
-                out = os.path.join(tmp, f"grad_{method}.safetensors")
-                run = subprocess.run([dsf, "grad", "--init", init, "--tokens", tok, "--method",
-                                      method, "--out", out, "--threads", "1"],
-                                     capture_output=True, text=True)
-                if run.returncode != 0:
-                    report(False, desc, f"dsf grad failed: {run.stderr.strip()}")
-                    continue
-                got, _ = st.load(out)
-                loss, ref = reference(method, P, feedback, tokens, L, H)
-                bad, worst = [], 0.0
-                for name, g in ref.items():
-                    if name not in got or got[name].shape != g.shape:
-                        bad.append(f"{name} missing or misshapen")
-                        continue
-                    err = np.abs(got[name] - g).max() / max(1.0, np.abs(g).max())
-                    worst = max(worst, err)
-                    if err > TOL:
-                        bad.append(f"{name} error {err:.2e}")
-                if abs(float(got["loss"][0]) - loss) > TOL * max(1.0, abs(loss)):
-                    bad.append(f"loss {float(got['loss'][0])} vs {loss}")
-                if method == "dsf":
-                    for name, a in feedback.items():
-                        if name not in got or not np.array_equal(got[name], a.numpy()):
-                            bad.append(f"{name} not written back as given")
-                report(not bad, f"{desc} (worst relative error {worst:.1e})", "; ".join(bad))
-        # The methods must disagree for T > 1, or the comparisons above prove little.
-        L, B, T, V, E, H = CONFIGS[1]
-        grads = {}
-        for method in ("bptt", "ft", "dsf"):
-            out = os.path.join(tmp, f"grad_{method}.safetensors")
-            P, feedback = make_model(L, V, E, H, seed=101)
-            grads[method] = reference(method, P, feedback,
-                                      np.random.RandomState(1).randint(0, V, size=(B, T + 1)),
-                                      L, H)[1]["rnn.weight_hh_l0"]
-        d1 = np.abs(grads["bptt"] - grads["ft"]).max()
-        d2 = np.abs(grads["dsf"] - grads["ft"]).max()
-        report(d1 > 1e-4 and d2 > 1e-4, "methods differ for T > 1",
-               f"|bptt-ft| {d1:.1e}, |dsf-ft| {d2:.1e}")
-    print(f"torch: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+            for method in METHODS:
+                check(f"{method} L={L} B={B} T={T} V={V} E={E} H={H}", method, P,
+                      feedback if method == "dsf" else None, tokens, L, H)
+
+        # dsf edge cases on the two-layer model: A = 0 is ft; A = 1 keeps the whole sum;
+        # a model without feedback gets one drawn, which the output must report.
+        L, B, T, V, E, H = CONFIGS[2]
+        P, _ = make_model(L, V, E, H, seed=102)
+        tokens = np.random.RandomState(2).randint(0, V, size=(B, T + 1))
+        zero = {f"rnn.feedback_l{l}": torch.zeros(H) for l in range(L)}
+        one = {f"rnn.feedback_l{l}": torch.ones(H) for l in range(L)}
+        check(f"dsf a=0 equals ft L={L} T={T}", "dsf", P, zero, tokens, L, H, ref_method="ft")
+        check(f"dsf a=1 L={L} T={T}", "dsf", P, one, tokens, L, H)
+        got, err = run_c("dsf", P, None, tokens)
+        names = [f"rnn.feedback_l{l}" for l in range(L)]
+        if got is None or any(n not in got or got[n].shape != (H,) for n in names):
+            report(False, f"dsf drawn feedback L={L} T={T}",
+                   err or "the output lacks the feedback vectors used")
+        else:
+            drawn = {n: torch.from_numpy(got[n].copy()) for n in names}
+            loss, ref = reference("dsf", P, drawn, tokens, L, H)
+            bad, worst = compare(got, ref, float(got["loss"].reshape(-1)[0]) if "loss" in got
+                                 else None, loss)
+            report(not bad, f"dsf drawn feedback L={L} T={T} (worst error/tolerance "
+                            f"{worst:.1e})", "; ".join(bad))
+
+    # The methods must differ by far more than the tolerance for T > 1, or the
+    # comparisons above could not tell them apart.
+    L, B, T, V, E, H = CONFIGS[1]
+    P, feedback = make_model(L, V, E, H, seed=101)
+    tokens = np.random.RandomState(1).randint(0, V, size=(B, T + 1))
+    g = {m: reference(m, P, feedback, tokens, L, H)[1]["rnn.weight_hh_l0"] for m in METHODS}
+    gaps = {f"{a}-{b}": float(np.abs(g[a] - g[b]).max())
+            for a, b in (("bptt", "ft"), ("dsf", "ft"), ("bptt", "dsf"))}
+    need = max(10 * TOL, 20 * TOL_SCALE * float(np.abs(g["bptt"]).max()))
+    report(min(gaps.values()) > need,
+           "methods differ for T > 1 by far more than the tolerance",
+           ", ".join(f"|{k}| {v:.1e}" for k, v in gaps.items()) + f", need > {need:.1e}")
+    return finish()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@
 extern int test_passed, test_failed, test_current_failed;
 void test_fail(const char *file, int line, const char *fmt, ...);
 void test_run(const char *name, void (*fn)(void));
+// Removes a file or a folder with everything in it (scratch files of tests).
+void test_remove_tree(const char *path);
 
 #define RUN(fn) test_run(#fn, fn)
 

@@ -16,25 +16,8 @@
 
 static char scratch_root[256];
 
-static void remove_tree(const char *path) {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char p[1024];
-            snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-            remove_tree(p);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static void scratch_cleanup(void) {
-    if (scratch_root[0]) remove_tree(scratch_root);
+    if (scratch_root[0]) test_remove_tree(scratch_root);
 }
 
 // A fresh folder scratch_root/name (the root made on first use).
@@ -51,7 +34,7 @@ static const char *scratch_dir(const char *name) {
         atexit(scratch_cleanup);
     }
     snprintf(path, sizeof path, "%s/%s", scratch_root, name);
-    remove_tree(path);
+    test_remove_tree(path);
     mkdir(path, 0700);
     return path;
 }

@@ -141,6 +141,20 @@ static void test_grad_bptt_fd_one_layer(void) { check_model_fd(1, 2, 5, 4, 6); }
 static void test_grad_bptt_fd_two_layers(void) { check_model_fd(2, 3, 4, 5, 4); }
 static void test_grad_bptt_fd_three_layers_t1(void) { check_model_fd(3, 2, 1, 3, 5); }
 
+// Central difference of Σ_i dh_i h_i(...) with respect to *v, one of the inputs.
+static double fd_dot(const double *w_ih, const double *w_hh, const double *b_ih,
+                     const double *b_hh, const double *x, const double *hp, const float *dh,
+                     double *v, int I, int H) {
+    double hp_[64], hm_[64], keep = *v, eps = 1e-6, s = 0;
+    *v = keep + eps;
+    ref_step(w_ih, w_hh, b_ih, b_hh, x, hp, hp_, I, H);
+    *v = keep - eps;
+    ref_step(w_ih, w_hh, b_ih, b_hh, x, hp, hm_, I, H);
+    *v = keep;
+    for (int i = 0; i < H; i++) s += dh[i] * (hp_[i] - hm_[i]) / (2 * eps);
+    return s;
+}
+
 // The cell's local backward (through gru_layer_backward with FT, one step) and
 // the Jacobian transpose product against finite differences of ref_step.
 static void test_grad_gru_cell_fd(void) {
@@ -175,37 +189,19 @@ static void test_grad_gru_cell_fd(void) {
 
     // Perturb h'_j: the carry is Σ_i dh_i ∂h_i/∂h'_j, the diagonal ∂h_j/∂h'_j.
     for (int j = 0; j < H; j++) {
-        double keep = dhp[j], eps = 1e-6, hp_[H], hm_[H];
+        CHECK_CLOSE(carry[j], fd_dot(dw_ih, dw_hh, db_ih, db_hh, dx, dhp, dh, &dhp[j], I, H), 1e-5);
+        double hp_[H], hm_[H], keep = dhp[j], eps = 1e-6;
         dhp[j] = keep + eps;
         ref_step(dw_ih, dw_hh, db_ih, db_hh, dx, dhp, hp_, I, H);
         dhp[j] = keep - eps;
         ref_step(dw_ih, dw_hh, db_ih, db_hh, dx, dhp, hm_, I, H);
         dhp[j] = keep;
-        double fd = 0;
-        for (int i = 0; i < H; i++) fd += dh[i] * (hp_[i] - hm_[i]) / (2 * eps);
-        CHECK_CLOSE(carry[j], fd, 1e-5);
         CHECK_CLOSE(diag[j], (hp_[j] - hm_[j]) / (2 * eps), 1e-5);
     }
     // Biases: ∂L/∂b_ih = gi, ∂L/∂b_hh = gh.
     for (int k = 0; k < G; k++) {
-        double hp_[H], hm_[H], keep = db_ih[k], eps = 1e-6;
-        db_ih[k] = keep + eps;
-        ref_step(dw_ih, dw_hh, db_ih, db_hh, dx, dhp, hp_, I, H);
-        db_ih[k] = keep - eps;
-        ref_step(dw_ih, dw_hh, db_ih, db_hh, dx, dhp, hm_, I, H);
-        db_ih[k] = keep;
-        double fd = 0;
-        for (int i = 0; i < H; i++) fd += dh[i] * (hp_[i] - hm_[i]) / (2 * eps);
-        CHECK_CLOSE(gi[k], fd, 1e-5);
-        keep = db_hh[k];
-        db_hh[k] = keep + eps;
-        ref_step(dw_ih, dw_hh, db_ih, db_hh, dx, dhp, hp_, I, H);
-        db_hh[k] = keep - eps;
-        ref_step(dw_ih, dw_hh, db_ih, db_hh, dx, dhp, hm_, I, H);
-        db_hh[k] = keep;
-        fd = 0;
-        for (int i = 0; i < H; i++) fd += dh[i] * (hp_[i] - hm_[i]) / (2 * eps);
-        CHECK_CLOSE(gh[k], fd, 1e-5);
+        CHECK_CLOSE(gi[k], fd_dot(dw_ih, dw_hh, db_ih, db_hh, dx, dhp, dh, &db_ih[k], I, H), 1e-5);
+        CHECK_CLOSE(gh[k], fd_dot(dw_ih, dw_hh, db_ih, db_hh, dx, dhp, dh, &db_hh[k], I, H), 1e-5);
     }
 }
 

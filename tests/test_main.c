@@ -1,6 +1,9 @@
 // test_main.c: runs every suite and prints the summary line.
+#include <dirent.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "test.h"
 
@@ -14,6 +17,26 @@ void test_fail(const char *file, int line, const char *fmt, ...) {
     va_end(ap);
     fputc('\n', stderr);
     test_current_failed = 1;
+}
+
+void test_remove_tree(const char *path) {
+    struct stat sb;
+    if (lstat(path, &sb)) return;
+    if (S_ISDIR(sb.st_mode)) {
+        DIR *d = opendir(path);
+        if (d) {
+            for (struct dirent *de; (de = readdir(d));) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+                char sub[1024];
+                snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+                test_remove_tree(sub);
+            }
+            closedir(d);
+        }
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
 }
 
 static const char *only;

@@ -84,26 +84,6 @@ static int count_temp_files(void) {
     return n;
 }
 
-static void remove_tree(const char *path) {
-    struct stat sb;
-    if (lstat(path, &sb)) return;
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            for (struct dirent *de; (de = readdir(d));) {
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-                char sub[512];
-                snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-                remove_tree(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 // A small file with three tensors, as bytes.
 static uint8_t *small_file(size_t *n) {
     static const float a[5] = {1, 2, 3, 4, 5};
@@ -692,5 +672,5 @@ void suite_safetensors(void) {
     RUN(test_st_writer_errors);
     RUN(test_st_load_errors);
     RUN(test_st_large);
-    remove_tree(tmpdir);
+    test_remove_tree(tmpdir);
 }

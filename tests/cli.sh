@@ -117,6 +117,16 @@ expect_err "missing checkpoint" "nothere" "$DSF" eval --ckpt "$tmp/nothere.safet
 expect_err "resume with conflicting hidden" "--hidden 32 conflicts" "$DSF" train --data "$tmp/words" --hidden 32 --resume "$tmp/w.safetensors"
 expect_err "resume with conflicting method" "--method ft conflicts" "$DSF" train --data "$tmp/words" --method ft --resume "$tmp/w.safetensors"
 
+# --- numerical faults: non-finite steps are skipped, and too many in a row stop the run
+"$DSF" train $W --lr 1000000 --clip 0 --steps 50 --max-bad-steps 3 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ "$rc" -ne 0 ] && [ "$rc" -lt 128 ] && grep -q "step skipped" "$tmp/err" && \
+    tail -n 1 "$tmp/err" | grep -q "3 consecutive non-finite steps"; then
+    ok "non-finite steps are skipped, then training stops"
+else
+    fail "non-finite steps are skipped, then training stops (exit $rc)"
+fi
+
 # --- --init: start from given weights (a model file with the PyTorch names)
 "$DSF" train $W --method ft --init "$tmp/w.safetensors" --stop-at 1 --log "$tmp/i1.csv" --log-every 1 >/dev/null 2>"$tmp/err"
 "$DSF" eval --ckpt "$tmp/w.safetensors" --data "$tmp/words" --split train --batch 4 --seq 8 >"$tmp/out" 2>>"$tmp/err"

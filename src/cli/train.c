@@ -131,6 +131,8 @@ static int check_resume(const dsf_run *ck, const train_opts *o, const arg_spec *
     CONFLICT("seed", (uint64_t)o->seed != ck->seed, "%" PRIu64, (uint64_t)o->seed, ck->seed)
     CONFLICT("lr", o->lr != ck->base_lr, "%g", o->lr, ck->base_lr)
     CONFLICT("clip", o->clip != ck->clip, "%g", o->clip, ck->clip)
+    CONFLICT("weight-decay", o->weight_decay != ck->weight_decay, "%g", o->weight_decay,
+             ck->weight_decay)
     if (args_given(specs, n, "feedback")) {
         dsf_feedback fb;
         char canon[64];
@@ -253,9 +255,15 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
         lm_work_create(&tr->ew, &tr->m.cfg, run->eval_batch, run->seq) ||
         optim_create(&tr->o, run->optim, (float)run->base_lr, tr->m.n))
         goto fail;
+    if (!ck) {
+        run->weight_decay = o->weight_decay;
+        run->warmup = o->warmup >= 0 ? o->warmup : run->total_steps / 20;
+    } else if (args_given(specs, nspecs, "warmup")) {
+        run->warmup = o->warmup >= 0 ? o->warmup : run->total_steps / 20;
+    }
     tr->o.total = run->total_steps;
-    tr->o.warmup = o->warmup >= 0 ? o->warmup : run->total_steps / 20;
-    tr->o.weight_decay = (float)o->weight_decay;
+    tr->o.warmup = run->warmup;
+    tr->o.weight_decay = (float)run->weight_decay;
     if (ck) {
         tr->o.t = run->optim_t;
         tr->o.lr = (float)run->lr;
@@ -323,6 +331,7 @@ static int train_loop(trainer *tr, const train_opts *opt) {
         if (!isfinite(loss) || !isfinite(gnorm)) {
             fprintf(stderr, "step %" PRId64 ": non-finite %s; step skipped\n", run->step + 1,
                     isfinite(loss) ? "gradient norm" : "loss");
+            lm_work_reset_state(&tr->w, &tr->m.cfg);  // the carried state is likely bad too
             if (++bad >= opt->max_bad) {
                 rc = dsf_error_set("%d consecutive non-finite steps: stopping (the last "
                                    "checkpoint written is intact)", bad);

@@ -80,6 +80,8 @@ int ckpt_save(const char *path, const dsf_lm *m, const dsf_vocab *v, const dsf_r
     st_writer_meta(sw, "dsf.seed", pool_fmt(&meta, "%" PRIu64, run->seed));
     st_writer_meta(sw, "dsf.clip", pool_fmt(&meta, "%.17g", run->clip));
     st_writer_meta(sw, "dsf.base_lr", pool_fmt(&meta, "%.17g", run->base_lr));
+    st_writer_meta(sw, "dsf.weight_decay", pool_fmt(&meta, "%.17g", run->weight_decay));
+    st_writer_meta(sw, "dsf.warmup", pool_fmt(&meta, "%" PRId64, run->warmup));
     st_writer_meta(sw, "dsf.lr", pool_fmt(&meta, "%.17g", run->lr));
     st_writer_meta(sw, "dsf.best_val", pool_fmt(&meta, "%.17g", run->best_val));
     st_writer_meta(sw, "dsf.total_steps", pool_fmt(&meta, "%" PRId64, run->total_steps));
@@ -228,6 +230,8 @@ int ckpt_read_run(const st_file *f, dsf_run *run, dsf_vocab **v) {
     if (meta_i64(f, "dsf.seed", 0, INT64_MAX, &x)) return -1;
     run->seed = (uint64_t)x;
     if (meta_f64(f, "dsf.clip", &run->clip) || meta_f64(f, "dsf.base_lr", &run->base_lr) ||
+        meta_f64(f, "dsf.weight_decay", &run->weight_decay) ||
+        meta_i64(f, "dsf.warmup", 0, INT64_MAX, &run->warmup) ||
         meta_f64(f, "dsf.lr", &run->lr) || meta_f64(f, "dsf.best_val", &run->best_val))
         return -1;
     if (meta_i64(f, "dsf.total_steps", 0, INT64_MAX, &run->total_steps) ||

@@ -26,6 +26,8 @@ typedef struct {
     int batch, seq, eval_batch;
     uint64_t seed;
     double clip, base_lr;
+    double weight_decay;   // AdamW
+    int64_t warmup;        // AdamW warm-up steps
     int64_t total_steps;   // steps the run was asked for
     int64_t step;          // steps taken
     int64_t epoch;         // completed epochs

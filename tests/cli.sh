@@ -118,7 +118,7 @@ expect_err "resume with conflicting hidden" "--hidden 32 conflicts" "$DSF" train
 expect_err "resume with conflicting method" "--method ft conflicts" "$DSF" train --data "$tmp/words" --method ft --resume "$tmp/w.safetensors"
 
 # --- numerical faults: non-finite steps are skipped, and too many in a row stop the run
-"$DSF" train $W --lr 1000000 --clip 0 --steps 50 --max-bad-steps 3 >"$tmp/out" 2>"$tmp/err"
+"$DSF" train --data "$tmp/words" --layers 1 --emb 8 --hidden 8 --batch 4 --seq 8 --lr 1000000 --clip 0 --steps 50 --max-bad-steps 3 >"$tmp/out" 2>"$tmp/err"
 rc=$?
 if [ "$rc" -ne 0 ] && [ "$rc" -lt 128 ] && grep -q "step skipped" "$tmp/err" && \
     tail -n 1 "$tmp/err" | grep -q "3 consecutive non-finite steps"; then

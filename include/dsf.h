@@ -1,0 +1,60 @@
+// dsf.h: the library behind the `dsf` command, in one include.
+//
+// dsf trains recurrent language models with three ways of computing the
+// gradient, which differ only in how the state gradient δ_t = dL/dh_t is
+// carried backwards through time:
+//
+//   DSF_METHOD_BPTT  δ_t = e_t + J_{t+1}ᵀ δ_{t+1}   exact back-propagation through time
+//   DSF_METHOD_FT    δ_t = e_t                      fully truncated
+//   DSF_METHOD_DSF   δ_t = e_t + a ⊙ δ_{t+1}         diagonal state feedback (a fixed)
+//
+// A training step, with the pieces this header brings in (error handling left
+// out; every function that can fail returns non-zero and sets dsf_error()):
+//
+//   dsf_corpus c;                                  // data/corpus.h
+//   corpus_load(&c, "path/to/ptb", DSF_LEVEL_WORD);
+//   dsf_lm_config cfg = {.V = vocab_size(c.vocab), .E = 200, .H = 200, .L = 2};
+//   dsf_lm m;                                      // model/lm.h
+//   lm_create(&m, &cfg);
+//   dsf_rng rng;
+//   dsf_rng_seed(&rng, 1);
+//   lm_init_params(&m, &rng);                      // PyTorch's initialisation
+//   dsf_feedback fb;                               // grad/feedback.h
+//   dsf_feedback_parse("uniform", &fb);
+//   for (int l = 0; l < cfg.L; l++) dsf_feedback_fill(&fb, &rng, m.feedback + l * cfg.H, cfg.H, 35);
+//
+//   dsf_lm_work w;                                 // activations for B = 20, T = 35
+//   lm_work_create(&w, &cfg, 20, 35);
+//   dsf_batcher bt;                                // data/batch.h
+//   batcher_init(&bt, &c.split[DSF_SPLIT_TRAIN], 20, 35);
+//   dsf_optim o;                                   // optim/optim.h
+//   optim_create(&o, DSF_OPTIM_SGD, 20.0f, m.n);
+//   int32_t x[35 * 20], y[35 * 20];
+//   for (int64_t pos = 0; pos < bt.L - 1; pos += 35) {
+//       int64_t T = batcher_get(&bt, pos, 35, x, y);
+//       double loss = lm_forward(&m, &w, x, y, (int)T);   // state carried in w
+//       lm_backward(&m, &w, DSF_METHOD_DSF);              // gradients into m.grads
+//       grad_clip(m.grads, m.n, 0.25);
+//       optim_step(&o, &m);
+//   }
+//
+// Compile with -Iinclude -Isrc and link build/libdsf.a with OpenBLAS, OpenMP
+// and libm (see the Makefile's LDLIBS).
+#ifndef DSF_H
+#define DSF_H
+
+#include "cell/gru.h"
+#include "core/common.h"
+#include "core/gemm.h"
+#include "data/batch.h"
+#include "data/corpus.h"
+#include "data/vocab.h"
+#include "grad/feedback.h"
+#include "grad/method.h"
+#include "io/checkpoint.h"
+#include "io/safetensors.h"
+#include "model/evaluate.h"
+#include "model/lm.h"
+#include "optim/optim.h"
+
+#endif

@@ -50,7 +50,7 @@ W="--data $tmp/words --layers 2 --emb 16 --hidden 16 --batch 4 --seq 8 --threads
 
 # --- help and usage errors
 expect_ok "help" "$DSF" --help
-for c in train eval sample grad; do expect_ok "$c --help" "$DSF" $c --help; done
+for c in train eval sample grad gradstats; do expect_ok "$c --help" "$DSF" $c --help; done
 expect_err "unknown command" "unknown command" "$DSF" frobnicate
 expect_err "unknown option" "unknown option '--bogus'" "$DSF" train --data "$tmp/words" --bogus 1
 expect_err "non-numeric value" "expects an integer" "$DSF" train --data "$tmp/words" --hidden abc
@@ -102,6 +102,16 @@ expect_ok "eval char" "$DSF" eval --ckpt "$tmp/c.safetensors" --data builtin:rec
 grep -qE "^loss [0-9.]+ ppl [0-9.]+ bpc [0-9.]+$" "$tmp/out" && ok "char eval prints bpc" || fail "char eval prints bpc"
 expect_ok "sample char" "$DSF" sample --ckpt "$tmp/c.safetensors" --tokens 40
 expect_err "word level on builtin" "character-level" "$DSF" train --data builtin:recall --level word
+
+# --- gradstats: cosines against bptt; dsf with zero feedback must report what ft reports
+expect_ok "gradstats" "$DSF" gradstats --ckpt "$tmp/c.safetensors" --data builtin:recall:4 --batches 3 --feedback zero,ssm,uniform:0,0.5
+ft_row=$(grep '^ft ' "$tmp/out" | awk '{print $2, $3}')
+zero_row=$(grep '^dsf zero ' "$tmp/out" | awk '{print $3, $4}')
+if [ -n "$ft_row" ] && [ "$ft_row" = "$zero_row" ] && grep -q '^dsf uniform:0,0.5 ' "$tmp/out"; then
+    ok "gradstats: dsf zero equals ft ($ft_row)"
+else
+    fail "gradstats: dsf zero equals ft ('$ft_row' vs '$zero_row')"
+fi
 
 # --- checkpoints: the Python reader, damage, conflicts
 if "$PY" -c "import numpy" 2>/dev/null; then

@@ -10,6 +10,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_grad(int argc, char **argv);
+int cmd_gradstats(int argc, char **argv);
 
 // The number of online cores: the default for --threads.
 int cli_default_threads(void);

@@ -17,6 +17,7 @@ static const char *usage =
     "  eval     loss and perplexity of a checkpoint on a data split\n"
     "  sample   generate text from a checkpoint\n"
     "  grad     write the gradient of a model on given tokens (reference hook)\n"
+    "  gradstats  cosine and norm ratio of ft and dsf gradients against bptt\n"
     "  version  print the version and the matrix-product backend\n";
 
 int main(int argc, char **argv) {
@@ -35,11 +36,13 @@ int main(int argc, char **argv) {
         rc = cmd_sample(argc - 2, argv + 2);
     else if (strcmp(cmd, "grad") == 0)
         rc = cmd_grad(argc - 2, argv + 2);
+    else if (strcmp(cmd, "gradstats") == 0)
+        rc = cmd_gradstats(argc - 2, argv + 2);
     else if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("dsf %s, matrix products by %s\n", DSF_VERSION, dsf_blas_name());
         return 0;
     } else {
-        fprintf(stderr, "dsf: unknown command '%s' (expected train, eval, sample, grad)\n", cmd);
+        fprintf(stderr, "dsf: unknown command '%s' (expected train, eval, sample, grad, gradstats)\n", cmd);
         return 2;
     }
     if (rc < 0) {

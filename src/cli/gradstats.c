@@ -1,0 +1,184 @@
+// gradstats.c: `dsf gradstats`: how close each approximate gradient is to the
+// exact one, tensor by tensor, on real batches.
+#include <math.h>
+#include <string.h>
+
+#include "cli.h"
+#include "core/gemm.h"
+#include "data/batch.h"
+#include "grad/feedback.h"
+
+static const char *usage =
+    "usage: dsf gradstats --ckpt FILE --data PATH [--split S] [--batches N] [--feedback LIST]\n"
+    "\n"
+    "For N consecutive batches of a split (state carried as in training), computes\n"
+    "the exact BPTT gradient of the model in FILE and, from the same forward pass,\n"
+    "the FT gradient and the DSF gradient with the checkpoint's feedback and with\n"
+    "each feedback in LIST (comma-separated --feedback values, drawn with --seed).\n"
+    "Prints, per tensor and overall, the mean over batches of the cosine similarity\n"
+    "to the BPTT gradient and of the norm ratio |g| / |g_bptt|.";
+
+enum { MAX_ROWS = 16 };
+
+typedef struct {
+    char name[96];
+    dsf_method method;
+    float *feedback;  // (L,H) for dsf
+    double cos_all, ratio_all;
+    double *cos, *ratio;  // per tensor, summed over batches
+} row;
+
+static double dot(const float *a, const float *b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+// Accumulates cosine and norm ratio of g against ref, per tensor and overall.
+static void accumulate(row *r, const dsf_lm *m, const float *g, const float *ref) {
+    for (int k = 0; k < m->ntensors; k++) {
+        const dsf_param *p = &m->tensors[k];
+        const float *a = g + p->offset, *b = ref + p->offset;
+        double ab = dot(a, b, p->numel), aa = dot(a, a, p->numel), bb = dot(b, b, p->numel);
+        r->cos[k] += aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : (aa == bb ? 1 : 0);
+        r->ratio[k] += bb > 0 ? sqrt(aa / bb) : 0;
+    }
+    double ab = dot(g, ref, m->n), aa = dot(g, g, m->n), bb = dot(ref, ref, m->n);
+    r->cos_all += aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 0;
+    r->ratio_all += bb > 0 ? sqrt(aa / bb) : 0;
+}
+
+int cmd_gradstats(int argc, char **argv) {
+    const char *ckpt = NULL, *data = NULL, *split_name = "valid", *feedback = NULL;
+    int batches = 10, threads = cli_default_threads();
+    int64_t seed = 1;
+    arg_spec specs[] = {
+        OPT("ckpt", ARG_STR, &ckpt, 0, 0, "checkpoint (the model to measure at)"),
+        OPT("data", ARG_STR, &data, 0, 0, "data directory, text file or builtin:recall[:D]"),
+        OPT("split", ARG_STR, &split_name, 0, 0, "train, valid or test"),
+        OPT("batches", ARG_INT, &batches, 1, 1 << 20, "batches to average over"),
+        OPT("feedback", ARG_STR, &feedback, 0, 0, "extra dsf feedbacks, comma-separated (e.g. zero,ssm,uniform:0,0.5)"),
+        OPT("seed", ARG_I64, &seed, 0, 9.2e18, "seed for drawn feedbacks"),
+        OPT("threads", ARG_INT, &threads, 1, 4096, "threads"),
+    };
+    const int n = (int)(sizeof specs / sizeof specs[0]);
+    int rc = args_parse(argc, argv, specs, n, usage);
+    if (rc) return rc > 0 ? 0 : -1;  // 1: --help was printed
+    if (!ckpt || !data) return dsf_error_set("--ckpt and --data are required (see --help)");
+    int split;
+    if (dsf_split_parse(split_name, &split)) return -1;
+    dsf_set_threads(threads);
+
+    dsf_lm m;
+    dsf_run run;
+    dsf_vocab *v;
+    if (cli_open_checkpoint(ckpt, &m, &run, &v)) return -1;
+    const dsf_lm_config *c = &m.cfg;
+    const size_t LH = (size_t)c->L * c->H;
+    row rows[MAX_ROWS];
+    int nrows = 0;
+    memset(rows, 0, sizeof rows);
+    rc = -1;
+    dsf_tokens tokens = {0};
+    dsf_lm_work w;
+    memset(&w, 0, sizeof w);
+    float *ref = NULL, *state0 = NULL, *saved_fb = NULL;
+
+    // The rows: ft, dsf with the checkpoint's feedback, dsf with each listed feedback.
+    rows[nrows].method = DSF_METHOD_FT;
+    snprintf(rows[nrows++].name, sizeof rows[0].name, "ft");
+    rows[nrows].method = DSF_METHOD_DSF;
+    rows[nrows].feedback = dsf_xmalloc(LH * sizeof(float));
+    memcpy(rows[nrows].feedback, m.feedback, LH * sizeof(float));
+    snprintf(rows[nrows++].name, sizeof rows[0].name, "dsf %s (checkpoint)", run.feedback);
+    if (feedback) {
+        // Split at commas that start a new name: "uniform:0,0.5" keeps its comma.
+        char *list = dsf_xstrdup(feedback);
+        for (char *p = list; *p; p++)
+            if (*p == ',' && ((p[1] >= 'a' && p[1] <= 'z') || (p[1] >= 'A' && p[1] <= 'Z'))) *p = ';';
+        char *save = NULL;
+        dsf_rng rng;
+        dsf_rng_seed(&rng, (uint64_t)seed);
+        for (char *tok = strtok_r(list, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+            dsf_feedback fb;
+            if (nrows == MAX_ROWS) {
+                dsf_error_set("at most %d feedbacks", MAX_ROWS - 2);
+                free(list);
+                goto done;
+            }
+            if (dsf_feedback_parse(tok, &fb)) {
+                free(list);
+                goto done;
+            }
+            row *r = &rows[nrows++];
+            r->method = DSF_METHOD_DSF;
+            r->feedback = dsf_xmalloc(LH * sizeof(float));
+            for (int l = 0; l < c->L; l++)
+                dsf_feedback_fill(&fb, &rng, r->feedback + (size_t)l * c->H, c->H, run.seq);
+            snprintf(r->name, sizeof r->name, "dsf %s", tok);
+        }
+        free(list);
+    }
+    for (int i = 0; i < nrows; i++) {
+        rows[i].cos = calloc((size_t)m.ntensors, sizeof(double));
+        rows[i].ratio = calloc((size_t)m.ntensors, sizeof(double));
+    }
+    if (corpus_load_split(data, run.level, v, split, &tokens) ||
+        lm_work_create(&w, c, run.batch, run.seq))
+        goto done;
+    dsf_batcher bt;
+    if (batcher_init(&bt, &tokens, run.batch, run.seq)) goto done;
+    int64_t avail = batcher_steps(&bt, run.seq);
+    if (batches > avail) batches = (int)avail;
+    ref = dsf_xmalloc(m.n * sizeof(float));
+    state0 = dsf_xmalloc(LH * run.batch * sizeof(float));
+    saved_fb = dsf_xmalloc(LH * sizeof(float));
+    memcpy(saved_fb, m.feedback, LH * sizeof(float));
+    int32_t *x = dsf_xmalloc(sizeof(int32_t) * (size_t)run.seq * run.batch);
+    int32_t *y = dsf_xmalloc(sizeof(int32_t) * (size_t)run.seq * run.batch);
+    lm_work_reset_state(&w, c);
+    double t0 = dsf_now(), loss = 0;
+    for (int b = 0; b < batches; b++) {
+        int T = (int)batcher_get(&bt, (int64_t)b * run.seq, run.seq, x, y);
+        memcpy(state0, w.state, LH * run.batch * sizeof(float));
+        loss += lm_forward(&m, &w, x, y, T) / batches;
+        lm_backward(&m, &w, DSF_METHOD_BPTT);
+        memcpy(ref, m.grads, m.n * sizeof(float));
+        for (int i = 0; i < nrows; i++) {  // the same forward pass from the same state
+            memcpy(w.state, state0, LH * run.batch * sizeof(float));
+            if (rows[i].feedback) memcpy(m.feedback, rows[i].feedback, LH * sizeof(float));
+            lm_forward(&m, &w, x, y, T);
+            lm_backward(&m, &w, rows[i].method);
+            accumulate(&rows[i], &m, m.grads, ref);
+        }
+        memcpy(m.feedback, saved_fb, LH * sizeof(float));
+    }
+    free(x);
+    free(y);
+
+    printf("gradient against exact BPTT: mean over %d batches of %d x %d from the %s split "
+           "(loss %.4f, %.1fs)\n", batches, run.batch, run.seq, split_name, loss, dsf_now() - t0);
+    printf("%-34s %8s %8s\n", "method / tensor", "cosine", "norm");
+    for (int i = 0; i < nrows; i++) {
+        printf("%-34s %8.4f %8.4f\n", rows[i].name, rows[i].cos_all / batches,
+               rows[i].ratio_all / batches);
+        for (int k = 0; k < m.ntensors; k++)
+            printf("  %-32s %8.4f %8.4f\n", m.tensors[k].name, rows[i].cos[k] / batches,
+                   rows[i].ratio[k] / batches);
+    }
+    rc = 0;
+done:
+    for (int i = 0; i < nrows; i++) {
+        free(rows[i].feedback);
+        free(rows[i].cos);
+        free(rows[i].ratio);
+    }
+    free(ref);
+    free(state0);
+    free(saved_fb);
+    lm_work_destroy(&w);
+    tokens_free(&tokens);
+    vocab_free(v);
+    lm_destroy(&m);
+    return rc;
+}

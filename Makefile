@@ -7,7 +7,8 @@
 #   make valgrind   the small unit tests under valgrind
 #
 # Switches: BLAS=0 uses the portable blocked GEMM even when OpenBLAS is present;
-# OMP=0 builds without OpenMP; DEBUG=1 builds without optimisation.
+# FFTW=0 builds without FFTW (no fft scan); OMP=0 builds without OpenMP;
+# DEBUG=1 builds without optimisation. Switching needs `make clean` or BUILD=dir.
 
 CC      ?= cc
 BUILD   ?= build
@@ -29,6 +30,13 @@ LDLIBS  += $(shell pkg-config --libs openblas)
 BLAS_NOTE = OpenBLAS
 else
 BLAS_NOTE = portable blocked GEMM (OpenBLAS not found; apt-get install libopenblas-dev)
+endif
+
+# FFTW (single precision) when present, for the fft scan (src/grad/scan.c).
+FFTW ?= $(shell pkg-config --exists fftw3f 2>/dev/null && echo 1 || echo 0)
+ifeq ($(FFTW),1)
+CFLAGS  += -DDSF_USE_FFTW $(shell pkg-config --cflags fftw3f)
+LDLIBS  += $(shell pkg-config --libs fftw3f)
 endif
 
 OMP ?= 1
@@ -91,7 +99,7 @@ asan:
 valgrind:
 	$(MAKE) BUILD=build/vg OPT="-O2" build/vg/test_dsf
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 valgrind --error-exitcode=1 --leak-check=full \
-	    --errors-for-leak-kinds=definite -q build/vg/test_dsf
+	    --errors-for-leak-kinds=definite --show-possibly-lost=no -q build/vg/test_dsf
 
 demo: all
 	@sh demo.sh $(BUILD)

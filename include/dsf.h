@@ -51,6 +51,7 @@
 #include "data/vocab.h"
 #include "grad/feedback.h"
 #include "grad/method.h"
+#include "grad/scan.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "model/evaluate.h"

@@ -97,7 +97,7 @@ cmp -s "$tmp/s1" "$tmp/s2" && ok "sample is deterministic for a seed" || fail "s
 expect_err "sample unknown prompt word" "not in the model's vocabulary" "$DSF" sample --ckpt "$tmp/w.safetensors" --prompt "zebra"
 
 # --- character level
-expect_ok "train char dsf" "$DSF" train --data builtin:recall:4 --level char --layers 1 --emb 8 --hidden 24 --batch 8 --seq 16 --steps 40 --method dsf --save "$tmp/c.safetensors" --threads 2
+expect_ok "train char dsf" "$DSF" train --data builtin:recall:4 --level char --layers 1 --emb 8 --hidden 24 --batch 8 --seq 16 --steps 40 --method dsf --scan blelloch --save "$tmp/c.safetensors" --threads 2
 expect_ok "eval char" "$DSF" eval --ckpt "$tmp/c.safetensors" --data builtin:recall:4
 grep -qE "^loss [0-9.]+ ppl [0-9.]+ bpc [0-9.]+$" "$tmp/out" && ok "char eval prints bpc" || fail "char eval prints bpc"
 expect_ok "sample char" "$DSF" sample --ckpt "$tmp/c.safetensors" --tokens 40
@@ -126,6 +126,7 @@ expect_err "truncated checkpoint" "trunc.safetensors" "$DSF" eval --ckpt "$tmp/t
 expect_err "missing checkpoint" "nothere" "$DSF" eval --ckpt "$tmp/nothere.safetensors" --data "$tmp/words"
 expect_err "resume with conflicting hidden" "--hidden 32 conflicts" "$DSF" train --data "$tmp/words" --hidden 32 --resume "$tmp/w.safetensors"
 expect_err "resume with conflicting method" "--method ft conflicts" "$DSF" train --data "$tmp/words" --method ft --resume "$tmp/w.safetensors"
+expect_err "resume with conflicting scan" "--scan blelloch conflicts" "$DSF" train --data "$tmp/words" --scan blelloch --resume "$tmp/w.safetensors"
 
 # --- numerical faults: non-finite steps are skipped, and too many in a row stop the run
 "$DSF" train --data "$tmp/words" --layers 1 --emb 8 --hidden 8 --batch 4 --seq 8 --lr 1000000 --clip 0 --steps 50 --max-bad-steps 3 >"$tmp/out" 2>"$tmp/err"
@@ -168,6 +169,24 @@ done
 # --- dsf grad
 printf '1 2 3 4 5\n5 4 3 2 1\n' >"$tmp/tok.txt"
 expect_ok "grad" "$DSF" grad --init "$tmp/w.safetensors" --tokens "$tmp/tok.txt" --method dsf --out "$tmp/g.safetensors"
+for s in blelloch fft; do
+    "$DSF" grad --init "$tmp/w.safetensors" --tokens "$tmp/tok.txt" --method dsf --scan $s --out "$tmp/g_$s.safetensors" >/dev/null 2>"$tmp/err"
+done
+if "$PY" -c "import numpy" 2>/dev/null; then
+    if "$PY" - "$tmp" <<'PY'
+import sys
+sys.path.insert(0, "tests")
+import numpy as np, st_py_check as st
+d = sys.argv[1]
+ref, _ = st.load(d + "/g.safetensors")
+for s in ("blelloch", "fft"):
+    g, _ = st.load(f"{d}/g_{s}.safetensors")
+    for k, v in ref.items():
+        assert np.abs(g[k] - v).max() <= 1e-5 * max(1, np.abs(v).max()), (s, k)
+PY
+    then ok "grad: the seq, blelloch and fft scans agree"; else fail "grad: the seq, blelloch and fft scans agree"; fi
+fi
+expect_err "unknown scan" "unknown scan" "$DSF" grad --init "$tmp/w.safetensors" --tokens "$tmp/tok.txt" --method dsf --scan nope --out "$tmp/g.safetensors"
 printf '1 2 3\n4 5\n' >"$tmp/ragged.txt"
 expect_err "grad ragged tokens" "line 2" "$DSF" grad --init "$tmp/w.safetensors" --tokens "$tmp/ragged.txt" --out "$tmp/g.safetensors"
 printf '1 2 99999\n' >"$tmp/range.txt"

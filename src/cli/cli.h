@@ -18,6 +18,8 @@ int cli_default_threads(void);
 int cli_open_checkpoint(const char *path, dsf_lm *m, dsf_run *run, dsf_vocab **v);
 // "loss 4.8123 ppl 123.45" (and " bpc 1.234" at char level) into buf.
 void cli_format_loss(char *buf, size_t n, double loss, dsf_level level);
+// Parses --scan and checks that this build has it.
+int cli_parse_scan(const char *s, dsf_scan_kind *out);
 // Checks that a --level given next to a checkpoint agrees with it.
 int cli_check_level(const arg_spec *specs, int n, const char *level, dsf_level ckpt_level);
 

@@ -36,6 +36,14 @@ void cli_format_loss(char *buf, size_t n, double loss, dsf_level level) {
         snprintf(buf + k, n - k, " bpc %.4f", loss / log(2.0));
 }
 
+int cli_parse_scan(const char *s, dsf_scan_kind *out) {
+    if (dsf_scan_parse(s, out)) return -1;
+    if (!dsf_scan_available(*out))
+        return dsf_error_set("this build has no FFTW for --scan fft (apt-get install "
+                             "libfftw3-dev, then make clean all)");
+    return 0;
+}
+
 int cli_check_level(const arg_spec *specs, int n, const char *level, dsf_level ckpt_level) {
     if (!args_given(specs, n, "level")) return 0;
     dsf_level l;

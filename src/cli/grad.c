@@ -76,7 +76,7 @@ static int read_tokens(const char *path, int V, int32_t **x, int32_t **y, int *B
 
 int cmd_grad(int argc, char **argv) {
     const char *init = NULL, *tokens = NULL, *out = NULL, *method_name = "bptt", *cell = "gru",
-               *feedback = "uniform";
+               *feedback = "uniform", *scan_name = "seq";
     int threads = cli_default_threads();
     int64_t seed = 1;
     arg_spec specs[] = {
@@ -86,6 +86,7 @@ int cmd_grad(int argc, char **argv) {
         OPT("method", ARG_STR, &method_name, 0, 0, "bptt, ft or dsf"),
         OPT("cell", ARG_STR, &cell, 0, 0, "recurrent cell: gru"),
         OPT("feedback", ARG_STR, &feedback, 0, 0, "dsf feedback when the model has none"),
+        OPT("scan", ARG_STR, &scan_name, 0, 0, "dsf scan: seq, blelloch or fft"),
         OPT("seed", ARG_I64, &seed, 0, 9.2e18, "seed for a drawn feedback"),
         OPT("threads", ARG_INT, &threads, 1, 4096, "threads"),
     };
@@ -96,7 +97,10 @@ int cmd_grad(int argc, char **argv) {
     if (strcmp(cell, "gru") != 0) return dsf_error_set("unknown cell '%s' (this build has gru)", cell);
     dsf_method method;
     dsf_feedback fb;
-    if (dsf_method_parse(method_name, &method) || dsf_feedback_parse(feedback, &fb)) return -1;
+    dsf_scan_kind scan;
+    if (dsf_method_parse(method_name, &method) || dsf_feedback_parse(feedback, &fb) ||
+        cli_parse_scan(scan_name, &scan))
+        return -1;
     dsf_set_threads(threads);
 
     st_file *f = st_load(init);
@@ -119,6 +123,7 @@ int cmd_grad(int argc, char **argv) {
             for (int l = 0; l < m.cfg.L; l++)
                 dsf_feedback_fill(&fb, &rng, m.feedback + (size_t)l * m.cfg.H, m.cfg.H, T);
         }
+        w.scan = scan;
         double loss = lm_forward(&m, &w, x, y, T);
         lm_backward(&m, &w, method);
         rc = ckpt_save_grads(out, &m, loss, method == DSF_METHOD_DSF);

@@ -22,7 +22,7 @@ static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { stop_requested = sig; }
 
 typedef struct {
-    const char *data, *level, *cell, *method, *feedback, *optim, *save, *resume, *log, *init;
+    const char *data, *level, *cell, *method, *feedback, *scan, *optim, *save, *resume, *log, *init;
     int layers, emb, hidden, batch, seq, eval_batch, threads, log_every, max_bad;
     int64_t epochs, steps, warmup, stop_at;
     double lr, clip, weight_decay;
@@ -120,6 +120,8 @@ static int check_resume(const dsf_run *ck, const train_opts *o, const arg_spec *
     CONFLICT("cell", strcmp(o->cell, ck->cell), "%s", o->cell, ck->cell)
     CONFLICT("method", strcmp(o->method, dsf_method_name(ck->method)), "%s", o->method,
              dsf_method_name(ck->method))
+    CONFLICT("scan", strcmp(o->scan, dsf_scan_name(ck->scan)), "%s", o->scan,
+             dsf_scan_name(ck->scan))
     CONFLICT("optim", strcmp(o->optim, dsf_optim_name(ck->optim)), "%s", o->optim,
              dsf_optim_name(ck->optim))
     CONFLICT("layers", o->layers != mc->L, "%d", o->layers, mc->L)
@@ -205,8 +207,9 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
     dsf_method method;
     dsf_optim_kind optim;
     dsf_feedback fb;
+    dsf_scan_kind scan;
     if (dsf_method_parse(o->method, &method) || dsf_optim_parse(o->optim, &optim) ||
-        dsf_feedback_parse(o->feedback, &fb))
+        dsf_feedback_parse(o->feedback, &fb) || cli_parse_scan(o->scan, &scan))
         return -1;
     if (optim == DSF_OPTIM_ADAMW && !args_given(specs, nspecs, "lr")) o->lr = 1e-3;
 
@@ -237,6 +240,7 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
                          .seq = o->seq, .eval_batch = o->eval_batch, .seed = (uint64_t)o->seed,
                          .clip = o->clip, .base_lr = o->lr, .lr = o->lr, .best_val = INFINITY};
         snprintf(run->cell, sizeof run->cell, "%s", o->cell);
+        run->scan = scan;
         dsf_feedback_format(&fb, run->feedback, sizeof run->feedback);
         dsf_rng_seed(&tr->rng, run->seed);
         lm_init_params(&tr->m, &tr->rng);
@@ -255,6 +259,7 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
         lm_work_create(&tr->ew, &tr->m.cfg, run->eval_batch, run->seq) ||
         optim_create(&tr->o, run->optim, (float)run->base_lr, tr->m.n))
         goto fail;
+    tr->w.scan = run->scan;
     if (!ck) {
         run->weight_decay = o->weight_decay;
         run->warmup = o->warmup >= 0 ? o->warmup : run->total_steps / 20;
@@ -294,10 +299,13 @@ static void print_header(const trainer *tr) {
             tr->corpus.split[2].n, c->V, dsf_level_name(r->level));
     fprintf(stderr, "model: gru, %d layer%s, emb %d, hidden %d, %zu parameters\n", c->L,
             c->L > 1 ? "s" : "", c->E, c->H, tr->m.n);
-    fprintf(stderr, "training: method %s%s%s, %s lr %g clip %g, batch %d x seq %d, "
+    char dsf_desc[128] = "";
+    if (r->method == DSF_METHOD_DSF)
+        snprintf(dsf_desc, sizeof dsf_desc, " feedback %s scan %s", r->feedback,
+                 dsf_scan_name(r->scan));
+    fprintf(stderr, "training: method %s%s, %s lr %g clip %g, batch %d x seq %d, "
                     "%" PRId64 " steps (%" PRId64 " per epoch), %d threads, %s\n",
-            dsf_method_name(r->method), r->method == DSF_METHOD_DSF ? " feedback " : "",
-            r->method == DSF_METHOD_DSF ? r->feedback : "", dsf_optim_name(r->optim), r->base_lr,
+            dsf_method_name(r->method), dsf_desc, dsf_optim_name(r->optim), r->base_lr,
             r->clip, r->batch, r->seq, r->total_steps, batcher_steps(&tr->bt, r->seq),
             dsf_get_threads(), dsf_blas_name());
 }
@@ -395,6 +403,7 @@ static int train_loop(trainer *tr, const train_opts *opt) {
 
 int cmd_train(int argc, char **argv) {
     train_opts o = {.level = "word", .cell = "gru", .method = "dsf", .feedback = "uniform",
+                    .scan = "seq",
                     .optim = "sgd", .layers = 2, .emb = 200, .hidden = 200, .batch = 20,
                     .seq = 35, .eval_batch = 10, .threads = cli_default_threads(),
                     .log_every = 200, .max_bad = 10, .epochs = 1, .steps = 0, .warmup = -1,
@@ -411,6 +420,7 @@ int cmd_train(int argc, char **argv) {
         OPT("method", ARG_STR, &o.method, 0, 0, "gradient method: bptt, ft or dsf"),
         OPT("feedback", ARG_STR, &o.feedback, 0, 0,
          "dsf feedback: uniform[:LO,HI], zero, identity, const:C, ssm"),
+        OPT("scan", ARG_STR, &o.scan, 0, 0, "dsf scan: seq, blelloch or fft"),
         OPT("optim", ARG_STR, &o.optim, 0, 0, "sgd or adamw"),
         OPT("lr", ARG_FLOAT, &o.lr, 0, 1e6, "learning rate (adamw default 1e-3)"),
         OPT("clip", ARG_FLOAT, &o.clip, 0, 1e9, "global gradient-norm clip (0: none)"),

@@ -19,18 +19,7 @@ int dsf_method_parse(const char *s, dsf_method *out) {
     return dsf_error_set("unknown method '%s' (expected bptt, ft or dsf)", s);
 }
 
-void dsf_scan_reverse(float *e, const float *a, int T, int B, int H) {
-    const size_t BH = (size_t)B * H;
-#pragma omp parallel for schedule(static) if (BH * T > 65536)
-    for (int b = 0; b < B; b++)
-        for (int t = T - 2; t >= 0; t--) {
-            float *d = e + (size_t)t * BH + (size_t)b * H;
-            const float *next = d + BH;
-            for (int i = 0; i < H; i++) d[i] += a[i] * next[i];
-        }
-}
-
-void gru_layer_backward(dsf_method m, const float *a, const gru_weights *w, const float *x,
+void gru_layer_backward(dsf_method m, dsf_scan_kind scan, const float *a, const gru_weights *w, const float *x,
                         const gru_cache *cache, float *e, gru_backward_work *work, gru_grads *g,
                         float *dx, int T, int B, int I, int H) {
     const size_t BH = (size_t)B * H, BG = (size_t)B * 3 * H;
@@ -47,7 +36,7 @@ void gru_layer_backward(dsf_method m, const float *a, const gru_weights *w, cons
                 gru_backward_jt(w, d, cache->gates + t * BG, work->gh + t * BG, work->carry, B, H);
         }
     } else {
-        if (m == DSF_METHOD_DSF) dsf_scan_reverse(e, a, T, B, H);
+        if (m == DSF_METHOD_DSF) DSF_ASSERT(dsf_scan_stationary(scan, e, a, T, B, H) == 0);
         // ft: δ = e as it is. With δ known at every step, the rest is parallel over time.
         gru_backward_local(e, cache->h, cache->gates, cache->q, work->gi, work->gh, T * B, H);
     }

@@ -10,15 +10,12 @@
 #define DSF_METHOD_H
 
 #include "cell/gru.h"
+#include "grad/scan.h"
 
 typedef enum { DSF_METHOD_BPTT, DSF_METHOD_FT, DSF_METHOD_DSF } dsf_method;
 
 const char *dsf_method_name(dsf_method m);
 int dsf_method_parse(const char *s, dsf_method *out);  // 0, or -1 with the error set
-
-// δ_t = e_t + a ⊙ δ_{t+1} for t = T−1 … 0 (δ_T = 0), in place on e (T,B,H):
-// a reverse sequential scan, parallel and vectorised over the B·H channels.
-void dsf_scan_reverse(float *e, const float *a, int T, int B, int H);
 
 // Scratch for gru_layer_backward.
 typedef struct {
@@ -28,9 +25,10 @@ typedef struct {
 
 // Backward pass of one GRU layer under method m. e (T,B,H) holds the local
 // errors on entry and the state gradients δ on return. a (H) is the feedback
-// for dsf (ignored otherwise). Gradients are accumulated into g; dx (T,B,I), the
+// for dsf (ignored otherwise), applied by the scan `scan` (grad/scan.h; the
+// caller has checked that it is available). Gradients are accumulated into g; dx (T,B,I), the
 // local error of the layer below, is written unless NULL.
-void gru_layer_backward(dsf_method m, const float *a, const gru_weights *w, const float *x,
+void gru_layer_backward(dsf_method m, dsf_scan_kind scan, const float *a, const gru_weights *w, const float *x,
                         const gru_cache *cache, float *e, gru_backward_work *work, gru_grads *g,
                         float *dx, int T, int B, int I, int H);
 

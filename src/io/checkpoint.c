@@ -73,6 +73,7 @@ int ckpt_save(const char *path, const dsf_lm *m, const dsf_vocab *v, const dsf_r
     st_writer_meta(sw, "dsf.level", dsf_level_name(run->level));
     st_writer_meta(sw, "dsf.method", dsf_method_name(run->method));
     st_writer_meta(sw, "dsf.feedback", run->feedback);
+    st_writer_meta(sw, "dsf.scan", dsf_scan_name(run->scan));
     st_writer_meta(sw, "dsf.optim", dsf_optim_name(run->optim));
     st_writer_meta(sw, "dsf.batch", pool_fmt(&meta, "%d", run->batch));
     st_writer_meta(sw, "dsf.seq", pool_fmt(&meta, "%d", run->seq));
@@ -220,6 +221,8 @@ int ckpt_read_run(const st_file *f, dsf_run *run, dsf_vocab **v) {
     if (meta_str(f, "dsf.method", &s) || dsf_method_parse(s, &run->method)) return -1;
     if (meta_str(f, "dsf.feedback", &s)) return -1;
     snprintf(run->feedback, sizeof run->feedback, "%s", s);
+    s = st_meta(f, "dsf.scan");
+    if (s && dsf_scan_parse(s, &run->scan)) return -1;
     if (meta_str(f, "dsf.optim", &s) || dsf_optim_parse(s, &run->optim)) return -1;
     if (meta_i64(f, "dsf.batch", 1, INT32_MAX, &x)) return -1;
     run->batch = (int)x;

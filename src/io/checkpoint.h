@@ -22,6 +22,7 @@ typedef struct {
     dsf_level level;
     dsf_method method;
     char feedback[64];     // canonical --feedback spelling
+    dsf_scan_kind scan;
     dsf_optim_kind optim;
     int batch, seq, eval_batch;
     uint64_t seed;

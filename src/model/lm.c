@@ -262,7 +262,7 @@ void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
     for (int l = L - 1; l >= 0; l--) {
         const float *x = l == 0 ? w->emb : w->cache[l - 1].h + BH;
         int I = l == 0 ? E : H;
-        gru_layer_backward(meth, m->feedback + (size_t)l * H, &m->rnn[l], x, &w->cache[l], w->e,
+        gru_layer_backward(meth, w->scan, m->feedback + (size_t)l * H, &m->rnn[l], x, &w->cache[l], w->e,
                            &w->bw, &m->g_rnn[l], w->dx, T, B, I, H);
         // dx is the local error of the layer below (or of the embedding).
         float *t = w->e;

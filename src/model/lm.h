@@ -72,6 +72,7 @@ typedef struct {
     float *e, *dx;    // (T,B,max(E,H))
     gru_backward_work bw;
     float *state;     // (L,B,H)
+    dsf_scan_kind scan;  // how dsf's recurrence is computed (seq unless set)
 } dsf_lm_work;
 
 int lm_work_create(dsf_lm_work *w, const dsf_lm_config *cfg, int B, int T);

@@ -166,6 +166,34 @@ for m in bptt ft dsf; do
     done
 done
 
+# --- determinism: the same seed and thread count give the same run, bit for bit
+"$DSF" train $W --method dsf --steps 30 --log "$tmp/d1.csv" --log-every 1 --no-test >/dev/null 2>&1
+"$DSF" train $W --method dsf --steps 30 --log "$tmp/d2.csv" --log-every 1 --no-test >/dev/null 2>&1
+if [ "$(cut -d, -f1-5 "$tmp/d1.csv")" = "$(cut -d, -f1-5 "$tmp/d2.csv")" ]; then ok "same seed, same run"; else fail "same seed, same run"; fi
+
+# --- interruption: SIGINT finishes the step, saves, says how to resume; the resumed run goes on
+"$DSF" train $W --method dsf --steps 100000000 --save "$tmp/int.safetensors" >/dev/null 2>"$tmp/err" &
+pid=$!
+i=0
+while [ $i -lt 100 ] && ! grep -q "^step " "$tmp/err" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+sleep 0.5
+kill -INT $pid
+wait $pid
+rc=$?
+if [ "$rc" -eq 130 ] && grep -q "interrupted after step [0-9]* of 100000000: saved .*--resume" "$tmp/err" && [ -f "$tmp/int.safetensors" ]; then
+    ok "SIGINT saves a checkpoint and says how to resume"
+else
+    fail "SIGINT saves a checkpoint and says how to resume (exit $rc)"
+fi
+at=$(sed -nE 's/.*interrupted after step ([0-9]+) of.*/\1/p' "$tmp/err")
+if [ -n "$at" ] && "$DSF" train --data "$tmp/words" --resume "$tmp/int.safetensors" --stop-at $((at + 3)) --save "$tmp/int.safetensors" >/dev/null 2>"$tmp/err" && \
+    grep -q "stopped (--stop-at) after step $((at + 3)) of" "$tmp/err"; then
+    ok "the interrupted run resumes"
+else
+    fail "the interrupted run resumes"
+fi
+ls "$tmp" | grep -q '\.tmp\.' && fail "no temporary files left behind" || ok "no temporary files left behind"
+
 # --- dsf grad
 printf '1 2 3 4 5\n5 4 3 2 1\n' >"$tmp/tok.txt"
 expect_ok "grad" "$DSF" grad --init "$tmp/w.safetensors" --tokens "$tmp/tok.txt" --method dsf --out "$tmp/g.safetensors"

@@ -5,6 +5,8 @@
 #   make demo       trains the built-in task with bptt, dsf and ft side by side
 #   make asan       the unit tests under AddressSanitizer and UBSan
 #   make valgrind   the small unit tests under valgrind
+#   make fuzz-build the libFuzzer harnesses fuzz/*.c as build/fuzz/<harness> (needs clang)
+#   make fuzz       runs each harness FUZZ_SECONDS (60) s on a copy of fuzz/corpus/<harness>
 #
 # Switches: BLAS=0 uses the portable blocked GEMM even when OpenBLAS is present;
 # FFTW=0 builds without FFTW (no fft scan); OMP=0 builds without OpenMP;
@@ -108,3 +110,50 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+
+# --- Fuzzing: libFuzzer harnesses (fuzz/fuzz_*.c), built by clang with ASan and UBSan.
+# The library sources (and the argument parser) are compiled again, instrumented, into
+# each harness, without OpenMP, BLAS or FFTW. `make fuzz` runs the harnesses one after
+# another on a copy of the committed seeds (and fuzz/<harness>.dict when there is one):
+# new inputs land in build/fuzz/work/, crashes in build/fuzz/<harness>-crash-*, and the
+# first crash, leak or hang fails it. Inputs that once failed go to tests/regress/<harness>/,
+# which tests/test_regress.c replays through the same harness code (so the unit tests
+# link the argument parser too).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_DIR      = $(BUILD)/fuzz
+FUZZ_CFLAGS   = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+                -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wno-unused-parameter \
+                -Wno-unknown-pragmas
+FUZZ_NAMES    = $(sort $(basename $(notdir $(wildcard fuzz/fuzz_*.c))))
+FUZZ_BINS     = $(FUZZ_NAMES:%=$(FUZZ_DIR)/%)
+FUZZ_LIB_OBJ  = $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/src/cli/args.o
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_BINS)
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(INC) -MMD -MP -c $< -o $@
+
+$(FUZZ_BINS): $(FUZZ_DIR)/%: $(FUZZ_DIR)/obj/fuzz/%.o $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $^ -lm -o $@
+
+fuzz: fuzz-build
+	@rm -rf $(FUZZ_DIR)/work && mkdir -p $(FUZZ_DIR)/work
+	@for h in $(FUZZ_NAMES); do \
+	    cp -r fuzz/corpus/$$h $(FUZZ_DIR)/work/$$h || exit 1; \
+	    regress=; [ -d tests/regress/$$h ] && regress=tests/regress/$$h; \
+	    dict=; [ -f fuzz/$$h.dict ] && dict=-dict=fuzz/$$h.dict; \
+	    echo "== $$h: $(FUZZ_SECONDS) s, log in $(FUZZ_DIR)/$$h.log"; \
+	    if ! $(FUZZ_DIR)/$$h -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	            -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/$$h- $$dict \
+	            $(FUZZ_DIR)/work/$$h $$regress >$(FUZZ_DIR)/$$h.log 2>&1; then \
+	        tail -n 40 $(FUZZ_DIR)/$$h.log; echo "$$h: FAILED (input in $(FUZZ_DIR)/$$h-*)"; exit 1; \
+	    fi; \
+	    grep -E '^#[0-9]+[[:space:]]+DONE' $(FUZZ_DIR)/$$h.log | tail -n 1; \
+	done
+
+$(BUILD)/test_dsf: $(BUILD)/src/cli/args.o
+
+-include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_NAMES:%=$(FUZZ_DIR)/obj/fuzz/%.d)

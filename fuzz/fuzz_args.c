@@ -135,6 +135,7 @@ static const char *fuzz_args_one(const uint8_t *data, size_t size) {
     const char *why = NULL;
     if (rc != -1 && rc != 0 && rc != 1) why = "args_parse returned something other than -1, 0, 1";
     else if (rc == -1 && !strcmp(dsf_error(), "unknown error")) why = "args_parse failed without an error";
+    else if (rc == -1 && strchr(dsf_error(), '\n')) why = "multi-line error";
     else if (rc != 1 && printed) why = "args_parse printed without --help";
     else if (rc == 1 && fuzz_args_stdout >= 0 && !printed) why = "--help printed nothing";
     for (int i = 0; i < n && !why && rc == 0; i++)

@@ -39,6 +39,23 @@ void args_print_help(const arg_spec *specs, int n, const char *usage) {
     printf("  %-22s %s\n", "--help", "show this help");
 }
 
+// The user's text made safe for a one-line message: printable ASCII as it is,
+// other bytes as \xNN, cut after 60 bytes.
+static const char *quoted(const char *v) {
+    static _Thread_local char buf[4 * 60 + 8];
+    size_t k = 0;
+    for (size_t i = 0; v[i] && i < 60; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c >= 0x20 && c < 0x7f)
+            buf[k++] = (char)c;
+        else
+            k += (size_t)snprintf(buf + k, sizeof buf - k, "\\x%02x", c);
+    }
+    if (strlen(v) > 60) k += (size_t)snprintf(buf + k, sizeof buf - k, "...");
+    buf[k] = 0;
+    return buf;
+}
+
 static int set_value(arg_spec *s, const char *v) {
     char *end;
     switch (s->type) {
@@ -47,7 +64,7 @@ static int set_value(arg_spec *s, const char *v) {
         errno = 0;
         long long x = strtoll(v, &end, 10);
         if (end == v || *end || errno)
-            return dsf_error_set("--%s expects an integer, got '%s'", s->name, v);
+            return dsf_error_set("--%s expects an integer, got '%s'", s->name, quoted(v));
         if (x < s->min || x > s->max)
             return dsf_error_set("--%s must be between %.0f and %.0f, got %lld", s->name, s->min,
                                  s->max, x);
@@ -60,7 +77,7 @@ static int set_value(arg_spec *s, const char *v) {
     case ARG_FLOAT: {
         double x = strtod(v, &end);
         if (end == v || *end || !isfinite(x))
-            return dsf_error_set("--%s expects a finite number, got '%s'", s->name, v);
+            return dsf_error_set("--%s expects a finite number, got '%s'", s->name, quoted(v));
         if (x < s->min || x > s->max)
             return dsf_error_set("--%s must be between %g and %g, got %g", s->name, s->min, s->max,
                                  x);
@@ -84,13 +101,17 @@ int args_parse(int argc, char **argv, arg_spec *specs, int n, const char *usage)
             return 1;
         }
         if (strncmp(a, "--", 2) != 0)
-            return dsf_error_set("unexpected argument '%s' (options start with --; see --help)", a);
+            return dsf_error_set("unexpected argument '%s' (options start with --; see --help)", quoted(a));
         const char *name = a + 2, *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         arg_spec *s = NULL;
         for (int k = 0; k < n; k++)
             if (strlen(specs[k].name) == len && strncmp(specs[k].name, name, len) == 0) s = &specs[k];
-        if (!s) return dsf_error_set("unknown option '--%.*s' (see --help)", (int)len, name);
+        if (!s) {
+            char nm[64];
+            snprintf(nm, sizeof nm, "%.*s", (int)(len < 63 ? len : 63), name);
+            return dsf_error_set("unknown option '--%s' (see --help)", quoted(nm));
+        }
         if (s->set) return dsf_error_set("option --%s given twice", s->name);
         const char *v = NULL;
         if (s->type == ARG_FLAG) {

@@ -138,6 +138,16 @@ int ckpt_read_model(const st_file *f, dsf_lm *m, int *has_feedback) {
         if (++cfg.L > DSF_MAX_LAYERS) return dsf_error_set("checkpoint has too many layers");
     }
     if (cfg.L == 0) return dsf_error_set("checkpoint has no tensor 'rnn.weight_ih_l0'");
+    // Every tensor must be there with its shape before anything is allocated,
+    // so that a small hostile file cannot ask for a large model.
+    dsf_lm probe;
+    memset(&probe, 0, sizeof probe);
+    probe.cfg = cfg;
+    lm_layout(&probe);
+    for (int i = 0; i < probe.ntensors; i++) {
+        const dsf_param *p = &probe.tensors[i];
+        if (st_expect(f, p->name, ST_F32, p->ndim, p->shape, NULL)) return -1;
+    }
     if (lm_create(m, &cfg)) return -1;
     for (int i = 0; i < m->ntensors; i++) {
         const dsf_param *p = &m->tensors[i];

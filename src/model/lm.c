@@ -20,7 +20,7 @@ static void add_param(dsf_lm *m, const char *name, int ndim, int64_t d0, int64_t
     m->n += p->numel;
 }
 
-static void layout(dsf_lm *m) {
+void lm_layout(dsf_lm *m) {
     const dsf_lm_config *c = &m->cfg;
     char name[48];
     m->ntensors = 0;
@@ -73,7 +73,7 @@ int lm_create(dsf_lm *m, const dsf_lm_config *cfg) {
     if (check_config(cfg)) return -1;
     m->cfg = *cfg;
     if (check_memory(lm_bytes(cfg), "the model")) return -1;
-    layout(m);
+    lm_layout(m);
     m->params = dsf_alloc(m->n * sizeof(float));
     m->grads = dsf_alloc(m->n * sizeof(float));
     m->feedback = dsf_alloc((size_t)cfg->L * cfg->H * sizeof(float));

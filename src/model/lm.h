@@ -55,6 +55,8 @@ void lm_destroy(dsf_lm *m);
 // GRU weights and biases U(±1/√H). (The feedback is filled by grad/feedback.h.)
 void lm_init_params(dsf_lm *m, dsf_rng *rng);
 const dsf_param *lm_find(const dsf_lm *m, const char *name);
+// Fills m->tensors and m->n from m->cfg (no allocation).
+void lm_layout(dsf_lm *m);
 // Bytes lm_create would allocate (for the memory check).
 size_t lm_bytes(const dsf_lm_config *cfg);
 

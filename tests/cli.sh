@@ -50,7 +50,7 @@ W="--data $tmp/words --layers 2 --emb 16 --hidden 16 --batch 4 --seq 8 --threads
 
 # --- help and usage errors
 expect_ok "help" "$DSF" --help
-for c in train eval sample grad gradstats; do expect_ok "$c --help" "$DSF" $c --help; done
+for c in train eval sample grad gradstats bench; do expect_ok "$c --help" "$DSF" $c --help; done
 expect_err "unknown command" "unknown command" "$DSF" frobnicate
 expect_err "unknown option" "unknown option '--bogus'" "$DSF" train --data "$tmp/words" --bogus 1
 expect_err "non-numeric value" "expects an integer" "$DSF" train --data "$tmp/words" --hidden abc
@@ -166,6 +166,35 @@ for m in bptt ft dsf; do
     done
 done
 
+# --- the feedback family: resume is bit-identical for the feedbacks with state
+#     (fit re-estimates a, lowrank's factors are in the checkpoint), fit reports its cost
+for fb in fit:3 diag lowrank:2; do
+    for sc in seq blelloch; do
+        a="$tmp/fa.csv" b="$tmp/fb.csv"
+        rm -f "$a" "$b"
+        "$DSF" train $W --method dsf --feedback $fb --scan $sc --steps 20 --log "$a" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+        "$DSF" train $W --method dsf --feedback $fb --scan $sc --steps 20 --stop-at 9 --log "$b" --log-every 1 --save "$tmp/f.safetensors" 2>"$tmp/err" >/dev/null
+        "$DSF" train $W --resume "$tmp/f.safetensors" --log "$b" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+        if [ "$(grep -c '^train,' "$a")" -eq 20 ] && [ "$(cut -d, -f1,3,5 "$a")" = "$(cut -d, -f1,3,5 "$b")" ]; then
+            ok "feedback $fb, scan $sc: trains, resume is bit-identical"
+        else
+            fail "feedback $fb, scan $sc: trains, resume is bit-identical"
+        fi
+    done
+done
+"$DSF" train $W --method dsf --feedback fit:3 --steps 10 --no-test >/dev/null 2>"$tmp/err"
+if grep -qE "feedback fit: 4 re-estimates in [0-9.]+s, [0-9.]+% of the training time" "$tmp/err"; then ok "fit reports its re-estimates and their cost"; else fail "fit reports its re-estimates and their cost"; fi
+"$DSF" train $W --method dsf --feedback lowrank:2 --steps 2 --save "$tmp/lr.safetensors" --no-test >/dev/null 2>"$tmp/err"
+if grep -aq "rnn.feedback_u_l1" "$tmp/lr.safetensors" && grep -aq "rnn.feedback_v_l1" "$tmp/lr.safetensors"; then
+    ok "lowrank factors are saved"; else fail "lowrank factors are saved"; fi
+expect_err "diag refuses fft" "cannot use --scan fft" "$DSF" train $W --method dsf --feedback diag --scan fft
+expect_err "lowrank refuses fft" "cannot use --scan fft" "$DSF" train $W --method dsf --feedback lowrank:2 --scan fft
+expect_err "lowrank rank 0" "lowrank:R" "$DSF" train $W --feedback lowrank:0
+expect_err "fit every 0" "fit:N" "$DSF" train $W --feedback fit:0
+expect_ok "gradstats every feedback" "$DSF" gradstats --ckpt "$tmp/lr.safetensors" --data "$tmp/words" --batches 2 --feedback fit,diag,lowrank:4,identity
+n=$(grep -cE '^dsf (lowrank:2 \(checkpoint\)|fit|diag|lowrank:4|identity) ' "$tmp/out")
+if [ "$n" -eq 5 ]; then ok "gradstats rows for fit, diag and lowrank"; else fail "gradstats rows for fit, diag and lowrank ($n of 5)"; fi
+
 # --- determinism: the same seed and thread count give the same run, bit for bit
 "$DSF" train $W --method dsf --steps 30 --log "$tmp/d1.csv" --log-every 1 --no-test >/dev/null 2>&1
 "$DSF" train $W --method dsf --steps 30 --log "$tmp/d2.csv" --log-every 1 --no-test >/dev/null 2>&1
@@ -219,6 +248,28 @@ printf '1 2 3\n4 5\n' >"$tmp/ragged.txt"
 expect_err "grad ragged tokens" "line 2" "$DSF" grad --init "$tmp/w.safetensors" --tokens "$tmp/ragged.txt" --out "$tmp/g.safetensors"
 printf '1 2 99999\n' >"$tmp/range.txt"
 expect_err "grad token out of range" "out of range" "$DSF" grad --init "$tmp/w.safetensors" --tokens "$tmp/range.txt" --out "$tmp/g.safetensors"
+
+# --- dsf bench: the lines it prints and that their values are sane (never timed)
+for m in bptt dsf ft; do
+    expect_ok "bench $m" "$DSF" bench --vocab 50 --emb 16 --hidden 32 --layers 2 --batch 4 --seq 8 \
+        --steps 3 --warmup 1 --threads 2 --gemm-size 64 --method $m
+    if awk '
+        /^tokens\/s [0-9.]+$/ && $2 > 0 { tok = 1 }
+        /^ms\/step [0-9.]+$/ && $2 > 0 { ms = 1 }
+        /^  (forward recurrence|decoder\+softmax|state-gradient recurrence|parameter gradients|optimizer) +[0-9.]+ ms/ { ph++ }
+        /^peak RSS [0-9.]+ MiB$/ && $3 > 1 { rss = 1 }
+        /^FLOPs\/step [0-9.]+ G/ && $2 > 0 { fl = 1 }
+        /^achieved [0-9.]+ GFLOP\/s/ && $2 > 0 { ach = 1 }
+        /^GEMM [0-9]+x[0-9]+x[0-9]+ .*peak.* [0-9.]+ GFLOP\/s$/ { peak = 1 }
+        / [0-9]+% of peak/ { pct = 1 }
+        END { exit !(tok && ms && ph == 5 && rss && fl && ach && peak && pct) }' "$tmp/out"; then
+        ok "bench $m prints tokens/s, phases, peak RSS, GFLOP/s and % of peak"
+    else
+        fail "bench $m prints tokens/s, phases, peak RSS, GFLOP/s and % of peak"; sed 's/^/     /' "$tmp/out"
+    fi
+done
+expect_err "bench unknown cell" "unknown cell 'lstm'" "$DSF" bench --cell lstm --steps 1
+expect_err "bench unknown method" "unknown method" "$DSF" bench --method nope --steps 1
 
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -299,6 +299,147 @@ static void test_grad_scan_equals_convolution(void) {
     }
 }
 
+// ---- feedbacks beyond a fixed diagonal: diag and fit ----
+
+// One GRU layer with random weights, its forward pass over T steps from a
+// random state, and random local errors e: what the feedback tests share.
+typedef struct {
+    int T, B, I, H;
+    float *p, *x, *e, *g;  // weights (w_ih, w_hh, b_ih, b_hh), inputs, local errors, gradients
+    gru_weights w;
+    gru_grads gr;
+    gru_cache c;
+    gru_backward_work work;
+    float *scratch, *dx;
+} layer_case;
+
+static void layer_case_init(layer_case *lc, int T, int B, int I, int H, uint64_t seed) {
+    const size_t G = 3 * (size_t)H, np = G * I + G * H + 2 * G, TB = (size_t)T * B;
+    *lc = (layer_case){.T = T, .B = B, .I = I, .H = H};
+    lc->p = calloc(np, sizeof(float));
+    lc->g = calloc(np, sizeof(float));
+    lc->x = calloc(TB * I, sizeof(float));
+    lc->e = calloc(TB * H, sizeof(float));
+    lc->c.h = calloc((TB + B) * H, sizeof(float));
+    lc->c.gates = calloc(TB * G, sizeof(float));
+    lc->c.q = calloc(TB * H, sizeof(float));
+    lc->work.gi = calloc(TB * G, sizeof(float));
+    lc->work.gh = calloc(TB * G, sizeof(float));
+    lc->work.carry = calloc((size_t)B * H, sizeof(float));
+    lc->work.avar = calloc(TB * H, sizeof(float));
+    lc->scratch = calloc(TB * G, sizeof(float));
+    lc->dx = calloc(TB * I, sizeof(float));
+    dsf_rng r;
+    dsf_rng_seed(&r, seed);
+    dsf_rng_fill_uniform(&r, lc->p, np, -0.7f, 0.7f);
+    dsf_rng_fill_uniform(&r, lc->x, TB * I, -1, 1);
+    dsf_rng_fill_uniform(&r, lc->e, TB * H, -1, 1);
+    dsf_rng_fill_uniform(&r, lc->c.h, (size_t)B * H, -1, 1);
+    lc->w = (gru_weights){lc->p, lc->p + G * I, lc->p + G * I + G * H, lc->p + G * I + G * H + G};
+    lc->gr = (gru_grads){lc->g, lc->g + G * I, lc->g + G * I + G * H, lc->g + G * I + G * H + G};
+    gru_forward(&lc->w, lc->x, &lc->c, lc->scratch, T, B, I, H);
+}
+
+static void layer_case_free(layer_case *lc) {
+    void *bufs[] = {lc->p, lc->g, lc->x, lc->e, lc->c.h, lc->c.gates, lc->c.q, lc->work.gi,
+                    lc->work.gh, lc->work.carry, lc->work.avar, lc->scratch, lc->dx};
+    for (size_t k = 0; k < sizeof bufs / sizeof *bufs; k++) free(bufs[k]);
+}
+
+// The diag feedback: δ_t = e_t + diag(J_{t+1}) δ_{t+1} with the diagonal taken by
+// central differences of the double reference step at the forward pass's
+// states, then the recurrence in double; seq and blelloch.
+static void test_grad_diag_feedback_matches_fd(void) {
+    enum { T = 7, B = 2, I = 3, H = 4, G = 3 * H };
+    for (int k = 0; k < 2; k++) {
+        layer_case lc;
+        layer_case_init(&lc, T, B, I, H, 21);
+        double w[G * I + G * H + 2 * G], ref[T * B * H], xd[I], hp[H], hpl[H], hmi[H];
+        for (int j = 0; j < G * I + G * H + 2 * G; j++) w[j] = lc.p[j];
+        const double *w_ih = w, *w_hh = w + G * I, *b_ih = w_hh + G * H, *b_hh = b_ih + G;
+        for (int t = T - 1; t >= 0; t--)
+            for (int b = 0; b < B; b++) {
+                const int o = (t * B + b) * H;
+                for (int i = 0; i < H; i++) ref[o + i] = lc.e[o + i];
+                if (t == T - 1) continue;
+                // diag(J_{t+1}): step t+1 maps h[t+1] (its previous state) to h[t+2].
+                for (int j = 0; j < I; j++) xd[j] = lc.x[((t + 1) * B + b) * I + j];
+                for (int j = 0; j < H; j++) hp[j] = lc.c.h[((t + 1) * B + b) * H + j];
+                for (int i = 0; i < H; i++) {
+                    const double keep = hp[i], eps = 1e-6;
+                    hp[i] = keep + eps;
+                    ref_step(w_ih, w_hh, b_ih, b_hh, xd, hp, hpl, I, H);
+                    hp[i] = keep - eps;
+                    ref_step(w_ih, w_hh, b_ih, b_hh, xd, hp, hmi, I, H);
+                    hp[i] = keep;
+                    ref[o + i] += (hpl[i] - hmi[i]) / (2 * eps) * ref[o + B * H + i];
+                }
+            }
+        const dsf_layer_feedback fb = {.kind = DSF_FEEDBACK_DIAG};
+        gru_layer_backward(DSF_METHOD_DSF, (dsf_scan_kind)k, &fb, &lc.w, lc.x, &lc.c, lc.e,
+                           &lc.work, &lc.gr, lc.dx, T, B, I, H);
+        double worst = 0;
+        for (int j = 0; j < T * B * H; j++)
+            worst = fmax(worst, fabs(lc.e[j] - ref[j]) / fmax(1, fabs(ref[j])));
+        layer_case_free(&lc);
+        CHECK_MSG(worst < 1e-5, "%s: worst relative error %g", dsf_scan_name((dsf_scan_kind)k),
+                  worst);
+    }
+}
+
+// The fit feedback's estimate â_i = Σ (J_tᵀδ_t)_i δ_t,i / Σ δ_t,i² (t ≥ 1), with
+// Jᵀδ from the cell's own step-by-step Jacobian product (gru_backward_jt, checked
+// against finite differences above) instead of fit's one GEMM; then the
+// exponential average with rate 0.25 and the clamp to [−1, 1].
+static void test_grad_fit_feedback_estimate(void) {
+    enum { T = 6, B = 3, I = 2, H = 5 };
+    layer_case lc;
+    layer_case_init(&lc, T, B, I, H, 31);
+    float a[H] = {0.5f, 0.1f, 0.9f, 0.3f, 0.7f}, a0[H], carry[B * H];
+    memcpy(a0, a, sizeof a);
+    const dsf_layer_feedback fb = {.kind = DSF_FEEDBACK_FIT, .a = a};
+    gru_layer_backward(DSF_METHOD_DSF, DSF_SCAN_SEQ, &fb, &lc.w, lc.x, &lc.c, lc.e, &lc.work,
+                       &lc.gr, lc.dx, T, B, I, H);
+    double num[H] = {0}, den[H] = {0};
+    for (int t = 1; t < T; t++) {
+        const float *d = lc.e + t * B * H;
+        gru_backward_jt(&lc.w, d, lc.c.gates + t * B * 3 * H, lc.work.gh + t * B * 3 * H, carry, B,
+                        H);
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < H; i++) {
+                num[i] += (double)carry[b * H + i] * d[b * H + i];
+                den[i] += (double)d[b * H + i] * d[b * H + i];
+            }
+    }
+    gru_fit_feedback(&lc.w, &lc.c, lc.e, &lc.work, a, 0.25f, T, B, H);
+    layer_case_free(&lc);
+    for (int i = 0; i < H; i++) {
+        double fit = fmin(1, fmax(-1, num[i] / den[i]));
+        CHECK_CLOSE(a[i], a0[i] + 0.25 * (fit - a0[i]), 1e-5);
+    }
+}
+
+// A model whose feedback is lowrank with U = V = 0 has the gradient of the same
+// diagonal feedback, element for element (seq).
+static void test_grad_lowrank_zero_factors_is_diagonal(void) {
+    dsf_lm_config cfg = {.V = 11, .E = 6, .H = 9, .L = 2};
+    enum { B = 3, T = 8 };
+    dsf_lm m;
+    random_model(&m, &cfg, 5, 0.4f);
+    int32_t x[B * T], y[B * T];
+    random_tokens(x, y, B * T, cfg.V, 9);
+    lib_grad(&m, x, y, B, T, DSF_METHOD_DSF);
+    float *g_diag = malloc(sizeof(float) * m.n);
+    memcpy(g_diag, m.grads, sizeof(float) * m.n);
+    CHECK(lm_alloc_lowrank(&m, 2) == 0);  // zeroed factors
+    lib_grad(&m, x, y, B, T, DSF_METHOD_DSF);
+    size_t diff = 0;
+    for (size_t i = 0; i < m.n; i++) diff += g_diag[i] != m.grads[i];
+    free(g_diag);
+    lm_destroy(&m);
+    CHECK_MSG(diff == 0, "%zu gradient elements differ", diff);
+}
+
 void suite_grad(void) {
     RUN(test_grad_gru_cell_fd);
     RUN(test_grad_bptt_fd_one_layer);
@@ -308,4 +449,7 @@ void suite_grad(void) {
     RUN(test_grad_t1_methods_agree);
     RUN(test_grad_methods_differ);
     RUN(test_grad_scan_equals_convolution);
+    RUN(test_grad_diag_feedback_matches_fd);
+    RUN(test_grad_fit_feedback_estimate);
+    RUN(test_grad_lowrank_zero_factors_is_diagonal);
 }

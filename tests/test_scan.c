@@ -256,6 +256,108 @@ static void test_scan_blelloch_thread_counts(void) {
 #endif
 }
 
+// ---- low-rank feedback A = diag(a) + U Vᵀ ----
+
+// δ_t = e_t + A δ_{t+1} in double, with A materialised.
+static double *lowrank_reference(const float *e, const float *a, const float *u, const float *v,
+                                 int r, int T, int B, int H) {
+    const size_t BH = (size_t)B * H;
+    double *A = calloc((size_t)H * H, sizeof(double)), *ref = calloc((size_t)T * BH, sizeof(double));
+    for (int i = 0; i < H; i++)
+        for (int k = 0; k < H; k++) {
+            double s = i == k ? a[i] : 0;
+            for (int j = 0; j < r; j++) s += (double)u[i * r + j] * v[k * r + j];
+            A[i * H + k] = s;
+        }
+    for (int t = T - 1; t >= 0; t--)
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < H; i++) {
+                size_t o = t * BH + (size_t)b * H;
+                double s = e[o + i];
+                if (t + 1 < T)
+                    for (int k = 0; k < H; k++) s += A[i * H + k] * ref[o + BH + k];
+                ref[o + i] = s;
+            }
+    free(A);
+    return ref;
+}
+
+// seq and blelloch (1, 2, 3 and 8 threads: chunks of every length, T < chunks
+// included) against the dense reference, every length, rank 1 and 3.
+static void test_scan_lowrank_matches_reference(void) {
+#ifdef _OPENMP
+    const int threads[] = {1, 2, 3, 8}, nthreads = 4, keep = omp_get_max_threads();
+#else
+    const int threads[] = {1}, nthreads = 1;
+#endif
+    dsf_scan_cache cache = {0};
+    for (int r = 1; r <= 3; r += 2)
+        for (int li = 0; li < N_LENGTHS; li++) {
+            int T = scan_lengths[li], B, H;
+            scan_shape(T, &B, &H);
+            H += 2;
+            size_t n = (size_t)T * B * H;
+            float *e0 = malloc(sizeof(float) * n), *e = malloc(sizeof(float) * n);
+            float a[8], u[8 * 3], v[8 * 3];
+            scan_inputs(e0, n, a, H, 0, 0.7f, 500 + T + r);
+            dsf_rng g;
+            dsf_rng_seed(&g, 600 + T);
+            dsf_rng_fill_uniform(&g, u, (size_t)H * r, -0.3f, 0.3f);
+            dsf_rng_fill_uniform(&g, v, (size_t)H * r, -0.3f, 0.3f);
+            double *ref = lowrank_reference(e0, a, u, v, r, T, B, H), worst = 0;
+            int rc = 0;
+            for (int k = 0; k < 2; k++)
+                for (int p = 0; p < (k ? nthreads : 1); p++) {
+#ifdef _OPENMP
+                    omp_set_num_threads(threads[p]);
+#endif
+                    memcpy(e, e0, sizeof(float) * n);
+                    rc |= dsf_scan_lowrank((dsf_scan_kind)k, e, a, u, v, r, T, B, H, &cache);
+                    worst = fmax(worst, worst_error(e, ref, n));
+                }
+#ifdef _OPENMP
+            omp_set_num_threads(keep);
+#endif
+            (void)threads;
+            free(e0);
+            free(e);
+            free(ref);
+            CHECK(rc == 0);
+            CHECK_MSG(worst < 1e-5, "rank %d, T=%d: worst relative error %g", r, T, worst);
+        }
+    dsf_scan_cache_free(&cache);
+}
+
+// U = V = 0 is the diagonal scan exactly (seq), and to rounding (blelloch);
+// the cached powers follow a change of a; fft is refused in one line.
+static void test_scan_lowrank_invariants(void) {
+    enum { T = 50, B = 2, H = 4, R = 2 };
+    float e0[T * B * H], e1[T * B * H], e2[T * B * H], a[H], u[H * R] = {0}, v[H * R] = {0};
+    scan_inputs(e0, T * B * H, a, H, 0, 1, 77);
+    memcpy(e1, e0, sizeof e0);
+    memcpy(e2, e0, sizeof e0);
+    CHECK(dsf_scan_stationary(DSF_SCAN_SEQ, e1, a, T, B, H) == 0);
+    CHECK(dsf_scan_lowrank(DSF_SCAN_SEQ, e2, a, u, v, R, T, B, H, NULL) == 0);
+    CHECK(memcmp(e1, e2, sizeof e1) == 0);
+    dsf_scan_cache cache = {0};
+    for (int round = 0; round < 2; round++) {  // the second with another a, same cache
+        if (round) {
+            for (int i = 0; i < H; i++) a[i] *= 0.5f;
+            memcpy(e1, e0, sizeof e0);
+            CHECK(dsf_scan_stationary(DSF_SCAN_SEQ, e1, a, T, B, H) == 0);
+        }
+        memcpy(e2, e0, sizeof e0);
+        CHECK(dsf_scan_lowrank(DSF_SCAN_BLELLOCH, e2, a, u, v, R, T, B, H, &cache) == 0);
+        for (int k = 0; k < T * B * H; k++) CHECK_CLOSE(e2[k], e1[k], 1e-5);
+    }
+    dsf_scan_cache_free(&cache);
+    memcpy(e2, e0, sizeof e0);
+    CHECK(dsf_scan_lowrank(DSF_SCAN_FFT, e2, a, u, v, R, T, B, H, NULL) == -1);
+    CHECK(strstr(dsf_error(), "lowrank") && strstr(dsf_error(), "--scan seq"));
+    CHECK(!strchr(dsf_error(), '\n'));
+    CHECK(memcmp(e2, e0, sizeof e0) == 0);
+}
+
 void suite_scan(void) {
     RUN(test_scan_names);
     RUN(test_scan_stationary_matches_reference);
@@ -266,4 +368,6 @@ void suite_scan(void) {
     RUN(test_scan_fft_refuses_varying);
     RUN(test_scan_blelloch_thread_counts);
     RUN(test_scan_fft_availability);
+    RUN(test_scan_lowrank_matches_reference);
+    RUN(test_scan_lowrank_invariants);
 }

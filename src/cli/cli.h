@@ -11,6 +11,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_grad(int argc, char **argv);
 int cmd_gradstats(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 // The number of online cores: the default for --threads.
 int cli_default_threads(void);
@@ -20,6 +21,8 @@ int cli_open_checkpoint(const char *path, dsf_lm *m, dsf_run *run, dsf_vocab **v
 void cli_format_loss(char *buf, size_t n, double loss, dsf_level level);
 // Parses --scan and checks that this build has it.
 int cli_parse_scan(const char *s, dsf_scan_kind *out);
+// Refuses --scan fft for a feedback it cannot apply (diag, lowrank).
+int cli_check_feedback_scan(const dsf_feedback *fb, dsf_scan_kind scan);
 // Checks that a --level given next to a checkpoint agrees with it.
 int cli_check_level(const arg_spec *specs, int n, const char *level, dsf_level ckpt_level);
 

@@ -16,7 +16,9 @@ int cli_open_checkpoint(const char *path, dsf_lm *m, dsf_run *run, dsf_vocab **v
     int has_feedback, rc = -1;
     if (ckpt_read_run(f, run, v) == 0) {
         if (ckpt_read_model(f, m, &has_feedback) == 0) {
-            if (m->cfg.V != vocab_size(*v)) {
+            if (ckpt_set_feedback(m, run->feedback)) {
+                lm_destroy(m);
+            } else if (m->cfg.V != vocab_size(*v)) {
                 dsf_error_set("%s: the decoder has %d outputs but the vocabulary %d words", path,
                               m->cfg.V, vocab_size(*v));
                 lm_destroy(m);
@@ -41,6 +43,17 @@ int cli_parse_scan(const char *s, dsf_scan_kind *out) {
     if (!dsf_scan_available(*out))
         return dsf_error_set("this build has no FFTW for --scan fft (apt-get install "
                              "libfftw3-dev, then make clean all)");
+    return 0;
+}
+
+int cli_check_feedback_scan(const dsf_feedback *fb, dsf_scan_kind scan) {
+    if (scan == DSF_SCAN_FFT && !dsf_feedback_is_diagonal_stationary(fb)) {
+        char name[64];
+        dsf_feedback_format(fb, name, sizeof name);
+        return dsf_error_set("--feedback %s cannot use --scan fft, which needs a diagonal "
+                             "feedback that is the same at every step; use --scan seq or blelloch",
+                             name);
+    }
     return 0;
 }
 

@@ -11,11 +11,14 @@
 static const char *usage =
     "usage: dsf grad --init IN.safetensors --tokens TOK.txt --method bptt|ft|dsf --out OUT.safetensors\n"
     "\n"
-    "Reads a model (V, E, H and L from the tensor shapes; for dsf the feedback\n"
-    "rnn.feedback_l{k} if present, else drawn by --feedback and --seed) and B lines\n"
-    "of T+1 token ids (inputs are columns 0..T-1, targets 1..T, initial state zero).\n"
-    "Writes the gradient of the mean cross-entropy under the same tensor names, the\n"
-    "one-element tensor `loss`, and for dsf the feedback vectors used. No update.";
+    "Reads a model (V, E, H and L from the tensor shapes) and B lines of T+1 token\n"
+    "ids (inputs are columns 0..T-1, targets 1..T, initial state zero). For dsf the\n"
+    "feedback is drawn by --feedback and --seed when --feedback is given, else it is\n"
+    "the file's (rnn.feedback_l{k}, and rnn.feedback_{u,v}_l{k} for lowrank), else\n"
+    "drawn as uniform; --feedback fit estimates a on the tokens first (from a = 0),\n"
+    "then takes the gradient with it. Writes the gradient of the mean cross-entropy\n"
+    "under the same tensor names, the one-element tensor `loss`, and for dsf the\n"
+    "feedback vectors used (none for diag, which uses the Jacobian's). No update.";
 
 // Reads B lines of T+1 integers into x, y (T,B) time-major.
 static int read_tokens(const char *path, int V, int32_t **x, int32_t **y, int *B, int *T) {
@@ -85,7 +88,7 @@ int cmd_grad(int argc, char **argv) {
         OPT("out", ARG_STR, &out, 0, 0, "where to write the gradient"),
         OPT("method", ARG_STR, &method_name, 0, 0, "bptt, ft or dsf"),
         OPT("cell", ARG_STR, &cell, 0, 0, "recurrent cell: gru"),
-        OPT("feedback", ARG_STR, &feedback, 0, 0, "dsf feedback when the model has none"),
+        OPT("feedback", ARG_STR, &feedback, 0, 0, "dsf feedback (default: the model's, else uniform)"),
         OPT("scan", ARG_STR, &scan_name, 0, 0, "dsf scan: seq, blelloch or fft"),
         OPT("seed", ARG_I64, &seed, 0, 9.2e18, "seed for a drawn feedback"),
         OPT("threads", ARG_INT, &threads, 1, 4096, "threads"),
@@ -99,7 +102,7 @@ int cmd_grad(int argc, char **argv) {
     dsf_feedback fb;
     dsf_scan_kind scan;
     if (dsf_method_parse(method_name, &method) || dsf_feedback_parse(feedback, &fb) ||
-        cli_parse_scan(scan_name, &scan))
+        cli_parse_scan(scan_name, &scan) || cli_check_feedback_scan(&fb, scan))
         return -1;
     dsf_set_threads(threads);
 
@@ -117,16 +120,23 @@ int cmd_grad(int argc, char **argv) {
     rc = -1;
     if (read_tokens(tokens, m.cfg.V, &x, &y, &B, &T) == 0 &&
         lm_work_create(&w, &m.cfg, B, T) == 0) {
-        if (!has_fb) {
-            dsf_rng rng;
-            dsf_rng_seed(&rng, (uint64_t)seed);
-            for (int l = 0; l < m.cfg.L; l++)
-                dsf_feedback_fill(&fb, &rng, m.feedback + (size_t)l * m.cfg.H, m.cfg.H, T);
-        }
+        dsf_rng rng;
+        dsf_rng_seed(&rng, (uint64_t)seed);
+        if (args_given(specs, n, "feedback") || !has_fb) rc = lm_set_feedback(&m, &fb, &rng, T);
+        else if (m.fb.kind == DSF_FEEDBACK_LOWRANK) rc = cli_check_feedback_scan(&m.fb, scan);
+        else rc = 0;
         w.scan = scan;
-        double loss = lm_forward(&m, &w, x, y, T);
-        lm_backward(&m, &w, method);
-        rc = ckpt_save_grads(out, &m, loss, method == DSF_METHOD_DSF);
+        double loss = 0;
+        if (rc == 0) loss = lm_forward(&m, &w, x, y, T);
+        if (rc == 0 && method == DSF_METHOD_DSF && m.fb.kind == DSF_FEEDBACK_FIT) {
+            w.fit_now = 1, w.fit_rate = 1;  // a from these tokens, then the gradient with it
+            lm_backward(&m, &w, method);
+            w.fit_now = 0;
+        }
+        if (rc == 0) lm_backward(&m, &w, method);
+        if (rc == 0)
+            rc = ckpt_save_grads(out, &m, loss,
+                                 method == DSF_METHOD_DSF && m.fb.kind != DSF_FEEDBACK_DIAG);
         if (rc == 0) printf("loss %.6f\n", loss);
     }
     free(x);

@@ -23,7 +23,8 @@ enum { MAX_ROWS = 16 };
 typedef struct {
     char name[96];
     dsf_method method;
-    float *feedback;  // (L,H) for dsf
+    dsf_feedback fb;      // dsf: the kind
+    float *a, *u, *v;     // dsf: a (L,H); U, V (L,H,r) for lowrank
     double cos_all, ratio_all;
     double *cos, *ratio;  // per tensor, summed over batches
 } row;
@@ -82,14 +83,17 @@ int cmd_gradstats(int argc, char **argv) {
     dsf_tokens tokens = {0};
     dsf_lm_work w;
     memset(&w, 0, sizeof w);
-    float *ref = NULL, *state0 = NULL, *saved_fb = NULL;
+    float *ref = NULL, *state0 = NULL;
+    const dsf_feedback saved_fb = m.fb;
+    float *const saved_a = m.feedback, *const saved_u = m.fb_u, *const saved_v = m.fb_v;
 
     // The rows: ft, dsf with the checkpoint's feedback, dsf with each listed feedback.
     rows[nrows].method = DSF_METHOD_FT;
     snprintf(rows[nrows++].name, sizeof rows[0].name, "ft");
     rows[nrows].method = DSF_METHOD_DSF;
-    rows[nrows].feedback = dsf_xmalloc(LH * sizeof(float));
-    memcpy(rows[nrows].feedback, m.feedback, LH * sizeof(float));
+    rows[nrows].fb = m.fb;
+    if (m.fb.kind == DSF_FEEDBACK_FIT) rows[nrows].fb.kind = DSF_FEEDBACK_CONST;  // as trained
+    rows[nrows].a = m.feedback, rows[nrows].u = m.fb_u, rows[nrows].v = m.fb_v;
     snprintf(rows[nrows++].name, sizeof rows[0].name, "dsf %s (checkpoint)", run.feedback);
     if (feedback) {
         // Split at commas that start a new name: "uniform:0,0.5" keeps its comma.
@@ -112,9 +116,14 @@ int cmd_gradstats(int argc, char **argv) {
             }
             row *r = &rows[nrows++];
             r->method = DSF_METHOD_DSF;
-            r->feedback = dsf_xmalloc(LH * sizeof(float));
-            for (int l = 0; l < c->L; l++)
-                dsf_feedback_fill(&fb, &rng, r->feedback + (size_t)l * c->H, c->H, run.seq);
+            // Drawn through the model, which then hands the vectors to the row.
+            m.feedback = dsf_xmalloc(LH * sizeof(float));
+            m.fb_u = m.fb_v = NULL;
+            if (lm_set_feedback(&m, &fb, &rng, run.seq)) {
+                free(list);
+                goto done;
+            }
+            r->fb = fb, r->a = m.feedback, r->u = m.fb_u, r->v = m.fb_v;
             snprintf(r->name, sizeof r->name, "dsf %s", tok);
         }
         free(list);
@@ -132,8 +141,6 @@ int cmd_gradstats(int argc, char **argv) {
     if (batches > avail) batches = (int)avail;
     ref = dsf_xmalloc(m.n * sizeof(float));
     state0 = dsf_xmalloc(LH * run.batch * sizeof(float));
-    saved_fb = dsf_xmalloc(LH * sizeof(float));
-    memcpy(saved_fb, m.feedback, LH * sizeof(float));
     int32_t *x = dsf_xmalloc(sizeof(int32_t) * (size_t)run.seq * run.batch);
     int32_t *y = dsf_xmalloc(sizeof(int32_t) * (size_t)run.seq * run.batch);
     lm_work_reset_state(&w, c);
@@ -146,12 +153,21 @@ int cmd_gradstats(int argc, char **argv) {
         memcpy(ref, m.grads, m.n * sizeof(float));
         for (int i = 0; i < nrows; i++) {  // the same forward pass from the same state
             memcpy(w.state, state0, LH * run.batch * sizeof(float));
-            if (rows[i].feedback) memcpy(m.feedback, rows[i].feedback, LH * sizeof(float));
+            if (rows[i].a) {
+                m.fb = rows[i].fb;
+                m.feedback = rows[i].a, m.fb_u = rows[i].u, m.fb_v = rows[i].v;
+            }
             lm_forward(&m, &w, x, y, T);
+            if (rows[i].a && m.fb.kind == DSF_FEEDBACK_FIT) {
+                // fit: a re-estimated on this batch (from the last batch's a, 0 at first)
+                w.fit_now = 1, w.fit_rate = 1;
+                lm_backward(&m, &w, rows[i].method);
+                w.fit_now = 0;
+            }
             lm_backward(&m, &w, rows[i].method);
             accumulate(&rows[i], &m, m.grads, ref);
         }
-        memcpy(m.feedback, saved_fb, LH * sizeof(float));
+        m.fb = saved_fb, m.feedback = saved_a, m.fb_u = saved_u, m.fb_v = saved_v;
     }
     free(x);
     free(y);
@@ -168,14 +184,19 @@ int cmd_gradstats(int argc, char **argv) {
     }
     rc = 0;
 done:
+    m.fb = saved_fb, m.feedback = saved_a, m.fb_u = saved_u, m.fb_v = saved_v;
+    for (int i = 1; i < nrows; i++) {  // rows 0 and 1 (ft, the checkpoint's) own no vectors
+        if (rows[i].a == saved_a) continue;
+        dsf_free(rows[i].a);
+        dsf_free(rows[i].u);
+        dsf_free(rows[i].v);
+    }
     for (int i = 0; i < nrows; i++) {
-        free(rows[i].feedback);
         free(rows[i].cos);
         free(rows[i].ratio);
     }
     free(ref);
     free(state0);
-    free(saved_fb);
     lm_work_destroy(&w);
     tokens_free(&tokens);
     vocab_free(v);

@@ -18,6 +18,7 @@ static const char *usage =
     "  sample   generate text from a checkpoint\n"
     "  grad     write the gradient of a model on given tokens (reference hook)\n"
     "  gradstats  cosine and norm ratio of ft and dsf gradients against bptt\n"
+    "  bench    tokens/s, time per phase and % of GEMM peak of training steps\n"
     "  version  print the version and the matrix-product backend\n";
 
 int main(int argc, char **argv) {
@@ -38,11 +39,13 @@ int main(int argc, char **argv) {
         rc = cmd_grad(argc - 2, argv + 2);
     else if (strcmp(cmd, "gradstats") == 0)
         rc = cmd_gradstats(argc - 2, argv + 2);
+    else if (strcmp(cmd, "bench") == 0)
+        rc = cmd_bench(argc - 2, argv + 2);
     else if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("dsf %s, matrix products by %s\n", DSF_VERSION, dsf_blas_name());
         return 0;
     } else {
-        fprintf(stderr, "dsf: unknown command '%s' (expected train, eval, sample, grad, gradstats)\n", cmd);
+        fprintf(stderr, "dsf: unknown command '%s' (expected train, eval, sample, grad, gradstats, bench)\n", cmd);
         return 2;
     }
     if (rc < 0) {

@@ -184,6 +184,11 @@ static int load_init(dsf_lm *m, const char *path) {
     }
     memcpy(m->params, init.params, m->n * sizeof(float));
     if (has_fb) memcpy(m->feedback, init.feedback, (size_t)a->L * a->H * sizeof(float));
+    if (init.fb_u && m->fb.kind == DSF_FEEDBACK_LOWRANK && init.fb.rank == m->fb.rank) {
+        const size_t nr = (size_t)a->L * a->H * m->fb.rank * sizeof(float);
+        memcpy(m->fb_u, init.fb_u, nr);
+        memcpy(m->fb_v, init.fb_v, nr);
+    }
     lm_destroy(&init);
     return 0;
 }
@@ -209,7 +214,8 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
     dsf_feedback fb;
     dsf_scan_kind scan;
     if (dsf_method_parse(o->method, &method) || dsf_optim_parse(o->optim, &optim) ||
-        dsf_feedback_parse(o->feedback, &fb) || cli_parse_scan(o->scan, &scan))
+        dsf_feedback_parse(o->feedback, &fb) || cli_parse_scan(o->scan, &scan) ||
+        cli_check_feedback_scan(&fb, scan))
         return -1;
     if (optim == DSF_OPTIM_ADAMW && !args_given(specs, nspecs, "lr")) o->lr = 1e-3;
 
@@ -219,6 +225,7 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
         if (!(ck = st_load(o->resume))) return -1;
         int has_fb;
         if (ckpt_read_run(ck, run, &ck_vocab) || ckpt_read_model(ck, &tr->m, &has_fb) ||
+            ckpt_set_feedback(&tr->m, run->feedback) ||
             check_resume(run, o, specs, nspecs, &tr->m.cfg)) {
             st_free(ck);
             vocab_free(ck_vocab);
@@ -244,9 +251,7 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
         dsf_feedback_format(&fb, run->feedback, sizeof run->feedback);
         dsf_rng_seed(&tr->rng, run->seed);
         lm_init_params(&tr->m, &tr->rng);
-        for (int l = 0; l < o->layers; l++)
-            dsf_feedback_fill(&fb, &tr->rng, tr->m.feedback + (size_t)l * o->hidden, o->hidden,
-                              o->seq);
+        if (lm_set_feedback(&tr->m, &fb, &tr->rng, o->seq)) goto fail;
         if (o->init && load_init(&tr->m, o->init)) goto fail;
     }
     if (batcher_init(&tr->bt, &tr->corpus.split[DSF_SPLIT_TRAIN], run->batch, run->seq)) goto fail;
@@ -334,6 +339,10 @@ static int train_loop(trainer *tr, const train_opts *opt) {
         int t = (int)batcher_get(&tr->bt, run->epoch_pos * T, T, x, y);
         float lr = optim_lr(&tr->o);
         double loss = lm_forward(&tr->m, &tr->w, x, y, t);
+        if (tr->m.fb.kind == DSF_FEEDBACK_FIT) {  // the first fit is taken as it is
+            tr->w.fit_now = run->step % tr->m.fb.every == 0;
+            tr->w.fit_rate = run->step == 0 ? 1.0f : DSF_FIT_RATE;
+        }
         lm_backward(&tr->m, &tr->w, run->method);
         double gnorm = grad_clip(tr->m.grads, tr->m.n, run->clip);
         if (!isfinite(loss) || !isfinite(gnorm)) {
@@ -396,6 +405,10 @@ static int train_loop(trainer *tr, const train_opts *opt) {
         }
         return stop_requested ? 130 : 1;
     }
+    if (tr->m.fits > 0)
+        fprintf(stderr, "feedback fit: %" PRId64 " re-estimates in %.2fs, %.1f%% of the training "
+                        "time\n", tr->m.fits, tr->m.fit_seconds,
+                100 * tr->m.fit_seconds / (dsf_now() - run_t0));
     if (!evaluated_at_end && run->step > start_step && (rc = validate(tr, opt, 0))) return rc;
     if (opt->save && !evaluated_at_end && save_checkpoint(tr, opt->save)) return -1;
     return 0;
@@ -419,7 +432,8 @@ int cmd_train(int argc, char **argv) {
         OPT("seq", ARG_INT, &o.seq, 1, 1 << 20, "steps per truncated sequence"),
         OPT("method", ARG_STR, &o.method, 0, 0, "gradient method: bptt, ft or dsf"),
         OPT("feedback", ARG_STR, &o.feedback, 0, 0,
-         "dsf feedback: uniform[:LO,HI], zero, identity, const:C, ssm"),
+         "dsf feedback: uniform[:LO,HI], zero, identity, const:C, ssm, fit[:N], diag, "
+         "lowrank:R"),
         OPT("scan", ARG_STR, &o.scan, 0, 0, "dsf scan: seq, blelloch or fft"),
         OPT("optim", ARG_STR, &o.optim, 0, 0, "sgd or adamw"),
         OPT("lr", ARG_FLOAT, &o.lr, 0, 1e6, "learning rate (adamw default 1e-3)"),

@@ -40,6 +40,33 @@ int dsf_feedback_parse(const char *s, dsf_feedback *f) {
         f->kind = DSF_FEEDBACK_SSM;
         return 0;
     }
+    if (strcmp(s, "diag") == 0) {
+        f->kind = DSF_FEEDBACK_DIAG;
+        return 0;
+    }
+    if (strcmp(s, "fit") == 0 || strncmp(s, "fit:", 4) == 0) {
+        f->kind = DSF_FEEDBACK_FIT;
+        f->every = 10;
+        if (s[3] == ':') {
+            float every;
+            if (parse_float(s + 4, '\0', &every, &rest) || every < 1 || every > 1e9 ||
+                every != (float)(int)every)
+                return dsf_error_set("bad feedback '%s': expected fit:N with N a whole number of "
+                                     "steps >= 1", s);
+            f->every = (int)every;
+        }
+        return 0;
+    }
+    if (strncmp(s, "lowrank:", 8) == 0) {
+        float r;
+        f->kind = DSF_FEEDBACK_LOWRANK;
+        if (parse_float(s + 8, '\0', &r, &rest) || r < 1 || r > DSF_FEEDBACK_MAX_RANK ||
+            r != (float)(int)r)
+            return dsf_error_set("bad feedback '%s': expected lowrank:R with R a whole number "
+                                 "from 1 to %d", s, DSF_FEEDBACK_MAX_RANK);
+        f->rank = (int)r;
+        return 0;
+    }
     if (strncmp(s, "const:", 6) == 0) {
         f->kind = DSF_FEEDBACK_CONST;
         if (parse_float(s + 6, '\0', &f->lo, &rest))
@@ -47,7 +74,7 @@ int dsf_feedback_parse(const char *s, dsf_feedback *f) {
         return 0;
     }
     return dsf_error_set("unknown feedback '%s' (expected uniform[:LO,HI], zero, identity, "
-                         "const:C or ssm)", s);
+                         "const:C, ssm, fit[:N], diag or lowrank:R)", s);
 }
 
 void dsf_feedback_format(const dsf_feedback *f, char *buf, size_t n) {
@@ -57,6 +84,9 @@ void dsf_feedback_format(const dsf_feedback *f, char *buf, size_t n) {
     case DSF_FEEDBACK_IDENTITY: snprintf(buf, n, "identity"); break;
     case DSF_FEEDBACK_CONST: snprintf(buf, n, "const:%g", f->lo); break;
     case DSF_FEEDBACK_SSM: snprintf(buf, n, "ssm"); break;
+    case DSF_FEEDBACK_FIT: snprintf(buf, n, "fit:%d", f->every); break;
+    case DSF_FEEDBACK_DIAG: snprintf(buf, n, "diag"); break;
+    case DSF_FEEDBACK_LOWRANK: snprintf(buf, n, "lowrank:%d", f->rank); break;
     }
 }
 
@@ -64,7 +94,10 @@ void dsf_feedback_fill(const dsf_feedback *f, dsf_rng *rng, float *a, int H, int
     for (int i = 0; i < H; i++) {
         switch (f->kind) {
         case DSF_FEEDBACK_UNIFORM: a[i] = f->lo + (f->hi - f->lo) * dsf_rng_float(rng); break;
-        case DSF_FEEDBACK_ZERO: a[i] = 0; break;
+        case DSF_FEEDBACK_ZERO:
+        case DSF_FEEDBACK_FIT:
+        case DSF_FEEDBACK_DIAG: a[i] = 0; break;
+        case DSF_FEEDBACK_LOWRANK: a[i] = dsf_rng_float(rng); break;
         case DSF_FEEDBACK_IDENTITY: a[i] = 1; break;
         case DSF_FEEDBACK_CONST: a[i] = f->lo; break;
         case DSF_FEEDBACK_SSM: {
@@ -75,4 +108,15 @@ void dsf_feedback_fill(const dsf_feedback *f, dsf_rng *rng, float *a, int H, int
         }
         }
     }
+}
+
+void dsf_feedback_fill_lowrank(const dsf_feedback *f, dsf_rng *rng, float *u, float *v, int H) {
+    const size_t n = (size_t)H * f->rank;
+    const float s = sqrtf(3.0f / (2.0f * f->rank * H));
+    for (size_t k = 0; k < n; k++) u[k] = s * (2 * dsf_rng_float(rng) - 1);
+    for (size_t k = 0; k < n; k++) v[k] = s * (2 * dsf_rng_float(rng) - 1);
+}
+
+int dsf_feedback_is_diagonal_stationary(const dsf_feedback *f) {
+    return f->kind != DSF_FEEDBACK_DIAG && f->kind != DSF_FEEDBACK_LOWRANK;
 }

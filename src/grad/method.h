@@ -10,6 +10,7 @@
 #define DSF_METHOD_H
 
 #include "cell/gru.h"
+#include "grad/feedback.h"
 #include "grad/scan.h"
 
 typedef enum { DSF_METHOD_BPTT, DSF_METHOD_FT, DSF_METHOD_DSF } dsf_method;
@@ -21,15 +22,36 @@ int dsf_method_parse(const char *s, dsf_method *out);  // 0, or -1 with the erro
 typedef struct {
     float *gi, *gh;  // (T,B,3H)
     float *carry;    // (B,H), bptt only
+    float *avar;     // (T,B,H), the diag feedback only (allocated by the caller when needed)
 } gru_backward_work;
 
+// One layer's feedback as gru_layer_backward uses it (grad/feedback.h).
+typedef struct {
+    dsf_feedback_kind kind;
+    const float *a;          // (H): the diagonal (unused by diag)
+    const float *u, *v;      // (H,r): lowrank only
+    int r;
+    dsf_scan_cache *cache;   // lowrank blelloch: the powers of A kept between steps; may be NULL
+} dsf_layer_feedback;
+
 // Backward pass of one GRU layer under method m. e (T,B,H) holds the local
-// errors on entry and the state gradients δ on return. a (H) is the feedback
-// for dsf (ignored otherwise), applied by the scan `scan` (grad/scan.h; the
-// caller has checked that it is available). Gradients are accumulated into g; dx (T,B,I), the
-// local error of the layer below, is written unless NULL.
-void gru_layer_backward(dsf_method m, dsf_scan_kind scan, const float *a, const gru_weights *w, const float *x,
-                        const gru_cache *cache, float *e, gru_backward_work *work, gru_grads *g,
-                        float *dx, int T, int B, int I, int H);
+// errors on entry and the state gradients δ on return. fb is the feedback for
+// dsf (ignored otherwise), applied by the scan `scan` (grad/scan.h; the caller
+// has checked that it is available and fits the feedback). Gradients are
+// accumulated into g; dx (T,B,I), the local error of the layer below, is
+// written unless NULL.
+void gru_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedback *fb,
+                        const gru_weights *w, const float *x, const gru_cache *cache, float *e,
+                        gru_backward_work *work, gru_grads *g, float *dx, int T, int B, int I,
+                        int H);
+
+// The fit feedback (DESIGN.md §3), right after gru_layer_backward of the same
+// layer under dsf (e holds δ, work->gh the gate gradients; work->gi is used as
+// scratch): the least-squares diagonal â_i = Σ (J_tᵀ δ_t)_i δ_t,i / Σ δ_t,i² over
+// the steps t ≥ 1 and every row, J_tᵀ δ_t = δ_t ⊙ z_t + gh_t W_hh by one GEMM;
+// then a ← a + rate (clamp(â, −1, 1) − a), channel by channel (channels with
+// δ = 0 throughout keep their a). Costs one (T−1)B × 3H × H GEMM.
+void gru_fit_feedback(const gru_weights *w, const gru_cache *cache, const float *e,
+                      gru_backward_work *work, float *a, float rate, int T, int B, int H);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/common.h"
+#include "core/gemm.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -147,6 +148,174 @@ static int scan_blelloch(float *e, const float *a, size_t sa_t, size_t sa_b, int
     }
     dsf_free(prod);
     return 0;
+}
+
+// ---- low-rank: A = diag(a) + U Vᵀ ----
+
+// d += A p for one row (H); s is scratch (r).
+static void lowrank_madd(float *restrict d, const float *restrict p, const float *restrict a,
+                         const float *restrict u, const float *restrict v, int r, int H,
+                         float *restrict s) {
+    for (int j = 0; j < r; j++) s[j] = 0;
+    for (int i = 0; i < H; i++) {
+        const float pi = p[i], *restrict vi = v + (size_t)i * r;
+        for (int j = 0; j < r; j++) s[j] += vi[j] * pi;
+    }
+    for (int i = 0; i < H; i++) {
+        const float *restrict ui = u + (size_t)i * r;
+        float acc = a[i] * p[i];
+        for (int j = 0; j < r; j++) acc += ui[j] * s[j];
+        d[i] += acc;
+    }
+}
+
+// The reverse scan over steps [t0, t1) of row b, from δ_{t1} = 0 (the row at t1−1 stays).
+static void lowrank_chunk(float *e, const float *a, const float *u, const float *v, int r,
+                          int t0, int t1, int b, int B, int H) {
+    float s[DSF_SCAN_MAX_RANK];
+    const size_t BH = (size_t)B * H;
+    for (int t = t1 - 2; t >= t0; t--) {
+        float *d = e + t * BH + (size_t)b * H;
+        lowrank_madd(d, d + BH, a, u, v, r, H, s);
+    }
+}
+
+// pow (2,H,H) = A^len, A^(len+1), by repeated squaring; scratch 3 H×H.
+static int lowrank_powers(float *pow, const float *a, const float *u, const float *v, int r,
+                          int len, int H) {
+    const size_t HH = (size_t)H * H;
+    float *buf = dsf_alloc(3 * HH * sizeof(float));
+    if (!buf) return -1;
+    float *A = buf, *base = buf + HH, *tmp = buf + 2 * HH, *R = pow;
+    dsf_sgemm(0, 1, H, H, r, 1.0f, u, r, v, r, 0.0f, A, H);
+    for (int i = 0; i < H; i++) A[(size_t)i * H + i] += a[i];
+    memcpy(base, A, HH * sizeof(float));
+    memset(R, 0, HH * sizeof(float));
+    for (int i = 0; i < H; i++) R[(size_t)i * H + i] = 1;
+    for (int n = len;;) {
+        if (n & 1) {
+            dsf_sgemm(0, 0, H, H, H, 1.0f, R, H, base, H, 0.0f, tmp, H);
+            memcpy(R, tmp, HH * sizeof(float));
+        }
+        n >>= 1;
+        if (!n) break;
+        dsf_sgemm(0, 0, H, H, H, 1.0f, base, H, base, H, 0.0f, tmp, H);
+        memcpy(base, tmp, HH * sizeof(float));
+    }
+    dsf_sgemm(0, 0, H, H, H, 1.0f, A, H, R, H, 0.0f, pow + HH, H);
+    dsf_free(buf);
+    return 0;
+}
+
+void dsf_scan_cache_free(dsf_scan_cache *c) {
+    dsf_free(c->pow);
+    dsf_free(c->key);
+    memset(c, 0, sizeof *c);
+}
+
+// The powers for (a, u, v, len) from the cache, computed when it holds others.
+static const float *cached_powers(dsf_scan_cache *c, const float *a, const float *u,
+                                  const float *v, int r, int len, int H) {
+    const size_t nk = (size_t)H + 2 * (size_t)H * r;
+    if (c->pow && c->H == H && c->r == r && c->len == len &&
+        memcmp(c->key, a, H * sizeof(float)) == 0 &&
+        memcmp(c->key + H, u, (size_t)H * r * sizeof(float)) == 0 &&
+        memcmp(c->key + H + (size_t)H * r, v, (size_t)H * r * sizeof(float)) == 0)
+        return c->pow;
+    dsf_scan_cache_free(c);
+    c->pow = dsf_alloc(2 * (size_t)H * H * sizeof(float));
+    c->key = dsf_alloc(nk * sizeof(float));
+    if (!c->pow || !c->key || lowrank_powers(c->pow, a, u, v, r, len, H)) {
+        dsf_scan_cache_free(c);
+        return NULL;
+    }
+    memcpy(c->key, a, H * sizeof(float));
+    memcpy(c->key + H, u, (size_t)H * r * sizeof(float));
+    memcpy(c->key + H + (size_t)H * r, v, (size_t)H * r * sizeof(float));
+    c->H = H, c->r = r, c->len = len;
+    return c->pow;
+}
+
+static int scan_lowrank_blelloch(float *e, const float *a, const float *u, const float *v, int r,
+                                 int T, int B, int H, dsf_scan_cache *cache) {
+    const size_t BH = (size_t)B * H, HH = (size_t)H * H;
+    int P = max_threads();
+    if (P > T) P = T;
+    const int len = T / P;  // every chunk has len or len + 1 steps
+    dsf_scan_cache local = {0};
+    dsf_scan_cache *c = cache ? cache : &local;
+    const float *pow = P > 1 ? cached_powers(c, a, u, v, r, len, H) : NULL;
+    float *carry = P > 1 ? dsf_alloc(((size_t)P * BH + (size_t)P * 2 * H) * sizeof(float)) : NULL;
+    if (P > 1 && (!pow || !carry)) {
+        dsf_free(carry);
+        dsf_scan_cache_free(&local);
+        return -1;
+    }
+    // 1. Each chunk alone (P = 1: the whole scan).
+#pragma omp parallel for schedule(static) collapse(2) if (P > 1)
+    for (int ch = 0; ch < P; ch++)
+        for (int b = 0; b < B; b++)
+            lowrank_chunk(e, a, u, v, r, chunk_start(ch, P, T), chunk_start(ch + 1, P, T), b, B, H);
+    if (P > 1) {
+        // 2. carry_c = δ at the right edge of chunk c = l_{t1} + A^len(c+1) carry_{c+1}:
+        //    P − 2 GEMMs (B,H)×(H,H), in sequence.
+        memcpy(carry + (size_t)(P - 2) * BH, e + (size_t)chunk_start(P - 1, P, T) * BH,
+               BH * sizeof(float));
+        for (int ch = P - 3; ch >= 0; ch--) {
+            const int t1 = chunk_start(ch + 1, P, T), n = chunk_start(ch + 2, P, T) - t1;
+            float *cc = carry + (size_t)ch * BH;
+            memcpy(cc, e + (size_t)t1 * BH, BH * sizeof(float));
+            dsf_sgemm(0, 1, B, H, H, 1.0f, cc + BH, H, pow + (n == len ? 0 : HH), H, 1.0f, cc, H);
+        }
+        // 3. Every chunk but the last: δ_t += A^(t1−t) carry_c.
+        float *tmp = carry + (size_t)P * BH;
+#pragma omp parallel num_threads(P)
+        {
+#ifdef _OPENMP
+            float *p = tmp + (size_t)2 * H * omp_get_thread_num();
+#else
+            float *p = tmp;
+#endif
+            float *q = p + H, s[DSF_SCAN_MAX_RANK];
+#pragma omp for schedule(static) collapse(2)
+            for (int ch = 0; ch < P - 1; ch++)
+                for (int b = 0; b < B; b++) {
+                    const int t0 = chunk_start(ch, P, T), t1 = chunk_start(ch + 1, P, T);
+                    float *pp = p, *qq = q;
+                    memcpy(pp, carry + (size_t)ch * BH + (size_t)b * H, H * sizeof(float));
+                    for (int t = t1 - 1; t >= t0; t--) {
+                        memset(qq, 0, H * sizeof(float));
+                        lowrank_madd(qq, pp, a, u, v, r, H, s);
+                        float *d = e + t * BH + (size_t)b * H;
+                        for (int i = 0; i < H; i++) d[i] += qq[i];
+                        float *sw = pp;
+                        pp = qq;
+                        qq = sw;
+                    }
+                }
+        }
+    }
+    dsf_free(carry);
+    dsf_scan_cache_free(&local);
+    return 0;
+}
+
+int dsf_scan_lowrank(dsf_scan_kind k, float *e, const float *a, const float *u, const float *v,
+                     int r, int T, int B, int H, dsf_scan_cache *cache) {
+    if (T <= 0 || B <= 0 || H <= 0) return 0;
+    if (r < 1 || r > DSF_SCAN_MAX_RANK) return dsf_error_set("low-rank feedback of rank %d", r);
+    switch (k) {
+    case DSF_SCAN_SEQ:
+#pragma omp parallel for schedule(static) if ((size_t)B * H * T > 65536)
+        for (int b = 0; b < B; b++) lowrank_chunk(e, a, u, v, r, 0, T, b, B, H);
+        return 0;
+    case DSF_SCAN_BLELLOCH:
+        return scan_lowrank_blelloch(e, a, u, v, r, T, B, H, cache);
+    case DSF_SCAN_FFT:
+        return dsf_error_set("the fft scan needs a diagonal stationary feedback (lowrank is not); "
+                             "use --scan seq or blelloch");
+    }
+    return dsf_error_set("unknown scan %d", (int)k);
 }
 
 // ---- fft: per channel, the correlation with (1, a, …, a^{T−1}) ----
@@ -327,7 +496,8 @@ int dsf_scan_varying(dsf_scan_kind k, float *e, const float *a, int T, int B, in
     case DSF_SCAN_BLELLOCH:
         return scan_blelloch(e, a, BH, (size_t)H, T, B, H);
     case DSF_SCAN_FFT:
-        return dsf_error_set("the fft scan needs a stationary feedback; use --scan seq or blelloch");
+        return dsf_error_set("the fft scan needs a stationary feedback (diag is not); use --scan "
+                             "seq or blelloch");
     }
     return dsf_error_set("unknown scan %d", (int)k);
 }

@@ -36,6 +36,8 @@
 #ifndef DSF_SCAN_H
 #define DSF_SCAN_H
 
+#define DSF_SCAN_MAX_RANK 256  // low-rank feedback: the largest r
+
 typedef enum { DSF_SCAN_SEQ, DSF_SCAN_BLELLOCH, DSF_SCAN_FFT } dsf_scan_kind;
 
 const char *dsf_scan_name(dsf_scan_kind k);            // "seq", "blelloch", "fft"
@@ -47,5 +49,23 @@ int dsf_scan_stationary(dsf_scan_kind k, float *e, const float *a, int T, int B,
 
 // Time-varying feedback: e (T,B,H) in place, a (T,B,H). seq and blelloch only.
 int dsf_scan_varying(dsf_scan_kind k, float *e, const float *a, int T, int B, int H);
+
+// Low-rank feedback A = diag(a) + U Vᵀ (stationary, not diagonal): e (T,B,H) in
+// place, a (H), u and v (H,r) row-major. seq and blelloch only.
+//   seq       δ_t = e_t + a ⊙ δ_{t+1} + U (Vᵀ δ_{t+1}): O(H·r) a row and step, threads over b.
+//   blelloch  the chunked scan above; within a chunk the same step, and the
+//             carries across chunks through the dense powers A^len (len = ⌊T/P⌋ and
+//             ⌊T/P⌋+1, by repeated squaring: 2·log2(len) H×H GEMMs), which cache
+//             keeps between calls as long as a, u, v, H, r and len are the same.
+// cache may be NULL (powers computed per call); dsf_scan_cache_free releases it.
+typedef struct {
+    float *pow;        // (2,H,H): A^len, A^(len+1)
+    float *key;        // a, u, v the powers were computed from: (H + 2·H·r)
+    int H, r, len;
+} dsf_scan_cache;
+
+int dsf_scan_lowrank(dsf_scan_kind k, float *e, const float *a, const float *u, const float *v,
+                     int r, int T, int B, int H, dsf_scan_cache *cache);
+void dsf_scan_cache_free(dsf_scan_cache *c);
 
 #endif

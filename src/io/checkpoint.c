@@ -33,11 +33,53 @@ static void add_params(st_writer *w, const dsf_lm *m, const float *base, const c
 }
 
 static void add_feedback(st_writer *w, const dsf_lm *m, strpool *names) {
+    const int H = m->cfg.H, r = m->fb.rank;
     for (int l = 0; l < m->cfg.L; l++) {
-        int64_t shape[1] = {m->cfg.H};
+        int64_t shape[1] = {H};
         st_writer_add(w, pool_fmt(names, "rnn.feedback_l%d", l), ST_F32, 1, shape,
-                      m->feedback + (size_t)l * m->cfg.H);
+                      m->feedback + (size_t)l * H);
     }
+    if (m->fb.kind != DSF_FEEDBACK_LOWRANK || !m->fb_u) return;
+    for (int l = 0; l < m->cfg.L; l++) {
+        int64_t shape[2] = {H, r};
+        st_writer_add(w, pool_fmt(names, "rnn.feedback_u_l%d", l), ST_F32, 2, shape,
+                      m->fb_u + (size_t)l * H * r);
+        st_writer_add(w, pool_fmt(names, "rnn.feedback_v_l%d", l), ST_F32, 2, shape,
+                      m->fb_v + (size_t)l * H * r);
+    }
+}
+
+// The low-rank factors rnn.feedback_{u,v}_l{k} (H,r), when the file has them.
+static int read_lowrank(const st_file *f, dsf_lm *m) {
+    const int H = m->cfg.H;
+    const st_tensor *t = st_get(f, "rnn.feedback_u_l0");
+    if (!t) return 0;
+    if (t->ndim != 2 || t->shape[0] != H || t->shape[1] < 1 || t->shape[1] > DSF_FEEDBACK_MAX_RANK)
+        return dsf_error_set("rnn.feedback_u_l0 must be [%d, r] with 1 <= r <= %d", H,
+                             DSF_FEEDBACK_MAX_RANK);
+    const int r = (int)t->shape[1];
+    if (lm_alloc_lowrank(m, r)) return -1;
+    char name[48];
+    for (int l = 0; l < m->cfg.L; l++)
+        for (int k = 0; k < 2; k++) {
+            snprintf(name, sizeof name, "rnn.feedback_%c_l%d", "uv"[k], l);
+            int64_t shape[2] = {H, r};
+            if (st_expect(f, name, ST_F32, 2, shape, &t)) return -1;
+            memcpy((k ? m->fb_v : m->fb_u) + (size_t)l * H * r, t->data,
+                   (size_t)H * r * sizeof(float));
+        }
+    return 0;
+}
+
+int ckpt_set_feedback(dsf_lm *m, const char *spelling) {
+    dsf_feedback fb;
+    if (dsf_feedback_parse(spelling, &fb)) return -1;
+    if (fb.kind == DSF_FEEDBACK_LOWRANK && (!m->fb_u || m->fb.rank != fb.rank))
+        return dsf_error_set("the checkpoint's feedback is %s but its low-rank factors "
+                             "rnn.feedback_u_l{k}, rnn.feedback_v_l{k} are missing or of "
+                             "another rank", spelling);
+    m->fb = fb;
+    return 0;
 }
 
 int ckpt_save(const char *path, const dsf_lm *m, const dsf_vocab *v, const dsf_run *run,
@@ -179,6 +221,10 @@ int ckpt_read_model(const st_file *f, dsf_lm *m, int *has_feedback) {
     }
     // Extra tensors that a model file cannot have would mean a different architecture.
     for (int i = 0; i < st_count(f); i++) {
+    if (read_lowrank(f, m)) {
+        lm_destroy(m);
+        return -1;
+    }
         const char *n = st_at(f, i)->name;
         if (strncmp(n, "rnn.weight_ih_l", 15) == 0 || strncmp(n, "rnn.weight_hh_l", 15) == 0 ||
             strncmp(n, "rnn.bias_ih_l", 13) == 0 || strncmp(n, "rnn.bias_hh_l", 13) == 0) {

@@ -1,6 +1,7 @@
 // checkpoint.h: a training run in one safetensors file (DESIGN.md §7).
 //
-// Tensors: the model under PyTorch's names (lm.h), rnn.feedback_l{k} (H), the
+// Tensors: the model under PyTorch's names (lm.h), rnn.feedback_l{k} (H) (and for a
+// lowrank feedback rnn.feedback_u_l{k}, rnn.feedback_v_l{k} (H,r)), the
 // vocabulary as vocab.offsets (V+1, I64) and vocab.bytes (U8), the AdamW
 // moments as optim.exp_avg.<name> and optim.exp_avg_sq.<name>, the carried
 // recurrent state as state.h_l{k} (B,H) and the RNG as rng.state (4, I64).
@@ -49,6 +50,10 @@ int ckpt_save_grads(const char *path, const dsf_lm *m, double loss, int with_fee
 // tensor is checked. *has_feedback tells whether rnn.feedback_l{k} were there.
 int ckpt_read_model(const st_file *f, dsf_lm *m, int *has_feedback);
 // The run description and the vocabulary (a file written by ckpt_save).
+// Sets m->fb from a --feedback spelling (a run's), checking that a lowrank
+// feedback's factors were in the file ckpt_read_model read (it reads
+// rnn.feedback_{u,v}_l{k} (H,r) when present).
+int ckpt_set_feedback(dsf_lm *m, const char *spelling);
 int ckpt_read_run(const st_file *f, dsf_run *run, dsf_vocab **v);
 // The optimizer moments (AdamW) and the carried state and RNG, for resume.
 int ckpt_read_optim(const st_file *f, const dsf_lm *m, dsf_optim *o);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/gemm.h"
+#include "core/prof.h"
 
 static void add_param(dsf_lm *m, const char *name, int ndim, int64_t d0, int64_t d1) {
     DSF_ASSERT(m->ntensors < DSF_MAX_TENSORS);
@@ -102,7 +103,34 @@ void lm_destroy(dsf_lm *m) {
     dsf_free(m->params);
     dsf_free(m->grads);
     dsf_free(m->feedback);
+    dsf_free(m->fb_u);
+    dsf_free(m->fb_v);
     memset(m, 0, sizeof *m);
+}
+
+int lm_alloc_lowrank(dsf_lm *m, int r) {
+    const size_t n = (size_t)m->cfg.L * m->cfg.H * r * sizeof(float);
+    dsf_free(m->fb_u);
+    dsf_free(m->fb_v);
+    m->fb_u = dsf_alloc(n);
+    m->fb_v = dsf_alloc(n);
+    if (!m->fb_u || !m->fb_v) return -1;
+    m->fb = (dsf_feedback){.kind = DSF_FEEDBACK_LOWRANK, .rank = r};
+    return 0;
+}
+
+int lm_set_feedback(dsf_lm *m, const dsf_feedback *f, dsf_rng *rng, int T) {
+    const int H = m->cfg.H;
+    if (f->kind == DSF_FEEDBACK_LOWRANK && lm_alloc_lowrank(m, f->rank)) return -1;
+    m->fb = *f;
+    for (int l = 0; l < m->cfg.L; l++) {
+        dsf_feedback_fill(f, rng, m->feedback + (size_t)l * H, H, T);
+        if (f->kind == DSF_FEEDBACK_LOWRANK) {
+            const size_t o = (size_t)l * H * f->rank;
+            dsf_feedback_fill_lowrank(f, rng, m->fb_u + o, m->fb_v + o, H);
+        }
+    }
+    return 0;
 }
 
 const dsf_param *lm_find(const dsf_lm *m, const char *name) {
@@ -187,6 +215,8 @@ void lm_work_destroy(dsf_lm_work *w) {
 #define FREEL(name, type, count) dsf_free(g->name);
         LAYER_BUFFERS(FREEL)
     }
+    dsf_free(w->bw.avar);
+    for (int l = 0; l < DSF_MAX_LAYERS; l++) dsf_scan_cache_free(&w->lr_cache[l]);
     memset(w, 0, sizeof *w);
 }
 
@@ -203,6 +233,7 @@ double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32
     memcpy(w->x, x, TB * sizeof(int32_t));
     memcpy(w->y, y, TB * sizeof(int32_t));
 
+    double t0 = dsf_prof_begin();
     for (size_t r = 0; r < TB; r++) {
         DSF_ASSERT(x[r] >= 0 && x[r] < V);
         memcpy(w->emb + r * E, m->encoder + (size_t)x[r] * E, E * sizeof(float));
@@ -217,6 +248,8 @@ double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32
         in = g->h + BH;  // outputs h[1..T]
         I = H;
     }
+    dsf_prof_end(DSF_PROF_FORWARD, t0);
+    t0 = dsf_prof_begin();
     // Decoder: logits (T·B,V) = h W_decᵀ + b, then a stable softmax per row.
     for (size_t r = 0; r < TB; r++) memcpy(w->probs + r * V, m->dec_b, V * sizeof(float));
     dsf_sgemm(0, 1, (int)TB, V, H, 1.0f, in, H, m->dec_w, H, 1.0f, w->probs, V);
@@ -235,6 +268,7 @@ double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32
     }
     double loss = 0;  // summed in a fixed order: the same for any thread count
     for (size_t r = 0; r < TB; r++) loss += w->row_loss[r];
+    dsf_prof_end(DSF_PROF_DECODER, t0);
     return loss / (double)TB;
 }
 
@@ -242,8 +276,11 @@ void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
     const dsf_lm_config *c = &m->cfg;
     const int T = w->last_T, B = w->B, E = c->E, H = c->H, V = c->V, L = c->L;
     const size_t TB = (size_t)T * B, BH = (size_t)B * H;
+    double t0 = dsf_prof_begin();
     memset(m->grads, 0, m->n * sizeof(float));
+    dsf_prof_end(DSF_PROF_PARAM_GRAD, t0);
 
+    t0 = dsf_prof_begin();
     // dlogits = (softmax − onehot) / (T·B), in place.
     const float scale = 1.0f / (float)TB;
 #pragma omp parallel for schedule(static)
@@ -258,20 +295,39 @@ void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
         for (int v = 0; v < V; v++) m->g_dec_b[v] += w->probs[r * V + v];
     // The top layer's local error: e (T,B,H) = dlogits W_dec.
     dsf_sgemm(0, 0, (int)TB, H, V, 1.0f, w->probs, V, m->dec_w, H, 0.0f, w->e, H);
+    dsf_prof_end(DSF_PROF_DECODER, t0);
 
+    const int fit = meth == DSF_METHOD_DSF && m->fb.kind == DSF_FEEDBACK_FIT && w->fit_now;
+    if (fit) m->fits++;
+    if (meth == DSF_METHOD_DSF && m->fb.kind == DSF_FEEDBACK_DIAG && !w->bw.avar) {
+        w->bw.avar = dsf_alloc((size_t)w->T * B * H * sizeof(float));
+        DSF_ASSERT(w->bw.avar);
+    }
     for (int l = L - 1; l >= 0; l--) {
         const float *x = l == 0 ? w->emb : w->cache[l - 1].h + BH;
         int I = l == 0 ? E : H;
-        gru_layer_backward(meth, w->scan, m->feedback + (size_t)l * H, &m->rnn[l], x, &w->cache[l], w->e,
-                           &w->bw, &m->g_rnn[l], w->dx, T, B, I, H);
+        const size_t lr = (size_t)l * H * m->fb.rank;
+        const dsf_layer_feedback fb = {m->fb.kind, m->feedback + (size_t)l * H,
+                                       m->fb_u ? m->fb_u + lr : NULL, m->fb_v ? m->fb_v + lr : NULL,
+                                       m->fb.rank, &w->lr_cache[l]};
+        gru_layer_backward(meth, w->scan, &fb, &m->rnn[l], x, &w->cache[l], w->e, &w->bw,
+                           &m->g_rnn[l], w->dx, T, B, I, H);
+        if (fit) {
+            const double f0 = dsf_now();
+            gru_fit_feedback(&m->rnn[l], &w->cache[l], w->e, &w->bw, m->feedback + (size_t)l * H,
+                             w->fit_rate, T, B, H);
+            m->fit_seconds += dsf_now() - f0;
+        }
         // dx is the local error of the layer below (or of the embedding).
         float *t = w->e;
         w->e = w->dx;
         w->dx = t;
     }
+    t0 = dsf_prof_begin();
     for (size_t r = 0; r < TB; r++) {
         float *g = m->g_encoder + (size_t)w->x[r] * E;
         const float *d = w->e + r * E;
         for (int i = 0; i < E; i++) g[i] += d[i];
     }
+    dsf_prof_end(DSF_PROF_PARAM_GRAD, t0);
 }

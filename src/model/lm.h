@@ -6,7 +6,8 @@
 //   encoder.weight (V,E)
 //   rnn.weight_ih_l{k} (3H,I)  rnn.weight_hh_l{k} (3H,H)  rnn.bias_ih_l{k} (3H)  rnn.bias_hh_l{k} (3H)
 //   decoder.weight (V,H)  decoder.bias (V)
-// The DSF feedback vectors a (L,H) are not parameters: drawn once, never updated.
+// The DSF feedback (grad/feedback.h) is not a parameter: its vectors a (L,H),
+// and U, V (L,H,r) for lowrank, are drawn once; only fit changes a, by its own rule.
 #ifndef DSF_LM_H
 #define DSF_LM_H
 
@@ -15,6 +16,7 @@
 
 #include "cell/gru.h"
 #include "core/common.h"
+#include "grad/feedback.h"
 #include "grad/method.h"
 
 #define DSF_MAX_LAYERS 64
@@ -40,6 +42,10 @@ typedef struct {
     float *params;   // (n)
     float *grads;    // (n)
     float *feedback; // (L,H)
+    dsf_feedback fb;     // the feedback's kind, the same for every layer (uniform unless set)
+    float *fb_u, *fb_v;  // (L,H,r): lowrank only, else NULL
+    int64_t fits;        // fit: re-estimates done (each covers every layer) and their time
+    double fit_seconds;
     // Views into params and grads.
     float *encoder, *dec_w, *dec_b;
     float *g_encoder, *g_dec_w, *g_dec_b;
@@ -55,6 +61,11 @@ void lm_destroy(dsf_lm *m);
 // GRU weights and biases U(±1/√H). (The feedback is filled by grad/feedback.h.)
 void lm_init_params(dsf_lm *m, dsf_rng *rng);
 const dsf_param *lm_find(const dsf_lm *m, const char *name);
+// Sets the feedback kind and draws every layer's vectors from rng (T is the
+// training sequence length, for ssm): a, and U, V for lowrank (allocated here).
+int lm_set_feedback(dsf_lm *m, const dsf_feedback *f, dsf_rng *rng, int T);
+// Allocates zeroed U, V of rank r and makes the kind lowrank (checkpoint loading).
+int lm_alloc_lowrank(dsf_lm *m, int r);
 // Fills m->tensors and m->n from m->cfg (no allocation).
 void lm_layout(dsf_lm *m);
 // Bytes lm_create would allocate (for the memory check).
@@ -75,6 +86,11 @@ typedef struct {
     gru_backward_work bw;
     float *state;     // (L,B,H)
     dsf_scan_kind scan;  // how dsf's recurrence is computed (seq unless set)
+    // fit feedback: lm_backward under dsf re-estimates a when fit_now is set,
+    // with weight fit_rate (1: take the new estimate as it is).
+    int fit_now;
+    float fit_rate;
+    dsf_scan_cache lr_cache[DSF_MAX_LAYERS];  // lowrank blelloch powers, per layer
 } dsf_lm_work;
 
 int lm_work_create(dsf_lm_work *w, const dsf_lm_config *cfg, int B, int T);

@@ -1,0 +1,210 @@
+// bench.c: `dsf bench`: the speed of full training steps on random tokens, per
+// phase, against the FLOP model of DESIGN.md §8 and a GEMM measured in the same run.
+#include <math.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "cli.h"
+#include "core/gemm.h"
+#include "core/prof.h"
+#include "grad/feedback.h"
+
+static const char *usage =
+    "usage: dsf bench [options]\n"
+    "\n"
+    "Runs --steps full training steps (forward, backward, gradient clipping, SGD\n"
+    "update) of the model the flags describe on random tokens, after --warmup\n"
+    "steps, and prints tokens/s, milliseconds per phase, peak resident memory, the\n"
+    "achieved GFLOP/s and the same-precision GEMM throughput of this machine at the\n"
+    "same thread count, measured in the same run.\n"
+    "\n"
+    "FLOPs counted (DESIGN.md §8): per token and layer 2*3H*(I+H) for the GRU\n"
+    "forward, 2*H*V for the decoder, and a training step as 3x the forward. That is\n"
+    "what BPTT executes; ft and dsf skip the backward product with W_hh (2*3H*H per\n"
+    "token and layer), and their executed count is printed beside it.";
+
+typedef struct {
+    const char *cell, *method, *feedback, *scan;
+    int vocab, emb, hidden, layers, batch, seq, threads, gemm_size;
+    int64_t steps, warmup, seed;
+} bench_opts;
+
+// The best of reps runs of C (M,N) = A (M,K) op(B), in GFLOP/s.
+static double gemm_gflops(int M, int N, int K, int tb, int reps) {
+    float *a = dsf_xmalloc(sizeof(float) * (size_t)M * K);
+    float *b = dsf_xmalloc(sizeof(float) * (size_t)K * N);
+    float *c = dsf_xmalloc(sizeof(float) * (size_t)M * N);
+    dsf_rng rng;
+    dsf_rng_seed(&rng, 7);
+    dsf_rng_fill_uniform(&rng, a, (size_t)M * K, -1, 1);
+    dsf_rng_fill_uniform(&rng, b, (size_t)K * N, -1, 1);
+    memset(c, 0, sizeof(float) * (size_t)M * N);
+    dsf_sgemm(0, tb, M, N, K, 1.0f, a, K, b, tb ? K : N, 0.0f, c, N);  // warm-up
+    double best = INFINITY;
+    for (int r = 0; r < reps; r++) {
+        double t = dsf_now();
+        dsf_sgemm(0, tb, M, N, K, 1.0f, a, K, b, tb ? K : N, 1.0f, c, N);
+        t = dsf_now() - t;
+        if (t < best) best = t;
+    }
+    free(a);
+    free(b);
+    free(c);
+    return 2.0 * M * N * K / best / 1e9;
+}
+
+static double peak_rss_mib(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru)) return 0;
+    return (double)ru.ru_maxrss / 1024.0;  // KiB on Linux
+}
+
+static int run_bench(const bench_opts *o, dsf_method method, const dsf_feedback *fb,
+                     dsf_scan_kind scan) {
+    const int V = o->vocab, E = o->emb, H = o->hidden, L = o->layers, B = o->batch, T = o->seq;
+    dsf_lm_config cfg = {.V = V, .E = E, .H = H, .L = L};
+    dsf_lm m;
+    dsf_lm_work w;
+    dsf_optim opt;
+    memset(&w, 0, sizeof w);
+    memset(&opt, 0, sizeof opt);
+    if (lm_create(&m, &cfg)) return -1;
+    int rc = -1;
+    if (lm_work_create(&w, &cfg, B, T) || optim_create(&opt, DSF_OPTIM_SGD, 1.0f, m.n)) goto done;
+    w.scan = scan;
+    dsf_rng rng;
+    dsf_rng_seed(&rng, (uint64_t)o->seed);
+    lm_init_params(&m, &rng);
+    for (int l = 0; l < L; l++) dsf_feedback_fill(fb, &rng, m.feedback + (size_t)l * H, H, T);
+
+    // A few batches of random tokens, drawn before the clock starts.
+    enum { NBATCH = 4 };
+    const size_t TB = (size_t)T * B;
+    int32_t *tok = dsf_xmalloc(sizeof(int32_t) * (TB + B) * NBATCH);
+    for (size_t i = 0; i < (TB + B) * NBATCH; i++) tok[i] = (int32_t)(dsf_rng_u64(&rng) % (uint64_t)V);
+
+    char fdesc[96] = "";
+    if (method == DSF_METHOD_DSF) {
+        char canon[64];
+        dsf_feedback_format(fb, canon, sizeof canon);
+        snprintf(fdesc, sizeof fdesc, " (feedback %s, scan %s)", canon, dsf_scan_name(scan));
+    }
+    printf("model: %s, %d layer%s, vocab %d, emb %d, hidden %d, %zu parameters\n", o->cell, L,
+           L > 1 ? "s" : "", V, E, H, m.n);
+    printf("step: method %s%s, batch %d x seq %d = %zu tokens, SGD, clip 0.25, %d threads, %s\n",
+           dsf_method_name(method), fdesc, B, T, TB, dsf_get_threads(), dsf_blas_name());
+
+    double loss = 0, t_all = 0;
+    for (int64_t s = 0; s < o->warmup + o->steps; s++) {
+        if (s == o->warmup) {
+            dsf_prof_reset(1);
+            t_all = dsf_now();
+        }
+        const int32_t *x = tok + (size_t)(s % NBATCH) * (TB + B);
+        loss = lm_forward(&m, &w, x, x + B, T);  // targets: the next token of each stream
+        lm_backward(&m, &w, method);
+        double t0 = dsf_prof_begin();
+        grad_clip(m.grads, m.n, 0.25);
+        optim_step(&opt, &m);
+        dsf_prof_end(DSF_PROF_OPTIM, t0);
+    }
+    t_all = dsf_now() - t_all;
+    double phase[DSF_PROF_NPHASES];
+    memcpy(phase, dsf_prof_seconds, sizeof phase);
+    dsf_prof_reset(0);
+    if (!isfinite(loss)) {
+        dsf_error_set("the loss became %g: the benchmark's steps are not meaningful", loss);
+        free(tok);
+        goto done;
+    }
+
+    const double steps = (double)o->steps, ms = 1e3 * t_all / steps;
+    printf("steps: %lld timed after %lld warm-up, %.3f s, last loss %.4f\n", (long long)o->steps,
+           (long long)o->warmup, t_all, loss);
+    printf("tokens/s %.1f\n", (double)TB * steps / t_all);
+    printf("ms/step %.3f\n", ms);
+    double counted = 0;
+    for (int p = 0; p < DSF_PROF_NPHASES; p++) {
+        double pm = 1e3 * phase[p] / steps;
+        counted += pm;
+        printf("  %-27s %9.3f ms  %5.1f%%\n", dsf_prof_name((dsf_prof_phase)p), pm, 100 * pm / ms);
+    }
+    printf("  %-27s %9.3f ms  %5.1f%%\n", "other", ms - counted, 100 * (ms - counted) / ms);
+    printf("peak RSS %.1f MiB\n", peak_rss_mib());
+
+    // DESIGN.md §8: per token 2*3H*(I+H) a layer and 2*H*V for the decoder, forward; x3 to train.
+    double fwd = 2.0 * H * V, skip = 0;
+    for (int l = 0; l < L; l++) {
+        fwd += 2.0 * 3 * H * ((l ? H : E) + H);
+        skip += 2.0 * 3 * H * H;  // the backward product gh W_hh, BPTT only
+    }
+    const double flops = 3 * fwd * (double)TB;
+    const double executed = method == DSF_METHOD_BPTT ? flops : flops - skip * (double)TB;
+    const double gflops = flops / (t_all / steps) / 1e9;
+    printf("FLOPs/step %.3f G (3 x forward: 2*3H*(I+H) per token and layer, 2*H*V decoder)",
+           flops / 1e9);
+    if (method != DSF_METHOD_BPTT)
+        printf("; %s executes %.3f G (no backward gh*W_hh)", dsf_method_name(method), executed / 1e9);
+    printf("\n");
+    printf("achieved %.2f GFLOP/s", gflops);
+    if (method != DSF_METHOD_BPTT)
+        printf(" (executed %.2f GFLOP/s)", executed / (t_all / steps) / 1e9);
+    printf("\n");
+
+    // The same GEMM backend at the same thread count: the recurrent step's shape
+    // (B,3H) = (B,H) W_hhᵀ and a large square product, the peak.
+    const int S = o->gemm_size;
+    double g_rec = gemm_gflops(B, 3 * H, H, 1, 20);
+    double g_sq = gemm_gflops(S, S, S, 0, 3);
+    printf("GEMM %dx%dx%d (recurrent step, B x 3H x H) %.2f GFLOP/s\n", B, 3 * H, H, g_rec);
+    printf("GEMM %dx%dx%d (square; the peak) %.2f GFLOP/s\n", S, S, S, g_sq);
+    printf("model FLOPs at %.0f%% of peak", 100 * gflops / g_sq);
+    if (method != DSF_METHOD_BPTT)
+        printf(" (executed: %.0f%% of peak)", 100 * executed / (t_all / steps) / 1e9 / g_sq);
+    printf("\n");
+    free(tok);
+    rc = 0;
+done:
+    optim_destroy(&opt);
+    lm_work_destroy(&w);
+    lm_destroy(&m);
+    return rc;
+}
+
+int cmd_bench(int argc, char **argv) {
+    bench_opts o = {.cell = "gru", .method = "bptt", .feedback = "uniform", .scan = "seq",
+                    .vocab = 256, .emb = 256, .hidden = 1024, .layers = 1, .batch = 32, .seq = 128,
+                    .threads = cli_default_threads(), .gemm_size = 2048, .steps = 10, .warmup = 2,
+                    .seed = 1};
+    arg_spec specs[] = {
+        OPT("cell", ARG_STR, &o.cell, 0, 0, "recurrent cell: gru"),
+        OPT("vocab", ARG_INT, &o.vocab, 1, 1 << 28, "vocabulary size"),
+        OPT("emb", ARG_INT, &o.emb, 1, 1 << 20, "embedding size"),
+        OPT("hidden", ARG_INT, &o.hidden, 1, 1 << 20, "hidden size"),
+        OPT("layers", ARG_INT, &o.layers, 1, DSF_MAX_LAYERS, "recurrent layers"),
+        OPT("batch", ARG_INT, &o.batch, 1, 1 << 20, "parallel streams per step"),
+        OPT("seq", ARG_INT, &o.seq, 1, 1 << 20, "steps per sequence"),
+        OPT("method", ARG_STR, &o.method, 0, 0, "gradient method: bptt, ft or dsf"),
+        OPT("feedback", ARG_STR, &o.feedback, 0, 0,
+            "dsf feedback: uniform[:LO,HI], zero, identity, const:C, ssm"),
+        OPT("scan", ARG_STR, &o.scan, 0, 0, "dsf scan: seq, blelloch or fft"),
+        OPT("threads", ARG_INT, &o.threads, 1, 4096, "threads (OpenMP and BLAS)"),
+        OPT("steps", ARG_I64, &o.steps, 1, 1e9, "timed training steps"),
+        OPT("warmup", ARG_I64, &o.warmup, 0, 1e9, "untimed steps before them"),
+        OPT("gemm-size", ARG_INT, &o.gemm_size, 16, 16384, "side of the square reference GEMM"),
+        OPT("seed", ARG_I64, &o.seed, 0, 9.2e18, "seed of weights, feedback and tokens"),
+    };
+    const int n = (int)(sizeof specs / sizeof specs[0]);
+    int rc = args_parse(argc, argv, specs, n, usage);
+    if (rc) return rc > 0 ? 0 : -1;  // 1: --help was printed
+    if (strcmp(o.cell, "gru") != 0)
+        return dsf_error_set("unknown cell '%s' (this build has gru)", o.cell);
+    dsf_method method;
+    dsf_feedback fb;
+    dsf_scan_kind scan;
+    if (dsf_method_parse(o.method, &method) || dsf_feedback_parse(o.feedback, &fb) ||
+        cli_parse_scan(o.scan, &scan))
+        return -1;
+    dsf_set_threads(o.threads);
+    return run_bench(&o, method, &fb, scan);
+}

@@ -11,8 +11,17 @@
 # Switches: BLAS=0 uses the portable blocked GEMM even when OpenBLAS is present;
 # FFTW=0 builds without FFTW (no fft scan); OMP=0 builds without OpenMP;
 # DEBUG=1 builds without optimisation. Switching needs `make clean` or BUILD=dir.
+# MPI=1 builds with mpicc for data-parallel training (src/dist), in build/mpi
+# unless BUILD is given: `mpirun -np N build/mpi/dsf train ...`.
 
 CC      ?= cc
+# MPI: the default build has single-process stand-ins and needs no MPI headers.
+MPI     ?= 0
+ifeq ($(MPI),1)
+CC       = mpicc
+BUILD   ?= build/mpi
+CFLAGS  += -DDSF_USE_MPI
+endif
 BUILD   ?= build
 OPT     ?= -O3 -march=native
 ifeq ($(DEBUG),1)
@@ -49,7 +58,7 @@ endif
 
 INC      = -Isrc
 LIB_SRC  = $(sort $(wildcard src/core/*.c src/cell/*.c src/grad/*.c src/model/*.c \
-                             src/data/*.c src/optim/*.c src/io/*.c))
+                             src/data/*.c src/optim/*.c src/io/*.c src/dist/*.c))
 CLI_SRC  = $(sort $(wildcard src/cli/*.c))
 TEST_SRC = $(sort $(wildcard tests/test_*.c))
 

@@ -1,6 +1,7 @@
 #!/bin/sh
 # tests/run.sh BUILD: runs every test suite (unit, command line, PyTorch
-# reference) and ends with one summary line "N passed, N failed[, N skipped]".
+# reference, MPI for a build with MPI=1) and ends with one summary line
+# "N passed, N failed[, N skipped]".
 # Each suite prints its own last line "<name>: N passed, N failed[, N skipped]".
 BUILD=${1:-build}
 PY=/usr/bin/python3
@@ -35,6 +36,7 @@ suite() {
 suite unit "$BUILD/test_dsf"
 suite cli sh tests/cli.sh "$BUILD/dsf"
 suite torch "$PY" tests/torch_grad.py "$BUILD/dsf"
+suite mpi sh tests/mpi.sh "$BUILD/dsf"
 rm -f "$out"
 if [ "$skipped" -gt 0 ]; then
     echo "$passed passed, $failed failed, $skipped skipped"

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "core/gemm.h"
 #include "data/batch.h"
+#include "dist/dist.h"
 #include "grad/feedback.h"
 #include "model/evaluate.h"
 
@@ -43,6 +44,10 @@ typedef struct {
     double best_seen;   // that loss, counting evaluations in the middle of an epoch
     FILE *log;
     double t0;
+    int root;             // rank 0 alone prints, logs and writes checkpoints
+    int64_t first, count; // this rank's training streams (dist_share of the batch)
+    float *state_all;     // (L,B,H) the state of every stream, on rank 0, for checkpoints
+    double comm_s, step_s; // seconds in the gradient all-reduce and in whole steps
 } trainer;
 
 static void log_row(trainer *tr, const char *kind, double loss, double lr, double gnorm,
@@ -66,10 +71,27 @@ static void best_path(char *buf, size_t n, const char *save) {
         snprintf(buf, n, "%s.best", save);
 }
 
+// Collective. Each rank carries the state of its own streams; rank 0 gathers
+// them all into the checkpoint, so that a resumed run goes on exactly.
 static int save_checkpoint(trainer *tr, const char *path) {
     tr->run.optim_t = tr->o.t;
     tr->run.lr = tr->o.lr;
-    return ckpt_save(path, &tr->m, tr->corpus.vocab, &tr->run, &tr->o, &tr->w, &tr->rng);
+    if (!dist_same_floats(tr->m.params, tr->m.n))
+        return dsf_error_set("the processes' parameters differ at step %" PRId64
+                             " (an internal error: nothing saved)", tr->run.step);
+    const int H = tr->m.cfg.H;
+    const size_t mine = (size_t)tr->count * H;
+    for (int l = 0; l < tr->m.cfg.L; l++)
+        dist_gather_floats(tr->w.state + l * mine, mine,
+                           tr->state_all + (size_t)l * tr->run.batch * H);
+    dsf_lm_work all;
+    memset(&all, 0, sizeof all);  // ckpt_save reads only B and state
+    all.B = tr->run.batch;
+    all.state = tr->state_all;
+    int rc = 0;
+    if (tr->root)
+        rc = ckpt_save(path, &tr->m, tr->corpus.vocab, &tr->run, &tr->o, &all, &tr->rng);
+    return dist_agree(rc);
 }
 
 // Evaluates the validation split and keeps the best parameters. At an epoch's
@@ -83,9 +105,10 @@ static int validate(trainer *tr, const train_opts *opt, int epoch_end) {
     char buf[96];
     cli_format_loss(buf, sizeof buf, val, tr->run.level);
     int improved = val < tr->best_seen;
-    fprintf(stderr, "| %s %" PRId64 " step %" PRId64 " | valid %s | %.1fs%s\n",
-            epoch_end ? "end of epoch" : "in epoch", tr->run.epoch + (tr->run.epoch_pos > 0),
-            tr->run.step, buf, dsf_now() - t, improved ? " | best" : "");
+    if (tr->root)
+        fprintf(stderr, "| %s %" PRId64 " step %" PRId64 " | valid %s | %.1fs%s\n",
+                epoch_end ? "end of epoch" : "in epoch", tr->run.epoch + (tr->run.epoch_pos > 0),
+                tr->run.step, buf, dsf_now() - t, improved ? " | best" : "");
     log_row(tr, "valid", val, optim_lr(&tr->o), 0, 0);
     // The plateau rule looks at epoch-end evaluations only.
     int plateau = epoch_end && !(val < tr->run.best_val);
@@ -101,7 +124,8 @@ static int validate(trainer *tr, const train_opts *opt, int epoch_end) {
     }
     if (plateau && tr->o.kind == DSF_OPTIM_SGD) {
         tr->o.lr /= 4;
-        fprintf(stderr, "| validation did not improve: learning rate now %g\n", tr->o.lr);
+        if (tr->root)
+            fprintf(stderr, "| validation did not improve: learning rate now %g\n", tr->o.lr);
     }
     return 0;
 }
@@ -157,7 +181,7 @@ static void load_best(trainer *tr, const char *resume) {
     if (f && ckpt_read_model(f, &b, &has_fb) == 0) {
         if (b.n == tr->m.n) memcpy(tr->best, b.params, b.n * sizeof(float));
         lm_destroy(&b);
-    } else {
+    } else if (tr->root) {
         fprintf(stderr, "note: no usable best model at %s; the test evaluation will use the "
                         "model at the end of the run\n", path);
     }
@@ -203,6 +227,43 @@ static int same_vocab(const dsf_vocab *a, const dsf_vocab *b) {
     return 1;
 }
 
+// Each rank trains on its B/N streams and evaluates its share of the evaluation
+// streams; rank 0 keeps room for the state of every stream, for checkpoints.
+static int split_streams(trainer *tr, const st_file *ck, const char *resume) {
+    const dsf_run *run = &tr->run;
+    const int N = dist_size();
+    if (ck && run->world_size != N)
+        return dsf_error_set("%s was written by %d process%s; resume it with as many "
+                             "(mpirun -np %d), not %d", resume, run->world_size,
+                             run->world_size > 1 ? "es" : "", run->world_size, N);
+    if (run->batch % N)
+        return dsf_error_set("--batch %d does not split evenly over %d processes (give a "
+                             "multiple of %d)", run->batch, N, N);
+    if (run->eval_batch < N)
+        return dsf_error_set("--eval-batch %d is smaller than the %d processes", run->eval_batch,
+                             N);
+    dist_share(run->batch, &tr->first, &tr->count);
+    size_t n = (size_t)tr->m.cfg.L * run->batch * tr->m.cfg.H;
+    if (tr->root && !(tr->state_all = dsf_alloc(n * sizeof(float)))) return -1;
+    return 0;
+}
+
+// The checkpoint holds the state of all B streams; this rank takes its own.
+static int read_state(trainer *tr, const st_file *ck) {
+    const int H = tr->m.cfg.H, B = tr->run.batch;
+    dsf_lm_work all;
+    memset(&all, 0, sizeof all);  // ckpt_read_state uses only B and state
+    all.B = B;
+    if (!(all.state = dsf_alloc((size_t)tr->m.cfg.L * B * H * sizeof(float)))) return -1;
+    int rc = ckpt_read_state(ck, &tr->m, &all, &tr->rng);
+    const size_t mine = (size_t)tr->count * H;
+    for (int l = 0; rc == 0 && l < tr->m.cfg.L; l++)
+        memcpy(tr->w.state + l * mine, all.state + ((size_t)l * B + tr->first) * H,
+               mine * sizeof(float));
+    dsf_free(all.state);
+    return rc;
+}
+
 static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
     dsf_run *run = &tr->run;
     dsf_level level;
@@ -245,7 +306,8 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
         if (lm_create(&tr->m, &cfg)) goto fail;
         *run = (dsf_run){.level = level, .method = method, .optim = optim, .batch = o->batch,
                          .seq = o->seq, .eval_batch = o->eval_batch, .seed = (uint64_t)o->seed,
-                         .clip = o->clip, .base_lr = o->lr, .lr = o->lr, .best_val = INFINITY};
+                         .clip = o->clip, .base_lr = o->lr, .lr = o->lr, .best_val = INFINITY,
+                         .world_size = dist_size()};
         snprintf(run->cell, sizeof run->cell, "%s", o->cell);
         run->scan = scan;
         dsf_feedback_format(&fb, run->feedback, sizeof run->feedback);
@@ -254,14 +316,18 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
         if (lm_set_feedback(&tr->m, &fb, &tr->rng, o->seq)) goto fail;
         if (o->init && load_init(&tr->m, o->init)) goto fail;
     }
-    if (batcher_init(&tr->bt, &tr->corpus.split[DSF_SPLIT_TRAIN], run->batch, run->seq)) goto fail;
+    if (batcher_init(&tr->bt, &tr->corpus.split[DSF_SPLIT_TRAIN], run->batch, run->seq) ||
+        split_streams(tr, ck, o->resume))
+        goto fail;
     int64_t per_epoch = batcher_steps(&tr->bt, run->seq);
     if (args_given(specs, nspecs, "steps"))
         run->total_steps = o->steps;
     else if (!ck || args_given(specs, nspecs, "epochs"))
         run->total_steps = o->epochs * per_epoch;
-    if (lm_work_create(&tr->w, &tr->m.cfg, run->batch, run->seq) ||
-        lm_work_create(&tr->ew, &tr->m.cfg, run->eval_batch, run->seq) ||
+    int64_t eval_first, eval_count;
+    dist_share(run->eval_batch, &eval_first, &eval_count);
+    if (lm_work_create(&tr->w, &tr->m.cfg, (int)tr->count, run->seq) ||
+        lm_work_create(&tr->ew, &tr->m.cfg, (int)eval_count, run->seq) ||
         optim_create(&tr->o, run->optim, (float)run->base_lr, tr->m.n))
         goto fail;
     tr->w.scan = run->scan;
@@ -277,10 +343,10 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
     if (ck) {
         tr->o.t = run->optim_t;
         tr->o.lr = (float)run->lr;
-        if (ckpt_read_optim(ck, &tr->m, &tr->o) || ckpt_read_state(ck, &tr->m, &tr->w, &tr->rng))
-            goto fail;
-        fprintf(stderr, "resumed %s at step %" PRId64 " (epoch %" PRId64 ", step %" PRId64
-                        " of it)\n", o->resume, run->step, run->epoch + 1, run->epoch_pos);
+        if (ckpt_read_optim(ck, &tr->m, &tr->o) || read_state(tr, ck)) goto fail;
+        if (tr->root)
+            fprintf(stderr, "resumed %s at step %" PRId64 " (epoch %" PRId64 ", step %" PRId64
+                            " of it)\n", o->resume, run->step, run->epoch + 1, run->epoch_pos);
     }
     if (!(tr->best = dsf_alloc(tr->m.n * sizeof(float)))) goto fail;
     memcpy(tr->best, tr->m.params, tr->m.n * sizeof(float));
@@ -313,6 +379,11 @@ static void print_header(const trainer *tr) {
             dsf_method_name(r->method), dsf_desc, dsf_optim_name(r->optim), r->base_lr,
             r->clip, r->batch, r->seq, r->total_steps, batcher_steps(&tr->bt, r->seq),
             dsf_get_threads(), dsf_blas_name());
+    if (dist_size() > 1)
+        fprintf(stderr, "data parallel: %d processes (%s), each %" PRId64 " streams and %d "
+                        "thread%s; one all-reduce of %zu gradients per step\n",
+                dist_size(), dist_name(), tr->count, dsf_get_threads(),
+                dsf_get_threads() > 1 ? "s" : "", tr->m.n);
 }
 
 static void format_duration(char *buf, size_t n, double s) {
@@ -330,24 +401,42 @@ static int train_loop(trainer *tr, const train_opts *opt) {
     const int64_t per_epoch = batcher_steps(&tr->bt, T);
     int32_t *x = dsf_xmalloc(sizeof(int32_t) * (size_t)T * B);
     int32_t *y = dsf_xmalloc(sizeof(int32_t) * (size_t)T * B);
-    double win_loss = 0, win_tokens = 0, win_t0 = dsf_now(), run_t0 = dsf_now();
-    int64_t win_steps = 0, start_step = run->step;
-    int bad = 0, rc = 0, evaluated_at_end = 0;
+    int32_t *xs = dsf_xmalloc(sizeof(int32_t) * (size_t)T * tr->count);  // this rank's streams
+    int32_t *ys = dsf_xmalloc(sizeof(int32_t) * (size_t)T * tr->count);
+    double win_loss = 0, win_tokens = 0, win_t0 = dsf_now(), run_t0 = dsf_now(), win_comm = 0;
+    int64_t win_steps = 0, start_step = run->step, win_from = run->step;
+    int bad = 0, rc = 0, evaluated_at_end = 0, stop = 0;
     const int64_t stop_at = opt->stop_at > 0 && opt->stop_at < run->total_steps ? opt->stop_at : run->total_steps;
-    while (run->step < stop_at && !stop_requested) {
+    // A signal reaches the ranks at different moments: they stop at the same step.
+    while (run->step < stop_at && !(stop = dist_any(stop_requested))) {
+        double step_t0 = dsf_now();
         if (run->epoch_pos == 0) lm_work_reset_state(&tr->w, &tr->m.cfg);
         int t = (int)batcher_get(&tr->bt, run->epoch_pos * T, T, x, y);
+        dist_take_streams(x, t, B, tr->first, tr->count, xs);
+        dist_take_streams(y, t, B, tr->first, tr->count, ys);
         float lr = optim_lr(&tr->o);
-        double loss = lm_forward(&tr->m, &tr->w, x, y, t);
+        double loss = lm_forward(&tr->m, &tr->w, xs, ys, t);
         if (tr->m.fb.kind == DSF_FEEDBACK_FIT) {  // the first fit is taken as it is
             tr->w.fit_now = run->step % tr->m.fb.every == 0;
             tr->w.fit_rate = run->step == 0 ? 1.0f : DSF_FIT_RATE;
         }
         lm_backward(&tr->m, &tr->w, run->method);
+        // A fitted feedback is measured on each rank's own streams: the ranks go on
+        // with the mean of their estimates (near one process's, not equal to it).
+        if (run->method == DSF_METHOD_DSF && tr->m.fb.kind == DSF_FEEDBACK_FIT && tr->w.fit_now)
+            dist_mean_floats(tr->m.feedback, (size_t)tr->m.cfg.L * tr->m.cfg.H);
+        // Every rank's mean is over an equal share of the B·T tokens: the means of
+        // the losses and gradients over the ranks are those of the whole batch, and
+        // the clip below sees the global norm.
+        double comm = dist_mean_floats(tr->m.grads, tr->m.n);
+        win_comm += comm;
+        tr->comm_s += comm;
+        loss = dist_mean(loss);
         double gnorm = grad_clip(tr->m.grads, tr->m.n, run->clip);
         if (!isfinite(loss) || !isfinite(gnorm)) {
-            fprintf(stderr, "step %" PRId64 ": non-finite %s; step skipped\n", run->step + 1,
-                    isfinite(loss) ? "gradient norm" : "loss");
+            if (tr->root)
+                fprintf(stderr, "step %" PRId64 ": non-finite %s; step skipped\n", run->step + 1,
+                        isfinite(loss) ? "gradient norm" : "loss");
             lm_work_reset_state(&tr->w, &tr->m.cfg);  // the carried state is likely bad too
             if (++bad >= opt->max_bad) {
                 rc = dsf_error_set("%d consecutive non-finite steps: stopping (the last "
@@ -360,6 +449,7 @@ static int train_loop(trainer *tr, const train_opts *opt) {
             win_loss += loss;
             win_steps++;
         }
+        tr->step_s += dsf_now() - step_t0;
         win_tokens += (double)t * B;
         run->step++;
         run->epoch_pos++;
@@ -370,17 +460,24 @@ static int train_loop(trainer *tr, const train_opts *opt) {
             double tok_s = win_tokens / (now - win_t0);
             double left = (now - run_t0) / (double)(run->step - start_step) *
                           (double)(run->total_steps - run->step);
-            char eta[32];
+            char eta[32], comm_desc[64] = "";
             format_duration(eta, sizeof eta, left);
-            fprintf(stderr, "step %" PRId64 "/%" PRId64 " | epoch %" PRId64 " %3.0f%% | loss %.4f ppl %.2f"
-                            " | lr %.4g | gnorm %.3f | %.0f tokens/s | %s left\n",
-                    run->step, run->total_steps, run->epoch + 1,
-                    100.0 * (double)run->epoch_pos / (double)per_epoch, mean, exp(mean), lr, gnorm,
-                    tok_s, eta);
+            if (dist_size() > 1) {
+                double steps = (double)(run->step - win_from);
+                snprintf(comm_desc, sizeof comm_desc, " | all-reduce %.1f of %.1f ms/step",
+                         1e3 * win_comm / steps, 1e3 * (now - win_t0) / steps);
+            }
+            if (tr->root)
+                fprintf(stderr, "step %" PRId64 "/%" PRId64 " | epoch %" PRId64 " %3.0f%% | loss %.4f ppl %.2f"
+                                " | lr %.4g | gnorm %.3f | %.0f tokens/s%s | %s left\n",
+                        run->step, run->total_steps, run->epoch + 1,
+                        100.0 * (double)run->epoch_pos / (double)per_epoch, mean, exp(mean), lr, gnorm,
+                        tok_s, comm_desc, eta);
             log_row(tr, "train", mean, lr, gnorm, tok_s);
-            win_loss = win_tokens = 0;
+            win_loss = win_tokens = win_comm = 0;
             win_steps = 0;
             win_t0 = now;
+            win_from = run->step;
         }
         if (run->epoch_pos == per_epoch) {
             if ((rc = validate(tr, opt, 1))) break;
@@ -392,20 +489,30 @@ static int train_loop(trainer *tr, const train_opts *opt) {
     }
     free(x);
     free(y);
+    free(xs);
+    free(ys);
     if (rc) return rc;
     if (run->step < run->total_steps) {  // interrupted, or --stop-at
-        const char *why = stop_requested ? "interrupted" : "stopped (--stop-at)";
+        const char *why = stop ? "interrupted" : "stopped (--stop-at)";
         if (opt->save) {
             if (save_checkpoint(tr, opt->save)) return -1;
-            fprintf(stderr, "%s after step %" PRId64 " of %" PRId64 ": saved %s; continue with "
-                            "--resume %s\n", why, run->step, run->total_steps, opt->save, opt->save);
-        } else {
+            if (tr->root)
+                fprintf(stderr, "%s after step %" PRId64 " of %" PRId64 ": saved %s; continue with "
+                                "--resume %s\n", why, run->step, run->total_steps, opt->save, opt->save);
+        } else if (tr->root) {
             fprintf(stderr, "%s after step %" PRId64 " of %" PRId64 " (no --save given: nothing "
                             "written)\n", why, run->step, run->total_steps);
         }
-        return stop_requested ? 130 : 1;
+        return stop ? 130 : 1;
     }
-    if (tr->m.fits > 0)
+    if (tr->root && dist_size() > 1 && run->step > start_step) {
+        double steps = (double)(run->step - start_step);
+        fprintf(stderr, "data parallel: %d processes, %.0f tokens/s in steps, all-reduce %.1f of "
+                        "%.1f ms per step (%.1f%%, waiting for the slowest rank included)\n",
+                dist_size(), steps * B * T / tr->step_s, 1e3 * tr->comm_s / steps,
+                1e3 * tr->step_s / steps, 100 * tr->comm_s / tr->step_s);
+    }
+    if (tr->root && tr->m.fits > 0)
         fprintf(stderr, "feedback fit: %" PRId64 " re-estimates in %.2fs, %.1f%% of the training "
                         "time\n", tr->m.fits, tr->m.fit_seconds,
                 100 * tr->m.fit_seconds / (dsf_now() - run_t0));
@@ -414,7 +521,7 @@ static int train_loop(trainer *tr, const train_opts *opt) {
     return 0;
 }
 
-int cmd_train(int argc, char **argv) {
+static int train_command(int argc, char **argv) {
     train_opts o = {.level = "word", .cell = "gru", .method = "dsf", .feedback = "uniform",
                     .scan = "seq",
                     .optim = "sgd", .layers = 2, .emb = 200, .hidden = 200, .batch = 20,
@@ -463,13 +570,17 @@ int cmd_train(int argc, char **argv) {
     if (o.init && o.resume) return dsf_error_set("give --init or --resume, not both");
     if (args_given(specs, n, "steps") && args_given(specs, n, "epochs"))
         return dsf_error_set("give --epochs or --steps, not both");
+    // Ranks on one machine share its cores.
+    if (!args_given(specs, n, "threads") && dist_local_size() > 1)
+        o.threads = o.threads > dist_local_size() ? o.threads / dist_local_size() : 1;
     dsf_set_threads(o.threads);
 
     trainer tr;
     memset(&tr, 0, sizeof tr);
     tr.t0 = dsf_now();
+    tr.root = dist_rank() == 0;
     if ((rc = setup(&tr, &o, specs, n)) == 0) {
-        if (o.log) {
+        if (o.log && tr.root) {
             int append = o.resume != NULL;
             tr.log = fopen(o.log, append ? "a" : "w");
             if (!tr.log)
@@ -478,8 +589,9 @@ int cmd_train(int argc, char **argv) {
                 fprintf(tr.log, "kind,epoch,step,tokens,loss,ppl,lr,grad_norm,tokens_per_s,elapsed_s\n");
         }
     }
+    rc = dist_agree(rc);  // setup on every rank, the log on rank 0
     if (rc == 0) {
-        print_header(&tr);
+        if (tr.root) print_header(&tr);
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
         rc = train_loop(&tr, &o);
@@ -495,16 +607,33 @@ int cmd_train(int argc, char **argv) {
         } else {
             char buf[96];
             cli_format_loss(buf, sizeof buf, test, tr.run.level);
-            printf("test %s (model with the best validation loss, %.4f)\n", buf, tr.best_seen);
+            if (tr.root)
+                printf("test %s (model with the best validation loss, %.4f)\n", buf, tr.best_seen);
             log_row(&tr, "test", test, 0, 0, 0);
         }
     }
     if (tr.log) fclose(tr.log);
     dsf_free(tr.best);
+    dsf_free(tr.state_all);
     optim_destroy(&tr.o);
     lm_work_destroy(&tr.w);
     lm_work_destroy(&tr.ew);
     lm_destroy(&tr.m);
     corpus_free(&tr.corpus);
+    return rc;
+}
+
+// Under mpirun every rank runs the whole command (src/dist). Errors are agreed
+// between the ranks where they can differ; of the ranks that failed alike only
+// the lowest prints, so that N processes report one line. It prints before
+// MPI_Finalize: once a rank has exited non-zero, mpirun kills the others.
+int cmd_train(int argc, char **argv) {
+    if (dist_init()) return -1;
+    int rc = train_command(argc, argv);
+    if (rc < 0 && dist_size() > 1) {
+        if (dist_reports_error()) fprintf(stderr, "dsf train: %s\n", dsf_error());
+        rc = 1;
+    }
+    dist_finalize();
     return rc;
 }

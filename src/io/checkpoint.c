@@ -132,6 +132,8 @@ int ckpt_save(const char *path, const dsf_lm *m, const dsf_vocab *v, const dsf_r
     st_writer_meta(sw, "dsf.epoch", pool_fmt(&meta, "%" PRId64, run->epoch));
     st_writer_meta(sw, "dsf.epoch_pos", pool_fmt(&meta, "%" PRId64, run->epoch_pos));
     st_writer_meta(sw, "dsf.optim_t", pool_fmt(&meta, "%" PRId64, run->optim_t));
+    st_writer_meta(sw, "dsf.world_size",
+                   pool_fmt(&meta, "%d", run->world_size > 0 ? run->world_size : 1));
     int rc = st_writer_save(sw, path);
     st_writer_free(sw);
     free(offsets);
@@ -299,6 +301,10 @@ int ckpt_read_run(const st_file *f, dsf_run *run, dsf_vocab **v) {
         meta_i64(f, "dsf.epoch_pos", 0, INT64_MAX, &run->epoch_pos) ||
         meta_i64(f, "dsf.optim_t", 0, INT64_MAX, &run->optim_t))
         return -1;
+    // Checkpoints from before data-parallel training were written by one process.
+    x = 1;
+    if (st_meta(f, "dsf.world_size") && meta_i64(f, "dsf.world_size", 1, INT32_MAX, &x)) return -1;
+    run->world_size = (int)x;
     const st_tensor *off = st_get(f, "vocab.offsets"), *bytes = st_get(f, "vocab.bytes");
     if (!off || !bytes || off->dtype != ST_I64 || bytes->dtype != ST_U8 || off->ndim != 1 ||
         bytes->ndim != 1 || off->shape[0] < 2)

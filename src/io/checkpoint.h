@@ -37,6 +37,7 @@ typedef struct {
     double lr;             // the SGD rate now (after plateau divisions)
     double best_val;       // best validation loss so far (INFINITY when none)
     int64_t optim_t;
+    int world_size;        // processes that trained it (src/dist); 1 when not stored
 } dsf_run;
 
 // Writes path atomically (temporary file, fsync, rename). o, w, rng may be NULL.

@@ -3,20 +3,36 @@
 
 #include <math.h>
 
+#include "dist/dist.h"
+
 double lm_evaluate(const dsf_lm *m, dsf_lm_work *w, const dsf_tokens *tokens, int T) {
+    // This rank's streams are its share of the batch; the ranks' shares make it up.
+    const int64_t B = (int64_t)dist_sum(w->B);
+    int64_t first, count;
+    dist_share(B, &first, &count);
+    DSF_ASSERT(count == w->B);
     dsf_batcher bt;
-    if (batcher_init(&bt, tokens, w->B, T)) return NAN;
-    int32_t *x = dsf_xmalloc(sizeof(int32_t) * (size_t)T * w->B);
-    int32_t *y = dsf_xmalloc(sizeof(int32_t) * (size_t)T * w->B);
+    if (batcher_init(&bt, tokens, B, T)) return NAN;
+    int32_t *x = dsf_xmalloc(sizeof(int32_t) * (size_t)T * B);
+    int32_t *y = dsf_xmalloc(sizeof(int32_t) * (size_t)T * B);
+    int32_t *xs = dsf_xmalloc(sizeof(int32_t) * (size_t)T * count);
+    int32_t *ys = dsf_xmalloc(sizeof(int32_t) * (size_t)T * count);
     lm_work_reset_state(w, &m->cfg);
+    // Each rank's mean weighted by its share of the streams: with one process the
+    // weight is exactly 1 and the sum is the one it always was.
+    const double share = (double)count / (double)B;
     double total = 0;
-    int64_t count = 0;
+    int64_t steps = 0;
     for (int64_t pos = 0; pos < bt.L - 1; pos += T) {
         int64_t t = batcher_get(&bt, pos, T, x, y);
-        total += lm_forward(m, w, x, y, (int)t) * (double)t;
-        count += t;
+        dist_take_streams(x, t, B, first, count, xs);
+        dist_take_streams(y, t, B, first, count, ys);
+        total += lm_forward(m, w, xs, ys, (int)t) * (double)t * share;
+        steps += t;
     }
     free(x);
     free(y);
-    return total / (double)count;
+    free(xs);
+    free(ys);
+    return dist_sum(total) / (double)steps;
 }

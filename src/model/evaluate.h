@@ -9,6 +9,8 @@
 
 // w was created with the evaluation batch size and T. Returns the mean loss
 // per predicted token, or NAN with the error set when the stream is too short.
+// Under data-parallel training (dist/dist.h) it is a collective: w holds this
+// rank's share of the batch (dist_share), and every rank gets the global mean.
 double lm_evaluate(const dsf_lm *m, dsf_lm_work *w, const dsf_tokens *tokens, int T);
 
 #endif

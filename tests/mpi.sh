@@ -1,0 +1,147 @@
+#!/bin/sh
+# tests/mpi.sh DSF: data-parallel training under mpirun, for a build with
+# `make MPI=1` (build/mpi/dsf). Two processes, each with half of the batch
+# streams, must give the losses of one process with the same global batch (to
+# 1e-5 relative), for bptt and dsf; rank 0 alone prints and logs; a checkpoint
+# resumes exactly at the same number of processes and is refused at another.
+# Skips (and says why) without mpirun or with a build without MPI.
+DSF=${1:-build/mpi/dsf}
+passed=0 failed=0
+if ! command -v mpirun >/dev/null 2>&1; then
+    echo "skipped: no mpirun (apt-get install openmpi-bin libopenmpi-dev, then make MPI=1 test)"
+    echo "mpi: 0 passed, 0 failed, 1 skipped"
+    exit 0
+fi
+if ! ldd "$DSF" 2>/dev/null | grep -q libmpi; then
+    echo "skipped: $DSF is built without MPI (make MPI=1 test runs these tests)"
+    echo "mpi: 0 passed, 0 failed, 1 skipped"
+    exit 0
+fi
+# Open MPI refuses more processes than cores, and root, unless told.
+MPIRUN="mpirun"
+if mpirun --version 2>&1 | grep -q "Open MPI"; then
+    MPIRUN="mpirun --oversubscribe --bind-to none"
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    export OMPI_MCA_btl_vader_single_copy_mechanism=none  # containers lack CMA permissions
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+ok() { passed=$((passed + 1)); echo "ok   $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1"; [ -f "$tmp/err" ] && sed 's/^/     /' "$tmp/err" | tail -n 8; }
+
+# A small word-level corpus from a tiny grammar, as in tests/cli.sh.
+mkcorpus() {  # mkcorpus FILE LINES SEED
+    awk -v n="$2" -v seed="$3" 'BEGIN {
+        srand(seed);
+        split("the a", det, " "); split("cat dog bird", noun, " "); split("sat ran slept", verb, " ");
+        split("on under near", prep, " "); split("mat log tree", place, " ");
+        for (i = 0; i < n; i++) {
+            line = " " det[1 + int(rand() * 2)] " " noun[1 + int(rand() * 3)] " " verb[1 + int(rand() * 3)];
+            if (rand() < 0.7) line = line " " prep[1 + int(rand() * 3)] " the " place[1 + int(rand() * 3)];
+            print line " " } }' >"$1"
+}
+mkdir -p "$tmp/words"
+mkcorpus "$tmp/words/train.txt" 300 1
+mkcorpus "$tmp/words/valid.txt" 40 2
+mkcorpus "$tmp/words/test.txt" 40 3
+W="--data $tmp/words --layers 2 --emb 24 --hidden 32 --batch 8 --seq 10 --eval-batch 4 --threads 1 --log-every 1"
+per_epoch=$("$DSF" train $W --steps 1 --no-test 2>&1 | sed -nE 's/.*\(([0-9]+) per epoch\).*/\1/p')
+steps=$((per_epoch + 5))  # across an epoch end: a validation row in the middle too
+
+# same_losses A B: the same rows (kind, step) and every loss within 1e-5 relative
+same_losses() {
+    [ "$(cut -d, -f1,3 "$1")" = "$(cut -d, -f1,3 "$2")" ] && [ "$(grep -c . "$1")" -gt 3 ] &&
+        paste -d, "$1" "$2" | awk -F, 'NR > 1 { d = $5 - $15; if (d < 0) d = -d;
+            if (d > 1e-5 * ($5 < 0 ? -$5 : $5)) { print "row " NR ": " $5 " vs " $15; bad = 1 } }
+            END { exit bad }'
+}
+
+# --- one process against two, and four (oversubscribed), with the same global batch
+for cfg in "bptt sgd 1" "dsf sgd 1" "dsf adamw 0.01"; do
+    set -- $cfg
+    m=$1 o=$2 lr=$3
+    "$DSF" train $W --method $m --optim $o --lr $lr --steps $steps --log "$tmp/one_$m$o.csv" >"$tmp/out1" 2>"$tmp/err"
+    $MPIRUN -np 2 "$DSF" train $W --method $m --optim $o --lr $lr --steps $steps --log "$tmp/two_$m$o.csv" \
+        --save "$tmp/two_$m$o.safetensors" >"$tmp/out2" 2>"$tmp/err"
+    rc=$?
+    if [ "$rc" -eq 0 ] && same_losses "$tmp/one_$m$o.csv" "$tmp/two_$m$o.csv" >>"$tmp/err"; then
+        ok "2 processes give the losses of 1 ($m, $o, $steps steps, train, valid and test rows)"
+    else
+        fail "2 processes give the losses of 1 ($m, $o, exit $rc)"
+    fi
+done
+$MPIRUN -np 4 "$DSF" train $W --method dsf --lr 1 --steps $steps --log "$tmp/four.csv" >/dev/null 2>"$tmp/err"
+if same_losses "$tmp/one_dsfsgd.csv" "$tmp/four.csv" >>"$tmp/err"; then
+    ok "4 processes (oversubscribed) give the losses of 1 (dsf)"
+else
+    fail "4 processes (oversubscribed) give the losses of 1 (dsf)"
+fi
+
+# --- rank 0 alone prints and logs
+$MPIRUN -np 2 "$DSF" train $W --method bptt --lr 1 --steps 12 --log "$tmp/p.csv" >"$tmp/out" 2>"$tmp/err"
+if [ "$(grep -c '^step ' "$tmp/err")" -eq 12 ] && [ "$(grep -c '^test ' "$tmp/out")" -eq 1 ] &&
+    [ "$(grep -c '^kind,' "$tmp/p.csv")" -eq 1 ] && [ "$(grep -c '^train,' "$tmp/p.csv")" -eq 12 ]; then
+    ok "rank 0 alone prints and logs"
+else
+    fail "rank 0 alone prints and logs"
+fi
+if grep -q "all-reduce [0-9.]* of [0-9.]* ms/step" "$tmp/err" && \
+    grep -q "^data parallel: 2 processes, [0-9]* tokens/s in steps, all-reduce" "$tmp/err"; then
+    ok "progress lines and the summary give the all-reduce time per step"
+else
+    fail "progress lines and the summary give the all-reduce time per step"
+fi
+
+# --- the split evaluation equals a single-process one on the saved model (printed to 4 places)
+"$DSF" eval --ckpt "$tmp/two_bpttsgd.best.safetensors" --data "$tmp/words" --split valid >"$tmp/out" 2>"$tmp/err"
+got=$(sed -E 's/^loss ([0-9.]+) .*/\1/' "$tmp/out")
+best=$(grep '^valid,' "$tmp/two_bpttsgd.csv" | cut -d, -f5 | sort -g | head -n 1)
+if awk -v a="$best" -v b="$got" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-4) }'; then
+    ok "split evaluation equals one process's ($best vs $got)"
+else
+    fail "split evaluation equals one process's ($best vs $got)"
+fi
+
+# --- resume: exact at the same number of processes, refused at another
+for m in bptt dsf; do
+    a="$tmp/a_$m.csv" b="$tmp/b_$m.csv"
+    $MPIRUN -np 2 "$DSF" train $W --method $m --lr 1 --steps $steps --log "$a" --no-test >/dev/null 2>"$tmp/err"
+    $MPIRUN -np 2 "$DSF" train $W --method $m --lr 1 --steps $steps --stop-at $((per_epoch - 3)) \
+        --save "$tmp/r_$m.safetensors" --log "$b" >/dev/null 2>"$tmp/err"
+    $MPIRUN -np 2 "$DSF" train --data "$tmp/words" --threads 1 --resume "$tmp/r_$m.safetensors" \
+        --log "$b" --log-every 1 --no-test >/dev/null 2>"$tmp/err"
+    if [ "$(grep -c '^train,' "$a")" -eq "$steps" ] && \
+        [ "$(cut -d, -f1,3,5 "$a")" = "$(cut -d, -f1,3,5 "$b")" ]; then
+        ok "resume with 2 processes is bit-identical ($m, stopped at $((per_epoch - 3)) of $steps)"
+    else
+        fail "resume with 2 processes is bit-identical ($m)"
+    fi
+done
+for np in 1 4; do
+    if [ $np -eq 1 ]; then
+        "$DSF" train --data "$tmp/words" --resume "$tmp/r_dsf.safetensors" >/dev/null 2>"$tmp/err"
+    else
+        $MPIRUN -np $np "$DSF" train --data "$tmp/words" --resume "$tmp/r_dsf.safetensors" >/dev/null 2>"$tmp/err"
+    fi
+    rc=$?
+    if [ "$rc" -ne 0 ] && [ "$(grep -c '^dsf train:' "$tmp/err")" -eq 1 ] && \
+        grep -q "^dsf train: .*written by 2 processes; resume it with as many (mpirun -np 2), not $np$" "$tmp/err"; then
+        ok "resume with $np processes is refused in one line"
+    else
+        fail "resume with $np processes is refused in one line (exit $rc)"
+    fi
+done
+
+# --- a batch that does not split: one clear line, whatever the number of processes
+$MPIRUN -np 3 "$DSF" train $W --steps 2 >/dev/null 2>"$tmp/err"
+rc=$?
+if [ "$rc" -ne 0 ] && [ "$(grep -c '^dsf train:' "$tmp/err")" -eq 1 ] && \
+    grep -q "^dsf train: --batch 8 does not split evenly over 3 processes" "$tmp/err"; then
+    ok "a batch that does not split over the processes is one error line"
+else
+    fail "a batch that does not split over the processes is one error line (exit $rc)"
+fi
+
+echo "mpi: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

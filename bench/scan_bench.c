@@ -1,7 +1,10 @@
-// scan_bench.c: milliseconds per call of each scan of src/grad/scan.h, stationary
-// feedback a ~ U[0,1), e (T,B,H) with H = 1024, B = 32, T = 64 … 8192 (the
-// largest e is 1 GiB; the benchmark holds two). Median of 5 timed calls after
-// one warm-up; e is restored from a copy before every call, untimed.
+// scan_bench.c: milliseconds per call of each scan of src/grad/scan.h, e (T,B,H)
+// with H = 1024, B = 32, T = 64 … 8192, for the stationary feedback a ~ U[0,1)
+// (seq, blelloch, fft), the time-varying one of --feedback diag (a (T,B,H):
+// seq, blelloch) and the low-rank one of --feedback lowrank:4 (seq, blelloch).
+// The largest e is 1 GiB; the benchmark holds three such buffers. Median of 5
+// timed calls after one warm-up; e is restored from a copy before every call,
+// untimed.
 //
 //   make && cc -O3 -march=native -fopenmp -Isrc bench/scan_bench.c build/libdsf.a $(pkg-config --libs openblas fftw3f) -lm -o build/scan_bench
 //   OMP_NUM_THREADS=2 build/scan_bench [max_T]
@@ -25,15 +28,39 @@ static int cmp_double(const void *x, const void *y) {
     return (a > b) - (a < b);
 }
 
-// Median milliseconds of REPS calls, or -1 where the scan is not available.
-static double time_scan(dsf_scan_kind k, float *e, const float *e0, const float *a, int T) {
-    if (!dsf_scan_available(k)) return -1;
+enum { STAT_SEQ, STAT_BLELLOCH, STAT_FFT, VAR_SEQ, VAR_BLELLOCH, LR_SEQ, LR_BLELLOCH, NV };
+static const char *const names[NV] = {"seq", "blelloch", "fft", "diag seq", "diag blel",
+                                      "lr4 seq", "lr4 blel"};
+enum { R = 4 };
+
+typedef struct {
+    const float *a, *avar, *u, *v;
+    dsf_scan_cache cache;
+} inputs;
+
+static int call(int k, float *e, inputs *in, int T) {
+    switch (k) {
+    case STAT_SEQ:
+    case STAT_BLELLOCH:
+    case STAT_FFT: return dsf_scan_stationary((dsf_scan_kind)k, e, in->a, T, B, H);
+    case VAR_SEQ: return dsf_scan_varying(DSF_SCAN_SEQ, e, in->avar, T, B, H);
+    case VAR_BLELLOCH: return dsf_scan_varying(DSF_SCAN_BLELLOCH, e, in->avar, T, B, H);
+    case LR_SEQ: return dsf_scan_lowrank(DSF_SCAN_SEQ, e, in->a, in->u, in->v, R, T, B, H, NULL);
+    default:
+        return dsf_scan_lowrank(DSF_SCAN_BLELLOCH, e, in->a, in->u, in->v, R, T, B, H, &in->cache);
+    }
+}
+
+// Median milliseconds of REPS calls (the warm-up fills lowrank's cache of the
+// powers of A, as the first training step does), or -1 where not available.
+static double time_scan(int k, float *e, const float *e0, inputs *in, int T) {
+    if (k == STAT_FFT && !dsf_scan_available(DSF_SCAN_FFT)) return -1;
     const size_t n = (size_t)T * B * H;
     double ms[REPS];
     for (int r = -1; r < REPS; r++) {
         memcpy(e, e0, sizeof(float) * n);
         double t0 = dsf_now();
-        if (dsf_scan_stationary(k, e, a, T, B, H)) {
+        if (call(k, e, in, T)) {
             fprintf(stderr, "scan_bench: %s\n", dsf_error());
             exit(1);
         }
@@ -50,8 +77,9 @@ int main(int argc, char **argv) {
     threads = omp_get_max_threads();
 #endif
     const size_t nmax = (size_t)max_t * B * H;
-    float *e0 = dsf_alloc(sizeof(float) * nmax), *e = dsf_alloc(sizeof(float) * nmax), a[H];
-    if (!e0 || !e) {
+    float *e0 = dsf_alloc(sizeof(float) * nmax), *e = dsf_alloc(sizeof(float) * nmax);
+    float *avar = dsf_alloc(sizeof(float) * nmax), a[H], u[H * R], v[H * R];
+    if (!e0 || !e || !avar) {
         fprintf(stderr, "scan_bench: %s\n", dsf_error());
         return 1;
     }
@@ -59,23 +87,30 @@ int main(int argc, char **argv) {
     dsf_rng_seed(&r, 1);
     dsf_rng_fill_uniform(&r, e0, nmax, -1, 1);
     dsf_rng_fill_uniform(&r, a, H, 0, 1);
-    printf("# scans, stationary a ~ U[0,1), H = %d, B = %d, %d threads, ms (median of %d)\n", H,
-           B, threads, REPS);
-    printf("%6s %10s %10s %10s %12s\n", "T", "seq", "blelloch", "fft", "seq GB/s");
+    dsf_rng_fill_uniform(&r, avar, nmax, 0, 1);
+    dsf_rng_fill_uniform(&r, u, (size_t)H * R, -0.03f, 0.03f);
+    dsf_rng_fill_uniform(&r, v, (size_t)H * R, -0.03f, 0.03f);
+    inputs in = {a, avar, u, v, {0}};
+    printf("# scans, H = %d, B = %d, %d threads, ms per call (median of %d); stationary a ~ "
+           "U[0,1), diag: a (T,B,H), lr4: diag + rank-4 U Vt\n", H, B, threads, REPS);
+    printf("%6s", "T");
+    for (int k = 0; k < NV; k++) printf(" %10s", names[k]);
+    printf(" %9s\n", "seq GB/s");
     for (int T = 64; T <= max_t; T *= 2) {
-        double t[3];
-        for (int k = 0; k < 3; k++) t[k] = time_scan((dsf_scan_kind)k, e, e0, a, T);
+        double t[NV];
+        for (int k = 0; k < NV; k++) t[k] = time_scan(k, e, e0, &in, T);
         // seq reads and writes e once: 8 bytes per element.
         double gbs = 8.0 * T * B * H / (t[0] * 1e-3) / 1e9;
-        printf("%6d %10.3f %10.3f ", T, t[0], t[1]);
-        if (t[2] < 0)
-            printf("%10s", "n/a");
-        else
-            printf("%10.3f", t[2]);
-        printf(" %12.1f\n", gbs);
+        printf("%6d", T);
+        for (int k = 0; k < NV; k++)
+            if (t[k] < 0) printf(" %10s", "n/a");
+            else printf(" %10.3f", t[k]);
+        printf(" %9.1f\n", gbs);
         fflush(stdout);
     }
+    dsf_scan_cache_free(&in.cache);
     dsf_free(e0);
     dsf_free(e);
+    dsf_free(avar);
     return 0;
 }

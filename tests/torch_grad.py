@@ -11,7 +11,12 @@ equal an independent float64 reference:
         h_t = cell(x_t, h_{t-1}.detach())  (the input from the layer below is not);
   dsf   the ft loop plus a zero-valued surrogate  a*h_{t-1} - (a*h_{t-1}).detach(),
         which leaves the forward value alone and sends a * dL/dh_t back to h_{t-1}:
-        exactly the recurrence delta_t = e_t + a * delta_{t+1}.
+        exactly the recurrence delta_t = e_t + a * delta_{t+1};
+        with low-rank factors the surrogate is  h_{t-1} @ A - (...).detach(),
+        A = diag(a) + U V^T;
+  diag  the same surrogate with d_t, the diagonal of the cell's Jacobian at each
+        step and row by torch.autograd.functional.jacobian (independent of the
+        C code's closed form), for --scan seq and blelloch on 2 threads.
 The per-step cell is first checked against torch.nn.GRU, so ft and dsf are built on
 the same gate order (r, z, n) and "linear before reset" as bptt.
 
@@ -80,8 +85,10 @@ def cell(P, l, x, h, H):
 
 
 def reference(method, P32, feedback, tokens, L, H):
-    """Loss and float64 gradients for tokens (B, T+1). method: bptt (nn.GRU), ft, dsf,
-    or loop (the per-step cell without any detaching: must equal bptt)."""
+    """Loss and float64 gradients for tokens (B, T+1). method: bptt (nn.GRU), ft, dsf
+    (feedback a, or A = diag(a) + U Vᵀ when the feedback has rnn.feedback_u_l{k}),
+    diag (the exact Jacobian diagonal of every step, by autograd), or loop (the
+    per-step cell without any detaching: must equal bptt)."""
     P = {k: v.double().requires_grad_(True) for k, v in P32.items()}
     B, T1 = tokens.shape
     T = T1 - 1
@@ -99,6 +106,10 @@ def reference(method, P32, feedback, tokens, L, H):
         seq = [emb[t] for t in range(T)]
         for l in range(L):
             a = feedback[f"rnn.feedback_l{l}"].double() if method == "dsf" else None
+            A = None
+            if method == "dsf" and f"rnn.feedback_u_l{l}" in feedback:
+                U = feedback[f"rnn.feedback_u_l{l}"].double()
+                A = torch.diag(a) + U @ feedback[f"rnn.feedback_v_l{l}"].double().T
             h = torch.zeros(B, H, dtype=torch.float64)
             outs = []
             for t in range(T):
@@ -106,8 +117,16 @@ def reference(method, P32, feedback, tokens, L, H):
                     new = cell(P, l, seq[t], h, H)
                 else:
                     new = cell(P, l, seq[t], h.detach(), H)
-                    if method == "dsf":
+                    if method == "dsf" and A is not None:  # δ_{t-1} += A δ_t
+                        new = new + (h @ A - (h @ A).detach())
+                    elif method == "dsf":
                         new = new + (a * h - (a * h).detach())
+                    elif method == "diag":
+                        xt, hd = seq[t].detach(), h.detach()
+                        J = torch.autograd.functional.jacobian(
+                            lambda hh: cell({k: v.detach() for k, v in P.items()}, l, xt, hh, H), hd)
+                        d = torch.stack([J[b, :, b, :].diagonal() for b in range(B)])
+                        new = new + (d * h - (d * h).detach())
                 h = new
                 outs.append(h)
             seq = outs
@@ -192,7 +211,7 @@ def main():
         tok = os.path.join(tmp, "tokens.txt")
         out = os.path.join(tmp, "grad.safetensors")
 
-        def run_c(method, P, feedback, tokens):
+        def run_c(method, P, feedback, tokens, extra=()):
             """Writes the model and tokens, runs dsf grad: (tensors, error message)."""
             tensors = {k: v.numpy() for k, v in P.items()}
             tensors.update({k: v.numpy() for k, v in (feedback or {}).items()})
@@ -201,7 +220,7 @@ def main():
             if os.path.exists(out):
                 os.remove(out)
             cmd = [dsf, "grad", "--init", init, "--tokens", tok, "--method", method,
-                   "--out", out, "--threads", "1"]
+                   "--out", out, *(extra if "--threads" in extra else (*extra, "--threads", "1"))]
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
                 return None, f"dsf grad --method {method} exit {r.returncode}: " \
@@ -211,8 +230,9 @@ def main():
             except Exception as e:  # a malformed file is a failure, not a crash
                 return None, f"cannot read {method} output: {e}"
 
-        def check(desc, method, P, feedback, tokens, L, H, ref_method=None, ref_feedback=None):
-            got, err = run_c(method, P, feedback, tokens)
+        def check(desc, method, P, feedback, tokens, L, H, ref_method=None, ref_feedback=None,
+                  extra=()):
+            got, err = run_c(method, P, feedback, tokens, extra)
             if got is None:
                 report(False, desc, err)
                 return None
@@ -243,6 +263,17 @@ def main():
         one = {f"rnn.feedback_l{l}": torch.ones(H) for l in range(L)}
         check(f"dsf a=0 equals ft L={L} T={T}", "dsf", P, zero, tokens, L, H, ref_method="ft")
         check(f"dsf a=1 L={L} T={T}", "dsf", P, one, tokens, L, H)
+        # lowrank: A = diag(a) + U Vᵀ from the file; diag: the Jacobian's own diagonal.
+        g = torch.Generator().manual_seed(5)
+        lowrank = dict(one)
+        for l in range(L):
+            lowrank[f"rnn.feedback_l{l}"] = torch.rand(H, generator=g) * 0.8
+            for k in "uv":
+                lowrank[f"rnn.feedback_{k}_l{l}"] = (torch.rand(H, 3, generator=g) - 0.5) * 0.4
+        check(f"dsf lowrank:3 L={L} T={T}", "dsf", P, lowrank, tokens, L, H)
+        for scan in ("seq", "blelloch"):
+            check(f"dsf diag, scan {scan} L={L} T={T}", "dsf", P, None, tokens, L, H,
+                  ref_method="diag", extra=("--feedback", "diag", "--scan", scan, "--threads", "2"))
         got, err = run_c("dsf", P, None, tokens)
         names = [f"rnn.feedback_l{l}" for l in range(L)]
         if got is None or any(n not in got or got[n].shape != (H,) for n in names):

@@ -221,12 +221,12 @@ int ckpt_read_model(const st_file *f, dsf_lm *m, int *has_feedback) {
         memcpy(m->feedback + (size_t)l * cfg.H, t->data, (size_t)cfg.H * sizeof(float));
         *has_feedback = 1;
     }
-    // Extra tensors that a model file cannot have would mean a different architecture.
-    for (int i = 0; i < st_count(f); i++) {
     if (read_lowrank(f, m)) {
         lm_destroy(m);
         return -1;
     }
+    // Extra tensors that a model file cannot have would mean a different architecture.
+    for (int i = 0; i < st_count(f); i++) {
         const char *n = st_at(f, i)->name;
         if (strncmp(n, "rnn.weight_ih_l", 15) == 0 || strncmp(n, "rnn.weight_hh_l", 15) == 0 ||
             strncmp(n, "rnn.bias_ih_l", 13) == 0 || strncmp(n, "rnn.bias_hh_l", 13) == 0) {

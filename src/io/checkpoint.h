@@ -50,11 +50,11 @@ int ckpt_save_grads(const char *path, const dsf_lm *m, double loss, int with_fee
 // Creates m from the tensors of f: V, E, H, L come from the shapes, every
 // tensor is checked. *has_feedback tells whether rnn.feedback_l{k} were there.
 int ckpt_read_model(const st_file *f, dsf_lm *m, int *has_feedback);
-// The run description and the vocabulary (a file written by ckpt_save).
 // Sets m->fb from a --feedback spelling (a run's), checking that a lowrank
 // feedback's factors were in the file ckpt_read_model read (it reads
 // rnn.feedback_{u,v}_l{k} (H,r) when present).
 int ckpt_set_feedback(dsf_lm *m, const char *spelling);
+// The run description and the vocabulary (a file written by ckpt_save).
 int ckpt_read_run(const st_file *f, dsf_run *run, dsf_vocab **v);
 // The optimizer moments (AdamW) and the carried state and RNG, for resume.
 int ckpt_read_optim(const st_file *f, const dsf_lm *m, dsf_optim *o);

@@ -15,6 +15,7 @@
 #   -f FEEDBACKS  dsf feedbacks to train with (default
 #                 "fit diag lowrank:4 uniform:0,0.5 ssm identity uniform")
 #   -q            quick: 30 steps per run, to check that everything works
+# DSF=path/to/dsf selects the binary (default build/dsf).
 set -eu
 cd "$(dirname "$0")/.."
 EPOCHS=1 DATA=../shared/data/ptb OUT=bench/out/ablation THREADS=2 QUICK=""
@@ -27,12 +28,13 @@ while getopts e:d:o:t:f:qh opt; do
     t) THREADS=$OPTARG ;;
     f) FEEDBACKS=$OPTARG ;;
     q) QUICK=1 ;;
-    h) sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 0 ;;
-    *) sed -n '2,17s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+    h) sed -n '2,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    *) sed -n '2,18s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
     esac
 done
 [ -d "$DATA" ] || { echo "feedback_ablation.sh: no data directory $DATA (give -d DIR)" >&2; exit 2; }
-[ -x build/dsf ] || make
+DSF=${DSF:-build/dsf}
+[ -x "$DSF" ] || make
 mkdir -p "$OUT"
 LEN="--epochs $EPOCHS"
 [ -n "$QUICK" ] && LEN="--steps 30"
@@ -43,7 +45,7 @@ run() {  # run NAME ARGS...: trains, keeps the log, the checkpoint and the outpu
     name=$1; shift
     echo "== $name" >&2
     # shellcheck disable=SC2086
-    build/dsf train $RECIPE "$@" --log "$OUT/$name.csv" --save "$OUT/$name.safetensors" \
+    "$DSF" train $RECIPE "$@" --log "$OUT/$name.csv" --save "$OUT/$name.safetensors" \
         2>"$OUT/$name.err" || echo "   (exit $?; see $OUT/$name.err)" >&2
     tail -n 2 "$OUT/$name.err" >&2
 }
@@ -52,7 +54,7 @@ run ft --method ft
 for fb in $FEEDBACKS; do run "dsf_$fb" --method dsf --feedback "$fb"; done
 
 list=$(echo "$FEEDBACKS uniform identity" | tr ' ' ',')
-build/dsf gradstats --ckpt "$OUT/bptt.safetensors" --data "$DATA" --batches 20 \
+"$DSF" gradstats --ckpt "$OUT/bptt.safetensors" --data "$DATA" --batches 20 \
     --feedback "$list" --threads "$THREADS" >"$OUT/gradstats.txt"
 
 # One row per run: the last validation perplexity, the test perplexity of the

@@ -6,43 +6,134 @@
 
 #include "core/gemm.h"
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "core/fastmath.h"
+#include "core/panel.h"
+
+
+size_t gru_pack_floats(int H) { return dsf_panel_floats(3 * H, H); }
+
+// Threads for the per-step parallel regions: one step of a small layer is not
+// worth a barrier.
+static int step_threads(int B, int H) {
+#ifdef _OPENMP
+    if ((double)B * H * H < 1e5 || omp_in_parallel()) return 1;
+    int nt = omp_get_max_threads(), np = dsf_panel_count(H);
+    return nt < np ? nt : np;
+#else
+    (void)B, (void)H;
+    return 1;
+#endif
+}
+
+// The hidden units [u0, u1) of thread p of nt: whole panels, so that no two
+// threads write the same panel of C.
+static void unit_slice(int H, int p, int nt, int *u0, int *u1) {
+    const int np = dsf_panel_count(H);
+    *u0 = DSF_PANEL * (int)((long)np * p / nt);
+    *u1 = DSF_PANEL * (int)((long)np * (p + 1) / nt);
+    if (*u1 > H) *u1 = H;
+}
+
+// The gate nonlinearities of units [i0, i1) of one row: g (3H) holds the
+// recurrent pre-activations [W_hr h', W_hz h', W_hn h'] + b_hh on entry and
+// [r, z, n] on return; gx (3H) the input projections, hp (H) the previous state.
+static inline void forward_row(float *g, const float *gx, const float *hp, float *q, float *h,
+                               int i0, int i1, int H) {
+    float *restrict gr = g, *restrict gz = g + H, *restrict gn = g + 2 * H;
+    const float *restrict xr = gx, *restrict xz = gx + H, *restrict xn = gx + 2 * H;
+#pragma omp simd
+    for (int i = i0; i < i1; i++) {
+        float r = dsf_sigmoidf(xr[i] + gr[i]);
+        float z = dsf_sigmoidf(xz[i] + gz[i]);
+        float qi = gn[i];
+        float n = dsf_tanhf(xn[i] + r * qi);
+        gr[i] = r;
+        gz[i] = z;
+        gn[i] = n;
+        q[i] = qi;
+        h[i] = (1.0f - z) * n + z * hp[i];
+    }
+}
 
 void gru_forward(const gru_weights *w, const float *x, gru_cache *cache, float *scratch, int T,
                  int B, int I, int H) {
     const int G = 3 * H;
-    const size_t TB = (size_t)T * B;
+    const size_t TB = (size_t)T * B, BH = (size_t)B * H, BG = (size_t)B * G;
     // Input projections of all T·B rows at once: scratch = x W_ihᵀ + b_ih.
     for (size_t row = 0; row < TB; row++) memcpy(scratch + row * G, w->b_ih, sizeof(float) * G);
     dsf_sgemm(0, 1, (int)TB, G, I, 1.0f, x, I, w->w_ih, I, 1.0f, scratch, G);
 
-    for (int t = 0; t < T; t++) {
-        const float *hp = cache->h + (size_t)t * B * H;
-        float *hn = cache->h + (size_t)(t + 1) * B * H;
-        float *gates = cache->gates + (size_t)t * B * G;
-        float *q = cache->q + (size_t)t * B * H;
-        const float *gx = scratch + (size_t)t * B * G;
-        // Recurrent part: gates (B,3H) = h' W_hhᵀ + b_hh (r, z and q = the n block).
-        for (int b = 0; b < B; b++) memcpy(gates + (size_t)b * G, w->b_hh, sizeof(float) * G);
-        dsf_sgemm(0, 1, B, G, H, 1.0f, hp, H, w->w_hh, H, 1.0f, gates, G);
+    if (!cache->wpack) {
+        for (int t = 0; t < T; t++) {
+            const float *hp = cache->h + t * BH, *gx = scratch + t * BG;
+            float *gates = cache->gates + t * BG;
+            // Recurrent part: gates (B,3H) = h' W_hhᵀ + b_hh (r, z and q = the n block).
+            for (int b = 0; b < B; b++) memcpy(gates + (size_t)b * G, w->b_hh, sizeof(float) * G);
+            dsf_sgemm(0, 1, B, G, H, 1.0f, hp, H, w->w_hh, H, 1.0f, gates, G);
 #pragma omp parallel for schedule(static) if (B * H > 4096)
-        for (int b = 0; b < B; b++) {
-            float *gr = gates + (size_t)b * G, *gz = gr + H, *gn = gz + H;
-            const float *xr = gx + (size_t)b * G, *xz = xr + H, *xn = xz + H;
-            const float *hb = hp + (size_t)b * H;
-            float *qb = q + (size_t)b * H, *hb_out = hn + (size_t)b * H;
-            for (int i = 0; i < H; i++) {
-                float r = sigmoidf(xr[i] + gr[i]);
-                float z = sigmoidf(xz[i] + gz[i]);
-                float qi = gn[i];
-                float n = tanhf(xn[i] + r * qi);
-                gr[i] = r;
-                gz[i] = z;
-                gn[i] = n;
-                qb[i] = qi;
-                hb_out[i] = (1.0f - z) * n + z * hb[i];
-            }
+            for (int b = 0; b < B; b++)
+                forward_row(gates + (size_t)b * G, gx + (size_t)b * G, hp + (size_t)b * H,
+                            cache->q + t * BH + (size_t)b * H,
+                            cache->h + (t + 1) * BH + (size_t)b * H, 0, H, H);
         }
+        return;
+    }
+    // Packed: gate k's W_hk ᵀ (H,H) is the k-th of three packed (H,H) matrices.
+    const size_t pf = dsf_panel_floats(H, H);
+    float *P = cache->wpack;
+#pragma omp parallel num_threads(step_threads(B, H))
+    {
+        for (int k = 0; k < 3; k++)
+            dsf_panel_pack(w->w_hh + (size_t)k * H * H, H, 1, H, H, P + k * pf);
+#ifdef _OPENMP
+        const int p = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+        const int p = 0, nt = 1;
+#endif
+        int u0, u1;
+        unit_slice(H, p, nt, &u0, &u1);
+        const int q0 = u0 / DSF_PANEL, q1 = dsf_panel_count(u1);
+        for (int t = 0; t < T; t++) {
+            const float *hp = cache->h + t * BH, *gx = scratch + t * BG;
+            float *gates = cache->gates + t * BG;
+            if (u1 > u0) {
+                for (int b = 0; b < B; b++)
+                    for (int k = 0; k < 3; k++)
+                        memcpy(gates + (size_t)b * G + k * H + u0, w->b_hh + k * H + u0,
+                               sizeof(float) * (u1 - u0));
+                for (int k = 0; k < 3; k++)
+                    dsf_panel_gemm(B, H, hp, H, P + k * pf, q0, q1, H, gates + k * H, G);
+                for (int b = 0; b < B; b++)
+                    forward_row(gates + (size_t)b * G, gx + (size_t)b * G, hp + (size_t)b * H,
+                                cache->q + t * BH + (size_t)b * H,
+                                cache->h + (t + 1) * BH + (size_t)b * H, u0, u1, H);
+            }
+#pragma omp barrier
+        }
+    }
+}
+
+// The local backward of units [i0, i1) of one row (gru.h, gru_backward_local).
+static inline void local_row(const float *d, const float *hp, const float *g, const float *qr,
+                             float *gi, float *gh, int i0, int i1, int H) {
+    const float *restrict r = g, *restrict z = g + H, *restrict nn = g + 2 * H;
+    float *restrict ir = gi, *restrict iz = gi + H, *restrict in = gi + 2 * H;
+    float *restrict hr = gh, *restrict hz = gh + H, *restrict hn = gh + 2 * H;
+#pragma omp simd
+    for (int i = i0; i < i1; i++) {
+        float dn = d[i] * (1.0f - z[i]);
+        float dz = d[i] * (hp[i] - nn[i]);
+        float an = dn * (1.0f - nn[i] * nn[i]);
+        float az = dz * z[i] * (1.0f - z[i]);
+        float ar = an * qr[i] * r[i] * (1.0f - r[i]);
+        ir[i] = hr[i] = ar;
+        iz[i] = hz[i] = az;
+        in[i] = an;
+        hn[i] = an * r[i];
     }
 }
 
@@ -50,22 +141,60 @@ void gru_backward_local(const float *delta, const float *h_prev, const float *ga
                         const float *q, float *gi, float *gh, int n, int H) {
     const int G = 3 * H;
 #pragma omp parallel for schedule(static) if ((long)n * H > 4096)
-    for (int row = 0; row < n; row++) {
-        const float *d = delta + (size_t)row * H, *hp = h_prev + (size_t)row * H;
-        const float *r = gates + (size_t)row * G, *z = r + H, *nn = z + H;
-        const float *qr = q + (size_t)row * H;
-        float *ir = gi + (size_t)row * G, *iz = ir + H, *in = iz + H;
-        float *hr = gh + (size_t)row * G, *hz = hr + H, *hn = hz + H;
-        for (int i = 0; i < H; i++) {
-            float dn = d[i] * (1.0f - z[i]);
-            float dz = d[i] * (hp[i] - nn[i]);
-            float an = dn * (1.0f - nn[i] * nn[i]);
-            float az = dz * z[i] * (1.0f - z[i]);
-            float ar = an * qr[i] * r[i] * (1.0f - r[i]);
-            ir[i] = hr[i] = ar;
-            iz[i] = hz[i] = az;
-            in[i] = an;
-            hn[i] = an * r[i];
+    for (int row = 0; row < n; row++)
+        local_row(delta + (size_t)row * H, h_prev + (size_t)row * H, gates + (size_t)row * G,
+                  q + (size_t)row * H, gi + (size_t)row * G, gh + (size_t)row * G, 0, H, H);
+}
+
+void gru_backward_bptt(const gru_weights *w, const gru_cache *cache, float *e, float *gi,
+                       float *gh, float *carry, int T, int B, int H) {
+    const int G = 3 * H;
+    const size_t BH = (size_t)B * H, BG = (size_t)B * G;
+    if (!cache->wpack) {
+        for (int t = T - 1; t >= 0; t--) {
+            float *d = e + t * BH;
+            if (t < T - 1)
+                for (size_t k = 0; k < BH; k++) d[k] += carry[k];
+            gru_backward_local(d, cache->h + t * BH, cache->gates + t * BG, cache->q + t * BH,
+                               gi + t * BG, gh + t * BG, B, H);
+            if (t > 0) gru_backward_jt(w, d, cache->gates + t * BG, gh + t * BG, carry, B, H);
+        }
+        return;
+    }
+    // Packed: carry (B,H) = δ ⊙ z + gh (B,3H) · W_hh (3H,H); W_hh packed as it is.
+    float *P = cache->wpack;
+#pragma omp parallel num_threads(step_threads(B, H))
+    {
+        dsf_panel_pack(w->w_hh, H, 0, G, H, P);
+#ifdef _OPENMP
+        const int p = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+        const int p = 0, nt = 1;
+#endif
+        int u0, u1;
+        unit_slice(H, p, nt, &u0, &u1);
+        const int q0 = u0 / DSF_PANEL, q1 = dsf_panel_count(u1);
+        for (int t = T - 1; t >= 0; t--) {
+            float *d = e + t * BH;
+            const float *g = cache->gates + t * BG;
+            // This thread's units of δ_t and of the gate gradients of step t ...
+            for (int b = 0; b < B && u1 > u0; b++) {
+                float *db = d + (size_t)b * H;
+                if (t < T - 1)
+                    for (int i = u0; i < u1; i++) db[i] += carry[(size_t)b * H + i];
+                local_row(db, cache->h + t * BH + (size_t)b * H, g + (size_t)b * G,
+                          cache->q + t * BH + (size_t)b * H, gi + t * BG + (size_t)b * G,
+                          gh + t * BG + (size_t)b * G, u0, u1, H);
+            }
+            if (t == 0) break;
+#pragma omp barrier
+            // ... then its units of the carry, which read every unit of gh_t.
+            for (int b = 0; b < B && u1 > u0; b++) {
+                const float *z = g + (size_t)b * G + H, *db = d + (size_t)b * H;
+                float *c = carry + (size_t)b * H;
+                for (int i = u0; i < u1; i++) c[i] = db[i] * z[i];
+            }
+            if (u1 > u0) dsf_panel_gemm(B, G, gh + t * BG, G, P, q0, q1, H, carry, H);
         }
     }
 }
@@ -82,18 +211,6 @@ void gru_backward_jt(const gru_weights *w, const float *delta, const float *gate
     dsf_sgemm(0, 0, B, H, G, 1.0f, gh, G, w->w_hh, H, 1.0f, carry, H);
 }
 
-// dst[j] += Σ_rows src[row][j] for src (n,m); parallel over columns.
-static void add_colsum(float *dst, const float *src, size_t n, int m) {
-#pragma omp parallel for schedule(static) if (n * (size_t)m > 65536)
-    for (int j0 = 0; j0 < m; j0 += 64) {
-        int j1 = j0 + 64 < m ? j0 + 64 : m;
-        double acc[64] = {0};
-        for (size_t row = 0; row < n; row++)
-            for (int j = j0; j < j1; j++) acc[j - j0] += src[row * m + j];
-        for (int j = j0; j < j1; j++) dst[j] += (float)acc[j - j0];
-    }
-}
-
 void gru_backward_params(const gru_weights *w, const float *x, const gru_cache *cache,
                          const float *gi, const float *gh, gru_grads *g, float *dx, int T, int B,
                          int I, int H) {
@@ -101,8 +218,8 @@ void gru_backward_params(const gru_weights *w, const float *x, const gru_cache *
     const int TB = T * B;
     dsf_sgemm(1, 0, G, I, TB, 1.0f, gi, G, x, I, 1.0f, g->w_ih, I);          // Σ gi xᵀ
     dsf_sgemm(1, 0, G, H, TB, 1.0f, gh, G, cache->h, H, 1.0f, g->w_hh, H);   // Σ gh h'ᵀ
-    add_colsum(g->b_ih, gi, (size_t)TB, G);
-    add_colsum(g->b_hh, gh, (size_t)TB, G);
+    dsf_add_colsum(g->b_ih, gi, (size_t)TB, G);
+    dsf_add_colsum(g->b_hh, gh, (size_t)TB, G);
     if (dx) dsf_sgemm(0, 0, TB, I, G, 1.0f, gi, G, w->w_ih, I, 0.0f, dx, I);  // gi W_ih
 }
 

@@ -15,6 +15,8 @@
 #ifndef DSF_GRU_H
 #define DSF_GRU_H
 
+#include <stddef.h>
+
 typedef struct {
     const float *w_ih;  // (3H,I)
     const float *w_hh;  // (3H,H)
@@ -31,10 +33,19 @@ typedef struct {
     float *h;      // (T+1,B,H): h[0] is the initial state, h[t+1] the output of step t
     float *gates;  // (T,B,3H): r, z, n after their nonlinearities
     float *q;      // (T,B,H): W_hn h' + b_hn
+    // Scratch for W_hh packed into panels (core/panel.h), gru_pack_floats(H)
+    // floats, 64-byte aligned; it may be shared by every layer of a model. When
+    // NULL, the recurrent products are plain GEMMs, one a step.
+    float *wpack;
 } gru_cache;
 
+// Floats of gru_cache.wpack for hidden size H.
+size_t gru_pack_floats(int H);
+
 // x is (T,B,I). Uses cache->h[0] as the initial state and fills the rest of the
-// cache. scratch is (T,B,3H).
+// cache. scratch is (T,B,3H). With cache->wpack the T steps run in one parallel
+// region, each thread owning a slice of the hidden units (all three gates of
+// them) so that a step needs one barrier; else one GEMM a step.
 void gru_forward(const gru_weights *w, const float *x, gru_cache *cache, float *scratch, int T,
                  int B, int I, int H);
 
@@ -43,6 +54,15 @@ void gru_forward(const gru_weights *w, const float *x, gru_cache *cache, float *
 // h_prev, gates and q are the cache rows of the same steps.
 void gru_backward_local(const float *delta, const float *h_prev, const float *gates,
                         const float *q, float *gi, float *gh, int n, int H);
+
+// BPTT's state-gradient recurrence, δ_t = e_t + J_{t+1}ᵀ δ_{t+1}, with the local
+// backward of every step inside it (the carry needs step t+1's gate gradients):
+// e (T,B,H) holds the local errors on entry and δ on return; gi, gh (T,B,3H) as
+// gru_backward_local; carry (B,H) scratch. With cache->wpack, one parallel region
+// for all T steps: each thread owns a slice of the hidden units and W_hh is packed
+// once; else one GEMM a step through gru_backward_jt.
+void gru_backward_bptt(const gru_weights *w, const gru_cache *cache, float *e, float *gi,
+                       float *gh, float *carry, int T, int B, int H);
 
 // carry (B,H) = J_{t+1}ᵀ δ_{t+1} = δ ⊙ z + gh · W_hh, for one step: the exact
 // state-to-state Jacobian transpose (BPTT's sequential, O(H²) part).

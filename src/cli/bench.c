@@ -75,7 +75,7 @@ static int run_bench(const bench_opts *o, dsf_method method, const dsf_feedback 
     dsf_rng rng;
     dsf_rng_seed(&rng, (uint64_t)o->seed);
     lm_init_params(&m, &rng);
-    for (int l = 0; l < L; l++) dsf_feedback_fill(fb, &rng, m.feedback + (size_t)l * H, H, T);
+    if (lm_set_feedback(&m, fb, &rng, T)) goto done;
 
     // A few batches of random tokens, drawn before the clock starts.
     enum { NBATCH = 4 };
@@ -102,6 +102,10 @@ static int run_bench(const bench_opts *o, dsf_method method, const dsf_feedback 
         }
         const int32_t *x = tok + (size_t)(s % NBATCH) * (TB + B);
         loss = lm_forward(&m, &w, x, x + B, T);  // targets: the next token of each stream
+        if (m.fb.kind == DSF_FEEDBACK_FIT) {  // as train does: a re-estimate every fb.every steps
+            w.fit_now = s % m.fb.every == 0;
+            w.fit_rate = s == 0 ? 1.0f : DSF_FIT_RATE;
+        }
         lm_backward(&m, &w, method);
         double t0 = dsf_prof_begin();
         grad_clip(m.grads, m.n, 0.25);
@@ -186,7 +190,7 @@ int cmd_bench(int argc, char **argv) {
         OPT("seq", ARG_INT, &o.seq, 1, 1 << 20, "steps per sequence"),
         OPT("method", ARG_STR, &o.method, 0, 0, "gradient method: bptt, ft or dsf"),
         OPT("feedback", ARG_STR, &o.feedback, 0, 0,
-            "dsf feedback: uniform[:LO,HI], zero, identity, const:C, ssm"),
+            "dsf feedback: uniform[:LO,HI], zero, identity, const:C, ssm, fit[:N], diag, lowrank:R"),
         OPT("scan", ARG_STR, &o.scan, 0, 0, "dsf scan: seq, blelloch or fft"),
         OPT("threads", ARG_INT, &o.threads, 1, 4096, "threads (OpenMP and BLAS)"),
         OPT("steps", ARG_I64, &o.steps, 1, 1e9, "timed training steps"),
@@ -203,7 +207,7 @@ int cmd_bench(int argc, char **argv) {
     dsf_feedback fb;
     dsf_scan_kind scan;
     if (dsf_method_parse(o.method, &method) || dsf_feedback_parse(o.feedback, &fb) ||
-        cli_parse_scan(o.scan, &scan))
+        cli_parse_scan(o.scan, &scan) || cli_check_feedback_scan(&fb, scan))
         return -1;
     dsf_set_threads(o.threads);
     return run_bench(&o, method, &fb, scan);

@@ -120,6 +120,20 @@ void dsf_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
     }
 }
 
+void dsf_add_colsum(float *dst, const float *src, size_t n, int m) {
+    enum { CB = 64 };
+#pragma omp parallel for schedule(static) if (n * (size_t)m > 65536)
+    for (int j0 = 0; j0 < m; j0 += CB) {
+        const int nj = m - j0 < CB ? m - j0 : CB;
+        double acc[CB] = {0};
+        for (size_t row = 0; row < n; row++) {
+            const float *s = src + row * m + j0;
+            for (int j = 0; j < nj; j++) acc[j] += s[j];
+        }
+        for (int j = 0; j < nj; j++) dst[j0 + j] += (float)acc[j];
+    }
+}
+
 static int n_threads;
 
 void dsf_set_threads(int n) {

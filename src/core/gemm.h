@@ -6,8 +6,14 @@
 #ifndef DSF_GEMM_H
 #define DSF_GEMM_H
 
+#include <stddef.h>
+
 void dsf_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                const float *B, int ldb, float beta, float *C, int ldc);
+
+// dst (m) += the column sums of src (n,m): a bias gradient. Parallel over
+// columns, each summed in double in row order: the same for any thread count.
+void dsf_add_colsum(float *dst, const float *src, size_t n, int m);
 
 // Sets the threads used by OpenMP loops and by the BLAS together, so that they
 // do not oversubscribe the cores. n <= 0 keeps the default.

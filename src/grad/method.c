@@ -54,20 +54,11 @@ void gru_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedba
                         const gru_weights *w, const float *x, const gru_cache *cache, float *e,
                         gru_backward_work *work, gru_grads *g, float *dx, int T, int B, int I,
                         int H) {
-    const size_t BH = (size_t)B * H, BG = (size_t)B * 3 * H;
     double t0 = dsf_prof_begin();
     if (m == DSF_METHOD_BPTT) {
         // Exact: the carry J_{t+1}ᵀ δ_{t+1} needs step t+1's gate gradients, so
-        // the local backward runs inside the sequential loop.
-        for (int t = T - 1; t >= 0; t--) {
-            float *d = e + t * BH;
-            if (t < T - 1)
-                for (size_t k = 0; k < BH; k++) d[k] += work->carry[k];
-            gru_backward_local(d, cache->h + t * BH, cache->gates + t * BG, cache->q + t * BH,
-                               work->gi + t * BG, work->gh + t * BG, B, H);
-            if (t > 0)
-                gru_backward_jt(w, d, cache->gates + t * BG, work->gh + t * BG, work->carry, B, H);
-        }
+        // the local backward runs inside the sequential loop (gru_backward_bptt).
+        gru_backward_bptt(w, cache, e, work->gi, work->gh, work->carry, T, B, H);
     } else {
         if (m == DSF_METHOD_DSF) dsf_scan_layer(scan, fb, w, cache, e, work, T, B, H);
         // ft: δ = e as it is. With δ known at every step, the rest is parallel over time.

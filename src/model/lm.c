@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/fastmath.h"
 #include "core/gemm.h"
 #include "core/prof.h"
 
@@ -167,6 +168,7 @@ void lm_init_params(dsf_lm *m, dsf_rng *rng) {
     X(bw.gi, float, TB * 3 * H)                                                    \
     X(bw.gh, float, TB * 3 * H)                                                    \
     X(bw.carry, float, B * H)                                                      \
+    X(wpack, float, gru_pack_floats((int)H))                                       \
     X(state, float, L * B * H)
 #define LAYER_BUFFERS(X)                                                           \
     X(h, float, (T + 1) * B * H)                                                   \
@@ -224,6 +226,33 @@ void lm_work_reset_state(dsf_lm_work *w, const dsf_lm_config *c) {
     memset(w->state, 0, sizeof(float) * (size_t)c->L * w->B * c->H);
 }
 
+// p (V) ← exp(p − max p); returns Σ p in double. Sixteen independent lanes for
+// the maximum and the sum, so that both loops vectorise; the order of the sum is
+// fixed, whatever the thread count.
+static double softmax_exp(float *restrict p, int V) {
+    enum { LANES = 16 };
+    const int V16 = V / LANES * LANES;
+    float mx = p[0];
+    if (V16) {
+        float m[LANES];
+        for (int j = 0; j < LANES; j++) m[j] = p[j];
+        for (int v = LANES; v < V16; v += LANES)
+            for (int j = 0; j < LANES; j++) m[j] = p[v + j] > m[j] ? p[v + j] : m[j];
+        for (int j = 0; j < LANES; j++) mx = m[j] > mx ? m[j] : mx;
+    }
+    for (int v = V16; v < V; v++) mx = p[v] > mx ? p[v] : mx;
+    double acc[LANES] = {0}, sum = 0;
+    for (int v = 0; v < V16; v += LANES)
+        for (int j = 0; j < LANES; j++) {
+            float e = dsf_expf(p[v + j] - mx);
+            p[v + j] = e;
+            acc[j] += e;
+        }
+    for (int v = V16; v < V; v++) sum += (p[v] = dsf_expf(p[v] - mx));
+    for (int j = 0; j < LANES; j++) sum += acc[j];
+    return sum;
+}
+
 double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32_t *y, int T) {
     const dsf_lm_config *c = &m->cfg;
     const int B = w->B, E = c->E, H = c->H, V = c->V, L = c->L;
@@ -243,6 +272,7 @@ double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32
     for (int l = 0; l < L; l++) {
         gru_cache *g = &w->cache[l];
         memcpy(g->h, w->state + l * BH, BH * sizeof(float));
+        g->wpack = w->wpack;  // one packing buffer serves every layer in turn
         gru_forward(&m->rnn[l], in, g, w->scratch, T, B, I, H);
         memcpy(w->state + l * BH, g->h + (size_t)T * BH, BH * sizeof(float));
         in = g->h + BH;  // outputs h[1..T]
@@ -256,10 +286,7 @@ double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < (long)TB; r++) {
         float *p = w->probs + (size_t)r * V;
-        float mx = p[0];
-        for (int v = 1; v < V; v++) mx = p[v] > mx ? p[v] : mx;
-        double sum = 0;
-        for (int v = 0; v < V; v++) sum += (p[v] = expf(p[v] - mx));
+        double sum = softmax_exp(p, V);
         float inv = (float)(1.0 / sum);
         DSF_ASSERT(y[r] >= 0 && y[r] < V);
         float target = p[y[r]];
@@ -291,8 +318,7 @@ void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
     }
     const float *top = w->cache[L - 1].h + BH;
     dsf_sgemm(1, 0, V, H, (int)TB, 1.0f, w->probs, V, top, H, 0.0f, m->g_dec_w, H);
-    for (size_t r = 0; r < TB; r++)
-        for (int v = 0; v < V; v++) m->g_dec_b[v] += w->probs[r * V + v];
+    dsf_add_colsum(m->g_dec_b, w->probs, TB, V);
     // The top layer's local error: e (T,B,H) = dlogits W_dec.
     dsf_sgemm(0, 0, (int)TB, H, V, 1.0f, w->probs, V, m->dec_w, H, 0.0f, w->e, H);
     dsf_prof_end(DSF_PROF_DECODER, t0);

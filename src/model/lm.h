@@ -84,6 +84,7 @@ typedef struct {
     float *row_loss;  // (T·B)
     float *e, *dx;    // (T,B,max(E,H))
     gru_backward_work bw;
+    float *wpack;     // gru_pack_floats(H): packed W_hh, shared by the layers
     float *state;     // (L,B,H)
     dsf_scan_kind scan;  // how dsf's recurrence is computed (seq unless set)
     // fit feedback: lm_backward under dsf re-estimates a when fit_now is set,

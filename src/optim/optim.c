@@ -83,19 +83,24 @@ void optim_step(dsf_optim *o, dsf_lm *m) {
 }
 
 double grad_clip(float *g, size_t n, double max_norm) {
-    enum { CHUNK = 1 << 14 };
-    size_t nchunks = (n + CHUNK - 1) / CHUNK;
-    double *part = dsf_xmalloc((nchunks ? nchunks : 1) * sizeof(double));
-#pragma omp parallel for schedule(static)
-    for (size_t c = 0; c < nchunks; c++) {
-        size_t end = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;
-        double s = 0;
-        for (size_t i = c * CHUNK; i < end; i++) s += (double)g[i] * g[i];
-        part[c] = s;
-    }
+    // Chunks of 2^14 summed in parallel, their sums added in chunk order: the same
+    // for any thread count. The partial sums of up to 1024 chunks at a time live on
+    // the stack: nothing is allocated in the training step.
+    enum { CHUNK = 1 << 14, BATCH = 1024 };
+    const size_t nchunks = (n + CHUNK - 1) / CHUNK;
     double sum = 0;
-    for (size_t c = 0; c < nchunks; c++) sum += part[c];
-    free(part);
+    for (size_t c0 = 0; c0 < nchunks; c0 += BATCH) {
+        const size_t c1 = c0 + BATCH < nchunks ? c0 + BATCH : nchunks;
+        double part[BATCH];
+#pragma omp parallel for schedule(static) if (c1 - c0 > 1)
+        for (size_t c = c0; c < c1; c++) {
+            const size_t end = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;
+            double s = 0;
+            for (size_t i = c * CHUNK; i < end; i++) s += (double)g[i] * g[i];
+            part[c - c0] = s;
+        }
+        for (size_t c = c0; c < c1; c++) sum += part[c - c0];
+    }
     double norm = sqrt(sum);
     if (max_norm > 0 && isfinite(norm)) {
         double coef = max_norm / (norm + 1e-6);

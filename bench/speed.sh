@@ -1,0 +1,67 @@
+#!/bin/sh
+# bench/speed.sh: dsf bench (bptt, dsf, ft) and the same model in PyTorch
+# (bench/torch_bench.py, torch.nn.GRU) side by side, on the shapes of the speed
+# targets, each measurement the best of REPS runs (the machine may be shared:
+# the load is printed next to the figures). Prints tokens/s, ms/step, % of the
+# GEMM peak measured in the same run, peak RSS, and the ratios.
+#
+#   sh bench/speed.sh                 REPS=3 THREADS=2 DSF=build/dsf
+#   SHAPES=char sh bench/speed.sh     only the first shape (char or word)
+DSF=${DSF:-build/dsf}
+PY=${PY:-/usr/bin/python3}
+REPS=${REPS:-3}
+THREADS=${THREADS:-2}
+SHAPES=${SHAPES:-"char word"}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+[ -x "$DSF" ] || { echo "speed.sh: $DSF not built (make)"; exit 1; }
+
+# best CMD...: runs CMD REPS times, keeps the output with the highest tokens/s in $tmp/best
+best() {
+    top=0
+    for r in $(seq "$REPS"); do
+        "$@" >"$tmp/run" 2>&1 || { cat "$tmp/run"; return 1; }
+        v=$(awk '/^tokens\/s /{ print $2 }' "$tmp/run")
+        if awk -v a="$v" -v b="$top" 'BEGIN { exit !(a > b) }'; then top=$v; cp "$tmp/run" "$tmp/best"; fi
+    done
+}
+field() { awk -v k="$1" 'index($0, k) == 1 { print $(NF - 0) }' "$tmp/best"; }
+
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores; $THREADS threads; best of $REPS"
+echo "load before: $(uptime | sed 's/.*load average: //')"
+for shape in $SHAPES; do
+    case $shape in
+    char) args="--vocab 256 --emb 256 --hidden 1024 --layers 1 --batch 32 --seq 128"; steps=10; tsteps=3 ;;
+    word) args="--vocab 10000 --emb 650 --hidden 650 --layers 2 --batch 20 --seq 35"; steps=20; tsteps=5 ;;
+    *) echo "unknown shape $shape"; exit 1 ;;
+    esac
+    echo
+    echo "== $shape: $args --threads $THREADS"
+    printf "%-10s %10s %9s %8s %9s  %s\n" run tokens/s ms/step "% peak" "RSS MiB" "ms: forward decoder state-grad param-grad optim"
+    for m in bptt dsf ft; do
+        best "$DSF" bench $args --threads "$THREADS" --method "$m" --steps $steps --warmup 2 || exit 1
+        tok=$(awk '/^tokens\/s /{ print $2 }' "$tmp/best")
+        eval "tok_$m=$tok"
+        ms=$(awk '/^ms\/step /{ print $2 }' "$tmp/best")
+        pct=$(sed -n 's/^model FLOPs at \([0-9]*\)% of peak.*/\1/p' "$tmp/best")
+        eval "pct_$m=$pct"
+        rss=$(awk '/^peak RSS /{ print $3 }' "$tmp/best")
+        phases=$(awk '/^  (forward|decoder|state-gradient|parameter|optimizer)/ { for (i = 1; i <= NF; i++) if ($i == "ms") { printf "%s ", $(i - 1); break } }' "$tmp/best")
+        printf "%-10s %10s %9s %7s%% %9s  %s\n" "dsf $m" "$tok" "$ms" "$pct" "$rss" "$phases"
+        [ "$m" = bptt ] && grep -E '^GEMM' "$tmp/best" | sed 's/^/           /'
+    done
+    if "$PY" -c "import torch" 2>/dev/null; then
+        best "$PY" bench/torch_bench.py $args --threads "$THREADS" --steps $tsteps --warmup 1 || exit 1
+        tok_torch=$(awk '/^tokens\/s /{ print $2 }' "$tmp/best")
+        printf "%-10s %10s %9s %8s %9s\n" torch "$tok_torch" "$(awk '/^ms\/step /{ print $2 }' "$tmp/best")" "" \
+            "$(awk '/^peak RSS /{ print $3 }' "$tmp/best")"
+    else
+        tok_torch=
+        echo "torch: not installed (apt-get install python3-torch python3-numpy): no ratios against it"
+    fi
+    awk -v b="$tok_bptt" -v d="$tok_dsf" -v f="$tok_ft" -v t="$tok_torch" -v pb="$pct_bptt" 'BEGIN {
+        printf "ratios: dsf/bptt %.2fx, ft/bptt %.2fx; bptt at %d%% of GEMM peak\n", d / b, f / b, pb
+        if (t > 0) printf "        bptt/torch %.2fx, dsf/torch %.2fx, ft/torch %.2fx\n", b / t, d / t, f / t }'
+done
+echo
+echo "load after: $(uptime | sed 's/.*load average: //')"

@@ -1,0 +1,73 @@
+#!/usr/bin/python3
+"""The same training step as `dsf bench`, in PyTorch: embedding -> torch.nn.GRU ->
+linear decoder -> cross-entropy, forward + backward + gradient clipping (0.25) +
+SGD update, on random tokens, the recurrent state carried (detached) from one
+step to the next. Prints tokens/s, ms/step and peak resident memory in the form
+`dsf bench` uses, so that bench/speed.sh can put them side by side.
+
+  /usr/bin/python3 bench/torch_bench.py --vocab 256 --emb 256 --hidden 1024 \
+      --layers 1 --batch 32 --seq 128 --threads 2 --steps 10
+
+Needs Debian's python3-torch (apt-get install python3-torch python3-numpy)."""
+import argparse
+import resource
+import time
+
+import torch
+import torch.nn as nn
+
+
+class LM(nn.Module):
+    def __init__(self, V, E, H, L):
+        super().__init__()
+        self.encoder = nn.Embedding(V, E)
+        self.rnn = nn.GRU(E, H, L)
+        self.decoder = nn.Linear(H, V)
+
+    def forward(self, x, h):
+        out, h = self.rnn(self.encoder(x), h)
+        return self.decoder(out), h
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    for name, default in (("vocab", 256), ("emb", 256), ("hidden", 1024), ("layers", 1),
+                          ("batch", 32), ("seq", 128), ("threads", 2), ("steps", 10),
+                          ("warmup", 2), ("seed", 1)):
+        ap.add_argument("--" + name, type=int, default=default)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    V, B, T = a.vocab, a.batch, a.seq
+    model = LM(V, a.emb, a.hidden, a.layers)
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    crit = nn.CrossEntropyLoss()
+    tokens = [torch.randint(0, V, (T + 1, B)) for _ in range(4)]
+    h = torch.zeros(a.layers, B, a.hidden)
+    print(f"model: torch.nn.GRU, {a.layers} layer{'s' if a.layers > 1 else ''}, vocab {V}, "
+          f"emb {a.emb}, hidden {a.hidden}, "
+          f"{sum(p.numel() for p in model.parameters())} parameters")
+    print(f"step: batch {B} x seq {T} = {B * T} tokens, SGD, clip 0.25, {torch.get_num_threads()} "
+          f"threads, torch {torch.__version__}")
+    t0 = None
+    for s in range(a.warmup + a.steps):
+        if s == a.warmup:
+            t0 = time.perf_counter()
+        tok = tokens[s % len(tokens)]
+        x, y = tok[:-1], tok[1:]
+        h = h.detach()
+        opt.zero_grad()
+        logits, h = model(x, h)
+        loss = crit(logits.reshape(-1, V), y.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
+        opt.step()
+    dt = time.perf_counter() - t0
+    print(f"steps: {a.steps} timed after {a.warmup} warm-up, {dt:.3f} s, last loss {loss.item():.4f}")
+    print(f"tokens/s {B * T * a.steps / dt:.1f}")
+    print(f"ms/step {1e3 * dt / a.steps:.3f}")
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+// panel.h: the matrix product of a recurrent step, with the weights packed once.
+//
+//   C (M,N) += A (M,K) · op(B),   op(B) (K,N) packed into Bp
+//
+// A recurrent step multiplies a few rows (the batch) by a large weight matrix
+// (W_hh), T times with the same weights. A general GEMM packs the weights again at
+// every call, which at these shapes costs about as much as the product. Here
+// op(B) is packed once per pass into panels of DSF_PANEL columns: panel p holds,
+// for k = 0 … K−1, the DSF_PANEL values op(B)[k][DSF_PANEL·p …] (zeros past N),
+// and each product streams the panels it is given, the rows of A broadcast from
+// memory. The caller splits the panels among its threads (dsf_panel_gemm is
+// serial), so that a thread can go on with the columns it produced without
+// waiting for the others.
+#ifndef DSF_PANEL_H
+#define DSF_PANEL_H
+
+#include <stddef.h>
+
+#define DSF_PANEL 32
+
+// Panels of an N-column matrix.
+static inline int dsf_panel_count(int N) { return (N + DSF_PANEL - 1) / DSF_PANEL; }
+// Floats of a packed (K,N) matrix.
+static inline size_t dsf_panel_floats(int K, int N) {
+    return (size_t)K * DSF_PANEL * (size_t)dsf_panel_count(N);
+}
+
+// Packs op(B) (K,N) into Bp (dsf_panel_floats(K, N), 64-byte aligned): B is
+// (K,N) with row stride ldb when !tb, (N,K) when tb. An orphaned `omp for` over
+// the panels: called inside a parallel region the threads share the work (and
+// meet at its end), outside it runs on the calling thread.
+void dsf_panel_pack(const float *B, int ldb, int tb, int K, int N, float *Bp);
+
+// Columns [DSF_PANEL·p0, min(DSF_PANEL·p1, N)) of C (M,N) += A (M,K) · op(B),
+// from the packed Bp. C points at column 0; ldc its row stride.
+void dsf_panel_gemm(int M, int K, const float *A, int lda, const float *Bp, int p0, int p1, int N,
+                    float *C, int ldc);
+
+#endif

@@ -95,8 +95,12 @@ double grad_clip(float *g, size_t n, double max_norm) {
 #pragma omp parallel for schedule(static) if (c1 - c0 > 1)
         for (size_t c = c0; c < c1; c++) {
             const size_t end = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;
-            double s = 0;
-            for (size_t i = c * CHUNK; i < end; i++) s += (double)g[i] * g[i];
+            double lane[8] = {0}, s = 0;  // eight independent sums: the loop vectorises
+            size_t i = c * CHUNK;
+            for (; i + 8 <= end; i += 8)
+                for (int j = 0; j < 8; j++) lane[j] += (double)g[i + j] * g[i + j];
+            for (; i < end; i++) s += (double)g[i] * g[i];
+            for (int j = 0; j < 8; j++) s += lane[j];
             part[c - c0] = s;
         }
         for (size_t c = c0; c < c1; c++) sum += part[c - c0];

@@ -93,3 +93,73 @@ void gru_fit_feedback(const gru_weights *w, const gru_cache *cache, const float 
         }
     }
 }
+
+// A stationary or low-rank feedback for the cells other than the GRU (diag is
+// handled by the callers, which know the Jacobian).
+static void scan_stationary_or_lowrank(dsf_scan_kind scan, const dsf_layer_feedback *fb,
+                                       const float *a, float *e, int T, int B, int H) {
+    if (fb->kind == DSF_FEEDBACK_LOWRANK)
+        DSF_ASSERT(dsf_scan_lowrank(scan, e, a, fb->u, fb->v, fb->r, T, B, H, fb->cache) == 0);
+    else
+        DSF_ASSERT(dsf_scan_stationary(scan, e, a, T, B, H) == 0);
+}
+
+void lstm_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedback *fb,
+                         const lstm_weights *w, const float *x, const lstm_cache *cache, float *e,
+                         gru_backward_work *work, lstm_grads *g, float *dx, int T, int B, int I,
+                         int H) {
+    const size_t BH = (size_t)B * H, TBH = (size_t)T * BH, BG = 4 * BH;
+    float *dc = work->gh;
+    double t0 = dsf_prof_begin();
+    if (m == DSF_METHOD_BPTT) {
+        lstm_backward_bptt(w, cache, e, dc, work->gi, work->carry, T, B, H);
+    } else {
+        const int diag = m == DSF_METHOD_DSF && fb->kind == DSF_FEEDBACK_DIAG;
+        float *ah = work->avar, *ac = work->avar ? work->avar + TBH : NULL;
+        if (diag) {  // slice t: step t+1's exact diagonals (h→h, and c→c = f)
+            DSF_ASSERT(ah);
+            const long rows = (long)(T - 1) * B;
+            lstm_jacobian_diag(w, cache->c + BH, cache->c + 2 * BH, cache->gates + BG, ah,
+                               (int)rows, H);
+            for (long r = 0; r < rows; r++)
+                memcpy(ac + r * H, cache->gates + BG + r * 4 * H + H, sizeof(float) * H);
+            DSF_ASSERT(dsf_scan_varying(scan, e, ah, T, B, H) == 0);
+        } else if (m == DSF_METHOD_DSF) {
+            scan_stationary_or_lowrank(scan, fb, fb->a, e, T, B, H);
+        }
+        lstm_c_local(e, cache->gates, cache->c + BH, dc, T * B, H);
+        if (diag)
+            DSF_ASSERT(dsf_scan_varying(scan, dc, ac, T, B, H) == 0);
+        else if (m == DSF_METHOD_DSF)
+            DSF_ASSERT(dsf_scan_stationary(scan, dc, fb->a + H, T, B, H) == 0);
+        lstm_backward_local(e, dc, cache->c, cache->c + BH, cache->gates, work->gi, T * B, H);
+    }
+    dsf_prof_end(DSF_PROF_STATE_GRAD, t0);
+    t0 = dsf_prof_begin();
+    lstm_backward_params(w, x, cache, work->gi, g, dx, T, B, I, H);
+    dsf_prof_end(DSF_PROF_PARAM_GRAD, t0);
+}
+
+void elman_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedback *fb,
+                          const elman_weights *w, const float *x, const elman_cache *cache,
+                          float *e, gru_backward_work *work, elman_grads *g, float *dx, int T,
+                          int B, int I, int H) {
+    const size_t BH = (size_t)B * H;
+    double t0 = dsf_prof_begin();
+    if (m == DSF_METHOD_BPTT) {
+        elman_backward_bptt(w, cache, e, work->gi, work->carry, T, B, H);
+    } else {
+        if (m == DSF_METHOD_DSF && fb->kind == DSF_FEEDBACK_DIAG) {
+            DSF_ASSERT(work->avar);
+            elman_jacobian_diag(w, cache->h + 2 * BH, work->avar, (T - 1) * B, H);
+            DSF_ASSERT(dsf_scan_varying(scan, e, work->avar, T, B, H) == 0);
+        } else if (m == DSF_METHOD_DSF) {
+            scan_stationary_or_lowrank(scan, fb, fb->a, e, T, B, H);
+        }
+        elman_backward_local(e, cache->h + BH, work->gi, T * B, H);
+    }
+    dsf_prof_end(DSF_PROF_STATE_GRAD, t0);
+    t0 = dsf_prof_begin();
+    elman_backward_params(w, x, cache, work->gi, g, dx, T, B, I, H);
+    dsf_prof_end(DSF_PROF_PARAM_GRAD, t0);
+}

@@ -9,7 +9,9 @@
 #ifndef DSF_METHOD_H
 #define DSF_METHOD_H
 
+#include "cell/elman.h"
 #include "cell/gru.h"
+#include "cell/lstm.h"
 #include "grad/feedback.h"
 #include "grad/scan.h"
 
@@ -55,3 +57,20 @@ void gru_fit_feedback(const gru_weights *w, const gru_cache *cache, const float 
                       gru_backward_work *work, float *a, float rate, int T, int B, int H);
 
 #endif
+
+// ---- LSTM and Elman layers (cell/lstm.h, cell/elman.h) ----
+//
+// The same three methods. work->gi holds the gate gradients (T,B,G·H); for the
+// LSTM work->gh holds δc (T,B,H) and work->avar, for diag, 2·T·B·H floats.
+// LSTM feedback (DESIGN.md §2): fb->a has 2H values per layer, a_h then a_c;
+//   δh_t = e_t + a_h ⊙ δh_{t+1},  ĉ_t = δh_t ⊙ o_t ⊙ (1 − tanh² c_t),  δc_t = ĉ_t + a_c ⊙ δc_{t+1}
+// (diag: a_h the exact h→h diagonal of step t+1 and a_c = f_{t+1}, the exact c→c one).
+// lowrank is for the GRU and Elman cells; fit for the GRU only (the callers check).
+void lstm_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedback *fb,
+                         const lstm_weights *w, const float *x, const lstm_cache *cache, float *e,
+                         gru_backward_work *work, lstm_grads *g, float *dx, int T, int B, int I,
+                         int H);
+void elman_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedback *fb,
+                          const elman_weights *w, const float *x, const elman_cache *cache,
+                          float *e, gru_backward_work *work, elman_grads *g, float *dx, int T,
+                          int B, int I, int H);

@@ -12,6 +12,7 @@
 
 #include "core/fastmath.h"
 #include "core/panel.h"
+#include "core/stages.h"
 
 
 size_t gru_pack_floats(int H) { return dsf_panel_floats(3 * H, H); }
@@ -27,15 +28,6 @@ static int step_threads(int B, int H) {
     (void)B, (void)H;
     return 1;
 #endif
-}
-
-// The hidden units [u0, u1) of thread p of nt: whole panels, so that no two
-// threads write the same panel of C.
-static void unit_slice(int H, int p, int nt, int *u0, int *u1) {
-    const int np = dsf_panel_count(H);
-    *u0 = DSF_PANEL * (int)((long)np * p / nt);
-    *u1 = DSF_PANEL * (int)((long)np * (p + 1) / nt);
-    if (*u1 > H) *u1 = H;
 }
 
 // The gate nonlinearities of units [i0, i1) of one row: g (3H) holds the
@@ -82,37 +74,32 @@ void gru_forward(const gru_weights *w, const float *x, gru_cache *cache, float *
         }
         return;
     }
-    // Packed: gate k's W_hk ᵀ (H,H) is the k-th of three packed (H,H) matrices.
+    // Packed: gate k's W_hkᵀ (H,H) is the k-th of three packed (H,H) matrices. Step
+    // t is a stage; its task j the units of panel j, all three gates of them.
     const size_t pf = dsf_panel_floats(H, H);
+    const int np = dsf_panel_count(H);
     float *P = cache->wpack;
+    dsf_stages st;
+    dsf_stages_init(&st, T, np);
 #pragma omp parallel num_threads(step_threads(B, H))
     {
         for (int k = 0; k < 3; k++)
             dsf_panel_pack(w->w_hh + (size_t)k * H * H, H, 1, H, H, P + k * pf);
-#ifdef _OPENMP
-        const int p = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-        const int p = 0, nt = 1;
-#endif
-        int u0, u1;
-        unit_slice(H, p, nt, &u0, &u1);
-        const int q0 = u0 / DSF_PANEL, q1 = dsf_panel_count(u1);
-        for (int t = 0; t < T; t++) {
+        for (long task; (task = dsf_stages_next(&st)) >= 0; dsf_stages_done(&st)) {
+            const int t = (int)(task / np), j = (int)(task % np);
+            const int u0 = j * DSF_PANEL, u1 = u0 + DSF_PANEL < H ? u0 + DSF_PANEL : H;
             const float *hp = cache->h + t * BH, *gx = scratch + t * BG;
             float *gates = cache->gates + t * BG;
-            if (u1 > u0) {
-                for (int b = 0; b < B; b++)
-                    for (int k = 0; k < 3; k++)
-                        memcpy(gates + (size_t)b * G + k * H + u0, w->b_hh + k * H + u0,
-                               sizeof(float) * (u1 - u0));
+            for (int b = 0; b < B; b++)
                 for (int k = 0; k < 3; k++)
-                    dsf_panel_gemm(B, H, hp, H, P + k * pf, q0, q1, H, gates + k * H, G);
-                for (int b = 0; b < B; b++)
-                    forward_row(gates + (size_t)b * G, gx + (size_t)b * G, hp + (size_t)b * H,
-                                cache->q + t * BH + (size_t)b * H,
-                                cache->h + (t + 1) * BH + (size_t)b * H, u0, u1, H);
-            }
-#pragma omp barrier
+                    memcpy(gates + (size_t)b * G + k * H + u0, w->b_hh + k * H + u0,
+                           sizeof(float) * (u1 - u0));
+            for (int k = 0; k < 3; k++)
+                dsf_panel_gemm(B, H, hp, H, P + k * pf, j, j + 1, H, gates + k * H, G);
+            for (int b = 0; b < B; b++)
+                forward_row(gates + (size_t)b * G, gx + (size_t)b * G, hp + (size_t)b * H,
+                            cache->q + t * BH + (size_t)b * H,
+                            cache->h + (t + 1) * BH + (size_t)b * H, u0, u1, H);
         }
     }
 }
@@ -161,40 +148,36 @@ void gru_backward_bptt(const gru_weights *w, const gru_cache *cache, float *e, f
         }
         return;
     }
-    // Packed: carry (B,H) = δ ⊙ z + gh (B,3H) · W_hh (3H,H); W_hh packed as it is.
+    // Packed: carry (B,H) = δ ⊙ z + gh (B,3H) · W_hh (3H,H), W_hh packed as it is.
+    // Stage s is step t = T−1−s; its task j, for the units of panel j, adds the
+    // carry from step t+1 (which reads every unit of gh_{t+1}: the stage before)
+    // to δ_t and then runs the local backward of step t.
+    const int np = dsf_panel_count(H);
     float *P = cache->wpack;
+    dsf_stages st;
+    dsf_stages_init(&st, T, np);
 #pragma omp parallel num_threads(step_threads(B, H))
     {
         dsf_panel_pack(w->w_hh, H, 0, G, H, P);
-#ifdef _OPENMP
-        const int p = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-        const int p = 0, nt = 1;
-#endif
-        int u0, u1;
-        unit_slice(H, p, nt, &u0, &u1);
-        const int q0 = u0 / DSF_PANEL, q1 = dsf_panel_count(u1);
-        for (int t = T - 1; t >= 0; t--) {
+        for (long task; (task = dsf_stages_next(&st)) >= 0; dsf_stages_done(&st)) {
+            const int t = T - 1 - (int)(task / np), j = (int)(task % np);
+            const int u0 = j * DSF_PANEL, u1 = u0 + DSF_PANEL < H ? u0 + DSF_PANEL : H;
             float *d = e + t * BH;
-            const float *g = cache->gates + t * BG;
-            // This thread's units of δ_t and of the gate gradients of step t ...
-            for (int b = 0; b < B && u1 > u0; b++) {
-                float *db = d + (size_t)b * H;
-                if (t < T - 1)
-                    for (int i = u0; i < u1; i++) db[i] += carry[(size_t)b * H + i];
-                local_row(db, cache->h + t * BH + (size_t)b * H, g + (size_t)b * G,
-                          cache->q + t * BH + (size_t)b * H, gi + t * BG + (size_t)b * G,
-                          gh + t * BG + (size_t)b * G, u0, u1, H);
+            if (t < T - 1) {
+                const float *g1 = cache->gates + (t + 1) * BG, *d1 = d + BH;
+                for (int b = 0; b < B; b++) {
+                    const float *z = g1 + (size_t)b * G + H, *db = d1 + (size_t)b * H;
+                    float *c = carry + (size_t)b * H;
+                    for (int i = u0; i < u1; i++) c[i] = db[i] * z[i];
+                }
+                dsf_panel_gemm(B, G, gh + (t + 1) * BG, G, P, j, j + 1, H, carry, H);
+                for (int b = 0; b < B; b++)
+                    for (int i = u0; i < u1; i++) d[(size_t)b * H + i] += carry[(size_t)b * H + i];
             }
-            if (t == 0) break;
-#pragma omp barrier
-            // ... then its units of the carry, which read every unit of gh_t.
-            for (int b = 0; b < B && u1 > u0; b++) {
-                const float *z = g + (size_t)b * G + H, *db = d + (size_t)b * H;
-                float *c = carry + (size_t)b * H;
-                for (int i = u0; i < u1; i++) c[i] = db[i] * z[i];
-            }
-            if (u1 > u0) dsf_panel_gemm(B, G, gh + t * BG, G, P, q0, q1, H, carry, H);
+            for (int b = 0; b < B; b++)
+                local_row(d + (size_t)b * H, cache->h + t * BH + (size_t)b * H,
+                          cache->gates + t * BG + (size_t)b * G, cache->q + t * BH + (size_t)b * H,
+                          gi + t * BG + (size_t)b * G, gh + t * BG + (size_t)b * G, u0, u1, H);
         }
     }
 }

@@ -44,8 +44,8 @@ size_t gru_pack_floats(int H);
 
 // x is (T,B,I). Uses cache->h[0] as the initial state and fills the rest of the
 // cache. scratch is (T,B,3H). With cache->wpack the T steps run in one parallel
-// region, each thread owning a slice of the hidden units (all three gates of
-// them) so that a step needs one barrier; else one GEMM a step.
+// region, each step split into tasks of DSF_PANEL hidden units (all three gates of
+// them) that the threads take in turn (core/stages.h); else one GEMM a step.
 void gru_forward(const gru_weights *w, const float *x, gru_cache *cache, float *scratch, int T,
                  int B, int I, int H);
 
@@ -59,8 +59,8 @@ void gru_backward_local(const float *delta, const float *h_prev, const float *ga
 // backward of every step inside it (the carry needs step t+1's gate gradients):
 // e (T,B,H) holds the local errors on entry and δ on return; gi, gh (T,B,3H) as
 // gru_backward_local; carry (B,H) scratch. With cache->wpack, one parallel region
-// for all T steps: each thread owns a slice of the hidden units and W_hh is packed
-// once; else one GEMM a step through gru_backward_jt.
+// for all T steps, W_hh packed once, each step split into tasks of DSF_PANEL hidden
+// units as in gru_forward; else one GEMM a step through gru_backward_jt.
 void gru_backward_bptt(const gru_weights *w, const gru_cache *cache, float *e, float *gi,
                        float *gh, float *carry, int T, int B, int H);
 

@@ -47,7 +47,8 @@ typedef struct {
     int root;             // rank 0 alone prints, logs and writes checkpoints
     int64_t first, count; // this rank's training streams (dist_share of the batch)
     float *state_all;     // (L,B,H) the state of every stream, on rank 0, for checkpoints
-    double comm_s, step_s; // seconds in the gradient all-reduce and in whole steps
+    double comm_s, wait_s, step_s; // seconds in the gradient all-reduce, in waiting for
+                                   // the slowest rank before it, and in whole steps
 } trainer;
 
 static void log_row(trainer *tr, const char *kind, double loss, double lr, double gnorm,
@@ -403,7 +404,8 @@ static int train_loop(trainer *tr, const train_opts *opt) {
     int32_t *y = dsf_xmalloc(sizeof(int32_t) * (size_t)T * B);
     int32_t *xs = dsf_xmalloc(sizeof(int32_t) * (size_t)T * tr->count);  // this rank's streams
     int32_t *ys = dsf_xmalloc(sizeof(int32_t) * (size_t)T * tr->count);
-    double win_loss = 0, win_tokens = 0, win_t0 = dsf_now(), run_t0 = dsf_now(), win_comm = 0;
+    double win_loss = 0, win_tokens = 0, win_t0 = dsf_now(), run_t0 = dsf_now(), win_comm = 0,
+           win_wait = 0;
     int64_t win_steps = 0, start_step = run->step, win_from = run->step;
     int bad = 0, rc = 0, evaluated_at_end = 0, stop = 0;
     const int64_t stop_at = opt->stop_at > 0 && opt->stop_at < run->total_steps ? opt->stop_at : run->total_steps;
@@ -428,8 +430,11 @@ static int train_loop(trainer *tr, const train_opts *opt) {
         // Every rank's mean is over an equal share of the B·T tokens: the means of
         // the losses and gradients over the ranks are those of the whole batch, and
         // the clip below sees the global norm.
-        double comm = dist_mean_floats(tr->m.grads, tr->m.n);
+        // Waiting apart, so that the all-reduce time is the communication alone.
+        double wait = dist_wait(), comm = dist_mean_floats(tr->m.grads, tr->m.n);
+        win_wait += wait;
         win_comm += comm;
+        tr->wait_s += wait;
         tr->comm_s += comm;
         loss = dist_mean(loss);
         double gnorm = grad_clip(tr->m.grads, tr->m.n, run->clip);
@@ -464,8 +469,9 @@ static int train_loop(trainer *tr, const train_opts *opt) {
             format_duration(eta, sizeof eta, left);
             if (dist_size() > 1) {
                 double steps = (double)(run->step - win_from);
-                snprintf(comm_desc, sizeof comm_desc, " | all-reduce %.1f of %.1f ms/step",
-                         1e3 * win_comm / steps, 1e3 * (now - win_t0) / steps);
+                snprintf(comm_desc, sizeof comm_desc,
+                         " | all-reduce %.1f + wait %.1f of %.1f ms/step", 1e3 * win_comm / steps,
+                         1e3 * win_wait / steps, 1e3 * (now - win_t0) / steps);
             }
             if (tr->root)
                 fprintf(stderr, "step %" PRId64 "/%" PRId64 " | epoch %" PRId64 " %3.0f%% | loss %.4f ppl %.2f"
@@ -474,7 +480,7 @@ static int train_loop(trainer *tr, const train_opts *opt) {
                         100.0 * (double)run->epoch_pos / (double)per_epoch, mean, exp(mean), lr, gnorm,
                         tok_s, comm_desc, eta);
             log_row(tr, "train", mean, lr, gnorm, tok_s);
-            win_loss = win_tokens = win_comm = 0;
+            win_loss = win_tokens = win_comm = win_wait = 0;
             win_steps = 0;
             win_t0 = now;
             win_from = run->step;
@@ -507,10 +513,11 @@ static int train_loop(trainer *tr, const train_opts *opt) {
     }
     if (tr->root && dist_size() > 1 && run->step > start_step) {
         double steps = (double)(run->step - start_step);
-        fprintf(stderr, "data parallel: %d processes, %.0f tokens/s in steps, all-reduce %.1f of "
-                        "%.1f ms per step (%.1f%%, waiting for the slowest rank included)\n",
-                dist_size(), steps * B * T / tr->step_s, 1e3 * tr->comm_s / steps,
-                1e3 * tr->step_s / steps, 100 * tr->comm_s / tr->step_s);
+        fprintf(stderr, "data parallel: %d processes, %.0f tokens/s in steps of %.1f ms: all-"
+                        "reduce %.1f ms (%.1f%%), waiting for the slowest rank %.1f ms (%.1f%%)\n",
+                dist_size(), steps * B * T / tr->step_s, 1e3 * tr->step_s / steps,
+                1e3 * tr->comm_s / steps, 100 * tr->comm_s / tr->step_s,
+                1e3 * tr->wait_s / steps, 100 * tr->wait_s / tr->step_s);
     }
     if (tr->root && tr->m.fits > 0)
         fprintf(stderr, "feedback fit: %" PRId64 " re-estimates in %.2fs, %.1f%% of the training "

@@ -38,6 +38,7 @@ void dist_finalize(void) {}
 const char *dist_name(void) { return "none"; }
 double dist_mean_floats(float *x, size_t n) { return 0; }
 double dist_mean(double x) { return x; }
+double dist_wait(void) { return 0; }
 double dist_sum(double x) { return x; }
 int dist_any(int flag) { return flag != 0; }
 void dist_gather_floats(const float *mine, size_t n, float *all) {
@@ -106,6 +107,13 @@ double dist_sum(double x) {
 }
 
 double dist_mean(double x) { return size > 1 ? dist_sum(x) / size : x; }
+
+double dist_wait(void) {
+    if (size == 1) return 0;
+    double t0 = dsf_now();
+    MPI_Barrier(MPI_COMM_WORLD);
+    return dsf_now() - t0;
+}
 
 int dist_any(int flag) {
     flag = flag != 0;

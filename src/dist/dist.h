@@ -43,11 +43,15 @@ void dist_take_streams(const int32_t *all, int64_t t, int64_t B, int64_t first, 
 
 // Collectives: every rank must call them in the same order.
 // x (n floats) becomes the mean over the ranks, in place; returns the seconds
-// this rank spent in it (including waiting for slower ranks).
+// this rank spent in it (including waiting for slower ranks unless dist_wait
+// came first).
 double dist_mean_floats(float *x, size_t n);
 // The mean and the sum of a double over the ranks.
 double dist_mean(double x);
 double dist_sum(double x);
+// Waits until every rank has called it; returns the seconds this rank waited
+// (for the slowest: what a following collective would otherwise include).
+double dist_wait(void);
 // Whether flag is non-zero on any rank.
 int dist_any(int flag);
 // Gathers every rank's n floats into all (size·n, in rank order) on rank 0.

@@ -195,6 +195,32 @@ expect_ok "gradstats every feedback" "$DSF" gradstats --ckpt "$tmp/lr.safetensor
 n=$(grep -cE '^dsf (lowrank:2 \(checkpoint\)|fit|diag|lowrank:4|identity) ' "$tmp/out")
 if [ "$n" -eq 5 ]; then ok "gradstats rows for fit, diag and lowrank"; else fail "gradstats rows for fit, diag and lowrank ($n of 5)"; fi
 
+# --- the LSTM and Elman cells: train, resume bit-identically (the LSTM carries c
+#     too), evaluate and sample from the checkpoint; feedbacks a cell lacks are refused
+for cell in lstm rnn; do
+    for m in bptt dsf; do
+        fbs="uniform"; [ "$m" = dsf ] && fbs="uniform diag"
+        for fb in $fbs; do
+            a="$tmp/ca.csv" b="$tmp/cb.csv"
+            rm -f "$a" "$b"
+            "$DSF" train $W --cell $cell --method $m --feedback $fb --steps 20 --log "$a" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+            "$DSF" train $W --cell $cell --method $m --feedback $fb --steps 20 --stop-at 9 --log "$b" --log-every 1 --save "$tmp/cell.safetensors" 2>"$tmp/err" >/dev/null
+            "$DSF" train $W --resume "$tmp/cell.safetensors" --log "$b" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+            if [ "$(grep -c '^train,' "$a")" -eq 20 ] && [ "$(cut -d, -f1,3,5 "$a")" = "$(cut -d, -f1,3,5 "$b")" ]; then
+                ok "--cell $cell --method $m --feedback $fb: trains, resume is bit-identical"
+            else
+                fail "--cell $cell --method $m --feedback $fb: trains, resume is bit-identical"
+            fi
+        done
+    done
+    expect_ok "eval --cell $cell checkpoint" "$DSF" eval --ckpt "$tmp/cell.safetensors" --data "$tmp/words"
+    expect_ok "sample --cell $cell checkpoint" "$DSF" sample --ckpt "$tmp/cell.safetensors" --tokens 10
+done
+grep -q "model: rnn, 2 layers" "$tmp/err" || "$DSF" train $W --cell rnn --steps 1 --no-test 2>&1 | grep -q "model: rnn, 2 layers" && ok "the header names the cell" || fail "the header names the cell"
+expect_err "unknown cell" "unknown cell 'gruu'" "$DSF" train $W --cell gruu
+expect_err "fit is gru only" "fit is implemented for --cell gru" "$DSF" train $W --cell lstm --feedback fit
+expect_err "lowrank is not for lstm" "not lstm" "$DSF" train $W --cell lstm --feedback lowrank:2
+
 # --- determinism: the same seed and thread count give the same run, bit for bit
 "$DSF" train $W --method dsf --steps 30 --log "$tmp/d1.csv" --log-every 1 --no-test >/dev/null 2>&1
 "$DSF" train $W --method dsf --steps 30 --log "$tmp/d2.csv" --log-every 1 --no-test >/dev/null 2>&1

@@ -36,6 +36,7 @@ suite() {
 suite unit "$BUILD/test_dsf"
 suite cli sh tests/cli.sh "$BUILD/dsf"
 suite torch "$PY" tests/torch_grad.py "$BUILD/dsf"
+suite torch "$PY" tests/torch_cells.py "$BUILD/dsf"
 suite mpi sh tests/mpi.sh "$BUILD/dsf"
 rm -f "$out"
 if [ "$skipped" -gt 0 ]; then

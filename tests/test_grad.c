@@ -172,7 +172,7 @@ static void test_grad_gru_cell_fd(void) {
     gru_weights w = {w_ih, w_hh, b_ih, b_hh};
     float hs[2 * H], gates[G], q[H], scratch[G], gi[G], gh[G], carry[H], diag[H];
     memcpy(hs, h0, sizeof h0);
-    gru_cache c = {hs, gates, q};
+    gru_cache c = {.h = hs, .gates = gates, .q = q};
     gru_forward(&w, x, &c, scratch, 1, 1, I, H);
     gru_backward_local(dh, h0, gates, q, gi, gh, 1, H);
     gru_backward_jt(&w, dh, gates, gh, carry, 1, H);

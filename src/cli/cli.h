@@ -23,6 +23,8 @@ void cli_format_loss(char *buf, size_t n, double loss, dsf_level level);
 int cli_parse_scan(const char *s, dsf_scan_kind *out);
 // Refuses --scan fft for a feedback it cannot apply (diag, lowrank).
 int cli_check_feedback_scan(const dsf_feedback *fb, dsf_scan_kind scan);
+// Refuses a feedback a cell does not have (fit: gru only; lowrank: not lstm).
+int cli_check_feedback_cell(const dsf_feedback *fb, dsf_cell cell);
 // Checks that a --level given next to a checkpoint agrees with it.
 int cli_check_level(const arg_spec *specs, int n, const char *level, dsf_level ckpt_level);
 

@@ -57,6 +57,14 @@ int cli_check_feedback_scan(const dsf_feedback *fb, dsf_scan_kind scan) {
     return 0;
 }
 
+int cli_check_feedback_cell(const dsf_feedback *fb, dsf_cell cell) {
+    if (fb->kind == DSF_FEEDBACK_FIT && cell != DSF_CELL_GRU)
+        return dsf_error_set("--feedback fit is implemented for --cell gru only");
+    if (fb->kind == DSF_FEEDBACK_LOWRANK && cell == DSF_CELL_LSTM)
+        return dsf_error_set("--feedback lowrank is implemented for --cell gru and rnn, not lstm");
+    return 0;
+}
+
 int cli_check_level(const arg_spec *specs, int n, const char *level, dsf_level ckpt_level) {
     if (!args_given(specs, n, "level")) return 0;
     dsf_level l;

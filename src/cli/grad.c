@@ -87,7 +87,7 @@ int cmd_grad(int argc, char **argv) {
         OPT("tokens", ARG_STR, &tokens, 0, 0, "B lines of T+1 token ids"),
         OPT("out", ARG_STR, &out, 0, 0, "where to write the gradient"),
         OPT("method", ARG_STR, &method_name, 0, 0, "bptt, ft or dsf"),
-        OPT("cell", ARG_STR, &cell, 0, 0, "recurrent cell: gru"),
+        OPT("cell", ARG_STR, &cell, 0, 0, "gru, lstm or rnn: must be the model's (from its shapes)"),
         OPT("feedback", ARG_STR, &feedback, 0, 0, "dsf feedback (default: the model's, else uniform)"),
         OPT("scan", ARG_STR, &scan_name, 0, 0, "dsf scan: seq, blelloch or fft"),
         OPT("seed", ARG_I64, &seed, 0, 9.2e18, "seed for a drawn feedback"),
@@ -97,7 +97,8 @@ int cmd_grad(int argc, char **argv) {
     int rc = args_parse(argc, argv, specs, n, usage);
     if (rc) return rc > 0 ? 0 : -1;  // 1: --help was printed
     if (!init || !tokens || !out) return dsf_error_set("--init, --tokens and --out are required");
-    if (strcmp(cell, "gru") != 0) return dsf_error_set("unknown cell '%s' (this build has gru)", cell);
+    dsf_cell want;
+    if (dsf_cell_parse(cell, &want)) return -1;
     dsf_method method;
     dsf_feedback fb;
     dsf_scan_kind scan;
@@ -113,6 +114,15 @@ int cmd_grad(int argc, char **argv) {
     rc = ckpt_read_model(f, &m, &has_fb);
     st_free(f);
     if (rc) return -1;
+    if (args_given(specs, n, "cell") && want != m.cfg.cell) {
+        lm_destroy(&m);
+        return dsf_error_set("--cell %s, but %s holds a %s model", cell, init,
+                             dsf_cell_name(m.cfg.cell));
+    }
+    if (cli_check_feedback_cell(&fb, m.cfg.cell)) {
+        lm_destroy(&m);
+        return -1;
+    }
     int32_t *x = NULL, *y = NULL;
     int B = 0, T = 0;
     dsf_lm_work w;

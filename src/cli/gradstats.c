@@ -75,7 +75,7 @@ int cmd_gradstats(int argc, char **argv) {
     dsf_vocab *v;
     if (cli_open_checkpoint(ckpt, &m, &run, &v)) return -1;
     const dsf_lm_config *c = &m.cfg;
-    const size_t LH = (size_t)c->L * c->H;
+    const size_t LH = (size_t)c->L * dsf_cell_states(c->cell) * c->H;
     row rows[MAX_ROWS];
     int nrows = 0;
     memset(rows, 0, sizeof rows);
@@ -110,7 +110,7 @@ int cmd_gradstats(int argc, char **argv) {
                 free(list);
                 goto done;
             }
-            if (dsf_feedback_parse(tok, &fb)) {
+            if (dsf_feedback_parse(tok, &fb) || cli_check_feedback_cell(&fb, c->cell)) {
                 free(list);
                 goto done;
             }
@@ -140,19 +140,22 @@ int cmd_gradstats(int argc, char **argv) {
     int64_t avail = batcher_steps(&bt, run.seq);
     if (batches > avail) batches = (int)avail;
     ref = dsf_xmalloc(m.n * sizeof(float));
-    state0 = dsf_xmalloc(LH * run.batch * sizeof(float));
+    const size_t LBH = (size_t)c->L * run.batch * c->H;  // the carried h (and the LSTM's c)
+    state0 = dsf_xmalloc(2 * LBH * sizeof(float));
     int32_t *x = dsf_xmalloc(sizeof(int32_t) * (size_t)run.seq * run.batch);
     int32_t *y = dsf_xmalloc(sizeof(int32_t) * (size_t)run.seq * run.batch);
     lm_work_reset_state(&w, c);
     double t0 = dsf_now(), loss = 0;
     for (int b = 0; b < batches; b++) {
         int T = (int)batcher_get(&bt, (int64_t)b * run.seq, run.seq, x, y);
-        memcpy(state0, w.state, LH * run.batch * sizeof(float));
+        memcpy(state0, w.state, LBH * sizeof(float));
+        memcpy(state0 + LBH, w.state_c, LBH * sizeof(float));
         loss += lm_forward(&m, &w, x, y, T) / batches;
         lm_backward(&m, &w, DSF_METHOD_BPTT);
         memcpy(ref, m.grads, m.n * sizeof(float));
         for (int i = 0; i < nrows; i++) {  // the same forward pass from the same state
-            memcpy(w.state, state0, LH * run.batch * sizeof(float));
+            memcpy(w.state, state0, LBH * sizeof(float));
+            memcpy(w.state_c, state0 + LBH, LBH * sizeof(float));
             if (rows[i].a) {
                 m.fb = rows[i].fb;
                 m.feedback = rows[i].a, m.fb_u = rows[i].u, m.fb_v = rows[i].v;

@@ -82,13 +82,18 @@ static int save_checkpoint(trainer *tr, const char *path) {
                              " (an internal error: nothing saved)", tr->run.step);
     const int H = tr->m.cfg.H;
     const size_t mine = (size_t)tr->count * H;
-    for (int l = 0; l < tr->m.cfg.L; l++)
+    const size_t LBH = (size_t)tr->m.cfg.L * tr->run.batch * H;
+    for (int l = 0; l < tr->m.cfg.L; l++) {
         dist_gather_floats(tr->w.state + l * mine, mine,
                            tr->state_all + (size_t)l * tr->run.batch * H);
+        dist_gather_floats(tr->w.state_c + l * mine, mine,  // the LSTM's c (zeros otherwise)
+                           tr->state_all + LBH + (size_t)l * tr->run.batch * H);
+    }
     dsf_lm_work all;
-    memset(&all, 0, sizeof all);  // ckpt_save reads only B and state
+    memset(&all, 0, sizeof all);  // ckpt_save reads only B, state and state_c
     all.B = tr->run.batch;
     all.state = tr->state_all;
+    all.state_c = tr->state_all + LBH;
     int rc = 0;
     if (tr->root)
         rc = ckpt_save(path, &tr->m, tr->corpus.vocab, &tr->run, &tr->o, &all, &tr->rng);
@@ -244,7 +249,7 @@ static int split_streams(trainer *tr, const st_file *ck, const char *resume) {
         return dsf_error_set("--eval-batch %d is smaller than the %d processes", run->eval_batch,
                              N);
     dist_share(run->batch, &tr->first, &tr->count);
-    size_t n = (size_t)tr->m.cfg.L * run->batch * tr->m.cfg.H;
+    size_t n = 2 * (size_t)tr->m.cfg.L * run->batch * tr->m.cfg.H;  // h, then the LSTM's c
     if (tr->root && !(tr->state_all = dsf_alloc(n * sizeof(float)))) return -1;
     return 0;
 }
@@ -253,14 +258,19 @@ static int split_streams(trainer *tr, const st_file *ck, const char *resume) {
 static int read_state(trainer *tr, const st_file *ck) {
     const int H = tr->m.cfg.H, B = tr->run.batch;
     dsf_lm_work all;
-    memset(&all, 0, sizeof all);  // ckpt_read_state uses only B and state
+    memset(&all, 0, sizeof all);  // ckpt_read_state uses only B, state and state_c
     all.B = B;
-    if (!(all.state = dsf_alloc((size_t)tr->m.cfg.L * B * H * sizeof(float)))) return -1;
+    const size_t LBH = (size_t)tr->m.cfg.L * B * H;
+    if (!(all.state = dsf_alloc(2 * LBH * sizeof(float)))) return -1;
+    all.state_c = all.state + LBH;
     int rc = ckpt_read_state(ck, &tr->m, &all, &tr->rng);
     const size_t mine = (size_t)tr->count * H;
-    for (int l = 0; rc == 0 && l < tr->m.cfg.L; l++)
+    for (int l = 0; rc == 0 && l < tr->m.cfg.L; l++) {
         memcpy(tr->w.state + l * mine, all.state + ((size_t)l * B + tr->first) * H,
                mine * sizeof(float));
+        memcpy(tr->w.state_c + l * mine, all.state_c + ((size_t)l * B + tr->first) * H,
+               mine * sizeof(float));
+    }
     dsf_free(all.state);
     return rc;
 }
@@ -269,15 +279,15 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
     dsf_run *run = &tr->run;
     dsf_level level;
     if (dsf_level_parse(o->level, &level)) return -1;
-    if (strcmp(o->cell, "gru") != 0)
-        return dsf_error_set("unknown cell '%s' (this build has gru)", o->cell);
+    dsf_cell cell;
+    if (dsf_cell_parse(o->cell, &cell)) return -1;
     dsf_method method;
     dsf_optim_kind optim;
     dsf_feedback fb;
     dsf_scan_kind scan;
     if (dsf_method_parse(o->method, &method) || dsf_optim_parse(o->optim, &optim) ||
         dsf_feedback_parse(o->feedback, &fb) || cli_parse_scan(o->scan, &scan) ||
-        cli_check_feedback_scan(&fb, scan))
+        cli_check_feedback_scan(&fb, scan) || cli_check_feedback_cell(&fb, cell))
         return -1;
     if (optim == DSF_OPTIM_ADAMW && !args_given(specs, nspecs, "lr")) o->lr = 1e-3;
 
@@ -303,7 +313,7 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
     }
     if (!ck) {
         dsf_lm_config cfg = {.V = vocab_size(tr->corpus.vocab), .E = o->emb, .H = o->hidden,
-                             .L = o->layers};
+                             .L = o->layers, .cell = cell};
         if (lm_create(&tr->m, &cfg)) goto fail;
         *run = (dsf_run){.level = level, .method = method, .optim = optim, .batch = o->batch,
                          .seq = o->seq, .eval_batch = o->eval_batch, .seed = (uint64_t)o->seed,
@@ -369,7 +379,8 @@ static void print_header(const trainer *tr) {
                     " tokens, vocabulary %d (%s level)\n",
             tr->corpus.source[DSF_SPLIT_TRAIN], tr->corpus.split[0].n, tr->corpus.split[1].n,
             tr->corpus.split[2].n, c->V, dsf_level_name(r->level));
-    fprintf(stderr, "model: gru, %d layer%s, emb %d, hidden %d, %zu parameters\n", c->L,
+    fprintf(stderr, "model: %s, %d layer%s, emb %d, hidden %d, %zu parameters\n",
+            dsf_cell_name(c->cell), c->L,
             c->L > 1 ? "s" : "", c->E, c->H, tr->m.n);
     char dsf_desc[128] = "";
     if (r->method == DSF_METHOD_DSF)
@@ -538,7 +549,7 @@ static int train_command(int argc, char **argv) {
     arg_spec specs[] = {
         OPT("data", ARG_STR, &o.data, 0, 0, "data directory, text file or builtin:recall[:D]"),
         OPT("level", ARG_STR, &o.level, 0, 0, "word or char"),
-        OPT("cell", ARG_STR, &o.cell, 0, 0, "recurrent cell: gru"),
+        OPT("cell", ARG_STR, &o.cell, 0, 0, "recurrent cell: gru, lstm or rnn (Elman, tanh)"),
         OPT("layers", ARG_INT, &o.layers, 1, DSF_MAX_LAYERS, "recurrent layers"),
         OPT("emb", ARG_INT, &o.emb, 1, 1 << 20, "embedding size"),
         OPT("hidden", ARG_INT, &o.hidden, 1, 1 << 20, "hidden size"),

@@ -33,11 +33,11 @@ static void add_params(st_writer *w, const dsf_lm *m, const float *base, const c
 }
 
 static void add_feedback(st_writer *w, const dsf_lm *m, strpool *names) {
-    const int H = m->cfg.H, r = m->fb.rank;
+    const int H = m->cfg.H, r = m->fb.rank, SH = dsf_cell_states(m->cfg.cell) * H;
     for (int l = 0; l < m->cfg.L; l++) {
-        int64_t shape[1] = {H};
+        int64_t shape[1] = {SH};
         st_writer_add(w, pool_fmt(names, "rnn.feedback_l%d", l), ST_F32, 1, shape,
-                      m->feedback + (size_t)l * H);
+                      m->feedback + (size_t)l * SH);
     }
     if (m->fb.kind != DSF_FEEDBACK_LOWRANK || !m->fb_u) return;
     for (int l = 0; l < m->cfg.L; l++) {
@@ -107,6 +107,9 @@ int ckpt_save(const char *path, const dsf_lm *m, const dsf_vocab *v, const dsf_r
             int64_t shape[2] = {w->B, m->cfg.H};
             st_writer_add(sw, pool_fmt(&names, "state.h_l%d", l), ST_F32, 2, shape,
                           w->state + (size_t)l * w->B * m->cfg.H);
+            if (m->cfg.cell == DSF_CELL_LSTM)
+                st_writer_add(sw, pool_fmt(&names, "state.c_l%d", l), ST_F32, 2, shape,
+                              w->state_c + (size_t)l * w->B * m->cfg.H);
         }
     }
     st_writer_add(sw, "vocab.bytes", ST_U8, 1, bshape, bytes);
@@ -171,10 +174,13 @@ static int shape_of(const st_file *f, const char *name, int ndim, int64_t *shape
 int ckpt_read_model(const st_file *f, dsf_lm *m, int *has_feedback) {
     int64_t enc[2] = {0}, hh[2] = {0};
     if (shape_of(f, "encoder.weight", 2, enc) || shape_of(f, "rnn.weight_hh_l0", 2, hh)) return -1;
-    if (hh[0] != 3 * hh[1])
-        return dsf_error_set("rnn.weight_hh_l0 is [%" PRId64 ", %" PRId64 "]; a GRU needs [3H, H]",
+    dsf_cell cell = hh[0] == 3 * hh[1] ? DSF_CELL_GRU : hh[0] == 4 * hh[1] ? DSF_CELL_LSTM : DSF_CELL_ELMAN;
+    if (hh[0] != (int64_t)dsf_cell_gates(cell) * hh[1])
+        return dsf_error_set("rnn.weight_hh_l0 is [%" PRId64 ", %" PRId64 "]; a GRU needs [3H, H], "
+                             "an LSTM [4H, H], an Elman RNN [H, H]",
                              hh[0], hh[1]);
-    dsf_lm_config cfg = {.V = (int)enc[0], .E = (int)enc[1], .H = (int)hh[1], .L = 0};
+    dsf_lm_config cfg = {.V = (int)enc[0], .E = (int)enc[1], .H = (int)hh[1], .L = 0, .cell = cell};
+    const int SH = dsf_cell_states(cell) * cfg.H;
     char name[48];
     for (;;) {
         snprintf(name, sizeof name, "rnn.weight_ih_l%d", cfg.L);
@@ -212,13 +218,13 @@ int ckpt_read_model(const st_file *f, dsf_lm *m, int *has_feedback) {
             }
             break;
         }
-        int64_t shape[1] = {cfg.H};
+        int64_t shape[1] = {SH};
         const st_tensor *t;
         if (st_expect(f, name, ST_F32, 1, shape, &t)) {
             lm_destroy(m);
             return -1;
         }
-        memcpy(m->feedback + (size_t)l * cfg.H, t->data, (size_t)cfg.H * sizeof(float));
+        memcpy(m->feedback + (size_t)l * SH, t->data, (size_t)SH * sizeof(float));
         *has_feedback = 1;
     }
     if (read_lowrank(f, m)) {
@@ -273,7 +279,8 @@ int ckpt_read_run(const st_file *f, dsf_run *run, dsf_vocab **v) {
     const char *s;
     int64_t x;
     if (meta_str(f, "dsf.cell", &s)) return -1;
-    if (strcmp(s, "gru") != 0) return dsf_error_set("checkpoint cell '%s' is not supported", s);
+    dsf_cell cell;
+    if (dsf_cell_parse(s, &cell)) return dsf_error_set("checkpoint cell '%s' is not supported", s);
     snprintf(run->cell, sizeof run->cell, "%s", s);
     if (meta_str(f, "dsf.level", &s) || dsf_level_parse(s, &run->level)) return -1;
     if (meta_str(f, "dsf.method", &s) || dsf_method_parse(s, &run->method)) return -1;
@@ -337,6 +344,10 @@ int ckpt_read_state(const st_file *f, const dsf_lm *m, dsf_lm_work *w, dsf_rng *
         snprintf(name, sizeof name, "state.h_l%d", l);
         if (st_expect(f, name, ST_F32, 2, shape, &t)) return -1;
         memcpy(w->state + (size_t)l * w->B * m->cfg.H, t->data, t->nbytes);
+        if (m->cfg.cell != DSF_CELL_LSTM) continue;
+        snprintf(name, sizeof name, "state.c_l%d", l);
+        if (st_expect(f, name, ST_F32, 2, shape, &t)) return -1;
+        memcpy(w->state_c + (size_t)l * w->B * m->cfg.H, t->data, t->nbytes);
     }
     int64_t rshape[1] = {4};
     const st_tensor *t;

@@ -9,6 +9,22 @@
 #include "core/gemm.h"
 #include "core/prof.h"
 
+static const char *const cell_names[] = {"gru", "lstm", "rnn"};
+
+const char *dsf_cell_name(dsf_cell c) { return (unsigned)c < 3 ? cell_names[c] : "unknown"; }
+
+int dsf_cell_parse(const char *s, dsf_cell *out) {
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, cell_names[i]) == 0) {
+            *out = (dsf_cell)i;
+            return 0;
+        }
+    return dsf_error_set("unknown cell '%s' (expected gru, lstm or rnn)", s);
+}
+
+int dsf_cell_gates(dsf_cell c) { return c == DSF_CELL_GRU ? 3 : c == DSF_CELL_LSTM ? 4 : 1; }
+int dsf_cell_states(dsf_cell c) { return c == DSF_CELL_LSTM ? 2 : 1; }
+
 static void add_param(dsf_lm *m, const char *name, int ndim, int64_t d0, int64_t d1) {
     DSF_ASSERT(m->ntensors < DSF_MAX_TENSORS);
     dsf_param *p = &m->tensors[m->ntensors++];
@@ -27,17 +43,18 @@ void lm_layout(dsf_lm *m) {
     char name[48];
     m->ntensors = 0;
     m->n = 0;
+    const int64_t GH = (int64_t)dsf_cell_gates(c->cell) * c->H;
     add_param(m, "encoder.weight", 2, c->V, c->E);
     for (int l = 0; l < c->L; l++) {
         int I = l == 0 ? c->E : c->H;
         snprintf(name, sizeof name, "rnn.weight_ih_l%d", l);
-        add_param(m, name, 2, 3 * (int64_t)c->H, I);
+        add_param(m, name, 2, GH, I);
         snprintf(name, sizeof name, "rnn.weight_hh_l%d", l);
-        add_param(m, name, 2, 3 * (int64_t)c->H, c->H);
+        add_param(m, name, 2, GH, c->H);
         snprintf(name, sizeof name, "rnn.bias_ih_l%d", l);
-        add_param(m, name, 1, 3 * (int64_t)c->H, 1);
+        add_param(m, name, 1, GH, 1);
         snprintf(name, sizeof name, "rnn.bias_hh_l%d", l);
-        add_param(m, name, 1, 3 * (int64_t)c->H, 1);
+        add_param(m, name, 1, GH, 1);
     }
     add_param(m, "decoder.weight", 2, c->V, c->H);
     add_param(m, "decoder.bias", 1, c->V, 1);
@@ -55,8 +72,9 @@ static int check_config(const dsf_lm_config *c) {
 
 size_t lm_bytes(const dsf_lm_config *c) {
     double n = (double)c->V * c->E + (double)c->V * (c->H + 1);
-    for (int l = 0; l < c->L; l++) n += 3.0 * c->H * ((l ? c->H : c->E) + c->H + 2);
-    double bytes = 2 * n * sizeof(float) + (double)c->L * c->H * sizeof(float);
+    const double G = dsf_cell_gates(c->cell), S = dsf_cell_states(c->cell);
+    for (int l = 0; l < c->L; l++) n += G * c->H * ((l ? c->H : c->E) + c->H + 2);
+    double bytes = 2 * n * sizeof(float) + S * c->L * c->H * sizeof(float);
     return bytes > (double)SIZE_MAX / 4 ? SIZE_MAX / 4 : (size_t)bytes;
 }
 
@@ -78,7 +96,7 @@ int lm_create(dsf_lm *m, const dsf_lm_config *cfg) {
     lm_layout(m);
     m->params = dsf_alloc(m->n * sizeof(float));
     m->grads = dsf_alloc(m->n * sizeof(float));
-    m->feedback = dsf_alloc((size_t)cfg->L * cfg->H * sizeof(float));
+    m->feedback = dsf_alloc((size_t)cfg->L * dsf_cell_states(cfg->cell) * cfg->H * sizeof(float));
     if (!m->params || !m->grads || !m->feedback) {
         lm_destroy(m);
         return -1;
@@ -121,11 +139,12 @@ int lm_alloc_lowrank(dsf_lm *m, int r) {
 }
 
 int lm_set_feedback(dsf_lm *m, const dsf_feedback *f, dsf_rng *rng, int T) {
-    const int H = m->cfg.H;
+    const int H = m->cfg.H, S = dsf_cell_states(m->cfg.cell);
     if (f->kind == DSF_FEEDBACK_LOWRANK && lm_alloc_lowrank(m, f->rank)) return -1;
     m->fb = *f;
     for (int l = 0; l < m->cfg.L; l++) {
-        dsf_feedback_fill(f, rng, m->feedback + (size_t)l * H, H, T);
+        for (int k = 0; k < S; k++)  // the LSTM: a_h, then a_c, each over all time scales
+            dsf_feedback_fill(f, rng, m->feedback + ((size_t)l * S + k) * H, H, T);
         if (f->kind == DSF_FEEDBACK_LOWRANK) {
             const size_t o = (size_t)l * H * f->rank;
             dsf_feedback_fill_lowrank(f, rng, m->fb_u + o, m->fb_v + o, H);
@@ -160,28 +179,30 @@ void lm_init_params(dsf_lm *m, dsf_rng *rng) {
     X(x, int32_t, TB)                                                              \
     X(y, int32_t, TB)                                                              \
     X(emb, float, TB * E)                                                          \
-    X(scratch, float, TB * 3 * H)                                                  \
+    X(scratch, float, TB * G * H)                                                  \
     X(probs, float, TB * V)                                                        \
     X(row_loss, float, TB)                                                         \
     X(e, float, TB * IH)                                                           \
     X(dx, float, TB * IH)                                                          \
-    X(bw.gi, float, TB * 3 * H)                                                    \
-    X(bw.gh, float, TB * 3 * H)                                                    \
+    X(bw.gi, float, TB * G * H)                                                    \
+    X(bw.gh, float, TB * G * H)                                                    \
     X(bw.carry, float, B * H)                                                      \
     X(wpack, float, gru_pack_floats((int)H))                                       \
-    X(state, float, L * B * H)
+    X(state, float, L * B * H)                                                     \
+    X(state_c, float, L * B * H)
 #define LAYER_BUFFERS(X)                                                           \
     X(h, float, (T + 1) * B * H)                                                   \
-    X(gates, float, TB * 3 * H)                                                    \
+    X(gates, float, TB * G * H)                                                    \
     X(q, float, TB * H)
 
 size_t lm_work_bytes(const dsf_lm_config *c, int B_, int T_) {
     double B = B_, T = T_, TB = T * B, E = c->E, H = c->H, V = c->V, L = c->L;
-    double IH = E > H ? E : H, total = 0, layer = 0;
+    double IH = E > H ? E : H, total = 0, layer = 0, G = dsf_cell_gates(c->cell);
 #define SIZE(name, type, count) total += (double)(count) * sizeof(type);
 #define SIZEL(name, type, count) layer += (double)(count) * sizeof(type);
     WORK_BUFFERS(SIZE)
     LAYER_BUFFERS(SIZEL)
+    if (c->cell == DSF_CELL_LSTM) layer += (T + 1) * B * H * sizeof(float);  // c
     total += L * layer;
     return total > (double)SIZE_MAX / 4 ? SIZE_MAX / 4 : (size_t)total;
 }
@@ -193,7 +214,7 @@ int lm_work_create(dsf_lm_work *w, const dsf_lm_config *c, int B, int T) {
     w->B = B;
     w->T = T;
     size_t TB = (size_t)T * B, E = c->E, H = c->H, V = c->V, L = c->L;
-    size_t IH = E > H ? E : H;
+    size_t IH = E > H ? E : H, G = (size_t)dsf_cell_gates(c->cell);
     int ok = 1;
 #define ALLOC(name, type, count) ok = ok && (w->name = dsf_alloc((count) * sizeof(type)));
     WORK_BUFFERS(ALLOC)
@@ -201,6 +222,7 @@ int lm_work_create(dsf_lm_work *w, const dsf_lm_config *c, int B, int T) {
         gru_cache *g = &w->cache[l];
 #define ALLOCL(name, type, count) ok = ok && (g->name = dsf_alloc((count) * sizeof(type)));
         LAYER_BUFFERS(ALLOCL)
+        if (c->cell == DSF_CELL_LSTM) ok = ok && (w->c[l] = dsf_alloc((T + 1) * B * H * sizeof(float)));
     }
     if (!ok) {
         lm_work_destroy(w);
@@ -216,6 +238,7 @@ void lm_work_destroy(dsf_lm_work *w) {
         gru_cache *g = &w->cache[l];
 #define FREEL(name, type, count) dsf_free(g->name);
         LAYER_BUFFERS(FREEL)
+        dsf_free(w->c[l]);
     }
     dsf_free(w->bw.avar);
     for (int l = 0; l < DSF_MAX_LAYERS; l++) dsf_scan_cache_free(&w->lr_cache[l]);
@@ -224,6 +247,7 @@ void lm_work_destroy(dsf_lm_work *w) {
 
 void lm_work_reset_state(dsf_lm_work *w, const dsf_lm_config *c) {
     memset(w->state, 0, sizeof(float) * (size_t)c->L * w->B * c->H);
+    memset(w->state_c, 0, sizeof(float) * (size_t)c->L * w->B * c->H);
 }
 
 // p (V) ← exp(p − max p); returns Σ p in double. Sixteen independent lanes for
@@ -271,9 +295,22 @@ double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32
     int I = E;
     for (int l = 0; l < L; l++) {
         gru_cache *g = &w->cache[l];
+        const gru_weights *rw = &m->rnn[l];
         memcpy(g->h, w->state + l * BH, BH * sizeof(float));
-        g->wpack = w->wpack;  // one packing buffer serves every layer in turn
-        gru_forward(&m->rnn[l], in, g, w->scratch, T, B, I, H);
+        if (c->cell == DSF_CELL_GRU) {
+            g->wpack = w->wpack;  // one packing buffer serves every layer in turn
+            gru_forward(rw, in, g, w->scratch, T, B, I, H);
+        } else if (c->cell == DSF_CELL_LSTM) {
+            const lstm_weights lw = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
+            lstm_cache lc = {g->h, w->c[l], g->gates};
+            memcpy(w->c[l], w->state_c + l * BH, BH * sizeof(float));
+            lstm_forward(&lw, in, &lc, w->scratch, T, B, I, H);
+            memcpy(w->state_c + l * BH, w->c[l] + (size_t)T * BH, BH * sizeof(float));
+        } else {
+            const elman_weights ew = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
+            elman_cache ec = {g->h};
+            elman_forward(&ew, in, &ec, w->scratch, T, B, I, H);
+        }
         memcpy(w->state + l * BH, g->h + (size_t)T * BH, BH * sizeof(float));
         in = g->h + BH;  // outputs h[1..T]
         I = H;
@@ -323,21 +360,39 @@ void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
     dsf_sgemm(0, 0, (int)TB, H, V, 1.0f, w->probs, V, m->dec_w, H, 0.0f, w->e, H);
     dsf_prof_end(DSF_PROF_DECODER, t0);
 
-    const int fit = meth == DSF_METHOD_DSF && m->fb.kind == DSF_FEEDBACK_FIT && w->fit_now;
+    const int fit = meth == DSF_METHOD_DSF && m->fb.kind == DSF_FEEDBACK_FIT && w->fit_now &&
+                    c->cell == DSF_CELL_GRU;
     if (fit) m->fits++;
+    const int S = dsf_cell_states(c->cell);
     if (meth == DSF_METHOD_DSF && m->fb.kind == DSF_FEEDBACK_DIAG && !w->bw.avar) {
-        w->bw.avar = dsf_alloc((size_t)w->T * B * H * sizeof(float));
+        w->bw.avar = dsf_alloc((size_t)S * w->T * B * H * sizeof(float));
         DSF_ASSERT(w->bw.avar);
     }
     for (int l = L - 1; l >= 0; l--) {
         const float *x = l == 0 ? w->emb : w->cache[l - 1].h + BH;
         int I = l == 0 ? E : H;
         const size_t lr = (size_t)l * H * m->fb.rank;
-        const dsf_layer_feedback fb = {m->fb.kind, m->feedback + (size_t)l * H,
+        const dsf_layer_feedback fb = {m->fb.kind, m->feedback + (size_t)l * S * H,
                                        m->fb_u ? m->fb_u + lr : NULL, m->fb_v ? m->fb_v + lr : NULL,
                                        m->fb.rank, &w->lr_cache[l]};
-        gru_layer_backward(meth, w->scan, &fb, &m->rnn[l], x, &w->cache[l], w->e, &w->bw,
-                           &m->g_rnn[l], w->dx, T, B, I, H);
+        const gru_weights *rw = &m->rnn[l];
+        const gru_grads *rg = &m->g_rnn[l];
+        if (c->cell == DSF_CELL_GRU) {
+            gru_layer_backward(meth, w->scan, &fb, rw, x, &w->cache[l], w->e, &w->bw, &m->g_rnn[l],
+                               w->dx, T, B, I, H);
+        } else if (c->cell == DSF_CELL_LSTM) {
+            const lstm_weights lw = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
+            lstm_grads lg = {rg->w_ih, rg->w_hh, rg->b_ih, rg->b_hh};
+            const lstm_cache lc = {w->cache[l].h, w->c[l], w->cache[l].gates};
+            lstm_layer_backward(meth, w->scan, &fb, &lw, x, &lc, w->e, &w->bw, &lg, w->dx, T, B, I,
+                                H);
+        } else {
+            const elman_weights ew = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
+            elman_grads eg = {rg->w_ih, rg->w_hh, rg->b_ih, rg->b_hh};
+            const elman_cache ec = {w->cache[l].h};
+            elman_layer_backward(meth, w->scan, &fb, &ew, x, &ec, w->e, &w->bw, &eg, w->dx, T, B, I,
+                                 H);
+        }
         if (fit) {
             const double f0 = dsf_now();
             gru_fit_feedback(&m->rnn[l], &w->cache[l], w->e, &w->bw, m->feedback + (size_t)l * H,

@@ -22,8 +22,17 @@
 #define DSF_MAX_LAYERS 64
 #define DSF_MAX_TENSORS (3 + 4 * DSF_MAX_LAYERS)
 
+// The recurrent cell (PyTorch's GRU, LSTM, and RNN with tanh), gates per unit G
+// and state vectors per unit S (the LSTM's h and c).
+typedef enum { DSF_CELL_GRU, DSF_CELL_LSTM, DSF_CELL_ELMAN } dsf_cell;
+const char *dsf_cell_name(dsf_cell c);            // "gru", "lstm", "rnn"
+int dsf_cell_parse(const char *s, dsf_cell *out);  // 0, or -1 with the error set
+int dsf_cell_gates(dsf_cell c);                    // 3, 4, 1
+int dsf_cell_states(dsf_cell c);                   // 1, 2, 1
+
 typedef struct {
     int V, E, H, L;
+    dsf_cell cell;  // GRU unless set
 } dsf_lm_config;
 
 typedef struct {
@@ -41,7 +50,7 @@ typedef struct {
     size_t n;        // number of parameters
     float *params;   // (n)
     float *grads;    // (n)
-    float *feedback; // (L,H)
+    float *feedback; // (L,S·H): a per layer (the LSTM's a_h, then a_c)
     dsf_feedback fb;     // the feedback's kind, the same for every layer (uniform unless set)
     float *fb_u, *fb_v;  // (L,H,r): lowrank only, else NULL
     int64_t fits;        // fit: re-estimates done (each covers every layer) and their time
@@ -78,7 +87,8 @@ typedef struct {
     int last_T;       // steps of the last forward pass
     int32_t *x, *y;   // (T,B) time-major tokens of the last forward pass
     float *emb;       // (T,B,E)
-    gru_cache cache[DSF_MAX_LAYERS];
+    gru_cache cache[DSF_MAX_LAYERS];  // h, gates (T,B,G·H) for every cell; q for the GRU
+    float *c[DSF_MAX_LAYERS];         // LSTM: the cell states (T+1,B,H)
     float *scratch;   // (T,B,3H)
     float *probs;     // (T·B,V): softmax of the logits, then dlogits
     float *row_loss;  // (T·B)
@@ -86,6 +96,7 @@ typedef struct {
     gru_backward_work bw;
     float *wpack;     // gru_pack_floats(H): packed W_hh, shared by the layers
     float *state;     // (L,B,H)
+    float *state_c;   // (L,B,H): the LSTM's carried cell state
     dsf_scan_kind scan;  // how dsf's recurrence is computed (seq unless set)
     // fit feedback: lm_backward under dsf re-estimates a when fit_now is set,
     // with weight fit_rate (1: take the new estimate as it is).

@@ -221,6 +221,28 @@ expect_err "unknown cell" "unknown cell 'gruu'" "$DSF" train $W --cell gruu
 expect_err "fit is gru only" "fit is implemented for --cell gru" "$DSF" train $W --cell lstm --feedback fit
 expect_err "lowrank is not for lstm" "not lstm" "$DSF" train $W --cell lstm --feedback lowrank:2
 
+# --- dropout and tied weights: train, resume bit-identically (the masks come from
+#     the checkpointed generator), one decoder tensor; evaluation is deterministic
+a="$tmp/da.csv" b="$tmp/db.csv"
+rm -f "$a" "$b"
+"$DSF" train $W --cell lstm --dropout 0.3 --tie --steps 20 --log "$a" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+"$DSF" train $W --cell lstm --dropout 0.3 --tie --steps 20 --stop-at 9 --log "$b" --log-every 1 --save "$tmp/tie.safetensors" 2>"$tmp/err" >/dev/null
+"$DSF" train $W --resume "$tmp/tie.safetensors" --log "$b" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+if [ "$(grep -c '^train,' "$a")" -eq 20 ] && [ "$(cut -d, -f1,3,5 "$a")" = "$(cut -d, -f1,3,5 "$b")" ]; then
+    ok "--dropout --tie: trains, resume is bit-identical"
+else
+    fail "--dropout --tie: trains, resume is bit-identical"
+fi
+"$DSF" train $W --cell lstm --tie --steps 20 --log "$tmp/nodrop.csv" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+if [ "$(grep '^train,1,1,' "$a")" != "$(grep '^train,1,1,' "$tmp/nodrop.csv")" ]; then
+    ok "dropout changes the training losses"; else fail "dropout changes the training losses"; fi
+if grep -aq '"decoder.bias"' "$tmp/tie.safetensors" && ! grep -aq '"decoder.weight"' "$tmp/tie.safetensors"; then
+    ok "a tied model has no decoder.weight"; else fail "a tied model has no decoder.weight"; fi
+e1=$("$DSF" eval --ckpt "$tmp/tie.safetensors" --data "$tmp/words" 2>&1) e2=$("$DSF" eval --ckpt "$tmp/tie.safetensors" --data "$tmp/words" 2>&1)
+if [ -n "$e1" ] && [ "$e1" = "$e2" ]; then ok "evaluation has no dropout ($e1)"; else fail "evaluation has no dropout ('$e1' vs '$e2')"; fi
+expect_err "--tie needs emb = hidden" "embedding size equal" "$DSF" train --data "$tmp/words" --emb 8 --hidden 16 --tie
+expect_err "resume with another dropout" "--dropout 0.5 conflicts" "$DSF" train --data "$tmp/words" --dropout 0.5 --resume "$tmp/tie.safetensors"
+
 # --- determinism: the same seed and thread count give the same run, bit for bit
 "$DSF" train $W --method dsf --steps 30 --log "$tmp/d1.csv" --log-every 1 --no-test >/dev/null 2>&1
 "$DSF" train $W --method dsf --steps 30 --log "$tmp/d2.csv" --log-every 1 --no-test >/dev/null 2>&1

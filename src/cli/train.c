@@ -26,9 +26,9 @@ typedef struct {
     const char *data, *level, *cell, *method, *feedback, *scan, *optim, *save, *resume, *log, *init;
     int layers, emb, hidden, batch, seq, eval_batch, threads, log_every, max_bad;
     int64_t epochs, steps, warmup, stop_at;
-    double lr, clip, weight_decay;
+    double lr, clip, weight_decay, dropout;
     int64_t seed;
-    int no_test;
+    int no_test, tie;
 } train_opts;
 
 // Steps already completed and where the data stands: everything needed to go on.
@@ -163,6 +163,9 @@ static int check_resume(const dsf_run *ck, const train_opts *o, const arg_spec *
     CONFLICT("seed", (uint64_t)o->seed != ck->seed, "%" PRIu64, (uint64_t)o->seed, ck->seed)
     CONFLICT("lr", o->lr != ck->base_lr, "%g", o->lr, ck->base_lr)
     CONFLICT("clip", o->clip != ck->clip, "%g", o->clip, ck->clip)
+    CONFLICT("dropout", o->dropout != ck->dropout, "%g", o->dropout, ck->dropout)
+    CONFLICT("tie", o->tie != mc->tie, "%s", o->tie ? "given" : "absent",
+             mc->tie ? "tied" : "untied")
     CONFLICT("weight-decay", o->weight_decay != ck->weight_decay, "%g", o->weight_decay,
              ck->weight_decay)
     if (args_given(specs, n, "feedback")) {
@@ -313,11 +316,12 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
     }
     if (!ck) {
         dsf_lm_config cfg = {.V = vocab_size(tr->corpus.vocab), .E = o->emb, .H = o->hidden,
-                             .L = o->layers, .cell = cell};
+                             .L = o->layers, .cell = cell, .tie = o->tie};
         if (lm_create(&tr->m, &cfg)) goto fail;
         *run = (dsf_run){.level = level, .method = method, .optim = optim, .batch = o->batch,
                          .seq = o->seq, .eval_batch = o->eval_batch, .seed = (uint64_t)o->seed,
                          .clip = o->clip, .base_lr = o->lr, .lr = o->lr, .best_val = INFINITY,
+                         .dropout = o->dropout,
                          .world_size = dist_size()};
         snprintf(run->cell, sizeof run->cell, "%s", o->cell);
         run->scan = scan;
@@ -342,6 +346,8 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
         optim_create(&tr->o, run->optim, (float)run->base_lr, tr->m.n))
         goto fail;
     tr->w.scan = run->scan;
+    tr->w.dropout = (float)run->dropout;  // the masks come from the run's generator,
+    tr->w.rng = &tr->rng;                 // saved in checkpoints: resume stays exact
     if (!ck) {
         run->weight_decay = o->weight_decay;
         run->warmup = o->warmup >= 0 ? o->warmup : run->total_steps / 20;
@@ -379,9 +385,10 @@ static void print_header(const trainer *tr) {
                     " tokens, vocabulary %d (%s level)\n",
             tr->corpus.source[DSF_SPLIT_TRAIN], tr->corpus.split[0].n, tr->corpus.split[1].n,
             tr->corpus.split[2].n, c->V, dsf_level_name(r->level));
-    fprintf(stderr, "model: %s, %d layer%s, emb %d, hidden %d, %zu parameters\n",
-            dsf_cell_name(c->cell), c->L,
-            c->L > 1 ? "s" : "", c->E, c->H, tr->m.n);
+    fprintf(stderr, "model: %s, %d layer%s, emb %d, hidden %d%s, %zu parameters\n",
+            dsf_cell_name(c->cell), c->L, c->L > 1 ? "s" : "", c->E, c->H,
+            c->tie ? " (decoder tied to the embedding)" : "", tr->m.n);
+    if (tr->run.dropout > 0) fprintf(stderr, "dropout: %g\n", tr->run.dropout);
     char dsf_desc[128] = "";
     if (r->method == DSF_METHOD_DSF)
         snprintf(dsf_desc, sizeof dsf_desc, " feedback %s scan %s", r->feedback,
@@ -565,6 +572,8 @@ static int train_command(int argc, char **argv) {
         OPT("clip", ARG_FLOAT, &o.clip, 0, 1e9, "global gradient-norm clip (0: none)"),
         OPT("warmup", ARG_I64, &o.warmup, -1, 1e15, "adamw warm-up steps (-1: 5% of the run)"),
         OPT("weight-decay", ARG_FLOAT, &o.weight_decay, 0, 1e3, "adamw decoupled weight decay"),
+        OPT("dropout", ARG_FLOAT, &o.dropout, 0, 0.99, "dropout on the embedding, between layers and before the decoder"),
+        OPT("tie", ARG_FLAG, &o.tie, 0, 0, "tie the decoder's weight to the embedding (needs --emb = --hidden)"),
         OPT("epochs", ARG_I64, &o.epochs, 1, 1e9, "epochs to train"),
         OPT("steps", ARG_I64, &o.steps, 1, 1e15, "total steps of the run (instead of --epochs)"),
         OPT("eval-batch", ARG_INT, &o.eval_batch, 1, 1 << 20, "batch size for evaluation"),

@@ -127,6 +127,7 @@ int ckpt_save(const char *path, const dsf_lm *m, const dsf_vocab *v, const dsf_r
     st_writer_meta(sw, "dsf.clip", pool_fmt(&meta, "%.17g", run->clip));
     st_writer_meta(sw, "dsf.base_lr", pool_fmt(&meta, "%.17g", run->base_lr));
     st_writer_meta(sw, "dsf.weight_decay", pool_fmt(&meta, "%.17g", run->weight_decay));
+    st_writer_meta(sw, "dsf.dropout", pool_fmt(&meta, "%.17g", run->dropout));
     st_writer_meta(sw, "dsf.warmup", pool_fmt(&meta, "%" PRId64, run->warmup));
     st_writer_meta(sw, "dsf.lr", pool_fmt(&meta, "%.17g", run->lr));
     st_writer_meta(sw, "dsf.best_val", pool_fmt(&meta, "%.17g", run->best_val));
@@ -181,6 +182,7 @@ int ckpt_read_model(const st_file *f, dsf_lm *m, int *has_feedback) {
                              hh[0], hh[1]);
     dsf_lm_config cfg = {.V = (int)enc[0], .E = (int)enc[1], .H = (int)hh[1], .L = 0, .cell = cell};
     const int SH = dsf_cell_states(cell) * cfg.H;
+    cfg.tie = !st_get(f, "decoder.weight") && enc[1] == hh[1];  // tied: the embedding alone
     char name[48];
     for (;;) {
         snprintf(name, sizeof name, "rnn.weight_ih_l%d", cfg.L);
@@ -299,6 +301,7 @@ int ckpt_read_run(const st_file *f, dsf_run *run, dsf_vocab **v) {
     run->seed = (uint64_t)x;
     if (meta_f64(f, "dsf.clip", &run->clip) || meta_f64(f, "dsf.base_lr", &run->base_lr) ||
         meta_f64(f, "dsf.weight_decay", &run->weight_decay) ||
+        (st_meta(f, "dsf.dropout") && meta_f64(f, "dsf.dropout", &run->dropout)) ||
         meta_i64(f, "dsf.warmup", 0, INT64_MAX, &run->warmup) ||
         meta_f64(f, "dsf.lr", &run->lr) || meta_f64(f, "dsf.best_val", &run->best_val))
         return -1;

@@ -29,6 +29,7 @@ typedef struct {
     uint64_t seed;
     double clip, base_lr;
     double weight_decay;   // AdamW
+    double dropout;        // training dropout rate (0: none)
     int64_t warmup;        // AdamW warm-up steps
     int64_t total_steps;   // steps the run was asked for
     int64_t step;          // steps taken

@@ -8,6 +8,7 @@
 #include "core/fastmath.h"
 #include "core/gemm.h"
 #include "core/prof.h"
+#include "model/layers.h"
 
 static const char *const cell_names[] = {"gru", "lstm", "rnn"};
 
@@ -56,7 +57,7 @@ void lm_layout(dsf_lm *m) {
         snprintf(name, sizeof name, "rnn.bias_hh_l%d", l);
         add_param(m, name, 1, GH, 1);
     }
-    add_param(m, "decoder.weight", 2, c->V, c->H);
+    if (!c->tie) add_param(m, "decoder.weight", 2, c->V, c->H);
     add_param(m, "decoder.bias", 1, c->V, 1);
 }
 
@@ -65,13 +66,16 @@ static int check_config(const dsf_lm_config *c) {
         return dsf_error_set("model sizes must be positive (vocab %d, emb %d, hidden %d, layers %d)",
                              c->V, c->E, c->H, c->L);
     if (c->L > DSF_MAX_LAYERS) return dsf_error_set("at most %d layers", DSF_MAX_LAYERS);
+    if (c->tie && c->E != c->H)
+        return dsf_error_set("tied weights need the embedding size equal to the hidden size "
+                             "(emb %d, hidden %d)", c->E, c->H);
     if (c->H > (1 << 20) || c->E > (1 << 20) || c->V > (1 << 28))
         return dsf_error_set("model sizes too large (vocab %d, emb %d, hidden %d)", c->V, c->E, c->H);
     return 0;
 }
 
 size_t lm_bytes(const dsf_lm_config *c) {
-    double n = (double)c->V * c->E + (double)c->V * (c->H + 1);
+    double n = (double)c->V * c->E + (double)c->V * ((c->tie ? 0 : c->H) + 1);
     const double G = dsf_cell_gates(c->cell), S = dsf_cell_states(c->cell);
     for (int l = 0; l < c->L; l++) n += G * c->H * ((l ? c->H : c->E) + c->H + 2);
     double bytes = 2 * n * sizeof(float) + S * c->L * c->H * sizeof(float);
@@ -111,10 +115,16 @@ int lm_create(dsf_lm *m, const dsf_lm_config *cfg) {
         m->g_rnn[l] = (gru_grads){m->grads + p[0].offset, m->grads + p[1].offset,
                                   m->grads + p[2].offset, m->grads + p[3].offset};
     }
-    m->dec_w = m->params + p[0].offset;
-    m->g_dec_w = m->grads + p[0].offset;
-    m->dec_b = m->params + p[1].offset;
-    m->g_dec_b = m->grads + p[1].offset;
+    if (cfg->tie) {  // one tensor: the decoder's gradient is added to the embedding's
+        m->dec_w = m->encoder;
+        m->g_dec_w = m->g_encoder;
+    } else {
+        m->dec_w = m->params + p->offset;
+        m->g_dec_w = m->grads + p->offset;
+        p++;
+    }
+    m->dec_b = m->params + p->offset;
+    m->g_dec_b = m->grads + p->offset;
     return 0;
 }
 
@@ -241,7 +251,12 @@ void lm_work_destroy(dsf_lm_work *w) {
         dsf_free(w->c[l]);
     }
     dsf_free(w->bw.avar);
-    for (int l = 0; l < DSF_MAX_LAYERS; l++) dsf_scan_cache_free(&w->lr_cache[l]);
+    dsf_free(w->mask_emb);
+    for (int l = 0; l < DSF_MAX_LAYERS; l++) {
+        dsf_scan_cache_free(&w->lr_cache[l]);
+        dsf_free(w->mask[l]);
+        dsf_free(w->dropped[l]);
+    }
     memset(w, 0, sizeof *w);
 }
 
@@ -291,6 +306,17 @@ double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32
         DSF_ASSERT(x[r] >= 0 && x[r] < V);
         memcpy(w->emb + r * E, m->encoder + (size_t)x[r] * E, E * sizeof(float));
     }
+    const int drop = w->dropout > 0 && w->rng;
+    w->dropped_now = drop;
+    if (drop && !w->mask_emb) {  // first use: the buffers for every site
+        const size_t n = (size_t)w->T * B;
+        DSF_ASSERT((w->mask_emb = dsf_alloc(n * E * sizeof(float))));
+        for (int l = 0; l < L; l++) {
+            DSF_ASSERT((w->mask[l] = dsf_alloc(n * H * sizeof(float))));
+            DSF_ASSERT((w->dropped[l] = dsf_alloc(n * H * sizeof(float))));
+        }
+    }
+    if (drop) dropout_forward(w->emb, w->emb, w->mask_emb, TB * E, w->dropout, w->rng);
     const float *in = w->emb;
     int I = E;
     for (int l = 0; l < L; l++) {
@@ -313,6 +339,10 @@ double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32
         }
         memcpy(w->state + l * BH, g->h + (size_t)T * BH, BH * sizeof(float));
         in = g->h + BH;  // outputs h[1..T]
+        if (drop) {
+            dropout_forward(in, w->dropped[l], w->mask[l], TB * H, w->dropout, w->rng);
+            in = w->dropped[l];
+        }
         I = H;
     }
     dsf_prof_end(DSF_PROF_FORWARD, t0);
@@ -353,11 +383,13 @@ void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
         p[w->y[r]] -= 1.0f;
         for (int v = 0; v < V; v++) p[v] *= scale;
     }
-    const float *top = w->cache[L - 1].h + BH;
-    dsf_sgemm(1, 0, V, H, (int)TB, 1.0f, w->probs, V, top, H, 0.0f, m->g_dec_w, H);
+    const int drop = w->dropped_now;
+    const float *top = drop ? w->dropped[L - 1] : w->cache[L - 1].h + BH;  // the decoder's input
+    dsf_sgemm(1, 0, V, H, (int)TB, 1.0f, w->probs, V, top, H, 1.0f, m->g_dec_w, H);  // tie: + g_encoder
     dsf_add_colsum(m->g_dec_b, w->probs, TB, V);
     // The top layer's local error: e (T,B,H) = dlogits W_dec.
     dsf_sgemm(0, 0, (int)TB, H, V, 1.0f, w->probs, V, m->dec_w, H, 0.0f, w->e, H);
+    if (drop) dropout_backward(w->e, w->mask[L - 1], w->e, TB * H);
     dsf_prof_end(DSF_PROF_DECODER, t0);
 
     const int fit = meth == DSF_METHOD_DSF && m->fb.kind == DSF_FEEDBACK_FIT && w->fit_now &&
@@ -369,7 +401,7 @@ void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
         DSF_ASSERT(w->bw.avar);
     }
     for (int l = L - 1; l >= 0; l--) {
-        const float *x = l == 0 ? w->emb : w->cache[l - 1].h + BH;
+        const float *x = l == 0 ? w->emb : drop ? w->dropped[l - 1] : w->cache[l - 1].h + BH;
         int I = l == 0 ? E : H;
         const size_t lr = (size_t)l * H * m->fb.rank;
         const dsf_layer_feedback fb = {m->fb.kind, m->feedback + (size_t)l * S * H,
@@ -399,10 +431,12 @@ void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
                              w->fit_rate, T, B, H);
             m->fit_seconds += dsf_now() - f0;
         }
-        // dx is the local error of the layer below (or of the embedding).
+        // dx is the local error of the layer below (or of the embedding), through its dropout.
         float *t = w->e;
         w->e = w->dx;
         w->dx = t;
+        if (drop)
+            dropout_backward(w->e, l ? w->mask[l - 1] : w->mask_emb, w->e, TB * (l ? H : E));
     }
     t0 = dsf_prof_begin();
     for (size_t r = 0; r < TB; r++) {

@@ -33,6 +33,7 @@ int dsf_cell_states(dsf_cell c);                   // 1, 2, 1
 typedef struct {
     int V, E, H, L;
     dsf_cell cell;  // GRU unless set
+    int tie;        // the decoder's weight is the embedding's (E = H): no decoder.weight
 } dsf_lm_config;
 
 typedef struct {
@@ -103,6 +104,15 @@ typedef struct {
     int fit_now;
     float fit_rate;
     dsf_scan_cache lr_cache[DSF_MAX_LAYERS];  // lowrank blelloch powers, per layer
+    // Dropout (inverted, a fresh mask each forward pass) on the embedding output,
+    // between layers and before the decoder, when dropout > 0 and rng is set
+    // (training); evaluation leaves rng NULL. Buffers allocated on first use.
+    float dropout;
+    dsf_rng *rng;
+    float *mask_emb;                  // (T,B,E)
+    float *mask[DSF_MAX_LAYERS];      // (T,B,H) on layer l's output
+    float *dropped[DSF_MAX_LAYERS];   // (T,B,H) layer l's output after dropout
+    int dropped_now;                  // the last forward pass used dropout
 } dsf_lm_work;
 
 int lm_work_create(dsf_lm_work *w, const dsf_lm_config *cfg, int B, int T);

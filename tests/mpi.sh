@@ -12,17 +12,25 @@ if ! command -v mpirun >/dev/null 2>&1; then
     echo "mpi: 0 passed, 0 failed, 1 skipped"
     exit 0
 fi
-if ! ldd "$DSF" 2>/dev/null | grep -q libmpi; then
-    echo "skipped: $DSF is built without MPI (make MPI=1 test runs these tests)"
-    echo "mpi: 0 passed, 0 failed, 1 skipped"
-    exit 0
-fi
 # Open MPI refuses more processes than cores, and root, unless told.
 MPIRUN="mpirun"
 if mpirun --version 2>&1 | grep -q "Open MPI"; then
     MPIRUN="mpirun --oversubscribe --bind-to none"
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
     export OMPI_MCA_btl_vader_single_copy_mechanism=none  # containers lack CMA permissions
+fi
+if ! ldd "$DSF" 2>/dev/null | grep -q libmpi; then
+    echo "skipped: $DSF is built without MPI (make MPI=1 test runs these tests)"
+    # ... but it must refuse to run as one of several processes
+    if $MPIRUN -np 2 "$DSF" train --data builtin:recall --level char --steps 1 2>&1 | \
+        grep -q "built without MPI but was started as one of 2 processes"; then
+        echo "ok   a build without MPI refuses to run as one of several processes"
+        echo "mpi: 1 passed, 0 failed, 1 skipped"
+        exit 0
+    fi
+    echo "FAIL a build without MPI refuses to run as one of several processes"
+    echo "mpi: 0 passed, 1 failed, 1 skipped"
+    exit 1
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -33,7 +33,16 @@ int dist_reports_error(void) { return first_failed < 0 ? rank == 0 : first_faile
 
 #ifndef DSF_USE_MPI
 
-int dist_init(void) { return 0; }
+// Started by a launcher as one of several processes, a build without MPI would
+// run the same training in each, over the same files.
+int dist_init(void) {
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!n) n = getenv("PMI_SIZE");
+    if (n && atoi(n) > 1)
+        return dsf_error_set("this dsf is built without MPI but was started as one of %d "
+                             "processes (build it with make MPI=1)", atoi(n));
+    return 0;
+}
 void dist_finalize(void) {}
 const char *dist_name(void) { return "none"; }
 double dist_mean_floats(float *x, size_t n) { return 0; }

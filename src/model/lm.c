@@ -292,6 +292,110 @@ static double softmax_exp(float *restrict p, int V) {
     return sum;
 }
 
+// Layer l over T steps of input in (T,B,I), from the carried state, which it updates.
+static void layer_forward(const dsf_lm *m, dsf_lm_work *w, int l, const float *in, int I, int T) {
+    const dsf_lm_config *c = &m->cfg;
+    const int B = w->B, H = c->H;
+    const size_t BH = (size_t)B * H;
+    gru_cache *g = &w->cache[l];
+    const gru_weights *rw = &m->rnn[l];
+    memcpy(g->h, w->state + l * BH, BH * sizeof(float));
+    if (c->cell == DSF_CELL_GRU) {
+        g->wpack = w->wpack;  // one packing buffer serves every layer in turn
+        gru_forward(rw, in, g, w->scratch, T, B, I, H);
+    } else if (c->cell == DSF_CELL_LSTM) {
+        const lstm_weights lw = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
+        lstm_cache lc = {g->h, w->c[l], g->gates};
+        memcpy(w->c[l], w->state_c + l * BH, BH * sizeof(float));
+        lstm_forward(&lw, in, &lc, w->scratch, T, B, I, H);
+        memcpy(w->state_c + l * BH, w->c[l] + (size_t)T * BH, BH * sizeof(float));
+    } else {
+        const elman_weights ew = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
+        elman_cache ec = {g->h};
+        elman_forward(&ew, in, &ec, w->scratch, T, B, I, H);
+    }
+    memcpy(w->state + l * BH, g->h + (size_t)T * BH, BH * sizeof(float));
+}
+
+// Layer l's backward pass: w->e holds its local errors (T,B,H) (and on return the
+// state gradients), w->dx receives the input gradient (T,B,I); x is its input.
+static void layer_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth, int l, const float *x,
+                           int I, int T, int fit) {
+    const dsf_lm_config *c = &m->cfg;
+    const int B = w->B, H = c->H, S = dsf_cell_states(c->cell);
+    const size_t lr = (size_t)l * H * m->fb.rank;
+    const dsf_layer_feedback fb = {m->fb.kind, m->feedback + (size_t)l * S * H,
+                                   m->fb_u ? m->fb_u + lr : NULL, m->fb_v ? m->fb_v + lr : NULL,
+                                   m->fb.rank, &w->lr_cache[l]};
+    const gru_weights *rw = &m->rnn[l];
+    const gru_grads *rg = &m->g_rnn[l];
+    if (c->cell == DSF_CELL_GRU) {
+        gru_layer_backward(meth, w->scan, &fb, rw, x, &w->cache[l], w->e, &w->bw, &m->g_rnn[l],
+                           w->dx, T, B, I, H);
+    } else if (c->cell == DSF_CELL_LSTM) {
+        const lstm_weights lw = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
+        lstm_grads lg = {rg->w_ih, rg->w_hh, rg->b_ih, rg->b_hh};
+        const lstm_cache lc = {w->cache[l].h, w->c[l], w->cache[l].gates};
+        lstm_layer_backward(meth, w->scan, &fb, &lw, x, &lc, w->e, &w->bw, &lg, w->dx, T, B, I,
+                            H);
+    } else {
+        const elman_weights ew = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
+        elman_grads eg = {rg->w_ih, rg->w_hh, rg->b_ih, rg->b_hh};
+        const elman_cache ec = {w->cache[l].h};
+        elman_layer_backward(meth, w->scan, &fb, &ew, x, &ec, w->e, &w->bw, &eg, w->dx, T, B, I,
+                             H);
+    }
+    if (fit) {
+        const double f0 = dsf_now();
+        gru_fit_feedback(&m->rnn[l], &w->cache[l], w->e, &w->bw, m->feedback + (size_t)l * H,
+                         w->fit_rate, T, B, H);
+        m->fit_seconds += dsf_now() - f0;
+    }
+}
+
+// The decoder and the loss: logits (T·B,V) = in W_decᵀ + b, a stable softmax per
+// row into w->probs; returns the mean cross-entropy against y.
+static double decoder_forward(const dsf_lm *m, dsf_lm_work *w, const float *in, const int32_t *y,
+                              int T) {
+    const int V = m->cfg.V, H = m->cfg.H;
+    const size_t TB = (size_t)T * w->B;
+    // Decoder: logits (T·B,V) = h W_decᵀ + b, then a stable softmax per row.
+    for (size_t r = 0; r < TB; r++) memcpy(w->probs + r * V, m->dec_b, V * sizeof(float));
+    dsf_sgemm(0, 1, (int)TB, V, H, 1.0f, in, H, m->dec_w, H, 1.0f, w->probs, V);
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < (long)TB; r++) {
+        float *p = w->probs + (size_t)r * V;
+        double sum = softmax_exp(p, V);
+        float inv = (float)(1.0 / sum);
+        DSF_ASSERT(y[r] >= 0 && y[r] < V);
+        float target = p[y[r]];
+        for (int v = 0; v < V; v++) p[v] *= inv;
+        w->row_loss[r] = (float)(log(sum) - log((double)target));
+    }
+    double loss = 0;  // summed in a fixed order: the same for any thread count
+    for (size_t r = 0; r < TB; r++) loss += w->row_loss[r];
+    return loss / (double)TB;
+}
+
+// The decoder's backward pass from w->probs: its gradients (the tied embedding's
+// included), and e (T,B,H) = dlogits W_dec for its input top.
+static void decoder_backward(dsf_lm *m, dsf_lm_work *w, const float *top, float *e, int T) {
+    const int V = m->cfg.V, H = m->cfg.H;
+    const size_t TB = (size_t)T * w->B;
+    // dlogits = (softmax − onehot) / (T·B), in place.
+    const float scale = 1.0f / (float)TB;
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < (long)TB; r++) {
+        float *p = w->probs + (size_t)r * V;
+        p[w->y[r]] -= 1.0f;
+        for (int v = 0; v < V; v++) p[v] *= scale;
+    }
+    dsf_sgemm(1, 0, V, H, (int)TB, 1.0f, w->probs, V, top, H, 1.0f, m->g_dec_w, H);  // tie: + g_encoder
+    dsf_add_colsum(m->g_dec_b, w->probs, TB, V);
+    // The top layer's local error: e (T,B,H) = dlogits W_dec.
+    dsf_sgemm(0, 0, (int)TB, H, V, 1.0f, w->probs, V, m->dec_w, H, 0.0f, e, H);
+}
+
 double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32_t *y, int T) {
     const dsf_lm_config *c = &m->cfg;
     const int B = w->B, E = c->E, H = c->H, V = c->V, L = c->L;
@@ -320,25 +424,8 @@ double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32
     const float *in = w->emb;
     int I = E;
     for (int l = 0; l < L; l++) {
-        gru_cache *g = &w->cache[l];
-        const gru_weights *rw = &m->rnn[l];
-        memcpy(g->h, w->state + l * BH, BH * sizeof(float));
-        if (c->cell == DSF_CELL_GRU) {
-            g->wpack = w->wpack;  // one packing buffer serves every layer in turn
-            gru_forward(rw, in, g, w->scratch, T, B, I, H);
-        } else if (c->cell == DSF_CELL_LSTM) {
-            const lstm_weights lw = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
-            lstm_cache lc = {g->h, w->c[l], g->gates};
-            memcpy(w->c[l], w->state_c + l * BH, BH * sizeof(float));
-            lstm_forward(&lw, in, &lc, w->scratch, T, B, I, H);
-            memcpy(w->state_c + l * BH, w->c[l] + (size_t)T * BH, BH * sizeof(float));
-        } else {
-            const elman_weights ew = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
-            elman_cache ec = {g->h};
-            elman_forward(&ew, in, &ec, w->scratch, T, B, I, H);
-        }
-        memcpy(w->state + l * BH, g->h + (size_t)T * BH, BH * sizeof(float));
-        in = g->h + BH;  // outputs h[1..T]
+        layer_forward(m, w, l, in, I, T);
+        in = w->cache[l].h + BH;  // outputs h[1..T]
         if (drop) {
             dropout_forward(in, w->dropped[l], w->mask[l], TB * H, w->dropout, w->rng);
             in = w->dropped[l];
@@ -347,48 +434,23 @@ double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32
     }
     dsf_prof_end(DSF_PROF_FORWARD, t0);
     t0 = dsf_prof_begin();
-    // Decoder: logits (T·B,V) = h W_decᵀ + b, then a stable softmax per row.
-    for (size_t r = 0; r < TB; r++) memcpy(w->probs + r * V, m->dec_b, V * sizeof(float));
-    dsf_sgemm(0, 1, (int)TB, V, H, 1.0f, in, H, m->dec_w, H, 1.0f, w->probs, V);
-#pragma omp parallel for schedule(static)
-    for (long r = 0; r < (long)TB; r++) {
-        float *p = w->probs + (size_t)r * V;
-        double sum = softmax_exp(p, V);
-        float inv = (float)(1.0 / sum);
-        DSF_ASSERT(y[r] >= 0 && y[r] < V);
-        float target = p[y[r]];
-        for (int v = 0; v < V; v++) p[v] *= inv;
-        w->row_loss[r] = (float)(log(sum) - log((double)target));
-    }
-    double loss = 0;  // summed in a fixed order: the same for any thread count
-    for (size_t r = 0; r < TB; r++) loss += w->row_loss[r];
+    const double loss = decoder_forward(m, w, in, y, T);
     dsf_prof_end(DSF_PROF_DECODER, t0);
-    return loss / (double)TB;
+    return loss;
 }
 
 void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
     const dsf_lm_config *c = &m->cfg;
-    const int T = w->last_T, B = w->B, E = c->E, H = c->H, V = c->V, L = c->L;
+    const int T = w->last_T, B = w->B, E = c->E, H = c->H, L = c->L;
     const size_t TB = (size_t)T * B, BH = (size_t)B * H;
     double t0 = dsf_prof_begin();
     memset(m->grads, 0, m->n * sizeof(float));
     dsf_prof_end(DSF_PROF_PARAM_GRAD, t0);
 
     t0 = dsf_prof_begin();
-    // dlogits = (softmax − onehot) / (T·B), in place.
-    const float scale = 1.0f / (float)TB;
-#pragma omp parallel for schedule(static)
-    for (long r = 0; r < (long)TB; r++) {
-        float *p = w->probs + (size_t)r * V;
-        p[w->y[r]] -= 1.0f;
-        for (int v = 0; v < V; v++) p[v] *= scale;
-    }
     const int drop = w->dropped_now;
     const float *top = drop ? w->dropped[L - 1] : w->cache[L - 1].h + BH;  // the decoder's input
-    dsf_sgemm(1, 0, V, H, (int)TB, 1.0f, w->probs, V, top, H, 1.0f, m->g_dec_w, H);  // tie: + g_encoder
-    dsf_add_colsum(m->g_dec_b, w->probs, TB, V);
-    // The top layer's local error: e (T,B,H) = dlogits W_dec.
-    dsf_sgemm(0, 0, (int)TB, H, V, 1.0f, w->probs, V, m->dec_w, H, 0.0f, w->e, H);
+    decoder_backward(m, w, top, w->e, T);
     if (drop) dropout_backward(w->e, w->mask[L - 1], w->e, TB * H);
     dsf_prof_end(DSF_PROF_DECODER, t0);
 
@@ -403,34 +465,7 @@ void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
     for (int l = L - 1; l >= 0; l--) {
         const float *x = l == 0 ? w->emb : drop ? w->dropped[l - 1] : w->cache[l - 1].h + BH;
         int I = l == 0 ? E : H;
-        const size_t lr = (size_t)l * H * m->fb.rank;
-        const dsf_layer_feedback fb = {m->fb.kind, m->feedback + (size_t)l * S * H,
-                                       m->fb_u ? m->fb_u + lr : NULL, m->fb_v ? m->fb_v + lr : NULL,
-                                       m->fb.rank, &w->lr_cache[l]};
-        const gru_weights *rw = &m->rnn[l];
-        const gru_grads *rg = &m->g_rnn[l];
-        if (c->cell == DSF_CELL_GRU) {
-            gru_layer_backward(meth, w->scan, &fb, rw, x, &w->cache[l], w->e, &w->bw, &m->g_rnn[l],
-                               w->dx, T, B, I, H);
-        } else if (c->cell == DSF_CELL_LSTM) {
-            const lstm_weights lw = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
-            lstm_grads lg = {rg->w_ih, rg->w_hh, rg->b_ih, rg->b_hh};
-            const lstm_cache lc = {w->cache[l].h, w->c[l], w->cache[l].gates};
-            lstm_layer_backward(meth, w->scan, &fb, &lw, x, &lc, w->e, &w->bw, &lg, w->dx, T, B, I,
-                                H);
-        } else {
-            const elman_weights ew = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
-            elman_grads eg = {rg->w_ih, rg->w_hh, rg->b_ih, rg->b_hh};
-            const elman_cache ec = {w->cache[l].h};
-            elman_layer_backward(meth, w->scan, &fb, &ew, x, &ec, w->e, &w->bw, &eg, w->dx, T, B, I,
-                                 H);
-        }
-        if (fit) {
-            const double f0 = dsf_now();
-            gru_fit_feedback(&m->rnn[l], &w->cache[l], w->e, &w->bw, m->feedback + (size_t)l * H,
-                             w->fit_rate, T, B, H);
-            m->fit_seconds += dsf_now() - f0;
-        }
+        layer_backward(m, w, meth, l, x, I, T, fit);
         // dx is the local error of the layer below (or of the embedding), through its dropout.
         float *t = w->e;
         w->e = w->dx;

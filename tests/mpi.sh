@@ -68,21 +68,21 @@ same_losses() {
 }
 
 # --- one process against two, and four (oversubscribed), with the same global batch
-for cfg in "bptt sgd 1" "dsf sgd 1" "dsf adamw 0.01"; do
+for cfg in "bptt sgd 1 gru" "dsf sgd 1 gru" "dsf adamw 0.01 gru" "dsf sgd 1 lstm"; do
     set -- $cfg
-    m=$1 o=$2 lr=$3
-    "$DSF" train $W --method $m --optim $o --lr $lr --steps $steps --log "$tmp/one_$m$o.csv" >"$tmp/out1" 2>"$tmp/err"
-    $MPIRUN -np 2 "$DSF" train $W --method $m --optim $o --lr $lr --steps $steps --log "$tmp/two_$m$o.csv" \
-        --save "$tmp/two_$m$o.safetensors" >"$tmp/out2" 2>"$tmp/err"
+    m=$1 o=$2 lr=$3 c=$4
+    "$DSF" train $W --cell $c --method $m --optim $o --lr $lr --steps $steps --log "$tmp/one_$c$m$o.csv" >"$tmp/out1" 2>"$tmp/err"
+    $MPIRUN -np 2 "$DSF" train $W --cell $c --method $m --optim $o --lr $lr --steps $steps \
+        --log "$tmp/two_$c$m$o.csv" --save "$tmp/two_$c$m$o.safetensors" >"$tmp/out2" 2>"$tmp/err"
     rc=$?
-    if [ "$rc" -eq 0 ] && same_losses "$tmp/one_$m$o.csv" "$tmp/two_$m$o.csv" >>"$tmp/err"; then
-        ok "2 processes give the losses of 1 ($m, $o, $steps steps, train, valid and test rows)"
+    if [ "$rc" -eq 0 ] && same_losses "$tmp/one_$c$m$o.csv" "$tmp/two_$c$m$o.csv" >>"$tmp/err"; then
+        ok "2 processes give the losses of 1 ($c, $m, $o, $steps steps, train, valid and test rows)"
     else
-        fail "2 processes give the losses of 1 ($m, $o, exit $rc)"
+        fail "2 processes give the losses of 1 ($c, $m, $o, exit $rc)"
     fi
 done
 $MPIRUN -np 4 "$DSF" train $W --method dsf --lr 1 --steps $steps --log "$tmp/four.csv" >/dev/null 2>"$tmp/err"
-if same_losses "$tmp/one_dsfsgd.csv" "$tmp/four.csv" >>"$tmp/err"; then
+if same_losses "$tmp/one_grudsfsgd.csv" "$tmp/four.csv" >>"$tmp/err"; then
     ok "4 processes (oversubscribed) give the losses of 1 (dsf)"
 else
     fail "4 processes (oversubscribed) give the losses of 1 (dsf)"
@@ -104,9 +104,9 @@ else
 fi
 
 # --- the split evaluation equals a single-process one on the saved model (printed to 4 places)
-"$DSF" eval --ckpt "$tmp/two_bpttsgd.best.safetensors" --data "$tmp/words" --split valid >"$tmp/out" 2>"$tmp/err"
+"$DSF" eval --ckpt "$tmp/two_grubpttsgd.best.safetensors" --data "$tmp/words" --split valid >"$tmp/out" 2>"$tmp/err"
 got=$(sed -E 's/^loss ([0-9.]+) .*/\1/' "$tmp/out")
-best=$(grep '^valid,' "$tmp/two_bpttsgd.csv" | cut -d, -f5 | sort -g | head -n 1)
+best=$(grep '^valid,' "$tmp/two_grubpttsgd.csv" | cut -d, -f5 | sort -g | head -n 1)
 if awk -v a="$best" -v b="$got" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-4) }'; then
     ok "split evaluation equals one process's ($best vs $got)"
 else
@@ -114,25 +114,27 @@ else
 fi
 
 # --- resume: exact at the same number of processes, refused at another
-for m in bptt dsf; do
-    a="$tmp/a_$m.csv" b="$tmp/b_$m.csv"
-    $MPIRUN -np 2 "$DSF" train $W --method $m --lr 1 --steps $steps --log "$a" --no-test >/dev/null 2>"$tmp/err"
-    $MPIRUN -np 2 "$DSF" train $W --method $m --lr 1 --steps $steps --stop-at $((per_epoch - 3)) \
-        --save "$tmp/r_$m.safetensors" --log "$b" >/dev/null 2>"$tmp/err"
-    $MPIRUN -np 2 "$DSF" train --data "$tmp/words" --threads 1 --resume "$tmp/r_$m.safetensors" \
+for m in bptt dsf lstm; do
+    c=gru
+    [ $m = lstm ] && m=dsf c=lstm
+    a="$tmp/a_$c$m.csv" b="$tmp/b_$c$m.csv"
+    $MPIRUN -np 2 "$DSF" train $W --cell $c --method $m --lr 1 --steps $steps --log "$a" --no-test >/dev/null 2>"$tmp/err"
+    $MPIRUN -np 2 "$DSF" train $W --cell $c --method $m --lr 1 --steps $steps --stop-at $((per_epoch - 3)) \
+        --save "$tmp/r_$c$m.safetensors" --log "$b" >/dev/null 2>"$tmp/err"
+    $MPIRUN -np 2 "$DSF" train --data "$tmp/words" --threads 1 --resume "$tmp/r_$c$m.safetensors" \
         --log "$b" --log-every 1 --no-test >/dev/null 2>"$tmp/err"
     if [ "$(grep -c '^train,' "$a")" -eq "$steps" ] && \
         [ "$(cut -d, -f1,3,5 "$a")" = "$(cut -d, -f1,3,5 "$b")" ]; then
-        ok "resume with 2 processes is bit-identical ($m, stopped at $((per_epoch - 3)) of $steps)"
+        ok "resume with 2 processes is bit-identical ($c, $m, stopped at $((per_epoch - 3)) of $steps)"
     else
-        fail "resume with 2 processes is bit-identical ($m)"
+        fail "resume with 2 processes is bit-identical ($c, $m)"
     fi
 done
 for np in 1 4; do
     if [ $np -eq 1 ]; then
-        "$DSF" train --data "$tmp/words" --resume "$tmp/r_dsf.safetensors" >/dev/null 2>"$tmp/err"
+        "$DSF" train --data "$tmp/words" --resume "$tmp/r_grudsf.safetensors" >/dev/null 2>"$tmp/err"
     else
-        $MPIRUN -np $np "$DSF" train --data "$tmp/words" --resume "$tmp/r_dsf.safetensors" >/dev/null 2>"$tmp/err"
+        $MPIRUN -np $np "$DSF" train --data "$tmp/words" --resume "$tmp/r_grudsf.safetensors" >/dev/null 2>"$tmp/err"
     fi
     rc=$?
     if [ "$rc" -ne 0 ] && [ "$(grep -c '^dsf train:' "$tmp/err")" -eq 1 ] && \
@@ -151,6 +153,15 @@ if [ "$rc" -ne 0 ] && [ "$(grep -c '^dsf train:' "$tmp/err")" -eq 1 ] && \
     ok "a batch that does not split over the processes is one error line"
 else
     fail "a batch that does not split over the processes is one error line (exit $rc)"
+fi
+
+$MPIRUN -np 2 "$DSF" train $W --steps 2 --dropout 0.2 >/dev/null 2>"$tmp/err"
+rc=$?
+if [ "$rc" -ne 0 ] && [ "$(grep -c '^dsf train:' "$tmp/err")" -eq 1 ] && \
+    grep -q "^dsf train: --dropout does not run under MPI yet" "$tmp/err"; then
+    ok "--dropout is refused under MPI in one line"
+else
+    fail "--dropout is refused under MPI in one line (exit $rc)"
 fi
 
 echo "mpi: $passed passed, $failed failed"

@@ -245,6 +245,11 @@ static int split_streams(trainer *tr, const st_file *ck, const char *resume) {
         return dsf_error_set("%s was written by %d process%s; resume it with as many "
                              "(mpirun -np %d), not %d", resume, run->world_size,
                              run->world_size > 1 ? "es" : "", run->world_size, N);
+    // Every rank would draw the same masks from the run's generator for its own
+    // streams: neither one process's masks nor independent ones.
+    if (N > 1 && run->dropout > 0)
+        return dsf_error_set("--dropout does not run under MPI yet (the processes would draw "
+                             "the same masks); use one process");
     if (run->batch % N)
         return dsf_error_set("--batch %d does not split evenly over %d processes (give a "
                              "multiple of %d)", run->batch, N, N);

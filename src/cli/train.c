@@ -23,6 +23,8 @@ static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { stop_requested = sig; }
 
 typedef struct {
+    const char *arch;
+    int mlp;
     const char *data, *level, *cell, *method, *feedback, *scan, *optim, *save, *resume, *log, *init;
     int layers, emb, hidden, batch, seq, eval_batch, threads, log_every, max_bad;
     int64_t epochs, steps, warmup, stop_at;
@@ -164,6 +166,9 @@ static int check_resume(const dsf_run *ck, const train_opts *o, const arg_spec *
     CONFLICT("lr", o->lr != ck->base_lr, "%g", o->lr, ck->base_lr)
     CONFLICT("clip", o->clip != ck->clip, "%g", o->clip, ck->clip)
     CONFLICT("dropout", o->dropout != ck->dropout, "%g", o->dropout, ck->dropout)
+    CONFLICT("arch", strcmp(o->arch, mc->arch == DSF_ARCH_BLOCK ? "block" : "stack"), "%s",
+             o->arch, mc->arch == DSF_ARCH_BLOCK ? "block" : "stack")
+    CONFLICT("mlp", o->mlp != mc->mlp, "%d", o->mlp, mc->mlp)
     CONFLICT("tie", o->tie != mc->tie, "%s", o->tie ? "given" : "absent",
              mc->tie ? "tied" : "untied")
     CONFLICT("weight-decay", o->weight_decay != ck->weight_decay, "%g", o->weight_decay,
@@ -322,6 +327,24 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
     if (!ck) {
         dsf_lm_config cfg = {.V = vocab_size(tr->corpus.vocab), .E = o->emb, .H = o->hidden,
                              .L = o->layers, .cell = cell, .tie = o->tie};
+        if (strcmp(o->arch, "block") == 0) {
+            // Residual blocks keep one stream of width H: the embedding is H wide, tied.
+            if (args_given(specs, nspecs, "emb") && o->emb != o->hidden) {
+                dsf_error_set("--arch block needs --emb equal to --hidden (or no --emb)");
+                goto fail;
+            }
+            if (o->dropout > 0) {
+                dsf_error_set("--dropout is not implemented for --arch block yet");
+                goto fail;
+            }
+            cfg.arch = DSF_ARCH_BLOCK;
+            cfg.E = o->hidden;
+            cfg.tie = 1;
+            cfg.mlp = o->mlp > 0 ? o->mlp : 4 * o->hidden;
+        } else if (strcmp(o->arch, "stack") != 0) {
+            dsf_error_set("unknown architecture '%s' (expected stack or block)", o->arch);
+            goto fail;
+        }
         if (lm_create(&tr->m, &cfg)) goto fail;
         *run = (dsf_run){.level = level, .method = method, .optim = optim, .batch = o->batch,
                          .seq = o->seq, .eval_batch = o->eval_batch, .seed = (uint64_t)o->seed,
@@ -390,8 +413,9 @@ static void print_header(const trainer *tr) {
                     " tokens, vocabulary %d (%s level)\n",
             tr->corpus.source[DSF_SPLIT_TRAIN], tr->corpus.split[0].n, tr->corpus.split[1].n,
             tr->corpus.split[2].n, c->V, dsf_level_name(r->level));
-    fprintf(stderr, "model: %s, %d layer%s, emb %d, hidden %d%s, %zu parameters\n",
-            dsf_cell_name(c->cell), c->L, c->L > 1 ? "s" : "", c->E, c->H,
+    fprintf(stderr, "model: %s, %d %s%s, emb %d, hidden %d%s, %zu parameters\n",
+            dsf_cell_name(c->cell), c->L, c->arch == DSF_ARCH_BLOCK ? "block" : "layer",
+            c->L > 1 ? "s" : "", c->E, c->H,
             c->tie ? " (decoder tied to the embedding)" : "", tr->m.n);
     if (tr->run.dropout > 0) fprintf(stderr, "dropout: %g\n", tr->run.dropout);
     char dsf_desc[128] = "";
@@ -552,7 +576,7 @@ static int train_loop(trainer *tr, const train_opts *opt) {
 }
 
 static int train_command(int argc, char **argv) {
-    train_opts o = {.level = "word", .cell = "gru", .method = "dsf", .feedback = "uniform",
+    train_opts o = {.arch = "stack", .level = "word", .cell = "gru", .method = "dsf", .feedback = "uniform",
                     .scan = "seq",
                     .optim = "sgd", .layers = 2, .emb = 200, .hidden = 200, .batch = 20,
                     .seq = 35, .eval_batch = 10, .threads = cli_default_threads(),
@@ -579,6 +603,8 @@ static int train_command(int argc, char **argv) {
         OPT("weight-decay", ARG_FLOAT, &o.weight_decay, 0, 1e3, "adamw decoupled weight decay"),
         OPT("dropout", ARG_FLOAT, &o.dropout, 0, 0.99, "dropout on the embedding, between layers and before the decoder"),
         OPT("tie", ARG_FLAG, &o.tie, 0, 0, "tie the decoder's weight to the embedding (needs --emb = --hidden)"),
+        OPT("arch", ARG_STR, &o.arch, 0, 0, "stack (embedding, layers, decoder) or block (residual RNN + MLP blocks, LayerNorm, tied)"),
+        OPT("mlp", ARG_INT, &o.mlp, 1, 1 << 22, "block: the MLP's width (default 4 x hidden)"),
         OPT("epochs", ARG_I64, &o.epochs, 1, 1e9, "epochs to train"),
         OPT("steps", ARG_I64, &o.steps, 1, 1e15, "total steps of the run (instead of --epochs)"),
         OPT("eval-batch", ARG_INT, &o.eval_batch, 1, 1 << 20, "batch size for evaluation"),

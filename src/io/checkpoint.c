@@ -173,19 +173,23 @@ static int shape_of(const st_file *f, const char *name, int ndim, int64_t *shape
 }
 
 int ckpt_read_model(const st_file *f, dsf_lm *m, int *has_feedback) {
-    int64_t enc[2] = {0}, hh[2] = {0};
-    if (shape_of(f, "encoder.weight", 2, enc) || shape_of(f, "rnn.weight_hh_l0", 2, hh)) return -1;
+    int64_t enc[2] = {0}, hh[2] = {0}, fc1[2] = {0};
+    // The block architecture has blocks.{k}.rnn.* where the stack has rnn.*_l{k}.
+    const int block = st_get(f, "blocks.0.rnn.weight_hh") != NULL;
+    const char *hh_name = block ? "blocks.0.rnn.weight_hh" : "rnn.weight_hh_l0";
+    if (shape_of(f, "encoder.weight", 2, enc) || shape_of(f, hh_name, 2, hh)) return -1;
+    if (block && shape_of(f, "blocks.0.mlp.fc1.weight", 2, fc1)) return -1;
     dsf_cell cell = hh[0] == 3 * hh[1] ? DSF_CELL_GRU : hh[0] == 4 * hh[1] ? DSF_CELL_LSTM : DSF_CELL_ELMAN;
     if (hh[0] != (int64_t)dsf_cell_gates(cell) * hh[1])
-        return dsf_error_set("rnn.weight_hh_l0 is [%" PRId64 ", %" PRId64 "]; a GRU needs [3H, H], "
-                             "an LSTM [4H, H], an Elman RNN [H, H]",
-                             hh[0], hh[1]);
-    dsf_lm_config cfg = {.V = (int)enc[0], .E = (int)enc[1], .H = (int)hh[1], .L = 0, .cell = cell};
+        return dsf_error_set("%s is [%" PRId64 ", %" PRId64 "]; a GRU needs [3H, H], "
+                             "an LSTM [4H, H], an Elman RNN [H, H]", hh_name, hh[0], hh[1]);
+    dsf_lm_config cfg = {.V = (int)enc[0], .E = (int)enc[1], .H = (int)hh[1], .L = 0, .cell = cell,
+                         .arch = block ? DSF_ARCH_BLOCK : DSF_ARCH_STACK, .mlp = (int)fc1[0]};
     const int SH = dsf_cell_states(cell) * cfg.H;
     cfg.tie = !st_get(f, "decoder.weight") && enc[1] == hh[1];  // tied: the embedding alone
     char name[48];
     for (;;) {
-        snprintf(name, sizeof name, "rnn.weight_ih_l%d", cfg.L);
+        snprintf(name, sizeof name, block ? "blocks.%d.rnn.weight_ih" : "rnn.weight_ih_l%d", cfg.L);
         if (!st_get(f, name)) break;
         if (++cfg.L > DSF_MAX_LAYERS) return dsf_error_set("checkpoint has too many layers");
     }

@@ -46,6 +46,30 @@ void lm_layout(dsf_lm *m) {
     m->n = 0;
     const int64_t GH = (int64_t)dsf_cell_gates(c->cell) * c->H;
     add_param(m, "encoder.weight", 2, c->V, c->E);
+    if (c->arch == DSF_ARCH_BLOCK) {
+        for (int k = 0; k < c->L; k++) {
+#define BLOCK(fmt, nd, d0, d1)                                                     \
+    snprintf(name, sizeof name, "blocks.%d." fmt, k);                              \
+    add_param(m, name, nd, d0, d1);
+            BLOCK("ln1.weight", 1, c->H, 1)
+            BLOCK("ln1.bias", 1, c->H, 1)
+            BLOCK("rnn.weight_ih", 2, GH, c->H)
+            BLOCK("rnn.weight_hh", 2, GH, c->H)
+            BLOCK("rnn.bias_ih", 1, GH, 1)
+            BLOCK("rnn.bias_hh", 1, GH, 1)
+            BLOCK("ln2.weight", 1, c->H, 1)
+            BLOCK("ln2.bias", 1, c->H, 1)
+            BLOCK("mlp.fc1.weight", 2, c->mlp, c->H)
+            BLOCK("mlp.fc1.bias", 1, c->mlp, 1)
+            BLOCK("mlp.fc2.weight", 2, c->H, c->mlp)
+            BLOCK("mlp.fc2.bias", 1, c->H, 1)
+#undef BLOCK
+        }
+        add_param(m, "ln_f.weight", 1, c->H, 1);
+        add_param(m, "ln_f.bias", 1, c->H, 1);
+        add_param(m, "decoder.bias", 1, c->V, 1);
+        return;
+    }
     for (int l = 0; l < c->L; l++) {
         int I = l == 0 ? c->E : c->H;
         snprintf(name, sizeof name, "rnn.weight_ih_l%d", l);
@@ -66,6 +90,9 @@ static int check_config(const dsf_lm_config *c) {
         return dsf_error_set("model sizes must be positive (vocab %d, emb %d, hidden %d, layers %d)",
                              c->V, c->E, c->H, c->L);
     if (c->L > DSF_MAX_LAYERS) return dsf_error_set("at most %d layers", DSF_MAX_LAYERS);
+    if (c->arch == DSF_ARCH_BLOCK && (!c->tie || c->mlp < 1 || c->mlp > (1 << 22)))
+        return dsf_error_set("the block architecture needs tied weights and an MLP width "
+                             "from 1 to %d", 1 << 22);
     if (c->tie && c->E != c->H)
         return dsf_error_set("tied weights need the embedding size equal to the hidden size "
                              "(emb %d, hidden %d)", c->E, c->H);
@@ -78,6 +105,7 @@ size_t lm_bytes(const dsf_lm_config *c) {
     double n = (double)c->V * c->E + (double)c->V * ((c->tie ? 0 : c->H) + 1);
     const double G = dsf_cell_gates(c->cell), S = dsf_cell_states(c->cell);
     for (int l = 0; l < c->L; l++) n += G * c->H * ((l ? c->H : c->E) + c->H + 2);
+    if (c->arch == DSF_ARCH_BLOCK) n += c->L * (4.0 * c->H + 2.0 * c->mlp * c->H + c->mlp + c->H) + 2.0 * c->H;
     double bytes = 2 * n * sizeof(float) + S * c->L * c->H * sizeof(float);
     return bytes > (double)SIZE_MAX / 4 ? SIZE_MAX / 4 : (size_t)bytes;
 }
@@ -109,11 +137,25 @@ int lm_create(dsf_lm *m, const dsf_lm_config *cfg) {
     m->encoder = m->params + p->offset;
     m->g_encoder = m->grads + p->offset;
     p++;
-    for (int l = 0; l < cfg->L; l++, p += 4) {
-        m->rnn[l] = (gru_weights){m->params + p[0].offset, m->params + p[1].offset,
-                                  m->params + p[2].offset, m->params + p[3].offset};
-        m->g_rnn[l] = (gru_grads){m->grads + p[0].offset, m->grads + p[1].offset,
-                                  m->grads + p[2].offset, m->grads + p[3].offset};
+    const int block = cfg->arch == DSF_ARCH_BLOCK;
+    for (int l = 0; l < cfg->L; l++, p += block ? 12 : 4) {
+        const dsf_param *r = block ? p + 2 : p;  // block: ln1, then the recurrent layer
+        m->rnn[l] = (gru_weights){m->params + r[0].offset, m->params + r[1].offset,
+                                  m->params + r[2].offset, m->params + r[3].offset};
+        m->g_rnn[l] = (gru_grads){m->grads + r[0].offset, m->grads + r[1].offset,
+                                  m->grads + r[2].offset, m->grads + r[3].offset};
+        if (!block) continue;
+        const int at[8] = {0, 1, 6, 7, 8, 9, 10, 11};
+        float **v = &m->blk[l].ln1_w, **gv = &m->g_blk[l].ln1_w;
+        for (int k = 0; k < 8; k++) {
+            v[k] = m->params + p[at[k]].offset;
+            gv[k] = m->grads + p[at[k]].offset;
+        }
+    }
+    if (block) {
+        m->lnf_w = m->params + p[0].offset, m->g_lnf_w = m->grads + p[0].offset;
+        m->lnf_b = m->params + p[1].offset, m->g_lnf_b = m->grads + p[1].offset;
+        p += 2;
     }
     if (cfg->tie) {  // one tensor: the decoder's gradient is added to the embedding's
         m->dec_w = m->encoder;
@@ -175,10 +217,17 @@ void lm_init_params(dsf_lm *m, dsf_rng *rng) {
     for (int i = 0; i < m->ntensors; i++) {
         const dsf_param *p = &m->tensors[i];
         float *x = m->params + p->offset;
+        const char *tail = strrchr(p->name, '.');
         if (strcmp(p->name, "decoder.bias") == 0)
             memset(x, 0, p->numel * sizeof(float));
-        else if (strncmp(p->name, "rnn.", 4) == 0)
+        else if (strncmp(p->name, "rnn.", 4) == 0 || strstr(p->name, ".rnn."))
             dsf_rng_fill_uniform(rng, x, p->numel, -k, k);
+        else if (strstr(p->name, "ln1.") || strstr(p->name, "ln2.") || strstr(p->name, "ln_f."))
+            for (size_t j = 0; j < p->numel; j++) x[j] = strcmp(tail, ".weight") == 0;  // γ 1, β 0
+        else if (strstr(p->name, ".fc1.") || strstr(p->name, ".fc2.")) {  // torch.nn.Linear: ±1/√in
+            const float kin = 1.0f / sqrtf((float)(strstr(p->name, ".fc1.") ? c->H : c->mlp));
+            dsf_rng_fill_uniform(rng, x, p->numel, -kin, kin);
+        }
         else
             dsf_rng_fill_uniform(rng, x, p->numel, -0.1f, 0.1f);
     }
@@ -213,6 +262,9 @@ size_t lm_work_bytes(const dsf_lm_config *c, int B_, int T_) {
     WORK_BUFFERS(SIZE)
     LAYER_BUFFERS(SIZEL)
     if (c->cell == DSF_CELL_LSTM) layer += (T + 1) * B * H * sizeof(float);  // c
+    if (c->arch == DSF_ARCH_BLOCK)  // a, xmid, b, xs[k+1], u, gl, statistics; yf, d, dtmp, du
+        layer += (4 * TB * H + 2 * TB * c->mlp + 4 * TB) * sizeof(float),
+        total += (3 * TB * H + TB * c->mlp + 2 * TB) * sizeof(float);
     total += L * layer;
     return total > (double)SIZE_MAX / 4 ? SIZE_MAX / 4 : (size_t)total;
 }
@@ -234,6 +286,17 @@ int lm_work_create(dsf_lm_work *w, const dsf_lm_config *c, int B, int T) {
         LAYER_BUFFERS(ALLOCL)
         if (c->cell == DSF_CELL_LSTM) ok = ok && (w->c[l] = dsf_alloc((T + 1) * B * H * sizeof(float)));
     }
+    if (c->arch == DSF_ARCH_BLOCK) {
+        const size_t M = (size_t)c->mlp;
+#define A(ptr, count) ok = ok && ((ptr) = dsf_alloc((count) * sizeof(float)));
+        for (int l = 0; l < c->L; l++) {
+            struct dsf_block_cache *b = &w->bc[l];
+            A(b->a, TB * H) A(b->st1, 2 * TB) A(b->xmid, TB * H) A(b->b, TB * H)
+            A(b->st2, 2 * TB) A(b->u, TB * M) A(b->gl, TB * M) A(w->xs[l + 1], TB * H)
+        }
+        A(w->yf, TB * H) A(w->stf, 2 * TB) A(w->d, TB * H) A(w->dtmp, TB * H) A(w->du, TB * M)
+#undef A
+    }
     if (!ok) {
         lm_work_destroy(w);
         return -1;
@@ -252,6 +315,16 @@ void lm_work_destroy(dsf_lm_work *w) {
     }
     dsf_free(w->bw.avar);
     dsf_free(w->mask_emb);
+    for (int l = 0; l < DSF_MAX_LAYERS; l++) {
+        float **b = &w->bc[l].a;
+        for (int k = 0; k < 7; k++) dsf_free(b[k]);
+        dsf_free(w->xs[l + 1]);
+    }
+    dsf_free(w->yf);
+    dsf_free(w->stf);
+    dsf_free(w->d);
+    dsf_free(w->dtmp);
+    dsf_free(w->du);
     for (int l = 0; l < DSF_MAX_LAYERS; l++) {
         dsf_scan_cache_free(&w->lr_cache[l]);
         dsf_free(w->mask[l]);
@@ -396,6 +469,70 @@ static void decoder_backward(dsf_lm *m, dsf_lm_work *w, const float *top, float 
     dsf_sgemm(0, 0, (int)TB, H, V, 1.0f, w->probs, V, m->dec_w, H, 0.0f, e, H);
 }
 
+
+// ---- the block architecture ----
+
+// x ← x + RNN(LN1(x)), x ← x + fc2(GELU(fc1(LN2(x)))) for each block, then the
+// final LayerNorm and the tied decoder.
+static double block_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *y, int T) {
+    const int B = w->B, H = m->cfg.H, L = m->cfg.L, M = m->cfg.mlp;
+    const size_t BH = (size_t)B * H, TB = (size_t)T * B, n = TB * H;
+    w->xs[0] = w->emb;
+    for (int k = 0; k < L; k++) {
+        const struct dsf_block *p = &m->blk[k];
+        struct dsf_block_cache *bc = &w->bc[k];
+        const float *x = w->xs[k];
+        float *out = w->xs[k + 1];
+        layernorm_forward(x, p->ln1_w, p->ln1_b, bc->a, bc->st1, bc->st1 + TB, (int)TB, H);
+        layer_forward(m, w, k, bc->a, H, T);
+        const float *r = w->cache[k].h + BH;
+        for (size_t i = 0; i < n; i++) bc->xmid[i] = x[i] + r[i];
+        layernorm_forward(bc->xmid, p->ln2_w, p->ln2_b, bc->b, bc->st2, bc->st2 + TB, (int)TB, H);
+        for (size_t row = 0; row < TB; row++) memcpy(bc->u + row * M, p->fc1_b, sizeof(float) * M);
+        dsf_sgemm(0, 1, (int)TB, M, H, 1.0f, bc->b, H, p->fc1_w, H, 1.0f, bc->u, M);
+        gelu_forward(bc->u, bc->gl, TB * M);
+        for (size_t row = 0; row < TB; row++)
+            for (int i = 0; i < H; i++) out[row * H + i] = bc->xmid[row * H + i] + p->fc2_b[i];
+        dsf_sgemm(0, 1, (int)TB, H, M, 1.0f, bc->gl, M, p->fc2_w, M, 1.0f, out, H);
+    }
+    layernorm_forward(w->xs[L], m->lnf_w, m->lnf_b, w->yf, w->stf, w->stf + TB, (int)TB, H);
+    return decoder_forward(m, w, w->yf, y, T);
+}
+
+// The gradient of the stream, d, from the top down: each branch's backward pass
+// adds to it; the recurrent layer's local error is d where its output joins it.
+static void block_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth, int fit) {
+    const int T = w->last_T, B = w->B, H = m->cfg.H, L = m->cfg.L, M = m->cfg.mlp;
+    const size_t TB = (size_t)T * B, n = TB * H;
+    float *d = w->d;
+    decoder_backward(m, w, w->yf, w->dtmp, T);
+    layernorm_backward(w->dtmp, w->xs[L], w->stf, w->stf + TB, m->lnf_w, d, m->g_lnf_w,
+                       m->g_lnf_b, (int)TB, H);
+    for (int k = L - 1; k >= 0; k--) {
+        const struct dsf_block *p = &m->blk[k];
+        struct dsf_block *g = &m->g_blk[k];
+        struct dsf_block_cache *bc = &w->bc[k];
+        // MLP branch.
+        dsf_sgemm(1, 0, H, M, (int)TB, 1.0f, d, H, bc->gl, M, 1.0f, g->fc2_w, M);
+        dsf_add_colsum(g->fc2_b, d, TB, H);
+        dsf_sgemm(0, 0, (int)TB, M, H, 1.0f, d, H, p->fc2_w, M, 0.0f, w->du, M);
+        gelu_backward(w->du, bc->u, w->du, TB * M);
+        dsf_sgemm(1, 0, M, H, (int)TB, 1.0f, w->du, M, bc->b, H, 1.0f, g->fc1_w, H);
+        dsf_add_colsum(g->fc1_b, w->du, TB, M);
+        dsf_sgemm(0, 0, (int)TB, H, M, 1.0f, w->du, M, p->fc1_w, H, 0.0f, w->dtmp, H);
+        layernorm_backward(w->dtmp, bc->xmid, bc->st2, bc->st2 + TB, p->ln2_w, w->e, g->ln2_w,
+                           g->ln2_b, (int)TB, H);
+        for (size_t i = 0; i < n; i++) d[i] += w->e[i];
+        // Recurrent branch: its local error is the stream's gradient.
+        memcpy(w->e, d, n * sizeof(float));
+        layer_backward(m, w, meth, k, bc->a, H, T, fit);
+        layernorm_backward(w->dx, w->xs[k], bc->st1, bc->st1 + TB, p->ln1_w, w->e, g->ln1_w,
+                           g->ln1_b, (int)TB, H);
+        for (size_t i = 0; i < n; i++) d[i] += w->e[i];
+    }
+    memcpy(w->e, d, n * sizeof(float));  // the embedding's gradient, scattered by the caller
+}
+
 double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32_t *y, int T) {
     const dsf_lm_config *c = &m->cfg;
     const int B = w->B, E = c->E, H = c->H, V = c->V, L = c->L;
@@ -409,6 +546,12 @@ double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32
     for (size_t r = 0; r < TB; r++) {
         DSF_ASSERT(x[r] >= 0 && x[r] < V);
         memcpy(w->emb + r * E, m->encoder + (size_t)x[r] * E, E * sizeof(float));
+    }
+    if (c->arch == DSF_ARCH_BLOCK) {
+        w->dropped_now = 0;
+        const double loss = block_forward(m, w, y, T);
+        dsf_prof_end(DSF_PROF_FORWARD, t0);
+        return loss;
     }
     const int drop = w->dropout > 0 && w->rng;
     w->dropped_now = drop;
@@ -447,13 +590,6 @@ void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
     memset(m->grads, 0, m->n * sizeof(float));
     dsf_prof_end(DSF_PROF_PARAM_GRAD, t0);
 
-    t0 = dsf_prof_begin();
-    const int drop = w->dropped_now;
-    const float *top = drop ? w->dropped[L - 1] : w->cache[L - 1].h + BH;  // the decoder's input
-    decoder_backward(m, w, top, w->e, T);
-    if (drop) dropout_backward(w->e, w->mask[L - 1], w->e, TB * H);
-    dsf_prof_end(DSF_PROF_DECODER, t0);
-
     const int fit = meth == DSF_METHOD_DSF && m->fb.kind == DSF_FEEDBACK_FIT && w->fit_now &&
                     c->cell == DSF_CELL_GRU;
     if (fit) m->fits++;
@@ -462,6 +598,17 @@ void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
         w->bw.avar = dsf_alloc((size_t)S * w->T * B * H * sizeof(float));
         DSF_ASSERT(w->bw.avar);
     }
+    if (c->arch == DSF_ARCH_BLOCK) {
+        block_backward(m, w, meth, fit);
+        goto embedding;
+    }
+    t0 = dsf_prof_begin();
+    const int drop = w->dropped_now;
+    const float *top = drop ? w->dropped[L - 1] : w->cache[L - 1].h + BH;  // the decoder's input
+    decoder_backward(m, w, top, w->e, T);
+    if (drop) dropout_backward(w->e, w->mask[L - 1], w->e, TB * H);
+    dsf_prof_end(DSF_PROF_DECODER, t0);
+
     for (int l = L - 1; l >= 0; l--) {
         const float *x = l == 0 ? w->emb : drop ? w->dropped[l - 1] : w->cache[l - 1].h + BH;
         int I = l == 0 ? E : H;
@@ -473,6 +620,7 @@ void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
         if (drop)
             dropout_backward(w->e, l ? w->mask[l - 1] : w->mask_emb, w->e, TB * (l ? H : E));
     }
+embedding:  // w->e (T,B,E) is the embedding output's gradient
     t0 = dsf_prof_begin();
     for (size_t r = 0; r < TB; r++) {
         float *g = m->g_encoder + (size_t)w->x[r] * E;

@@ -20,7 +20,7 @@
 #include "grad/method.h"
 
 #define DSF_MAX_LAYERS 64
-#define DSF_MAX_TENSORS (3 + 4 * DSF_MAX_LAYERS)
+#define DSF_MAX_TENSORS (4 + 12 * DSF_MAX_LAYERS)
 
 // The recurrent cell (PyTorch's GRU, LSTM, and RNN with tanh), gates per unit G
 // and state vectors per unit S (the LSTM's h and c).
@@ -30,9 +30,16 @@ int dsf_cell_parse(const char *s, dsf_cell *out);  // 0, or -1 with the error se
 int dsf_cell_gates(dsf_cell c);                    // 3, 4, 1
 int dsf_cell_states(dsf_cell c);                   // 1, 2, 1
 
+// stack: embedding -> L recurrent layers -> decoder.
+// block: L residual blocks  x ← x + RNN(LN1(x)),  x ← x + MLP(LN2(x))  (MLP: fc1 to
+// width mlp, GELU, fc2), then a final LayerNorm and the tied decoder (E = H).
+typedef enum { DSF_ARCH_STACK, DSF_ARCH_BLOCK } dsf_arch;
+
 typedef struct {
     int V, E, H, L;
     dsf_cell cell;  // GRU unless set
+    dsf_arch arch;  // stack unless set
+    int mlp;        // block: the MLP's width
     int tie;        // the decoder's weight is the embedding's (E = H): no decoder.weight
 } dsf_lm_config;
 
@@ -61,6 +68,10 @@ typedef struct {
     float *g_encoder, *g_dec_w, *g_dec_b;
     gru_weights rnn[DSF_MAX_LAYERS];
     gru_grads g_rnn[DSF_MAX_LAYERS];
+    // block: the non-recurrent tensors of each block, and the final LayerNorm
+    struct dsf_block { float *ln1_w, *ln1_b, *ln2_w, *ln2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b; }
+        blk[DSF_MAX_LAYERS], g_blk[DSF_MAX_LAYERS];
+    float *lnf_w, *lnf_b, *g_lnf_w, *g_lnf_b;
 } dsf_lm;
 
 // Checks the sizes (one clear error if absurd or larger than memory) and
@@ -113,6 +124,13 @@ typedef struct {
     float *mask[DSF_MAX_LAYERS];      // (T,B,H) on layer l's output
     float *dropped[DSF_MAX_LAYERS];   // (T,B,H) layer l's output after dropout
     int dropped_now;                  // the last forward pass used dropout
+    // block: per block the LN1 output a, LN statistics (mean, 1/σ), the stream
+    // after the recurrent branch xmid, the LN2 output b, fc1's output u and
+    // GELU(u) gl; xs[k] the stream entering block k (xs[0] the embedding, xs[L]
+    // the final stream), yf the final LN's output; d, dtmp, du backward scratch.
+    struct dsf_block_cache { float *a, *st1, *xmid, *b, *st2, *u, *gl; } bc[DSF_MAX_LAYERS];
+    float *xs[DSF_MAX_LAYERS + 1];
+    float *yf, *stf, *d, *dtmp, *du;
 } dsf_lm_work;
 
 int lm_work_create(dsf_lm_work *w, const dsf_lm_config *cfg, int B, int T);

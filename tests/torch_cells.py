@@ -13,6 +13,10 @@ For each cell and configuration the reference is:
         and, for the LSTM,  a_c*c' - (a_c*c').detach()  on c: exactly
         δh_t = e_t + a_h ⊙ δh_{t+1},  δc_t = ĉ_t + a_c ⊙ δc_{t+1}  (DESIGN.md §2).
 The per-step loop without detaching is first checked against the torch module.
+
+The block architecture (--arch block) is checked under bptt against a torch
+model built here from nn.LayerNorm, nn.GRU / nn.LSTM / nn.RNN, nn.Linear, the
+exact GELU and the tied decoder, for every cell.
 """
 import os
 import subprocess
@@ -126,6 +130,60 @@ def step_o(P, l, x, h, H):
     return torch.sigmoid(a[:, 3 * H:])
 
 
+def block_reference(kind, P32, tokens, L, H, M):
+    """Loss and float64 gradients of the block architecture, autograd through torch modules."""
+    P = {k: v.double().requires_grad_(True) for k, v in P32.items()}
+    B, T1 = tokens.shape
+    T = T1 - 1
+    x = torch.as_tensor(tokens[:, :T].T.copy())
+    y = torch.as_tensor(tokens[:, 1:].T.copy())
+    F = torch.nn.functional
+    s = P["encoder.weight"][x]  # (T, B, H)
+    mods = []
+    for k in range(L):
+        q = f"blocks.{k}."
+        mod = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM, "rnn": torch.nn.RNN}[kind](H, H).double()
+        with torch.no_grad():
+            for name, prm in mod.named_parameters():
+                prm.copy_(P[q + "rnn." + name.replace("_l0", "")])
+        mods.append(mod)
+        a = F.layer_norm(s, (H,), P[q + "ln1.weight"], P[q + "ln1.bias"], 1e-5)
+        r, _ = mod(a)
+        s = s + r
+        b = F.layer_norm(s, (H,), P[q + "ln2.weight"], P[q + "ln2.bias"], 1e-5)
+        u = F.gelu(b @ P[q + "mlp.fc1.weight"].T + P[q + "mlp.fc1.bias"])
+        s = s + u @ P[q + "mlp.fc2.weight"].T + P[q + "mlp.fc2.bias"]
+    yf = F.layer_norm(s, (H,), P["ln_f.weight"], P["ln_f.bias"], 1e-5)
+    logits = yf @ P["encoder.weight"].T + P["decoder.bias"]
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+    loss.backward()
+    grads = {k: v.grad.numpy() for k, v in P.items() if v.grad is not None}
+    for k, mod in enumerate(mods):
+        for name, prm in mod.named_parameters():
+            grads[f"blocks.{k}.rnn." + name.replace("_l0", "")] = prm.grad.numpy()
+    return float(loss), grads
+
+
+def make_block(kind, L, V, H, M, seed):
+    g = torch.Generator().manual_seed(seed)
+
+    def u(*shape):
+        return (torch.rand(*shape, generator=g, dtype=torch.float64) - 0.5).float()
+
+    G = {"gru": 3, "lstm": 4, "rnn": 1}[kind]
+    P = {"encoder.weight": u(V, H)}
+    for k in range(L):
+        q = f"blocks.{k}."
+        P.update({q + "ln1.weight": 1 + u(H), q + "ln1.bias": u(H),
+                  q + "rnn.weight_ih": u(G * H, H), q + "rnn.weight_hh": u(G * H, H),
+                  q + "rnn.bias_ih": u(G * H), q + "rnn.bias_hh": u(G * H),
+                  q + "ln2.weight": 1 + u(H), q + "ln2.bias": u(H),
+                  q + "mlp.fc1.weight": u(M, H), q + "mlp.fc1.bias": u(M),
+                  q + "mlp.fc2.weight": u(H, M), q + "mlp.fc2.bias": u(H)})
+    P.update({"ln_f.weight": 1 + u(H), "ln_f.bias": u(H), "decoder.bias": u(V)})
+    return P
+
+
 def main():
     dsf = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "build", "dsf")
     import st_py_check as st
@@ -175,6 +233,24 @@ def main():
                     loss, ref = reference(kind, method, P, fb, tokens, L, H)
                     bad, worst = tg.compare(got, ref, float(got["loss"].reshape(-1)[0]), loss)
                     report(not bad, f"{desc} (worst error/tolerance {worst:.1e})", "; ".join(bad))
+        for kind in ("gru", "lstm", "rnn"):
+            L, B, T, V, H, M = 2, 3, 6, 13, 8, 12
+            P = make_block(kind, L, V, H, M, 60)
+            tokens = np.random.RandomState(7).randint(0, V, size=(B, T + 1))
+            st.save(init, {k: v.numpy() for k, v in P.items()})
+            np.savetxt(tok, tokens, fmt="%d")
+            if os.path.exists(out):
+                os.remove(out)
+            r = subprocess.run([dsf, "grad", "--init", init, "--tokens", tok, "--method", "bptt",
+                                "--out", out, "--threads", "1"], capture_output=True, text=True)
+            desc = f"block {kind} bptt L={L} B={B} T={T} H={H} mlp={M}"
+            if r.returncode != 0:
+                report(False, desc, (r.stderr or r.stdout).strip())
+                continue
+            got = st.load(out)[0]
+            loss, ref = block_reference(kind, P, tokens, L, H, M)
+            bad, worst = tg.compare(got, ref, float(got["loss"].reshape(-1)[0]), loss)
+            report(not bad, f"{desc} (worst error/tolerance {worst:.1e})", "; ".join(bad))
     print(f"torch: {passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -14,7 +14,8 @@
 static const char *usage =
     "usage: dsf train --data PATH [options]\n"
     "\n"
-    "Trains an embedding -> GRU stack -> decoder language model. PATH is a directory\n"
+    "Trains an embedding -> recurrent stack (GRU, LSTM or Elman; or residual blocks\n"
+    "with --arch block) -> decoder language model. PATH is a directory\n"
     "with ptb.{train,valid,test}.txt, wiki.{train,valid,test}.tokens or\n"
     "{train,valid,test}.txt, a single text file (split 90/5/5), or builtin:recall[:D]\n"
     "(a generated character-level task that needs a memory of D steps).";

@@ -1,8 +1,8 @@
 #!/bin/sh
 # bench/speed.sh: dsf bench (bptt, dsf, ft) and the same model in PyTorch
 # (bench/torch_bench.py, torch.nn.GRU) side by side, on the shapes of the speed
-# targets, each measurement the best of REPS runs (the machine may be shared:
-# the load is printed next to the figures). Prints tokens/s, ms/step, % of the
+# targets, each measurement the best of REPS runs, the three methods taking
+# turns (the machine may be shared: the load is printed next to the figures). Prints tokens/s, ms/step, % of the
 # GEMM peak measured in the same run, peak RSS, and the ratios.
 #
 #   sh bench/speed.sh                 REPS=3 THREADS=2 DSF=build/dsf
@@ -25,7 +25,6 @@ best() {
         if awk -v a="$v" -v b="$top" 'BEGIN { exit !(a > b) }'; then top=$v; cp "$tmp/run" "$tmp/best"; fi
     done
 }
-field() { awk -v k="$1" 'index($0, k) == 1 { print $(NF - 0) }' "$tmp/best"; }
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores; $THREADS threads; best of $REPS"
 echo "load before: $(uptime | sed 's/.*load average: //')"
@@ -38,8 +37,21 @@ for shape in $SHAPES; do
     echo
     echo "== $shape: $args --threads $THREADS"
     printf "%-10s %10s %9s %8s %9s  %s\n" run tokens/s ms/step "% peak" "RSS MiB" "ms: forward decoder state-grad param-grad optim"
+    # The methods take turns, REPS rounds, so that each sees the same spread of load.
+    for m in bptt dsf ft; do echo 0 >"$tmp/top_$m"; done
+    for r in $(seq "$REPS"); do
+        for m in bptt dsf ft; do
+            "$DSF" bench $args --threads "$THREADS" --method "$m" --steps $steps --warmup 2 >"$tmp/run" 2>&1 ||
+                { cat "$tmp/run"; exit 1; }
+            v=$(awk '/^tokens\/s /{ print $2 }' "$tmp/run")
+            if awk -v a="$v" -v b="$(cat "$tmp/top_$m")" 'BEGIN { exit !(a > b) }'; then
+                echo "$v" >"$tmp/top_$m"
+                cp "$tmp/run" "$tmp/best_$m"
+            fi
+        done
+    done
     for m in bptt dsf ft; do
-        best "$DSF" bench $args --threads "$THREADS" --method "$m" --steps $steps --warmup 2 || exit 1
+        cp "$tmp/best_$m" "$tmp/best"
         tok=$(awk '/^tokens\/s /{ print $2 }' "$tmp/best")
         eval "tok_$m=$tok"
         ms=$(awk '/^ms\/step /{ print $2 }' "$tmp/best")

@@ -337,7 +337,12 @@ for m in bptt dsf ft; do
         fail "bench $m prints tokens/s, phases, peak RSS, GFLOP/s and % of peak"; sed 's/^/     /' "$tmp/out"
     fi
 done
-expect_err "bench unknown cell" "unknown cell 'lstm'" "$DSF" bench --cell lstm --steps 1
+for c in lstm rnn; do
+    expect_ok "bench $c" "$DSF" bench --cell $c --vocab 50 --emb 16 --hidden 32 --layers 2 --batch 4 --seq 8 \
+        --steps 2 --warmup 1 --threads 2 --gemm-size 64 --method dsf
+    if grep -q "^tokens/s [0-9.]*$" "$tmp/out" && grep -q "^model: $c," "$tmp/out"; then ok "bench $c prints tokens/s"; else fail "bench $c prints tokens/s"; fi
+done
+expect_err "bench unknown cell" "unknown cell" "$DSF" bench --cell nope --steps 1
 expect_err "bench unknown method" "unknown method" "$DSF" bench --method nope --steps 1
 
 echo "cli: $passed passed, $failed failed"

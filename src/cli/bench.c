@@ -18,10 +18,11 @@ static const char *usage =
     "achieved GFLOP/s and the same-precision GEMM throughput of this machine at the\n"
     "same thread count, measured in the same run.\n"
     "\n"
-    "FLOPs counted (DESIGN.md §8): per token and layer 2*3H*(I+H) for the GRU\n"
-    "forward, 2*H*V for the decoder, and a training step as 3x the forward. That is\n"
-    "what BPTT executes; ft and dsf skip the backward product with W_hh (2*3H*H per\n"
-    "token and layer), and their executed count is printed beside it.";
+    "FLOPs counted (DESIGN.md §8): per token and layer 2*GH*(I+H) for the cell's\n"
+    "forward (G = 3 gates for gru, 4 for lstm, 1 for rnn), 2*H*V for the decoder,\n"
+    "and a training step as 3x the forward. That is what BPTT executes; ft and dsf\n"
+    "skip the backward product with W_hh (2*GH*H per token and layer), and their\n"
+    "executed count is printed beside it.";
 
 typedef struct {
     const char *cell, *method, *feedback, *scan;
@@ -59,16 +60,17 @@ static double peak_rss_mib(void) {
     return (double)ru.ru_maxrss / 1024.0;  // KiB on Linux
 }
 
-static int run_bench(const bench_opts *o, dsf_method method, const dsf_feedback *fb,
+static int run_bench(const bench_opts *o, dsf_cell cell, dsf_method method, const dsf_feedback *fb,
                      dsf_scan_kind scan) {
     const int V = o->vocab, E = o->emb, H = o->hidden, L = o->layers, B = o->batch, T = o->seq;
+    const int G = dsf_cell_gates(cell);  // gate blocks: 3 GRU, 4 LSTM, 1 Elman
     // The reference GEMMs are measured before and after the steps, the better of
     // the two kept: on a shared machine that is the conservative choice. (Before
     // the model exists, so that their buffers do not add to its peak RSS.)
     const int S = o->gemm_size;
-    double g_rec = gemm_gflops(B, 3 * H, H, 1, 20), g_sq = gemm_gflops(S, S, S, 0, 3);
+    double g_rec = gemm_gflops(B, G * H, H, 1, 20), g_sq = gemm_gflops(S, S, S, 0, 3);
 
-    dsf_lm_config cfg = {.V = V, .E = E, .H = H, .L = L};
+    dsf_lm_config cfg = {.V = V, .E = E, .H = H, .L = L, .cell = cell};
     dsf_lm m;
     dsf_lm_work w;
     dsf_optim opt;
@@ -142,17 +144,18 @@ static int run_bench(const bench_opts *o, dsf_method method, const dsf_feedback 
     printf("  %-27s %9.3f ms  %5.1f%%\n", "other", ms - counted, 100 * (ms - counted) / ms);
     printf("peak RSS %.1f MiB\n", peak_rss_mib());
 
-    // DESIGN.md §8: per token 2*3H*(I+H) a layer and 2*H*V for the decoder, forward; x3 to train.
+    // DESIGN.md §8: per token 2*GH*(I+H) a layer (G = 3 for the GRU) and 2*H*V for
+    // the decoder, forward; x3 to train.
     double fwd = 2.0 * H * V, skip = 0;
     for (int l = 0; l < L; l++) {
-        fwd += 2.0 * 3 * H * ((l ? H : E) + H);
-        skip += 2.0 * 3 * H * H;  // the backward product gh W_hh, BPTT only
+        fwd += 2.0 * G * H * ((l ? H : E) + H);
+        skip += 2.0 * G * H * H;  // the backward product gh W_hh, BPTT only
     }
     const double flops = 3 * fwd * (double)TB;
     const double executed = method == DSF_METHOD_BPTT ? flops : flops - skip * (double)TB;
     const double gflops = flops / (t_all / steps) / 1e9;
-    printf("FLOPs/step %.3f G (3 x forward: 2*3H*(I+H) per token and layer, 2*H*V decoder)",
-           flops / 1e9);
+    printf("FLOPs/step %.3f G (3 x forward: 2*%dH*(I+H) per token and layer, 2*H*V decoder)",
+           flops / 1e9, G);
     if (method != DSF_METHOD_BPTT)
         printf("; %s executes %.3f G (no backward gh*W_hh)", dsf_method_name(method), executed / 1e9);
     printf("\n");
@@ -164,9 +167,9 @@ static int run_bench(const bench_opts *o, dsf_method method, const dsf_feedback 
     // The same GEMM backend at the same thread count: the recurrent step's shape
     // (B,3H) = (B,H) W_hhᵀ through dsf_sgemm (the BLAS; the recurrence itself uses
     // core/panel.h) and a large square product, the peak.
-    g_rec = fmax(g_rec, gemm_gflops(B, 3 * H, H, 1, 20));
+    g_rec = fmax(g_rec, gemm_gflops(B, G * H, H, 1, 20));
     g_sq = fmax(g_sq, gemm_gflops(S, S, S, 0, 3));
-    printf("GEMM %dx%dx%d (recurrent step, B x 3H x H) %.2f GFLOP/s\n", B, 3 * H, H, g_rec);
+    printf("GEMM %dx%dx%d (recurrent step, B x %dH x H) %.2f GFLOP/s\n", B, G * H, H, G, g_rec);
     printf("GEMM %dx%dx%d (square; the peak) %.2f GFLOP/s\n", S, S, S, g_sq);
     printf("model FLOPs at %.0f%% of peak", 100 * gflops / g_sq);
     if (method != DSF_METHOD_BPTT)
@@ -187,7 +190,7 @@ int cmd_bench(int argc, char **argv) {
                     .threads = cli_default_threads(), .gemm_size = 2048, .steps = 10, .warmup = 2,
                     .seed = 1};
     arg_spec specs[] = {
-        OPT("cell", ARG_STR, &o.cell, 0, 0, "recurrent cell: gru"),
+        OPT("cell", ARG_STR, &o.cell, 0, 0, "recurrent cell: gru, lstm or rnn (Elman, tanh)"),
         OPT("vocab", ARG_INT, &o.vocab, 1, 1 << 28, "vocabulary size"),
         OPT("emb", ARG_INT, &o.emb, 1, 1 << 20, "embedding size"),
         OPT("hidden", ARG_INT, &o.hidden, 1, 1 << 20, "hidden size"),
@@ -207,14 +210,15 @@ int cmd_bench(int argc, char **argv) {
     const int n = (int)(sizeof specs / sizeof specs[0]);
     int rc = args_parse(argc, argv, specs, n, usage);
     if (rc) return rc > 0 ? 0 : -1;  // 1: --help was printed
-    if (strcmp(o.cell, "gru") != 0)
-        return dsf_error_set("unknown cell '%s' (this build has gru)", o.cell);
+    dsf_cell cell;
+    if (dsf_cell_parse(o.cell, &cell)) return -1;
     dsf_method method;
     dsf_feedback fb;
     dsf_scan_kind scan;
     if (dsf_method_parse(o.method, &method) || dsf_feedback_parse(o.feedback, &fb) ||
-        cli_parse_scan(o.scan, &scan) || cli_check_feedback_scan(&fb, scan))
+        cli_parse_scan(o.scan, &scan) || cli_check_feedback_scan(&fb, scan) ||
+        cli_check_feedback_cell(&fb, cell))
         return -1;
     dsf_set_threads(o.threads);
-    return run_bench(&o, method, &fb, scan);
+    return run_bench(&o, cell, method, &fb, scan);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""The same training step as `dsf bench`, in PyTorch: embedding -> torch.nn.GRU ->
-linear decoder -> cross-entropy, forward + backward + gradient clipping (0.25) +
-SGD update, on random tokens, the recurrent state carried (detached) from one
+"""The same training step as `dsf bench`, in PyTorch: embedding -> torch.nn.GRU
+(LSTM or RNN with --cell) -> linear decoder -> cross-entropy, forward + backward +
+gradient clipping (0.25) + SGD update, on random tokens, the state carried (detached) from one
 step to the next. Prints tokens/s, ms/step and peak resident memory in the form
 `dsf bench` uses, so that bench/speed.sh can put them side by side.
 
@@ -17,11 +17,14 @@ import torch
 import torch.nn as nn
 
 
+CELLS = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
+
+
 class LM(nn.Module):
-    def __init__(self, V, E, H, L):
+    def __init__(self, cell, V, E, H, L):
         super().__init__()
         self.encoder = nn.Embedding(V, E)
-        self.rnn = nn.GRU(E, H, L)
+        self.rnn = CELLS[cell](E, H, L)
         self.decoder = nn.Linear(H, V)
 
     def forward(self, x, h):
@@ -35,16 +38,19 @@ def main():
                           ("batch", 32), ("seq", 128), ("threads", 2), ("steps", 10),
                           ("warmup", 2), ("seed", 1)):
         ap.add_argument("--" + name, type=int, default=default)
+    ap.add_argument("--cell", choices=sorted(CELLS), default="gru")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     V, B, T = a.vocab, a.batch, a.seq
-    model = LM(V, a.emb, a.hidden, a.layers)
+    model = LM(a.cell, V, a.emb, a.hidden, a.layers)
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     crit = nn.CrossEntropyLoss()
     tokens = [torch.randint(0, V, (T + 1, B)) for _ in range(4)]
     h = torch.zeros(a.layers, B, a.hidden)
-    print(f"model: torch.nn.GRU, {a.layers} layer{'s' if a.layers > 1 else ''}, vocab {V}, "
+    if a.cell == "lstm":
+        h = (h, torch.zeros(a.layers, B, a.hidden))
+    print(f"model: torch.nn.{CELLS[a.cell].__name__}, {a.layers} layer{'s' if a.layers > 1 else ''}, vocab {V}, "
           f"emb {a.emb}, hidden {a.hidden}, "
           f"{sum(p.numel() for p in model.parameters())} parameters")
     print(f"step: batch {B} x seq {T} = {B * T} tokens, SGD, clip 0.25, {torch.get_num_threads()} "
@@ -55,7 +61,7 @@ def main():
             t0 = time.perf_counter()
         tok = tokens[s % len(tokens)]
         x, y = tok[:-1], tok[1:]
-        h = h.detach()
+        h = tuple(t.detach() for t in h) if isinstance(h, tuple) else h.detach()
         opt.zero_grad()
         logits, h = model(x, h)
         loss = crit(logits.reshape(-1, V), y.reshape(-1))

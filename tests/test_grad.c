@@ -205,25 +205,28 @@ static void test_grad_gru_cell_fd(void) {
     }
 }
 
-// DSF with a = 0 gives exactly FT's gradient, element for element.
+// DSF with a = 0 gives exactly FT's gradient, element for element, for every
+// cell (the LSTM's a_h and a_c both zero).
 static void test_grad_dsf_zero_equals_ft(void) {
-    dsf_lm_config cfg = {.V = 11, .E = 6, .H = 9, .L = 2};
-    enum { B = 3, T = 8 };
-    dsf_lm m;
-    random_model(&m, &cfg, 5, 0.4f);
-    memset(m.feedback, 0, sizeof(float) * cfg.L * cfg.H);
-    int32_t x[B * T], y[B * T];
-    random_tokens(x, y, B * T, cfg.V, 9);
-    double l1 = lib_grad(&m, x, y, B, T, DSF_METHOD_FT);
-    float *g_ft = malloc(sizeof(float) * m.n);
-    memcpy(g_ft, m.grads, sizeof(float) * m.n);
-    double l2 = lib_grad(&m, x, y, B, T, DSF_METHOD_DSF);
-    size_t diff = 0;
-    for (size_t i = 0; i < m.n; i++) diff += g_ft[i] != m.grads[i];
-    free(g_ft);
-    lm_destroy(&m);
-    CHECK(l1 == l2);
-    CHECK_MSG(diff == 0, "%zu gradient elements differ", diff);
+    for (int cell = 0; cell < 3; cell++) {
+        dsf_lm_config cfg = {.V = 11, .E = 6, .H = 9, .L = 2, .cell = (dsf_cell)cell};
+        enum { B = 3, T = 8 };
+        dsf_lm m;
+        random_model(&m, &cfg, 5, 0.4f);
+        memset(m.feedback, 0, sizeof(float) * cfg.L * dsf_cell_states(m.cfg.cell) * cfg.H);
+        int32_t x[B * T], y[B * T];
+        random_tokens(x, y, B * T, cfg.V, 9);
+        double l1 = lib_grad(&m, x, y, B, T, DSF_METHOD_FT);
+        float *g_ft = malloc(sizeof(float) * m.n);
+        memcpy(g_ft, m.grads, sizeof(float) * m.n);
+        double l2 = lib_grad(&m, x, y, B, T, DSF_METHOD_DSF);
+        size_t diff = 0;
+        for (size_t i = 0; i < m.n; i++) diff += g_ft[i] != m.grads[i];
+        free(g_ft);
+        lm_destroy(&m);
+        CHECK(l1 == l2);
+        CHECK_MSG(diff == 0, "%s: %zu gradient elements differ", dsf_cell_name((dsf_cell)cell), diff);
+    }
 }
 
 // With T = 1 there is no recurrence to approximate: all methods agree.

@@ -48,6 +48,22 @@ mkcorpus "$tmp/words/valid.txt" 60 2
 mkcorpus "$tmp/words/test.txt" 60 3
 W="--data $tmp/words --layers 2 --emb 16 --hidden 16 --batch 4 --seq 8 --threads 2 --lr 1"
 
+# resumes NAME CKPT ARGS...: trains 20 steps straight, and again stopping after
+# step 9 into CKPT then resuming; the two logs must agree step for step.
+resumes() {
+    name=$1 ck=$2; shift 2
+    rm -f "$tmp/ra.csv" "$tmp/rb.csv"
+    "$DSF" train "$@" --steps 20 --log "$tmp/ra.csv" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+    "$DSF" train "$@" --steps 20 --stop-at 9 --log "$tmp/rb.csv" --log-every 1 --save "$ck" 2>"$tmp/err" >/dev/null
+    "$DSF" train --data "$tmp/words" --resume "$ck" --log "$tmp/rb.csv" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+    if [ "$(grep -c '^train,' "$tmp/ra.csv")" -eq 20 ] && \
+       [ "$(cut -d, -f1,3,5 "$tmp/ra.csv")" = "$(cut -d, -f1,3,5 "$tmp/rb.csv")" ]; then
+        ok "$name: trains, resume is bit-identical"
+    else
+        fail "$name: trains, resume is bit-identical"
+    fi
+}
+
 # --- help and usage errors
 expect_ok "help" "$DSF" --help
 for c in train eval sample grad gradstats bench; do expect_ok "$c --help" "$DSF" $c --help; done
@@ -170,16 +186,7 @@ done
 #     (fit re-estimates a, lowrank's factors are in the checkpoint), fit reports its cost
 for fb in fit:3 diag lowrank:2; do
     for sc in seq blelloch; do
-        a="$tmp/fa.csv" b="$tmp/fb.csv"
-        rm -f "$a" "$b"
-        "$DSF" train $W --method dsf --feedback $fb --scan $sc --steps 20 --log "$a" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
-        "$DSF" train $W --method dsf --feedback $fb --scan $sc --steps 20 --stop-at 9 --log "$b" --log-every 1 --save "$tmp/f.safetensors" 2>"$tmp/err" >/dev/null
-        "$DSF" train $W --resume "$tmp/f.safetensors" --log "$b" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
-        if [ "$(grep -c '^train,' "$a")" -eq 20 ] && [ "$(cut -d, -f1,3,5 "$a")" = "$(cut -d, -f1,3,5 "$b")" ]; then
-            ok "feedback $fb, scan $sc: trains, resume is bit-identical"
-        else
-            fail "feedback $fb, scan $sc: trains, resume is bit-identical"
-        fi
+        resumes "feedback $fb, scan $sc" "$tmp/f.safetensors" $W --method dsf --feedback $fb --scan $sc
     done
 done
 "$DSF" train $W --method dsf --feedback fit:3 --steps 10 --no-test >/dev/null 2>"$tmp/err"
@@ -201,16 +208,7 @@ for cell in lstm rnn; do
     for m in bptt dsf; do
         fbs="uniform"; [ "$m" = dsf ] && fbs="uniform diag"
         for fb in $fbs; do
-            a="$tmp/ca.csv" b="$tmp/cb.csv"
-            rm -f "$a" "$b"
-            "$DSF" train $W --cell $cell --method $m --feedback $fb --steps 20 --log "$a" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
-            "$DSF" train $W --cell $cell --method $m --feedback $fb --steps 20 --stop-at 9 --log "$b" --log-every 1 --save "$tmp/cell.safetensors" 2>"$tmp/err" >/dev/null
-            "$DSF" train $W --resume "$tmp/cell.safetensors" --log "$b" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
-            if [ "$(grep -c '^train,' "$a")" -eq 20 ] && [ "$(cut -d, -f1,3,5 "$a")" = "$(cut -d, -f1,3,5 "$b")" ]; then
-                ok "--cell $cell --method $m --feedback $fb: trains, resume is bit-identical"
-            else
-                fail "--cell $cell --method $m --feedback $fb: trains, resume is bit-identical"
-            fi
+            resumes "--cell $cell --method $m --feedback $fb" "$tmp/cell.safetensors" $W --cell $cell --method $m --feedback $fb
         done
     done
     expect_ok "eval --cell $cell checkpoint" "$DSF" eval --ckpt "$tmp/cell.safetensors" --data "$tmp/words"
@@ -223,18 +221,10 @@ expect_err "lowrank is not for lstm" "not lstm" "$DSF" train $W --cell lstm --fe
 
 # --- dropout and tied weights: train, resume bit-identically (the masks come from
 #     the checkpointed generator), one decoder tensor; evaluation is deterministic
-a="$tmp/da.csv" b="$tmp/db.csv"
-rm -f "$a" "$b"
-"$DSF" train $W --cell lstm --dropout 0.3 --tie --steps 20 --log "$a" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
-"$DSF" train $W --cell lstm --dropout 0.3 --tie --steps 20 --stop-at 9 --log "$b" --log-every 1 --save "$tmp/tie.safetensors" 2>"$tmp/err" >/dev/null
-"$DSF" train $W --resume "$tmp/tie.safetensors" --log "$b" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
-if [ "$(grep -c '^train,' "$a")" -eq 20 ] && [ "$(cut -d, -f1,3,5 "$a")" = "$(cut -d, -f1,3,5 "$b")" ]; then
-    ok "--dropout --tie: trains, resume is bit-identical"
-else
-    fail "--dropout --tie: trains, resume is bit-identical"
-fi
+resumes "--dropout --tie" "$tmp/tie.safetensors" $W --cell lstm --dropout 0.3 --tie
+cp "$tmp/ra.csv" "$tmp/drop.csv"
 "$DSF" train $W --cell lstm --tie --steps 20 --log "$tmp/nodrop.csv" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
-if [ "$(grep '^train,1,1,' "$a")" != "$(grep '^train,1,1,' "$tmp/nodrop.csv")" ]; then
+if [ "$(grep '^train,1,1,' "$tmp/drop.csv")" != "$(grep '^train,1,1,' "$tmp/nodrop.csv")" ]; then
     ok "dropout changes the training losses"; else fail "dropout changes the training losses"; fi
 if grep -aq '"decoder.bias"' "$tmp/tie.safetensors" && ! grep -aq '"decoder.weight"' "$tmp/tie.safetensors"; then
     ok "a tied model has no decoder.weight"; else fail "a tied model has no decoder.weight"; fi
@@ -244,19 +234,8 @@ expect_err "--tie needs emb = hidden" "embedding size equal" "$DSF" train --data
 expect_err "resume with another dropout" "--dropout 0.5 conflicts" "$DSF" train --data "$tmp/words" --dropout 0.5 --resume "$tmp/tie.safetensors"
 
 # --- the block architecture: train (each method), resume bit-identically, evaluate, sample
-for m in bptt dsf; do
-    a="$tmp/ba.csv" b="$tmp/bb.csv"
-    rm -f "$a" "$b"
-    B="--data $tmp/words --arch block --layers 2 --hidden 16 --mlp 24 --batch 4 --seq 8 --threads 2 --optim adamw"
-    "$DSF" train $B --method $m --steps 20 --log "$a" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
-    "$DSF" train $B --method $m --steps 20 --stop-at 9 --log "$b" --log-every 1 --save "$tmp/block.safetensors" 2>"$tmp/err" >/dev/null
-    "$DSF" train --data "$tmp/words" --resume "$tmp/block.safetensors" --log "$b" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
-    if [ "$(grep -c '^train,' "$a")" -eq 20 ] && [ "$(cut -d, -f1,3,5 "$a")" = "$(cut -d, -f1,3,5 "$b")" ]; then
-        ok "--arch block --method $m: trains, resume is bit-identical"
-    else
-        fail "--arch block --method $m: trains, resume is bit-identical"
-    fi
-done
+B="--data $tmp/words --arch block --layers 2 --hidden 16 --mlp 24 --batch 4 --seq 8 --threads 2 --optim adamw"
+for m in bptt dsf; do resumes "--arch block --method $m" "$tmp/block.safetensors" $B --method $m; done
 if grep -aq '"blocks.1.mlp.fc2.weight"' "$tmp/block.safetensors" && grep -aq '"ln_f.bias"' "$tmp/block.safetensors"; then
     ok "block tensor names"; else fail "block tensor names"; fi
 expect_ok "eval block checkpoint" "$DSF" eval --ckpt "$tmp/block.safetensors" --data "$tmp/words"

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "cell/params.h"
 #include "core/gemm.h"
 
 void elman_forward(const elman_weights *w, const float *x, elman_cache *cache, float *scratch,
@@ -41,12 +42,8 @@ void elman_backward_bptt(const elman_weights *w, const elman_cache *cache, float
 void elman_backward_params(const elman_weights *w, const float *x, const elman_cache *cache,
                            const float *ga, elman_grads *g, float *dx, int T, int B, int I,
                            int H) {
-    const int TB = T * B;
-    dsf_sgemm(1, 0, H, I, TB, 1.0f, ga, H, x, I, 1.0f, g->w_ih, I);
-    dsf_sgemm(1, 0, H, H, TB, 1.0f, ga, H, cache->h, H, 1.0f, g->w_hh, H);
-    dsf_add_colsum(g->b_ih, ga, (size_t)TB, H);
-    dsf_add_colsum(g->b_hh, ga, (size_t)TB, H);
-    if (dx) dsf_sgemm(0, 0, TB, I, H, 1.0f, ga, H, w->w_ih, I, 0.0f, dx, I);
+    cell_backward_params(H, w->w_ih, x, cache->h, ga, ga, g->w_ih, g->w_hh, g->b_ih, g->b_hh, dx,
+                         T * B, I, H);
 }
 
 void elman_jacobian_diag(const elman_weights *w, const float *h, float *diag, int n, int H) {

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "cell/params.h"
 #include "core/gemm.h"
 
 #ifdef _OPENMP
@@ -197,13 +198,8 @@ void gru_backward_jt(const gru_weights *w, const float *delta, const float *gate
 void gru_backward_params(const gru_weights *w, const float *x, const gru_cache *cache,
                          const float *gi, const float *gh, gru_grads *g, float *dx, int T, int B,
                          int I, int H) {
-    const int G = 3 * H;
-    const int TB = T * B;
-    dsf_sgemm(1, 0, G, I, TB, 1.0f, gi, G, x, I, 1.0f, g->w_ih, I);          // Σ gi xᵀ
-    dsf_sgemm(1, 0, G, H, TB, 1.0f, gh, G, cache->h, H, 1.0f, g->w_hh, H);   // Σ gh h'ᵀ
-    dsf_add_colsum(g->b_ih, gi, (size_t)TB, G);
-    dsf_add_colsum(g->b_hh, gh, (size_t)TB, G);
-    if (dx) dsf_sgemm(0, 0, TB, I, G, 1.0f, gi, G, w->w_ih, I, 0.0f, dx, I);  // gi W_ih
+    cell_backward_params(3 * H, w->w_ih, x, cache->h, gi, gh, g->w_ih, g->w_hh, g->b_ih, g->b_hh,
+                         dx, T * B, I, H);
 }
 
 void gru_jacobian_diag(const gru_weights *w, const float *h_prev, const float *gates,

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "cell/params.h"
 #include "core/gemm.h"
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
@@ -94,12 +95,8 @@ void lstm_backward_bptt(const lstm_weights *w, const lstm_cache *cache, float *e
 
 void lstm_backward_params(const lstm_weights *w, const float *x, const lstm_cache *cache,
                           const float *ga, lstm_grads *g, float *dx, int T, int B, int I, int H) {
-    const int G = 4 * H, TB = T * B;
-    dsf_sgemm(1, 0, G, I, TB, 1.0f, ga, G, x, I, 1.0f, g->w_ih, I);         // Σ ga xᵀ
-    dsf_sgemm(1, 0, G, H, TB, 1.0f, ga, G, cache->h, H, 1.0f, g->w_hh, H);  // Σ ga h'ᵀ
-    dsf_add_colsum(g->b_ih, ga, (size_t)TB, G);
-    dsf_add_colsum(g->b_hh, ga, (size_t)TB, G);
-    if (dx) dsf_sgemm(0, 0, TB, I, G, 1.0f, ga, G, w->w_ih, I, 0.0f, dx, I);  // ga W_ih
+    cell_backward_params(4 * H, w->w_ih, x, cache->h, ga, ga, g->w_ih, g->w_hh, g->b_ih, g->b_hh,
+                         dx, T * B, I, H);
 }
 
 void lstm_jacobian_diag(const lstm_weights *w, const float *c_prev, const float *c,

@@ -1,0 +1,15 @@
+// params.h: the parameter and input gradients of a recurrent layer, the same
+// for every cell once its gate gradients are known (PyTorch's layout: G gate
+// blocks of H rows in w_ih (G·H,I), w_hh (G·H,H), b_ih, b_hh (G·H)).
+#ifndef DSF_PARAMS_H
+#define DSF_PARAMS_H
+
+// For n = T·B rows: dW_ih += giᵀ x, dW_hh += ghᵀ h_prev, db_ih += Σ gi,
+// db_hh += Σ gh (accumulated), and, unless dx is NULL, dx (n,I) = gi W_ih.
+// gi, gh (n,G·H) are the gate gradients on the input and recurrent side (the
+// same array for LSTM and Elman; they differ in the GRU's n gate).
+void cell_backward_params(int GH, const float *w_ih, const float *x, const float *h_prev,
+                          const float *gi, const float *gh, float *g_w_ih, float *g_w_hh,
+                          float *g_b_ih, float *g_b_hh, float *dx, int n, int I, int H);
+
+#endif

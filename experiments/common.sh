@@ -1,0 +1,67 @@
+# experiments/common.sh: sourced by the study scripts. Parses the options every
+# study shares, records the machine, and runs one `dsf train` whose CSV log is
+# kept (a finished run, one whose log has its final row, is not run again, so an
+# interrupted study picks up where it stopped; --force reruns everything).
+#
+#   --quick        the minutes-long size
+#   --out DIR      where the logs, CSV and plots go (default experiments/out/STUDY[-quick])
+#   --threads N    threads for every run (default 2)
+#   --data DIR     the data set (each study has its default)
+#   --force        rerun finished runs
+# Anything else is left in $REST for the study.
+QUICK="" OUT="" THREADS=2 DATA="" FORCE="" REST=""
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+DSF=${DSF:-build/dsf}
+
+parse_common() {  # parse_common STUDY "$@"
+    study=$1
+    shift
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --quick) QUICK=1 ;;
+        --out) OUT=$2; shift ;;
+        --threads) THREADS=$2; shift ;;
+        --data) DATA=$2; shift ;;
+        --force) FORCE=1 ;;
+        -h | --help) usage; exit 0 ;;
+        *) REST="$REST $1" ;;
+        esac
+        shift
+    done
+    [ -n "$OUT" ] || OUT=experiments/out/$study${QUICK:+-quick}
+    mkdir -p "$OUT/logs"
+    [ -x "$DSF" ] || make
+}
+
+record_machine() {  # writes $OUT/machine.txt
+    {
+        echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+        echo "machine: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p'), $(nproc) cores, $(free -g | awk '/^Mem:/ { print $2 }') GiB; runs use $THREADS threads"
+        echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+        "$DSF" version
+        echo "command: $0 $*"
+    } | tee "$OUT/machine.txt"
+}
+
+# run_train NAME ARGS...: `dsf train ARGS --log $OUT/logs/NAME.csv`, output in
+# $OUT/logs/NAME.out, skipped when NAME.csv already ends in its final row (the
+# test row, or the last valid row under --no-test). Returns 0 even when the run
+# fails (a diverged run is a result), after saying so.
+run_train() {
+    name=$1
+    shift
+    log=$OUT/logs/$name.csv
+    if [ -z "$FORCE" ] && [ -f "$log" ] && [ -f "$OUT/logs/$name.done" ]; then
+        echo "   $name: done before, kept ($log)"
+        return 0
+    fi
+    rm -f "$log" "$OUT/logs/$name.done"
+    echo "   $name: $DSF train $*"
+    if "$DSF" train "$@" --log "$log" >"$OUT/logs/$name.out" 2>&1; then
+        touch "$OUT/logs/$name.done"
+    else
+        echo "   $name failed: $(tail -n 1 "$OUT/logs/$name.out")"
+        echo "failed" >"$OUT/logs/$name.done"
+    fi
+}

@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""Tables and plots of the studies in experiments/, from the `dsf train --log` CSVs.
+
+    /usr/bin/python3 experiments/plot.py ptb|seqlen|ablation|wikitext OUTDIR
+
+Reads OUTDIR/logs/NAME.csv (NAME = CONFIG_METHOD, or as each study names its
+runs), writes OUTDIR/STUDY.csv (one row per run and evaluation), OUTDIR/table.md
+(printed too) and OUTDIR/STUDY.png. Needs matplotlib (Debian python3-matplotlib)
+only for the plot: without it the tables are still written.
+"""
+import csv
+import math
+import os
+import sys
+
+NAN = float("nan")
+
+
+def read_log(path):
+    """The rows of one `dsf train --log` CSV, split by kind, and the run's status:
+    'done', 'failed' (the process stopped with an error: diverged runs) or 'running'."""
+    rows = list(csv.DictReader(open(path))) if os.path.exists(path) else []
+    for r in rows:
+        for k in ("step", "tokens", "epoch"):
+            r[k] = int(r[k])
+        for k in ("loss", "ppl", "lr", "grad_norm", "tokens_per_s", "elapsed_s"):
+            r[k] = float(r[k])
+    done = path[:-4] + ".done"
+    status = "running"
+    if os.path.exists(done):
+        status = "failed" if open(done).read().strip() == "failed" else "done"
+    train = [r for r in rows if r["kind"] == "train"]
+    valid = [r for r in rows if r["kind"] == "valid"]
+    test = [r for r in rows if r["kind"] == "test"]
+    return {"train": train, "valid": valid, "test": test[-1] if test else None, "status": status}
+
+
+def train_tokens_per_s(log):
+    """Training tokens over training time, from the windows between train rows."""
+    tok = sec = 0.0
+    prev = 0
+    for r in log["train"]:
+        n = r["tokens"] - prev
+        prev = r["tokens"]
+        if r["tokens_per_s"] > 0:
+            tok += n
+            sec += n / r["tokens_per_s"]
+    return tok / sec if sec else NAN
+
+
+def fmt(x, spec=".2f"):
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-"
+    if isinstance(x, float) and x > 1e5:
+        return "diverged"
+    return format(x, spec)
+
+
+def write_csv(path, header, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def runs_in(out):
+    """NAME -> log for every OUTDIR/logs/NAME.csv, in the order the names sort."""
+    d = os.path.join(out, "logs")
+    names = sorted(n[:-4] for n in os.listdir(d) if n.endswith(".csv")) if os.path.isdir(d) else []
+    return {n: read_log(os.path.join(d, n + ".csv")) for n in names}
+
+
+def pyplot():
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        return plt
+    except ImportError:
+        print("(no matplotlib: apt-get install python3-matplotlib for the plots)", file=sys.stderr)
+        return None
+
+
+COLORS = {"bptt": "tab:blue", "dsf": "tab:red", "ft": "tab:green"}
+
+
+def curve_panels(plt, out, study, groups, title):
+    """Two rows of panels, one column per group (config): validation (markers)
+    and training (thin) perplexity against training tokens and against wall-clock
+    seconds."""
+    n = len(groups)
+    fig, axes = plt.subplots(2, n, figsize=(4.2 * n, 7), squeeze=False)
+    for j, (g, runs) in enumerate(groups):
+        for method, log in runs:
+            c = COLORS.get(method.split(":")[0], None)
+            for i, xkey in enumerate(("tokens", "elapsed_s")):
+                ax = axes[i][j]
+
+                def x(r):
+                    return r["elapsed_s"] if xkey == "elapsed_s" else r["tokens"] / 1e6
+
+                tr = [r for r in log["train"] if r["ppl"] < 3000]
+                ax.plot([x(r) for r in tr], [r["ppl"] for r in tr], color=c, lw=0.8, alpha=0.5)
+                va = [r for r in log["valid"] if r["ppl"] < 3000]
+                ax.plot([x(r) for r in va], [r["ppl"] for r in va], "o-", color=c, label=method)
+        axes[0][j].set_title(f"{title} {g}")
+        axes[0][j].set_xlabel("training tokens (millions; a PTB epoch is 0.93)")
+        axes[1][j].set_xlabel("wall-clock seconds")
+        for i in range(2):
+            axes[i][j].set_yscale("log")
+            axes[i][j].set_ylabel("perplexity (points: validation, lines: training)")
+            axes[i][j].grid(alpha=0.3)
+        axes[0][j].legend()
+    fig.tight_layout()
+    path = os.path.join(out, f"{study}.png")
+    fig.savefig(path, dpi=90)
+    print(f"plot: {path}")
+
+
+def study_ptb(out, study="ptb_methods", title="GRU"):
+    runs = runs_in(out)
+    rows, table, groups = [], [], {}
+    for name, log in runs.items():
+        config, method = name.rsplit("_", 1)
+        groups.setdefault(config, []).append((method, log))
+        tps = train_tokens_per_s(log)
+        ends = [0.0] + [r["elapsed_s"] for r in log["valid"]]
+        for k, r in enumerate(log["valid"]):
+            rows.append([config, method, r["epoch"], r["step"], f"{r['ppl']:.3f}",
+                         f"{log['test']['ppl']:.3f}" if log["test"] and k == len(log["valid"]) - 1 else "",
+                         f"{ends[k + 1] - ends[k]:.1f}", f"{r['elapsed_s']:.1f}", f"{tps:.0f}"])
+        best = min((r["ppl"] for r in log["valid"]), default=NAN)
+        per_epoch = (ends[-1] / len(log["valid"])) if log["valid"] else NAN
+        table.append((config, method, len(log["valid"]), log["valid"][-1]["step"] if log["valid"] else 0,
+                      best, log["test"]["ppl"] if log["test"] else NAN, per_epoch, tps, log["status"]))
+    write_csv(os.path.join(out, f"{study}.csv"),
+              ["config", "method", "epoch", "step", "valid_ppl", "test_ppl", "seconds", "elapsed_s",
+               "train_tokens_per_s"], rows)
+    lines = ["| config | method | evaluations | steps | best valid ppl | test ppl | s per evaluation | "
+             "train tokens/s | status |", "|---|---|---|---|---|---|---|---|---|"]
+    for t in table:
+        lines.append(f"| {t[0]} | {t[1]} | {t[2]} | {t[3]} | {fmt(t[4])} | {fmt(t[5])} | {fmt(t[6], '.0f')} "
+                     f"| {fmt(t[7], '.0f')} | {t[8]} |")
+    text = "\n".join(lines)
+    print(text)
+    open(os.path.join(out, "table.md"), "w").write(text + "\n")
+    plt = pyplot()
+    if plt and groups:
+        curve_panels(plt, out, study, sorted(groups.items(), key=lambda kv: config_key(kv[0])), title)
+
+
+def study_seqlen(out):
+    rows = []
+    for name, log in runs_in(out).items():
+        T, method = name[1:].split("_", 1)
+        last = log["train"][-1] if log["train"] else None
+        per_step = last["tokens"] / last["step"] if last else NAN
+        tps = train_tokens_per_s(log)
+        valid = log["valid"][-1]["ppl"] if log["valid"] else NAN
+        test = log["test"]["ppl"] if log["test"] else NAN
+        rows.append((int(T), int(per_step / int(T)) if last else 0, method, last["step"] if last else 0,
+                     valid, test, tps, 1000 * per_step / tps if tps == tps else NAN, log["status"]))
+    rows.sort()
+    write_csv(os.path.join(out, "seqlen.csv"),
+              ["T", "B", "method", "steps", "valid_ppl", "test_ppl", "train_tokens_per_s", "ms_per_step",
+               "status"], [[f"{x:.3f}" if isinstance(x, float) else x for x in r] for r in rows])
+    lines = ["| T | B | method | steps | valid ppl | test ppl | train tokens/s | ms/step | status |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {fmt(r[4])} | {fmt(r[5])} | {fmt(r[6], '.0f')} "
+                     f"| {fmt(r[7], '.1f')} | {r[8]} |")
+    text = "\n".join(lines)
+    print(text)
+    open(os.path.join(out, "table.md"), "w").write(text + "\n")
+    plt = pyplot()
+    if not plt or not rows:
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for method in sorted({r[2] for r in rows}):
+        rs = [r for r in rows if r[2] == method]
+        c = COLORS.get(method.split(":")[0])
+        ok = [r for r in rs if r[4] == r[4] and r[4] < 1e5]
+        axes[0].plot([r[0] for r in ok], [r[4] for r in ok], "o-", color=c, label=method)
+        axes[1].plot([r[0] for r in rs], [r[7] for r in rs], "o-", color=c, label=method)
+    axes[0].set_ylabel("validation perplexity")
+    axes[1].set_ylabel("ms per training step")
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("window length T (B x T fixed)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    path = os.path.join(out, "seqlen.png")
+    fig.savefig(path, dpi=90)
+    print(f"plot: {path}")
+
+
+def study_ablation(out):
+    """The bar chart of bench/feedback_ablation.sh's table.md."""
+    rows = []
+    for line in open(os.path.join(out, "table.md")):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 6 or cells[0] in ("run", "---"):
+            continue
+
+        def num(c):
+            try:
+                return float(c)
+            except ValueError:
+                return NAN
+        rows.append((cells[0], num(cells[1]), num(cells[2]), num(cells[4]), num(cells[5])))
+    print(open(os.path.join(out, "table.md")).read().strip())
+    plt = pyplot()
+    if not plt or not rows:
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    names = [r[0] for r in rows]
+    cap = 2 * max((r[1] for r in rows if r[1] == r[1] and r[1] < 1e4), default=1000)
+    valid = [min(r[1], cap) if r[1] == r[1] else cap for r in rows]
+    colors = ["tab:gray" if (r[1] != r[1] or r[1] >= cap) else COLORS.get(r[0].split("_")[0], "tab:red")
+              for r in rows]
+    axes[0].bar(names, valid, color=colors)
+    for i, r in enumerate(rows):
+        if r[1] != r[1] or r[1] >= cap:
+            axes[0].text(i, cap * 0.95, "diverged", rotation=90, ha="center", va="top", color="white")
+    axes[0].set_ylabel("validation perplexity")
+    axes[0].set_ylim(0, cap)
+    axes[1].bar(names, [r[3] for r in rows], color=[COLORS.get(n.split("_")[0], "tab:red") for n in names])
+    axes[1].set_ylabel("gradient cosine with exact BPTT")
+    axes[1].set_ylim(0, 1.05)
+    for ax in axes:
+        ax.tick_params(axis="x", rotation=60)
+        ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    path = os.path.join(out, "ablation.png")
+    fig.savefig(path, dpi=90)
+    print(f"plot: {path}")
+
+
+def config_key(c):
+    try:
+        layers, hidden = c.split("x")
+        return (int(hidden), int(layers))
+    except ValueError:
+        return (0, 0)
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in STUDIES:
+        print(__doc__.strip(), file=sys.stderr)
+        sys.exit(2)
+    STUDIES[sys.argv[1]](sys.argv[2])
+
+
+STUDIES = {"ptb": study_ptb, "seqlen": study_seqlen, "ablation": study_ablation,
+           "wikitext": lambda out: study_ptb(out, "wikitext", "block")}
+
+if __name__ == "__main__":
+    main()

@@ -13,6 +13,10 @@
 # DEBUG=1 builds without optimisation. Switching needs `make clean` or BUILD=dir.
 # MPI=1 builds with mpicc for data-parallel training (src/dist), in build/mpi
 # unless BUILD is given: `mpirun -np N build/mpi/dsf train ...`.
+# CUDA=1 adds the GPU backend (src/cuda: nvcc, cuBLAS) for `--device cuda`, in
+# build/cuda unless BUILD is given; NVCC and CUDA_ARCH (compute capabilities,
+# default "80 90") choose the compiler and the targets. Without CUDA=1 nothing
+# needs CUDA and `--device cuda` says so.
 
 CC      ?= cc
 # MPI: the default build has single-process stand-ins and needs no MPI headers.
@@ -21,6 +25,10 @@ ifeq ($(MPI),1)
 CC       = mpicc
 BUILD   ?= build/mpi
 CFLAGS  += -DDSF_USE_MPI
+endif
+CUDA    ?= 0
+ifeq ($(CUDA),1)
+BUILD   ?= build/cuda
 endif
 BUILD   ?= build
 OPT     ?= -O3 -march=native
@@ -62,7 +70,25 @@ LIB_SRC  = $(sort $(wildcard src/core/*.c src/cell/*.c src/grad/*.c src/model/*.
 CLI_SRC  = $(sort $(wildcard src/cli/*.c))
 TEST_SRC = $(sort $(wildcard tests/test_*.c))
 
-LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+# The GPU backend: src/cuda/*.cu by nvcc, linked with cuBLAS and the CUDA runtime;
+# without it, src/cuda/gpu_none.c answers "built without CUDA", and the GPU tests
+# (tests/test_cuda.c) are left out.
+ifeq ($(CUDA),1)
+NVCC      ?= $(or $(shell command -v nvcc 2>/dev/null),/usr/local/cuda/bin/nvcc)
+CUDA_HOME ?= $(abspath $(dir $(NVCC))/..)
+CUDA_ARCH ?= 80 90
+NVCCFLAGS ?= -O3 -std=c++17 $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
+             -gencode arch=compute_$(lastword $(CUDA_ARCH)),code=compute_$(lastword $(CUDA_ARCH)) \
+             -Xcompiler -Wall,-Wextra,-Wno-unused-parameter -g
+CUDA_SRC  = $(sort $(wildcard src/cuda/*.cu))
+LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+else
+CUDA_SRC  =
+LIB_SRC  += src/cuda/gpu_none.c
+TEST_SRC := $(filter-out tests/test_cuda.c,$(TEST_SRC))
+endif
+
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
@@ -71,10 +97,17 @@ all: info $(BUILD)/libdsf.a $(BUILD)/dsf
 
 info:
 	@echo "dsf: matrix products by $(BLAS_NOTE)"
+ifeq ($(CUDA),1)
+	@echo "dsf: CUDA backend by $(NVCC) for compute capabilities $(CUDA_ARCH)"
+endif
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(INC) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) $(INC) -MMD -MP -c $< -o $@
 
 $(BUILD)/libdsf.a: $(LIB_OBJ)
 	@rm -f $@

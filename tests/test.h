@@ -7,13 +7,22 @@
 #include <math.h>
 #include <stdio.h>
 
-extern int test_passed, test_failed, test_current_failed;
+extern int test_passed, test_failed, test_skipped, test_current_failed, test_current_skipped;
 void test_fail(const char *file, int line, const char *fmt, ...);
+// Marks the current test skipped (what it needs is missing), with the reason.
+void test_skip(const char *fmt, ...);
 void test_run(const char *name, void (*fn)(void));
 // Removes a file or a folder with everything in it (scratch files of tests).
 void test_remove_tree(const char *path);
 
 #define RUN(fn) test_run(#fn, fn)
+
+// Ends the current test as skipped, saying why.
+#define SKIP(...)                                                                  \
+    do {                                                                           \
+        test_skip(__VA_ARGS__);                                                    \
+        return;                                                                    \
+    } while (0)
 
 #define CHECK(c)                                                                   \
     do {                                                                           \

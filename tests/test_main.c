@@ -7,7 +7,8 @@
 
 #include "test.h"
 
-int test_passed, test_failed, test_current_failed;
+int test_passed, test_failed, test_skipped, test_current_failed, test_current_skipped;
+static char skip_reason[256];
 
 void test_fail(const char *file, int line, const char *fmt, ...) {
     va_list ap;
@@ -17,6 +18,14 @@ void test_fail(const char *file, int line, const char *fmt, ...) {
     va_end(ap);
     fputc('\n', stderr);
     test_current_failed = 1;
+}
+
+void test_skip(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(skip_reason, sizeof skip_reason, fmt, ap);
+    va_end(ap);
+    test_current_skipped = 1;
 }
 
 void test_remove_tree(const char *path) {
@@ -43,9 +52,12 @@ static const char *only;
 
 void test_run(const char *name, void (*fn)(void)) {
     if (only && !strstr(name, only)) return;
-    test_current_failed = 0;
+    test_current_failed = test_current_skipped = 0;
     fn();
-    if (test_current_failed) {
+    if (test_current_skipped && !test_current_failed) {
+        test_skipped++;
+        printf("skip %s: %s\n", name, skip_reason);
+    } else if (test_current_failed) {
         test_failed++;
         fprintf(stderr, "FAIL %s\n", name);
     } else {
@@ -64,6 +76,9 @@ int main(int argc, char **argv) {
 #define SUITE(s) s();
 #include "suites.def"
 #undef SUITE
-    printf("unit: %d passed, %d failed\n", test_passed, test_failed);
+    if (test_skipped)
+        printf("unit: %d passed, %d failed, %d skipped\n", test_passed, test_failed, test_skipped);
+    else
+        printf("unit: %d passed, %d failed\n", test_passed, test_failed);
     return test_failed ? 1 : 0;
 }

@@ -1,0 +1,26 @@
+// common.cu: see common.cuh.
+#include "common.cuh"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+void dsf_cuda_fail(const char *what, const char *call, const char *file, int line) {
+    fprintf(stderr, "dsf: CUDA error at %s:%d: %s: %s\n", file, line, call, what);
+    abort();
+}
+
+void dsf_cuda_launched(cudaStream_t s, const char *kernel, const char *file, int line) {
+    static int sync = -1;
+    if (sync < 0) {
+        const char *v = getenv("DSF_CUDA_SYNC");
+        sync = v && *v && *v != '0';
+    }
+    dsf_cuda_check(cudaGetLastError(), kernel, file, line);
+    if (sync) dsf_cuda_check(cudaStreamSynchronize(s), kernel, file, line);
+}
+
+void gpu_sgemm(cublasHandle_t h, int ta, int tb, int M, int N, int K, float alpha, const float *A,
+               int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    CUDA_CHECK(cublasSgemm(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N,
+                           M, K, &alpha, B, ldb, A, lda, &beta, C, ldc));
+}

@@ -1,0 +1,45 @@
+// emulate.cu: the kernels' element functions (units.cuh) run on the host over the
+// whole index space, in the order of the kernels' phases: their arithmetic and
+// indexing can then be tested against the CPU backend on a machine without a GPU.
+#include "gpu.h"
+#include "kernels.cuh"
+#include "units.cuh"
+
+#include <stdlib.h>
+
+extern "C" void dsf_gpu_emulate_gru_forward(const float *gx, const float *gh, const float *b_ih,
+                                            const float *b_hh, const float *hp, float *gates,
+                                            float *q, float *h, int B, int H) {
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < H; i++) gru_forward_unit(b, i, gx, gh, b_ih, b_hh, hp, gates, q, h, H);
+}
+
+extern "C" void dsf_gpu_emulate_gru_local(float *e, const float *d_next, const float *gates_next,
+                                          const float *carry, const float *h_prev,
+                                          const float *gates, const float *q, float *gi,
+                                          float *gh, int n, int H) {
+    for (int r = 0; r < n; r++)
+        for (int i = 0; i < H; i++)
+            gru_local_unit(r, i, e, d_next, gates_next, carry, h_prev, gates, q, gi, gh, H);
+}
+
+// As scan_gpu: P chunks (clamped the same way), every channel.
+extern "C" void dsf_gpu_emulate_scan(float *e, const float *a, int T, int B, int H, int chunks) {
+    int P = chunks < 1 ? 1 : chunks > SCAN_MAX_CHUNKS ? SCAN_MAX_CHUNKS : chunks;
+    if (P > T) P = T;
+    const size_t C = (size_t)B * H;
+    float start[SCAN_MAX_CHUNKS], apow[SCAN_MAX_CHUNKS], carry[SCAN_MAX_CHUNKS];
+    for (size_t c = 0; c < C; c++) {
+        const float ac = a[c % H];
+        int t0, t1;
+        for (int p = 0; p < P; p++) {
+            scan_chunk_bounds(p, P, T, &t0, &t1);
+            scan_phase1(e, ac, c, C, t0, t1, &start[p], &apow[p]);
+        }
+        scan_phase2(start, apow, carry, P, 1);
+        for (int p = 0; p < P; p++) {
+            scan_chunk_bounds(p, P, T, &t0, &t1);
+            scan_phase3(e, ac, c, C, t0, t1, carry[p]);
+        }
+    }
+}

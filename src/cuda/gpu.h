@@ -1,0 +1,138 @@
+// gpu.h: the CUDA backend (make CUDA=1): training steps of a dsf_lm on one GPU.
+//
+// A dsf_gpu holds a copy of a CPU model on the device: parameters, gradients
+// and AdamW moments in one flat buffer each, with m->params' layout (so copying
+// one back is one memcpy), the feedback vectors, the activations for batch B and
+// up to T steps, and the recurrent state carried from one step to the next. A
+// training step uploads its tokens in one transfer and reads back two scalars
+// (loss and gradient norm); nothing else crosses the bus until the caller asks
+// for parameters, gradients, moments or state (evaluation, checkpoints, tests):
+//
+//   dsf_gpu *g;
+//   if (dsf_gpu_create(&g, &m, &opt, B, T, DSF_SCAN_SEQ)) { report dsf_error() }
+//   for (each batch) {
+//       double loss, norm;
+//       dsf_gpu_step(g, x, y, T, DSF_METHOD_DSF, 0.25, &opt, &loss, &norm);
+//   }
+//   dsf_gpu_get_params(g, m.params);   // then save m as usual
+//   dsf_gpu_destroy(g);
+//
+// How it computes (the same mathematics as the CPU backend, model/lm.c):
+//   forward   embedding gather; per layer one cuBLAS GEMM for the input projections
+//             of all T·B rows, then per step one GEMM h' W_hhᵀ and one fused kernel
+//             for the gates; decoder GEMM; one fused softmax-cross-entropy kernel
+//             that leaves dlogits = (softmax − onehot)/(T·B) in place.
+//   backward  decoder GEMMs; per layer the state-gradient recurrence of the method:
+//               bptt  per step one fused kernel (δ_t = e_t + δ_{t+1} ⊙ z_{t+1} + carry,
+//                     then the local gate gradients) and one GEMM carry = gh_t W_hh;
+//               ft    nothing;
+//               dsf   the chunked reverse scan δ_t = e_t + a ⊙ δ_{t+1} (parallel over
+//                     time and channels), then one local kernel over all T·B rows;
+//             then the parameter and input gradients as GEMMs over all T·B rows and
+//             bias column sums; the embedding gradient is summed per distinct token
+//             (the host sorts the tokens when it uploads them): no atomics, so a
+//             step is deterministic.
+//   update    global norm (a fixed-order reduction in double), clip, SGD or AdamW
+//             with optim/optim.c's formulas and schedule.
+//
+// Implemented: the GRU, --arch stack (tied or not), no dropout; bptt, ft and dsf
+// with a feedback that is one fixed vector a per layer (uniform, zero, identity,
+// const, ssm); --scan seq and blelloch (both run the chunked scan; they agree up
+// to rounding). Everything else is refused by dsf_gpu_check with one clear line.
+//
+// Every function that can fail for a reason a user can cause (no device, sizes,
+// memory, an unsupported model) returns -1 with dsf_error() set. A failing CUDA
+// or cuBLAS call after that is an internal error: it prints file:line, the call
+// and the error string, and aborts. DSF_CUDA_SYNC=1 in the environment makes
+// every kernel launch synchronous, so that such an error names its kernel.
+#ifndef DSF_GPU_H
+#define DSF_GPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {  // the project's C headers too: the .cu files call into the C library
+#endif
+
+#include "grad/method.h"
+#include "model/lm.h"
+#include "optim/optim.h"
+
+typedef struct dsf_gpu dsf_gpu;
+
+// 1 in builds with CUDA (make CUDA=1), else 0.
+int dsf_gpu_built(void);
+// The number of CUDA devices; 0 with the reason in dsf_error() when there is
+// none (or no driver, or a build without CUDA).
+int dsf_gpu_device_count(void);
+
+// 0 if the backend can train m with meth, feedback m->fb and scan; else -1 and
+// dsf_error() says what is not implemented on the GPU. Needs no device.
+int dsf_gpu_check(const dsf_lm *m, dsf_method meth, dsf_scan_kind scan);
+
+// Copies m's parameters and feedback, and opt's AdamW moments when opt is an
+// AdamW optimizer (opt may be NULL: no optimizer), to device 0, and allocates
+// activations for batch B and at most T steps. The carried state starts at zero.
+int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *opt, int B, int T,
+                   dsf_scan_kind scan);
+void dsf_gpu_destroy(dsf_gpu *g);
+// "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)"
+const char *dsf_gpu_name(const dsf_gpu *g);
+
+// Forward pass over T steps of tokens x, targets y (T,B) (as lm_forward): starts
+// from the carried state and leaves the final state there; returns the mean
+// cross-entropy (waits for the device).
+double dsf_gpu_forward(dsf_gpu *g, const int32_t *x, const int32_t *y, int T);
+// Gradient of the last forward pass into the device gradients (overwritten),
+// under meth (checked by dsf_gpu_check). Does not wait.
+void dsf_gpu_backward(dsf_gpu *g, dsf_method meth);
+// The global L2 norm of the gradients; if it exceeds max_norm > 0 they are scaled
+// as grad_clip does. Returns the norm before clipping (waits for the device).
+double dsf_gpu_clip(dsf_gpu *g, double max_norm);
+// One update with opt's kind, rate schedule and hyperparameters (opt->t is
+// advanced as optim_step does; opt->m and opt->v are not used: the moments live
+// on the device). Does not wait.
+void dsf_gpu_optim_step(dsf_gpu *g, dsf_optim *opt);
+// forward, backward, clip (max_norm; 0: none) and, when the loss and the norm
+// are finite, the update: train's step. Returns 0, or 1 when the step was skipped
+// for a non-finite loss or norm. One upload of tokens, one wait.
+int dsf_gpu_step(dsf_gpu *g, const int32_t *x, const int32_t *y, int T, dsf_method meth,
+                 double max_norm, dsf_optim *opt, double *loss, double *norm);
+
+// Copies between the device and host buffers of the model's layouts (each waits).
+void dsf_gpu_get_params(dsf_gpu *g, float *params);        // (n)
+void dsf_gpu_set_params(dsf_gpu *g, const float *params);  // (n)
+void dsf_gpu_get_grads(dsf_gpu *g, float *grads);          // (n)
+void dsf_gpu_get_state(dsf_gpu *g, float *state);          // (L,B,H)
+void dsf_gpu_set_state(dsf_gpu *g, const float *state);    // (L,B,H)
+void dsf_gpu_set_feedback(dsf_gpu *g, const float *a);     // (L,H)
+// AdamW only (both must be NULL otherwise): (n) each.
+void dsf_gpu_get_moments(dsf_gpu *g, float *m, float *v);
+
+// ---- for tests ----
+
+// The reverse scan δ_t = e_t + a ⊙ δ_{t+1} of e (T,B,H) in place, a (H), on the
+// device, with the time axis cut into `chunks` pieces (1: a plain reverse loop per
+// channel). Returns -1 with the error set when there is no device.
+int dsf_gpu_scan(float *e, const float *a, int T, int B, int H, int chunks);
+
+// The kernels' element functions run on the host, each over its whole index
+// space, in the phase order the kernel keeps (what can be tested without a GPU):
+// the GRU forward step (gx (B,3H) input projections without bias, gh (B,3H)
+// h' W_hhᵀ without bias, hp (B,H) → gates (B,3H), q (B,H), h (B,H)); the local
+// backward of n rows (as gru_backward_local, plus BPTT's carry when d_next is
+// not NULL: δ = e + δ_next ⊙ z_next + carry, written back to e); the chunked scan.
+void dsf_gpu_emulate_gru_forward(const float *gx, const float *gh, const float *b_ih,
+                                 const float *b_hh, const float *hp, float *gates, float *q,
+                                 float *h, int B, int H);
+void dsf_gpu_emulate_gru_local(float *e, const float *d_next, const float *gates_next,
+                               const float *carry, const float *h_prev, const float *gates,
+                               const float *q, float *gi, float *gh, int n, int H);
+void dsf_gpu_emulate_scan(float *e, const float *a, int T, int B, int H, int chunks);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,54 @@
+// kernels.cuh: the launchers of the CUDA backend's kernels, one host function per
+// kernel, all on stream s. Shapes as in units.cuh; n is a row count (T·B or B).
+#ifndef DSF_CUDA_KERNELS_CUH
+#define DSF_CUDA_KERNELS_CUH
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda_runtime.h>
+
+// gru.cu: the fused elementwise parts of the GRU (units.cuh).
+void gru_forward_step_gpu(cudaStream_t s, const float *gx, const float *gh, const float *b_ih,
+                          const float *b_hh, const float *hp, float *gates, float *q, float *h,
+                          int B, int H);
+void gru_local_gpu(cudaStream_t s, float *e, const float *d_next, const float *gates_next,
+                   const float *carry, const float *h_prev, const float *gates, const float *q,
+                   float *gi, float *gh, int n, int H);
+
+// scan.cu: δ_t = e_t + a ⊙ δ_{t+1} in place on e (T,B,H), a (H), the time axis in
+// `chunks` pieces (at most SCAN_MAX_CHUNKS; fewer when T is shorter).
+enum { SCAN_MAX_CHUNKS = 32, SCAN_DEFAULT_CHUNKS = 16 };
+void scan_gpu(cudaStream_t s, float *e, const float *a, int T, int B, int H, int chunks);
+
+// loss.cu: embedding, softmax cross-entropy, column sums, the mean loss.
+// emb (n,E) = encoder rows x (n).
+void embedding_forward_gpu(cudaStream_t s, const float *encoder, const int32_t *x, float *emb,
+                           int n, int E);
+// For each of the u distinct tokens tok[k]: g_encoder[tok[k]] += Σ d[perm[j]] over
+// j in [off[k], off[k+1]), in that order (deterministic, no atomics).
+void embedding_backward_gpu(cudaStream_t s, const float *d, const int32_t *tok,
+                            const int32_t *off, const int32_t *perm, float *g_encoder, int u,
+                            int E);
+// Row r of logits (n,V) (without bias): adds bias, writes row_loss[r] (the
+// cross-entropy against y[r]) and leaves (softmax − onehot(y)) · scale in place.
+void softmax_xent_gpu(cudaStream_t s, float *logits, const float *bias, const int32_t *y,
+                      float *row_loss, float scale, int n, int V);
+// dst (m) += the column sums of src (n,m), each in double in a fixed order.
+void colsum_gpu(cudaStream_t s, const float *src, float *dst, int n, int m);
+// *out = mean of x (n), summed in double in a fixed order.
+void mean_gpu(cudaStream_t s, const float *x, double *out, int n);
+
+// optim.cu: the global norm, clipping and the updates over flat buffers.
+// *sumsq = Σ g², summed in double in a fixed order; partial has NORM_BLOCKS doubles.
+enum { NORM_BLOCKS = 256 };
+void sumsq_gpu(cudaStream_t s, const float *g, size_t n, double *partial, double *sumsq);
+// g *= max_norm / (√sumsq + 1e-6) when that is below 1 and finite (grad_clip).
+void clip_gpu(cudaStream_t s, float *g, size_t n, const double *sumsq, double max_norm);
+void sgd_gpu(cudaStream_t s, float *p, const float *g, size_t n, float lr);
+// optim_step's AdamW for one tensor: c1, c2 the bias corrections, decay 1 − lr·wd
+// for matrices, 1 otherwise.
+void adamw_gpu(cudaStream_t s, float *p, const float *g, float *m, float *v, size_t n, float lr,
+               float b1, float b2, float c1, float c2, float eps, float decay);
+
+#endif

@@ -1,0 +1,477 @@
+// lm.cu: the language model on the device (gpu.h): its buffers, the forward and
+// backward passes and the update, as model/lm.c does them on the CPU, with the
+// GEMMs on cuBLAS and the rest in the kernels of gru.cu, scan.cu, loss.cu and
+// optim.cu. Everything runs in order on one stream.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.cuh"
+#include "gpu.h"
+#include "kernels.cuh"
+
+typedef struct {
+    float *h;      // (T+1,B,H): h[0] the carried state, h[t+1] the output of step t
+    float *gates;  // (T,B,3H): r, z, n
+    float *q;      // (T,B,H)
+} gpu_layer;
+
+struct dsf_gpu {
+    dsf_lm_config cfg;
+    int B, T, last_T;
+    dsf_scan_kind scan;
+    size_t n;
+    int ntensors;
+    dsf_param tensors[DSF_MAX_TENSORS];
+    char name[320];
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    // Device: the flat buffers with m->params' layout, and the feedback (L,H).
+    float *params, *grads, *m, *v, *feedback;
+    // One upload a step: x (TB), y (TB), perm (TB), then tok (u) and off (u+1)
+    // for the u distinct tokens of x (embedding_backward_gpu): at most 5·TB+1.
+    int32_t *tokens;
+    int unique;
+    float *emb;       // (T,B,E)
+    float *gx;        // (T,B,3H): the input projections of the current layer
+    float *logits;    // (T·B,V): logits, then dlogits
+    float *row_loss;  // (T·B)
+    float *e, *dx;    // (T,B,max(E,H))
+    float *gi, *gh;   // (T,B,3H)
+    float *carry;     // (B,H)
+    float *state;     // (L,B,H)
+    gpu_layer layer[DSF_MAX_LAYERS];
+    double *scalars;  // [0] the mean loss, [1] Σ g²
+    double *partial;  // (NORM_BLOCKS)
+    // Host: pinned staging for the tokens and the scalars; the token sort's tables (V).
+    int32_t *h_tokens;
+    double *h_scalars;
+    int32_t *slot, *fill;  // slot[v]: token v's index among the distinct ones, or −1
+};
+
+// ---- views into the flat buffers (the layout of lm_layout) ----
+
+static float *view(const dsf_gpu *g, float *base, int k) { return base + g->tensors[k].offset; }
+static float *enc_w(const dsf_gpu *g, float *base) { return view(g, base, 0); }
+// Layer l's w_ih, w_hh, b_ih, b_hh: tensors 1 + 4l + j.
+static float *rnn_t(const dsf_gpu *g, float *base, int l, int j) {
+    return view(g, base, 1 + 4 * l + j);
+}
+static float *dec_w(const dsf_gpu *g, float *base) {
+    return g->cfg.tie ? enc_w(g, base) : view(g, base, 1 + 4 * g->cfg.L);
+}
+static float *dec_b(const dsf_gpu *g, float *base) { return view(g, base, g->ntensors - 1); }
+
+// ---- devices and what is implemented ----
+
+extern "C" int dsf_gpu_built(void) { return 1; }
+
+extern "C" int dsf_gpu_device_count(void) {
+    int n = 0;
+    const cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();  // not sticky: clear it
+        dsf_error_set("no CUDA device (%s)", cudaGetErrorString(e));
+        return 0;
+    }
+    if (n == 0) dsf_error_set("no CUDA device");
+    return n;
+}
+
+static int check_model(const dsf_lm *m) {
+    if (m->cfg.cell != DSF_CELL_GRU)
+        return dsf_error_set("--device cuda: only --cell gru is implemented so far (not %s)",
+                             dsf_cell_name(m->cfg.cell));
+    if (m->cfg.arch != DSF_ARCH_STACK)
+        return dsf_error_set("--device cuda: only --arch stack is implemented so far");
+    return 0;
+}
+
+extern "C" int dsf_gpu_check(const dsf_lm *m, dsf_method meth, dsf_scan_kind scan) {
+    if (check_model(m)) return -1;
+    if (meth != DSF_METHOD_DSF) return 0;
+    switch (m->fb.kind) {
+    case DSF_FEEDBACK_UNIFORM:
+    case DSF_FEEDBACK_ZERO:
+    case DSF_FEEDBACK_IDENTITY:
+    case DSF_FEEDBACK_CONST:
+    case DSF_FEEDBACK_SSM:
+        break;
+    default: {
+        char name[64];
+        dsf_feedback_format(&m->fb, name, sizeof name);
+        return dsf_error_set("--device cuda: --feedback %s is not implemented (uniform, zero, "
+                             "identity, const and ssm are)",
+                             name);
+    }
+    }
+    if (scan == DSF_SCAN_FFT)
+        return dsf_error_set("--device cuda: --scan fft is not implemented (use seq or blelloch)");
+    return 0;
+}
+
+// ---- creation ----
+
+// cudaMalloc that reports a failure as a user error (the sizes come from flags).
+static int dalloc(void *p, size_t bytes) {
+    void **pp = (void **)p;
+    const cudaError_t e = cudaMalloc(pp, bytes ? bytes : 1);
+    if (e == cudaSuccess) return 0;
+    (void)cudaGetLastError();
+    *pp = NULL;
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    (void)cudaGetLastError();
+    return dsf_error_set("GPU memory: cannot allocate %.2f GiB more (%.2f GiB free of %.2f): %s",
+                         bytes / 1073741824.0, free_b / 1073741824.0, total_b / 1073741824.0,
+                         cudaGetErrorString(e));
+}
+
+extern "C" int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *opt, int B, int T,
+                              dsf_scan_kind scan) {
+    *out = NULL;
+    if (check_model(m)) return -1;
+    if (B < 1 || T < 1) return dsf_error_set("batch and sequence length must be positive");
+    if (dsf_gpu_device_count() < 1) return -1;
+    dsf_gpu *g = (dsf_gpu *)calloc(1, sizeof *g);
+    if (!g) return dsf_error_set("out of memory");
+    g->cfg = m->cfg;
+    g->B = B;
+    g->T = T;
+    g->scan = scan;
+    g->n = m->n;
+    g->ntensors = m->ntensors;
+    memcpy(g->tensors, m->tensors, sizeof g->tensors);
+    CUDA_CHECK(cudaSetDevice(0));
+    cudaDeviceProp prop;
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    snprintf(g->name, sizeof g->name, "%.256s (sm_%d%d, %.1f GiB)", prop.name, prop.major, prop.minor,
+             prop.totalGlobalMem / 1073741824.0);
+    CUDA_CHECK(cudaStreamCreate(&g->stream));
+    CUDA_CHECK(cublasCreate(&g->blas));
+    CUDA_CHECK(cublasSetStream(g->blas, g->stream));
+
+    const dsf_lm_config *c = &m->cfg;
+    const size_t TB = (size_t)T * B, BH = (size_t)B * c->H, E = c->E, H = c->H, V = c->V;
+    const size_t IH = E > H ? E : H, F = sizeof(float);
+    const int adamw = opt && opt->kind == DSF_OPTIM_ADAMW;
+    int bad = dalloc(&g->params, g->n * F) || dalloc(&g->grads, g->n * F) ||
+              (adamw && (dalloc(&g->m, g->n * F) || dalloc(&g->v, g->n * F))) ||
+              dalloc(&g->feedback, (size_t)c->L * H * F) ||
+              dalloc(&g->tokens, (5 * TB + 1) * sizeof(int32_t)) || dalloc(&g->emb, TB * E * F) ||
+              dalloc(&g->gx, TB * 3 * H * F) || dalloc(&g->logits, TB * V * F) ||
+              dalloc(&g->row_loss, TB * F) || dalloc(&g->e, TB * IH * F) ||
+              dalloc(&g->dx, TB * IH * F) || dalloc(&g->gi, TB * 3 * H * F) ||
+              dalloc(&g->gh, TB * 3 * H * F) || dalloc(&g->carry, BH * F) ||
+              dalloc(&g->state, (size_t)c->L * BH * F) || dalloc(&g->scalars, 2 * sizeof(double)) ||
+              dalloc(&g->partial, NORM_BLOCKS * sizeof(double));
+    for (int l = 0; l < c->L && !bad; l++)
+        bad = dalloc(&g->layer[l].h, (TB + B) * H * F) ||
+              dalloc(&g->layer[l].gates, TB * 3 * H * F) || dalloc(&g->layer[l].q, TB * H * F);
+    if (!bad && (cudaMallocHost(&g->h_tokens, (5 * TB + 1) * sizeof(int32_t)) != cudaSuccess ||
+                 cudaMallocHost(&g->h_scalars, 2 * sizeof(double)) != cudaSuccess)) {
+        (void)cudaGetLastError();
+        bad = dsf_error_set("cannot allocate pinned host memory for the token uploads");
+    }
+    if (!bad) {
+        g->slot = (int32_t *)malloc(V * sizeof(int32_t));
+        g->fill = (int32_t *)malloc(TB * sizeof(int32_t));
+        if (!g->slot || !g->fill) bad = dsf_error_set("out of memory");
+        else
+            for (size_t v = 0; v < V; v++) g->slot[v] = -1;
+    }
+    if (bad) {
+        dsf_gpu_destroy(g);
+        return -1;
+    }
+    CUDA_CHECK(cudaMemcpy(g->params, m->params, g->n * F, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemset(g->grads, 0, g->n * F));
+    CUDA_CHECK(cudaMemcpy(g->feedback, m->feedback, (size_t)c->L * H * F, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemset(g->state, 0, (size_t)c->L * BH * F));
+    if (adamw) {
+        if (opt->m && opt->v) {
+            CUDA_CHECK(cudaMemcpy(g->m, opt->m, g->n * F, cudaMemcpyHostToDevice));
+            CUDA_CHECK(cudaMemcpy(g->v, opt->v, g->n * F, cudaMemcpyHostToDevice));
+        } else {
+            CUDA_CHECK(cudaMemset(g->m, 0, g->n * F));
+            CUDA_CHECK(cudaMemset(g->v, 0, g->n * F));
+        }
+    }
+    *out = g;
+    return 0;
+}
+
+extern "C" void dsf_gpu_destroy(dsf_gpu *g) {
+    if (!g) return;
+    if (g->stream) CUDA_CHECK(cudaStreamSynchronize(g->stream));
+    void *dev[] = {g->params, g->grads, g->m, g->v, g->feedback, g->tokens, g->emb, g->gx,
+                   g->logits, g->row_loss, g->e, g->dx, g->gi, g->gh, g->carry, g->state,
+                   g->scalars, g->partial};
+    for (size_t k = 0; k < sizeof dev / sizeof dev[0]; k++)
+        if (dev[k]) CUDA_CHECK(cudaFree(dev[k]));
+    for (int l = 0; l < DSF_MAX_LAYERS; l++) {
+        if (g->layer[l].h) CUDA_CHECK(cudaFree(g->layer[l].h));
+        if (g->layer[l].gates) CUDA_CHECK(cudaFree(g->layer[l].gates));
+        if (g->layer[l].q) CUDA_CHECK(cudaFree(g->layer[l].q));
+    }
+    if (g->h_tokens) CUDA_CHECK(cudaFreeHost(g->h_tokens));
+    if (g->h_scalars) CUDA_CHECK(cudaFreeHost(g->h_scalars));
+    if (g->blas) CUDA_CHECK(cublasDestroy(g->blas));
+    if (g->stream) CUDA_CHECK(cudaStreamDestroy(g->stream));
+    free(g->slot);
+    free(g->fill);
+    free(g);
+}
+
+extern "C" const char *dsf_gpu_name(const dsf_gpu *g) { return g->name; }
+
+// ---- the tokens: one upload a step ----
+
+// Copies x and y (T,B) into the staging buffer with, for the embedding's
+// gradient, the rows of x grouped by token: the u distinct tokens in order of
+// first appearance (tok), where each one's rows start in perm (off), and perm,
+// the rows in that grouping, increasing within a token. O(T·B): the tables
+// slot (V) and fill are left as they were found. Then one asynchronous upload.
+static void upload_tokens(dsf_gpu *g, const int32_t *x, const int32_t *y, int T) {
+    const int TB = T * g->B, V = g->cfg.V;
+    int32_t *hx = g->h_tokens, *hy = hx + TB, *perm = hy + TB, *tok = perm + TB;
+    memcpy(hx, x, TB * sizeof(int32_t));
+    memcpy(hy, y, TB * sizeof(int32_t));
+    int u = 0;
+    for (int r = 0; r < TB; r++) {
+        DSF_ASSERT(x[r] >= 0 && x[r] < V && y[r] >= 0 && y[r] < V);
+        if (g->slot[x[r]] < 0) {
+            g->slot[x[r]] = u;
+            tok[u] = x[r];
+            g->fill[u++] = 0;
+        }
+        g->fill[g->slot[x[r]]]++;  // the count of each distinct token
+    }
+    int32_t *off = tok + u;
+    off[0] = 0;
+    for (int k = 0; k < u; k++) {
+        off[k + 1] = off[k] + g->fill[k];
+        g->fill[k] = off[k];  // now the next free place of token k in perm
+    }
+    for (int r = 0; r < TB; r++) perm[g->fill[g->slot[x[r]]]++] = r;
+    for (int k = 0; k < u; k++) g->slot[tok[k]] = -1;
+    g->unique = u;
+    CUDA_CHECK(cudaMemcpyAsync(g->tokens, g->h_tokens, (3 * (size_t)TB + 2 * u + 1) * sizeof(int32_t),
+                               cudaMemcpyHostToDevice, g->stream));
+}
+
+// ---- forward ----
+
+// Layer l over T steps of input in (T,B,I), from the carried state, which it updates.
+static void layer_forward(dsf_gpu *g, int l, const float *in, int I, int T) {
+    const int B = g->B, H = g->cfg.H, G = 3 * H;
+    const size_t BH = (size_t)B * H, BG = (size_t)B * G, TB = (size_t)T * B;
+    gpu_layer *c = &g->layer[l];
+    const float *w_ih = rnn_t(g, g->params, l, 0), *w_hh = rnn_t(g, g->params, l, 1);
+    const float *b_ih = rnn_t(g, g->params, l, 2), *b_hh = rnn_t(g, g->params, l, 3);
+    CUDA_CHECK(cudaMemcpyAsync(c->h, g->state + l * BH, BH * sizeof(float),
+                               cudaMemcpyDeviceToDevice, g->stream));
+    // gx (T·B,3H) = in W_ihᵀ for all steps at once (the biases go into the step kernel).
+    gpu_sgemm(g->blas, 0, 1, (int)TB, G, I, 1.0f, in, I, w_ih, I, 0.0f, g->gx, G);
+    for (int t = 0; t < T; t++) {
+        float *gates = c->gates + t * BG;
+        // gates (B,3H) = h' W_hhᵀ, then the gates in place.
+        gpu_sgemm(g->blas, 0, 1, B, G, H, 1.0f, c->h + t * BH, H, w_hh, H, 0.0f, gates, G);
+        gru_forward_step_gpu(g->stream, g->gx + t * BG, gates, b_ih, b_hh, c->h + t * BH, gates,
+                             c->q + t * BH, c->h + (t + 1) * BH, B, H);
+    }
+    CUDA_CHECK(cudaMemcpyAsync(g->state + l * BH, c->h + T * BH, BH * sizeof(float),
+                               cudaMemcpyDeviceToDevice, g->stream));
+}
+
+// Everything up to the mean loss in scalars[0], without waiting.
+static void forward(dsf_gpu *g, const int32_t *x, const int32_t *y, int T) {
+    const dsf_lm_config *c = &g->cfg;
+    const int B = g->B, TB = T * B, H = c->H, V = c->V;
+    DSF_ASSERT(T >= 1 && T <= g->T);
+    g->last_T = T;
+    upload_tokens(g, x, y, T);
+    embedding_forward_gpu(g->stream, enc_w(g, g->params), g->tokens, g->emb, TB, c->E);
+    const float *in = g->emb;
+    int I = c->E;
+    for (int l = 0; l < c->L; l++) {
+        layer_forward(g, l, in, I, T);
+        in = g->layer[l].h + (size_t)B * H;  // outputs h[1..T]
+        I = H;
+    }
+    // logits (T·B,V) = in W_decᵀ; the bias, softmax and loss in one kernel.
+    gpu_sgemm(g->blas, 0, 1, TB, V, H, 1.0f, in, H, dec_w(g, g->params), H, 0.0f, g->logits, V);
+    softmax_xent_gpu(g->stream, g->logits, dec_b(g, g->params), g->tokens + TB, g->row_loss,
+                     1.0f / (float)TB, TB, V);
+    mean_gpu(g->stream, g->row_loss, g->scalars, TB);
+}
+
+static void read_scalars(dsf_gpu *g) {
+    CUDA_CHECK(cudaMemcpyAsync(g->h_scalars, g->scalars, 2 * sizeof(double),
+                               cudaMemcpyDeviceToHost, g->stream));
+    CUDA_CHECK(cudaStreamSynchronize(g->stream));
+}
+
+extern "C" double dsf_gpu_forward(dsf_gpu *g, const int32_t *x, const int32_t *y, int T) {
+    forward(g, x, y, T);
+    read_scalars(g);
+    return g->h_scalars[0];
+}
+
+// ---- backward ----
+
+// Layer l: g->e holds its local errors (T,B,H) on entry and δ on return; g->dx
+// receives the input gradient (T,B,I); x is its input. As gru_layer_backward.
+static void layer_backward(dsf_gpu *g, dsf_method meth, int l, const float *x, int I, int T) {
+    const int B = g->B, H = g->cfg.H, G = 3 * H, TB = T * B;
+    const size_t BH = (size_t)B * H, BG = (size_t)B * G;
+    const gpu_layer *c = &g->layer[l];
+    const float *w_ih = rnn_t(g, g->params, l, 0), *w_hh = rnn_t(g, g->params, l, 1);
+    float *e = g->e;
+    if (meth == DSF_METHOD_BPTT) {
+        // δ_t = e_t + δ_{t+1} ⊙ z_{t+1} + gh_{t+1} W_hh: the kernel of step t adds the
+        // carry the GEMM of step t+1 left, then the local backward of step t.
+        for (int t = T - 1; t >= 0; t--) {
+            const int last = t == T - 1;
+            gru_local_gpu(g->stream, e + t * BH, last ? NULL : e + (t + 1) * BH,
+                          last ? NULL : c->gates + (t + 1) * BG, g->carry, c->h + t * BH,
+                          c->gates + t * BG, c->q + t * BH, g->gi + t * BG, g->gh + t * BG, B, H);
+            if (t > 0)
+                gpu_sgemm(g->blas, 0, 0, B, H, G, 1.0f, g->gh + t * BG, G, w_hh, H, 0.0f,
+                          g->carry, H);
+        }
+    } else {
+        if (meth == DSF_METHOD_DSF) {
+            const int chunks = g->scan == DSF_SCAN_SEQ ? 1 : SCAN_DEFAULT_CHUNKS;
+            scan_gpu(g->stream, e, g->feedback + (size_t)l * H, T, B, H, chunks);
+        }
+        // ft: δ = e as it is. With δ known at every step, one kernel over all rows.
+        gru_local_gpu(g->stream, e, NULL, NULL, NULL, c->h, c->gates, c->q, g->gi, g->gh, TB, H);
+    }
+    // Parameter and input gradients over all T·B rows (cell_backward_params).
+    gpu_sgemm(g->blas, 1, 0, G, I, TB, 1.0f, g->gi, G, x, I, 1.0f, rnn_t(g, g->grads, l, 0), I);
+    gpu_sgemm(g->blas, 1, 0, G, H, TB, 1.0f, g->gh, G, c->h, H, 1.0f, rnn_t(g, g->grads, l, 1), H);
+    colsum_gpu(g->stream, g->gi, rnn_t(g, g->grads, l, 2), TB, G);
+    colsum_gpu(g->stream, g->gh, rnn_t(g, g->grads, l, 3), TB, G);
+    gpu_sgemm(g->blas, 0, 0, TB, I, G, 1.0f, g->gi, G, w_ih, I, 0.0f, g->dx, I);
+}
+
+extern "C" void dsf_gpu_backward(dsf_gpu *g, dsf_method meth) {
+    const dsf_lm_config *c = &g->cfg;
+    const int T = g->last_T, B = g->B, TB = T * B, E = c->E, H = c->H, V = c->V, L = c->L;
+    const size_t BH = (size_t)B * H;
+    DSF_ASSERT(T >= 1);
+    CUDA_CHECK(cudaMemsetAsync(g->grads, 0, g->n * sizeof(float), g->stream));
+    // The decoder: g->logits holds dlogits (softmax_xent_gpu).
+    const float *top = g->layer[L - 1].h + BH;
+    gpu_sgemm(g->blas, 1, 0, V, H, TB, 1.0f, g->logits, V, top, H, 1.0f, dec_w(g, g->grads), H);
+    colsum_gpu(g->stream, g->logits, dec_b(g, g->grads), TB, V);
+    gpu_sgemm(g->blas, 0, 0, TB, H, V, 1.0f, g->logits, V, dec_w(g, g->params), H, 0.0f, g->e, H);
+    for (int l = L - 1; l >= 0; l--) {
+        const float *x = l == 0 ? g->emb : g->layer[l - 1].h + BH;
+        layer_backward(g, meth, l, x, l == 0 ? E : H, T);
+        float *t = g->e;  // dx is the local error of the layer below (or the embedding's)
+        g->e = g->dx;
+        g->dx = t;
+    }
+    const int32_t *perm = g->tokens + 2 * TB, *tok = perm + TB, *off = tok + g->unique;
+    embedding_backward_gpu(g->stream, g->e, tok, off, perm, enc_w(g, g->grads), g->unique, E);
+}
+
+// ---- the update ----
+
+// Σ g² into scalars[1] and the clip, without waiting.
+static void clip(dsf_gpu *g, double max_norm) {
+    sumsq_gpu(g->stream, g->grads, g->n, g->partial, g->scalars + 1);
+    clip_gpu(g->stream, g->grads, g->n, g->scalars + 1, max_norm);
+}
+
+extern "C" double dsf_gpu_clip(dsf_gpu *g, double max_norm) {
+    clip(g, max_norm);
+    read_scalars(g);
+    return sqrt(g->h_scalars[1]);
+}
+
+extern "C" void dsf_gpu_optim_step(dsf_gpu *g, dsf_optim *o) {
+    const float lr = optim_lr(o);
+    o->t++;
+    if (o->kind == DSF_OPTIM_SGD) {
+        sgd_gpu(g->stream, g->params, g->grads, g->n, lr);
+        return;
+    }
+    DSF_ASSERT(g->m && g->v);  // created with an AdamW optimizer
+    const float b1 = o->beta1, b2 = o->beta2;
+    const float c1 = 1.0f - powf(b1, (float)o->t), c2 = 1.0f - powf(b2, (float)o->t);
+    for (int k = 0; k < g->ntensors; k++) {
+        const dsf_param *d = &g->tensors[k];
+        const float decay = d->is_weight ? 1.0f - lr * o->weight_decay : 1.0f;
+        adamw_gpu(g->stream, g->params + d->offset, g->grads + d->offset, g->m + d->offset,
+                  g->v + d->offset, d->numel, lr, b1, b2, c1, c2, o->eps, decay);
+    }
+}
+
+extern "C" int dsf_gpu_step(dsf_gpu *g, const int32_t *x, const int32_t *y, int T,
+                            dsf_method meth, double max_norm, dsf_optim *opt, double *loss,
+                            double *norm) {
+    forward(g, x, y, T);
+    dsf_gpu_backward(g, meth);
+    clip(g, max_norm);
+    read_scalars(g);
+    *loss = g->h_scalars[0];
+    *norm = sqrt(g->h_scalars[1]);
+    if (!isfinite(*loss) || !isfinite(*norm)) return 1;
+    if (opt) dsf_gpu_optim_step(g, opt);
+    return 0;
+}
+
+// ---- copies ----
+
+static void copy(dsf_gpu *g, void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
+    CUDA_CHECK(cudaStreamSynchronize(g->stream));
+    CUDA_CHECK(cudaMemcpy(dst, src, bytes, kind));
+}
+
+extern "C" void dsf_gpu_get_params(dsf_gpu *g, float *p) {
+    copy(g, p, g->params, g->n * sizeof(float), cudaMemcpyDeviceToHost);
+}
+extern "C" void dsf_gpu_set_params(dsf_gpu *g, const float *p) {
+    copy(g, g->params, p, g->n * sizeof(float), cudaMemcpyHostToDevice);
+}
+extern "C" void dsf_gpu_get_grads(dsf_gpu *g, float *p) {
+    copy(g, p, g->grads, g->n * sizeof(float), cudaMemcpyDeviceToHost);
+}
+extern "C" void dsf_gpu_get_state(dsf_gpu *g, float *s) {
+    copy(g, s, g->state, sizeof(float) * g->cfg.L * g->B * g->cfg.H, cudaMemcpyDeviceToHost);
+}
+extern "C" void dsf_gpu_set_state(dsf_gpu *g, const float *s) {
+    copy(g, g->state, s, sizeof(float) * g->cfg.L * g->B * g->cfg.H, cudaMemcpyHostToDevice);
+}
+extern "C" void dsf_gpu_set_feedback(dsf_gpu *g, const float *a) {
+    copy(g, g->feedback, a, sizeof(float) * g->cfg.L * g->cfg.H, cudaMemcpyHostToDevice);
+}
+extern "C" void dsf_gpu_get_moments(dsf_gpu *g, float *m, float *v) {
+    DSF_ASSERT((m != NULL) == (g->m != NULL) && (v != NULL) == (g->v != NULL));
+    if (!m) return;
+    copy(g, m, g->m, g->n * sizeof(float), cudaMemcpyDeviceToHost);
+    copy(g, v, g->v, g->n * sizeof(float), cudaMemcpyDeviceToHost);
+}
+
+// ---- for tests ----
+
+extern "C" int dsf_gpu_scan(float *e, const float *a, int T, int B, int H, int chunks) {
+    if (dsf_gpu_device_count() < 1) return -1;
+    const size_t n = (size_t)T * B * H;
+    float *de, *da;
+    if (dalloc(&de, n * sizeof(float))) return -1;
+    if (dalloc(&da, H * sizeof(float))) {
+        CUDA_CHECK(cudaFree(de));
+        return -1;
+    }
+    CUDA_CHECK(cudaMemcpy(de, e, n * sizeof(float), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(da, a, H * sizeof(float), cudaMemcpyHostToDevice));
+    scan_gpu(0, de, da, T, B, H, chunks);
+    CUDA_CHECK(cudaMemcpy(e, de, n * sizeof(float), cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaFree(de));
+    CUDA_CHECK(cudaFree(da));
+    return 0;
+}

@@ -1,0 +1,35 @@
+// scan.cu: the chunked reverse linear scan (units.cuh). A block of 32 × P threads
+// handles 32 adjacent channels (so every access to e is a coalesced 128-byte
+// row) and all P chunks of time of each; the chunks' local results meet in
+// shared memory. The work is about twice a plain reverse loop, the sequential
+// depth T/P + P instead of T.
+#include "common.cuh"
+#include "kernels.cuh"
+#include "units.cuh"
+
+enum { SCAN_LANES = 32 };
+
+static __global__ void scan_kernel(float *e, const float *a, int T, int B, int H, int P) {
+    __shared__ float start[SCAN_MAX_CHUNKS][SCAN_LANES], apow[SCAN_MAX_CHUNKS][SCAN_LANES],
+        carry[SCAN_MAX_CHUNKS][SCAN_LANES];
+    const size_t C = (size_t)B * H;
+    const size_t c = (size_t)blockIdx.x * SCAN_LANES + threadIdx.x;
+    const int lane = threadIdx.x, p = threadIdx.y;
+    const int live = c < C;  // every thread reaches the barriers
+    const float ac = live ? a[c % H] : 0.0f;
+    int t0, t1;
+    scan_chunk_bounds(p, P, T, &t0, &t1);
+    if (live) scan_phase1(e, ac, c, C, t0, t1, &start[p][lane], &apow[p][lane]);
+    __syncthreads();
+    if (live && p == 0) scan_phase2(&start[0][lane], &apow[0][lane], &carry[0][lane], P, SCAN_LANES);
+    __syncthreads();
+    if (live) scan_phase3(e, ac, c, C, t0, t1, carry[p][lane]);
+}
+
+void scan_gpu(cudaStream_t s, float *e, const float *a, int T, int B, int H, int chunks) {
+    int P = chunks < 1 ? 1 : chunks > SCAN_MAX_CHUNKS ? SCAN_MAX_CHUNKS : chunks;
+    if (P > T) P = T;
+    const dim3 threads(SCAN_LANES, (unsigned)P);
+    scan_kernel<<<gpu_blocks((size_t)B * H, SCAN_LANES), threads, 0, s>>>(e, a, T, B, H, P);
+    CUDA_LAUNCHED(s, "scan_kernel");
+}

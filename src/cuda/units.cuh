@@ -1,0 +1,104 @@
+// units.cuh: the element functions of the CUDA kernels, __host__ __device__ so
+// that the host can run them too (emulate.cu): what each thread computes, with
+// the index arithmetic, separate from how the threads are launched. Time-major
+// layouts as everywhere: element (t,b,i) of a (T,B,H) array is [(t·B + b)·H + i].
+#ifndef DSF_CUDA_UNITS_CUH
+#define DSF_CUDA_UNITS_CUH
+
+#include <math.h>
+#include <stddef.h>
+
+__host__ __device__ inline float unit_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+// GRU forward, unit i of batch row b (cell/gru.h): gx (B,3H) the input projections
+// x W_ihᵀ, gh (B,3H) h' W_hhᵀ, both without bias; hp (B,H) the previous state.
+// Writes gates (B,3H) = [r, z, n], q (B,H) and h (B,H). gates may be gh: each unit
+// reads its own three entries before writing them.
+__host__ __device__ inline void gru_forward_unit(int b, int i, const float *gx, const float *gh,
+                                                 const float *b_ih, const float *b_hh,
+                                                 const float *hp, float *gates, float *q, float *h,
+                                                 int H) {
+    const size_t g = (size_t)b * 3 * H + i, s = (size_t)b * H + i;
+    const float r = unit_sigmoid(gx[g] + b_ih[i] + gh[g] + b_hh[i]);
+    const float z = unit_sigmoid(gx[g + H] + b_ih[H + i] + gh[g + H] + b_hh[H + i]);
+    const float qi = gh[g + 2 * H] + b_hh[2 * H + i];
+    const float n = tanhf(gx[g + 2 * H] + b_ih[2 * H + i] + r * qi);
+    gates[g] = r;
+    gates[g + H] = z;
+    gates[g + 2 * H] = n;
+    q[s] = qi;
+    h[s] = (1.0f - z) * n + z * hp[s];
+}
+
+// GRU local backward, unit i of row `row` (of T·B rows, or of one step's B): the
+// state gradient δ is e, plus for BPTT (d_next not NULL) δ_next ⊙ z_next + carry,
+// the two parts of J_{t+1}ᵀ δ_{t+1} (carry = gh_{t+1} W_hh); δ is written back to
+// e. Then gi = [âr, âz, ân], gh = [âr, âz, ân ⊙ r] (cell/gru.h).
+__host__ __device__ inline void gru_local_unit(int row, int i, float *e, const float *d_next,
+                                               const float *gates_next, const float *carry,
+                                               const float *h_prev, const float *gates,
+                                               const float *q, float *gi, float *gh, int H) {
+    const size_t s = (size_t)row * H + i, g = (size_t)row * 3 * H + i;
+    float d = e[s];
+    if (d_next) {
+        d += d_next[s] * gates_next[g + H] + carry[s];
+        e[s] = d;
+    }
+    const float r = gates[g], z = gates[g + H], n = gates[g + 2 * H];
+    const float an = d * (1.0f - z) * (1.0f - n * n);
+    const float az = d * (h_prev[s] - n) * z * (1.0f - z);
+    const float ar = an * q[s] * r * (1.0f - r);
+    gi[g] = gh[g] = ar;
+    gi[g + H] = gh[g + H] = az;
+    gi[g + 2 * H] = an;
+    gh[g + 2 * H] = an * r;
+}
+
+// ---- the chunked reverse scan δ_t = e_t + a ⊙ δ_{t+1} (grad/scan.h) ----
+//
+// Channel c of C = B·H (its feedback a[c % H]) is the column e[t·C + c]. The T
+// steps are cut into P chunks; chunk p covers [t0, t1). Three phases, separated
+// by a barrier in the kernel:
+//   1. every chunk scans itself from δ = 0 at its right edge, in place, and keeps
+//      its local δ at t0 (start) and a^(t1−t0) (apow);
+//   2. one pass per channel over the chunks from the last: the true δ entering
+//      chunk p from the right is carry[p] = start[p+1] + apow[p+1] carry[p+1];
+//   3. every chunk adds carry[p] a^(t1−t) to its steps t.
+__host__ __device__ inline void scan_chunk_bounds(int p, int P, int T, int *t0, int *t1) {
+    *t0 = (int)((long long)p * T / P);
+    *t1 = (int)((long long)(p + 1) * T / P);
+}
+
+__host__ __device__ inline void scan_phase1(float *e, float a, size_t c, size_t C, int t0, int t1,
+                                            float *start, float *apow) {
+    float d = 0.0f, m = 1.0f;
+    for (int t = t1 - 1; t >= t0; t--) {
+        d = e[(size_t)t * C + c] + a * d;
+        e[(size_t)t * C + c] = d;
+        m *= a;
+    }
+    *start = d;
+    *apow = m;
+}
+
+// start, apow, carry: the P values of one channel, stride apart.
+__host__ __device__ inline void scan_phase2(const float *start, const float *apow, float *carry,
+                                            int P, int stride) {
+    float next = 0.0f;
+    for (int p = P - 1; p >= 0; p--) {
+        carry[p * stride] = next;
+        next = start[p * stride] + apow[p * stride] * next;
+    }
+}
+
+__host__ __device__ inline void scan_phase3(float *e, float a, size_t c, size_t C, int t0, int t1,
+                                            float carry) {
+    if (carry == 0.0f) return;  // the last chunk, and a = 0
+    float m = a;
+    for (int t = t1 - 1; t >= t0; t--) {
+        e[(size_t)t * C + c] += m * carry;
+        m *= a;
+    }
+}
+
+#endif

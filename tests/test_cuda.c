@@ -1,0 +1,380 @@
+// test_cuda.c: the CUDA backend (src/cuda, make CUDA=1 only) against the CPU one.
+//   - without a device: the kernels' element functions run on the host (the GRU
+//     forward step, the local backward with and without BPTT's carry, the chunked
+//     scan) against cell/gru.c and grad/scan.c; the refusals of what is not
+//     implemented;
+//   - with a device: the scan kernel, then whole models (GRU stack, tied or not,
+//     two layers) under bptt, ft and dsf: the loss, every gradient tensor and the
+//     carried state over two steps against lm_forward / lm_backward, determinism,
+//     and SGD and AdamW steps with clipping against grad_clip and optim_step.
+// Tests that need a device skip, saying so, when there is none.
+#include <string.h>
+
+#include "core/gemm.h"
+#include "cuda/gpu.h"
+#include "test.h"
+
+// max |a − b| over max |b| (or the absolute difference when b is all zero).
+static double rel_err(const float *a, const float *b, size_t n) {
+    double d = 0, s = 0;
+    for (size_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        s = fmax(s, fabs((double)b[i]));
+    }
+    return s > 0 ? d / s : d;
+}
+
+static float *randn(dsf_rng *r, size_t n, float lo, float hi) {
+    float *x = malloc(sizeof(float) * (n ? n : 1));
+    dsf_rng_fill_uniform(r, x, n, lo, hi);
+    return x;
+}
+
+// ---- the element functions on the host ----
+
+static void test_cuda_emulate_gru_forward(void) {
+    enum { T = 4, B = 3, I = 5, H = 7, G = 3 * H };
+    dsf_rng r;
+    dsf_rng_seed(&r, 11);
+    float *w_ih = randn(&r, G * I, -0.5f, 0.5f), *w_hh = randn(&r, G * H, -0.5f, 0.5f);
+    float *b_ih = randn(&r, G, -0.5f, 0.5f), *b_hh = randn(&r, G, -0.5f, 0.5f);
+    float *x = randn(&r, T * B * I, -1, 1);
+    const gru_weights w = {w_ih, w_hh, b_ih, b_hh};
+    // The CPU layer.
+    float *h = randn(&r, (T + 1) * B * H, -1, 1), *gates = calloc(T * B * G, sizeof(float));
+    float *q = calloc(T * B * H, sizeof(float)), *scratch = calloc(T * B * G, sizeof(float));
+    gru_cache cache = {h, gates, q, NULL};
+    gru_forward(&w, x, &cache, scratch, T, B, I, H);
+    // The kernel's steps: gx = x W_ihᵀ, gh = h' W_hhᵀ (both without bias), then the unit.
+    float *eh = calloc((T + 1) * B * H, sizeof(float)), *eg = calloc(T * B * G, sizeof(float));
+    float *eq = calloc(T * B * H, sizeof(float)), *gx = calloc(T * B * G, sizeof(float));
+    memcpy(eh, h, sizeof(float) * B * H);
+    dsf_sgemm(0, 1, T * B, G, I, 1.0f, x, I, w_ih, I, 0.0f, gx, G);
+    for (int t = 0; t < T; t++) {
+        float *gt = eg + t * B * G;
+        dsf_sgemm(0, 1, B, G, H, 1.0f, eh + t * B * H, H, w_hh, H, 0.0f, gt, G);
+        dsf_gpu_emulate_gru_forward(gx + t * B * G, gt, b_ih, b_hh, eh + t * B * H, gt,
+                                    eq + t * B * H, eh + (t + 1) * B * H, B, H);
+    }
+    double eh_err = rel_err(eh, h, (T + 1) * B * H), eg_err = rel_err(eg, gates, T * B * G);
+    double eq_err = rel_err(eq, q, T * B * H);
+    float *bufs[] = {w_ih, w_hh, b_ih, b_hh, x, h, gates, q, scratch, eh, eg, eq, gx};
+    for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) free(bufs[k]);
+    CHECK_MSG(eh_err < 1e-5 && eg_err < 1e-5 && eq_err < 1e-5, "h %g gates %g q %g", eh_err,
+              eg_err, eq_err);
+}
+
+static void test_cuda_emulate_gru_local(void) {
+    enum { T = 5, B = 2, H = 6, G = 3 * H, N = T * B * H };
+    dsf_rng r;
+    dsf_rng_seed(&r, 12);
+    float *w_hh = randn(&r, G * H, -0.5f, 0.5f);
+    const gru_weights w = {NULL, w_hh, NULL, NULL};
+    float *h = randn(&r, (T + 1) * B * H, -1, 1), *gates = randn(&r, T * B * G, 0.05f, 0.95f);
+    float *q = randn(&r, N, -1, 1), *e = randn(&r, N, -1, 1);
+    float *gi = calloc(T * B * G, sizeof(float)), *gh = calloc(T * B * G, sizeof(float));
+    float *egi = calloc(T * B * G, sizeof(float)), *egh = calloc(T * B * G, sizeof(float));
+    float *carry = calloc(B * H, sizeof(float)), *d = malloc(sizeof(float) * N);
+    gru_cache cache = {h, gates, q, NULL};
+    // ft and dsf: all rows at once, δ = e.
+    gru_backward_local(e, h, gates, q, gi, gh, T * B, H);
+    memcpy(d, e, sizeof(float) * N);
+    dsf_gpu_emulate_gru_local(d, NULL, NULL, NULL, h, gates, q, egi, egh, T * B, H);
+    double ft_err = fmax(rel_err(egi, gi, T * B * G), rel_err(egh, gh, T * B * G));
+    // bptt: step by step, the carry gh_{t+1} W_hh by a GEMM as lm.cu does.
+    memcpy(d, e, sizeof(float) * N);
+    gru_backward_bptt(&w, &cache, e, gi, gh, carry, T, B, H);
+    for (int t = T - 1; t >= 0; t--) {
+        const int last = t == T - 1;
+        dsf_gpu_emulate_gru_local(d + t * B * H, last ? NULL : d + (t + 1) * B * H,
+                                  last ? NULL : gates + (t + 1) * B * G, carry, h + t * B * H,
+                                  gates + t * B * G, q + t * B * H, egi + t * B * G,
+                                  egh + t * B * G, B, H);
+        if (t > 0) dsf_sgemm(0, 0, B, H, G, 1.0f, egh + t * B * G, G, w_hh, H, 0.0f, carry, H);
+    }
+    double bptt_err = fmax(rel_err(d, e, N), fmax(rel_err(egi, gi, T * B * G),
+                                                   rel_err(egh, gh, T * B * G)));
+    float *bufs[] = {w_hh, h, gates, q, e, gi, gh, egi, egh, carry, d};
+    for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) free(bufs[k]);
+    CHECK_MSG(ft_err < 1e-6, "local backward: %g", ft_err);
+    CHECK_MSG(bptt_err < 1e-5, "bptt: %g", bptt_err);
+}
+
+// The shapes of the scan tests: T, B, H, chunks (clamped to T and 32).
+static const int scan_shapes[][4] = {{1, 2, 3, 16},  {5, 2, 3, 16},  {37, 3, 5, 16},
+                                     {100, 2, 33, 1}, {64, 1, 7, 32}, {1000, 1, 4, 16},
+                                     {9, 2, 40, 64}};
+
+// a with the edge values 0 and 1 among uniform ones.
+static float *scan_feedback(dsf_rng *r, int H) {
+    float *a = randn(r, H, 0, 1);
+    a[0] = 0;
+    if (H > 1) a[H - 1] = 1;
+    return a;
+}
+
+static void test_cuda_emulate_scan(void) {
+    dsf_rng r;
+    dsf_rng_seed(&r, 13);
+    for (size_t s = 0; s < sizeof scan_shapes / sizeof scan_shapes[0]; s++) {
+        const int T = scan_shapes[s][0], B = scan_shapes[s][1], H = scan_shapes[s][2];
+        const size_t n = (size_t)T * B * H;
+        float *a = scan_feedback(&r, H), *e = randn(&r, n, -1, 1), *ref = malloc(sizeof(float) * n);
+        memcpy(ref, e, sizeof(float) * n);
+        CHECK(dsf_scan_stationary(DSF_SCAN_SEQ, ref, a, T, B, H) == 0);
+        dsf_gpu_emulate_scan(e, a, T, B, H, scan_shapes[s][3]);
+        const double err = rel_err(e, ref, n);
+        free(a);
+        free(e);
+        free(ref);
+        CHECK_MSG(err < 1e-5, "T %d B %d H %d chunks %d: %g", T, B, H, scan_shapes[s][3], err);
+    }
+}
+
+// ---- what is refused (no device needed) ----
+
+static void test_cuda_refusals(void) {
+    dsf_lm m;
+    dsf_lm_config cfg = {.V = 5, .E = 4, .H = 4, .L = 1};
+    CHECK(lm_create(&m, &cfg) == 0);
+    CHECK(dsf_gpu_check(&m, DSF_METHOD_BPTT, DSF_SCAN_SEQ) == 0);
+    CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH) == 0);
+    int fft = dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_FFT);
+    CHECK(fft == -1 && strstr(dsf_error(), "fft"));
+    const char *bad[] = {"diag", "lowrank:2", "fit"};
+    for (int k = 0; k < 3; k++) {
+        CHECK(dsf_feedback_parse(bad[k], &m.fb) == 0);
+        CHECK(dsf_gpu_check(&m, DSF_METHOD_BPTT, DSF_SCAN_SEQ) == 0);  // only dsf uses it
+        CHECK_MSG(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_SEQ) == -1 &&
+                      strstr(dsf_error(), "--feedback"),
+                  "%s: %s", bad[k], dsf_error());
+    }
+    lm_destroy(&m);
+    cfg.cell = DSF_CELL_LSTM;
+    CHECK(lm_create(&m, &cfg) == 0);
+    dsf_gpu *g = NULL;
+    CHECK(dsf_gpu_check(&m, DSF_METHOD_FT, DSF_SCAN_SEQ) == -1 && strstr(dsf_error(), "gru"));
+    CHECK(dsf_gpu_create(&g, &m, NULL, 2, 3, DSF_SCAN_SEQ) == -1 && g == NULL);
+    lm_destroy(&m);
+    cfg = (dsf_lm_config){.V = 5, .E = 4, .H = 4, .L = 1, .arch = DSF_ARCH_BLOCK, .tie = 1,
+                          .mlp = 8};
+    CHECK(lm_create(&m, &cfg) == 0);
+    CHECK(dsf_gpu_check(&m, DSF_METHOD_FT, DSF_SCAN_SEQ) == -1 && strstr(dsf_error(), "stack"));
+    lm_destroy(&m);
+}
+
+// ---- on a device ----
+
+#define NEED_DEVICE()                                                              \
+    do {                                                                           \
+        if (dsf_gpu_device_count() < 1) SKIP("%s", dsf_error());                   \
+    } while (0)
+
+static void test_cuda_scan_device(void) {
+    NEED_DEVICE();
+    dsf_rng r;
+    dsf_rng_seed(&r, 14);
+    for (size_t s = 0; s < sizeof scan_shapes / sizeof scan_shapes[0]; s++) {
+        const int T = scan_shapes[s][0], B = scan_shapes[s][1], H = scan_shapes[s][2];
+        const size_t n = (size_t)T * B * H;
+        float *a = scan_feedback(&r, H), *e = randn(&r, n, -1, 1), *ref = malloc(sizeof(float) * n);
+        memcpy(ref, e, sizeof(float) * n);
+        CHECK(dsf_scan_stationary(DSF_SCAN_SEQ, ref, a, T, B, H) == 0);
+        const int rc = dsf_gpu_scan(e, a, T, B, H, scan_shapes[s][3]);
+        const double err = rel_err(e, ref, n);
+        free(a);
+        free(e);
+        free(ref);
+        CHECK_MSG(rc == 0, "%s", dsf_error());
+        CHECK_MSG(err < 1e-5, "T %d B %d H %d chunks %d: %g", T, B, H, scan_shapes[s][3], err);
+    }
+}
+
+// A small model: tie → E = H. Parameters and feedback from seed.
+static int make_model(dsf_lm *m, int tie, uint64_t seed, int T) {
+    dsf_lm_config cfg = {.V = 13, .E = tie ? 7 : 5, .H = 7, .L = 2, .tie = tie};
+    if (lm_create(m, &cfg)) return -1;
+    dsf_rng r;
+    dsf_rng_seed(&r, seed);
+    lm_init_params(m, &r);
+    for (size_t i = 0; i < m->n; i++) m->params[i] *= 3;  // larger than the init: livelier gates
+    dsf_feedback fb;
+    if (dsf_feedback_parse("uniform", &fb)) return -1;
+    return lm_set_feedback(m, &fb, &r, T);
+}
+
+static void fill_tokens(dsf_rng *r, int32_t *x, size_t n, int V) {
+    for (size_t i = 0; i < n; i++) x[i] = (int32_t)(dsf_rng_u64(r) % (uint64_t)V);
+}
+
+// Two steps (T, then T − 2) of forward and backward on the CPU and the GPU from
+// the same random carried state: loss, every gradient tensor, the state after.
+static void compare_grads(int tie, dsf_method meth, dsf_scan_kind scan, int T) {
+    enum { B = 3 };
+    dsf_lm m;
+    CHECK(make_model(&m, tie, 21, T) == 0);
+    const int L = m.cfg.L, H = m.cfg.H;
+    dsf_lm_work w;
+    CHECK(lm_work_create(&w, &m.cfg, B, T) == 0);
+    w.scan = scan;
+    dsf_gpu *g;
+    CHECK_MSG(dsf_gpu_create(&g, &m, NULL, B, T, scan) == 0, "%s", dsf_error());
+    dsf_rng r;
+    dsf_rng_seed(&r, 22);
+    dsf_rng_fill_uniform(&r, w.state, (size_t)L * B * H, -0.5f, 0.5f);
+    dsf_gpu_set_state(g, w.state);
+    int32_t *x = malloc(sizeof(int32_t) * (T + 1) * B);
+    float *grads = malloc(sizeof(float) * m.n), *state = malloc(sizeof(float) * L * B * H);
+    const char *name = dsf_method_name(meth);
+    int ok = 1;
+    for (int step = 0; step < 2 && ok; step++) {
+        const int Ts = step ? T - 2 : T;
+        fill_tokens(&r, x, (size_t)(Ts + 1) * B, m.cfg.V);
+        const double lc = lm_forward(&m, &w, x, x + B, Ts);
+        lm_backward(&m, &w, meth);
+        const double lg = dsf_gpu_forward(g, x, x + B, Ts);
+        dsf_gpu_backward(g, meth);
+        dsf_gpu_get_grads(g, grads);
+        dsf_gpu_get_state(g, state);
+        if (fabs(lc - lg) > 1e-5 * fmax(1, fabs(lc))) {
+            test_fail(__FILE__, __LINE__, "%s tie %d T %d step %d: loss cpu %.9g gpu %.9g", name,
+                      tie, T, step, lc, lg);
+            ok = 0;
+        }
+        for (int k = 0; k < m.ntensors && ok; k++) {
+            const dsf_param *p = &m.tensors[k];
+            const double err = rel_err(grads + p->offset, m.grads + p->offset, p->numel);
+            if (err > 1e-4) {
+                test_fail(__FILE__, __LINE__, "%s scan %s tie %d T %d step %d: %s off by %g", name,
+                          dsf_scan_name(scan), tie, T, step, p->name, err);
+                ok = 0;
+            }
+        }
+        const double serr = rel_err(state, w.state, (size_t)L * B * H);
+        if (ok && serr > 1e-5) {
+            test_fail(__FILE__, __LINE__, "%s tie %d step %d: state off by %g", name, tie, step,
+                      serr);
+            ok = 0;
+        }
+    }
+    free(x);
+    free(grads);
+    free(state);
+    dsf_gpu_destroy(g);
+    lm_work_destroy(&w);
+    lm_destroy(&m);
+}
+
+static void test_cuda_gradients(void) {
+    NEED_DEVICE();
+    for (int tie = 0; tie < 2; tie++) {
+        compare_grads(tie, DSF_METHOD_BPTT, DSF_SCAN_SEQ, 9);
+        compare_grads(tie, DSF_METHOD_FT, DSF_SCAN_SEQ, 9);
+        for (int T = 9; T <= 40; T += 31) {
+            compare_grads(tie, DSF_METHOD_DSF, DSF_SCAN_SEQ, T);
+            compare_grads(tie, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH, T);
+        }
+        if (test_current_failed) return;
+    }
+}
+
+// The same step twice from the same state gives the same bits.
+static void test_cuda_deterministic(void) {
+    NEED_DEVICE();
+    enum { B = 4, T = 12 };
+    dsf_lm m;
+    CHECK(make_model(&m, 0, 31, T) == 0);
+    int32_t x[(T + 1) * B];
+    dsf_rng r;
+    dsf_rng_seed(&r, 32);
+    fill_tokens(&r, x, (T + 1) * B, m.cfg.V);
+    float *g1 = malloc(sizeof(float) * m.n), *g2 = malloc(sizeof(float) * m.n);
+    double loss[2];
+    for (int k = 0; k < 2; k++) {
+        dsf_gpu *g;
+        CHECK_MSG(dsf_gpu_create(&g, &m, NULL, B, T, DSF_SCAN_BLELLOCH) == 0, "%s", dsf_error());
+        loss[k] = dsf_gpu_forward(g, x, x + B, T);
+        dsf_gpu_backward(g, DSF_METHOD_DSF);
+        dsf_gpu_get_grads(g, k ? g2 : g1);
+        dsf_gpu_destroy(g);
+    }
+    const int same = loss[0] == loss[1] && memcmp(g1, g2, sizeof(float) * m.n) == 0;
+    free(g1);
+    free(g2);
+    lm_destroy(&m);
+    CHECK(same);
+}
+
+// Two training steps (clip 0.01, which binds) on the CPU and the GPU from the
+// same model: the norms, then the parameters (and AdamW's moments).
+static void compare_optim(dsf_optim_kind kind, float lr) {
+    enum { B = 3, T = 8 };
+    const double clip = 0.01;
+    dsf_lm m;
+    CHECK(make_model(&m, 0, 41, T) == 0);
+    dsf_lm_work w;
+    CHECK(lm_work_create(&w, &m.cfg, B, T) == 0);
+    dsf_optim oc, og;
+    CHECK(optim_create(&oc, kind, lr, m.n) == 0 && optim_create(&og, kind, lr, m.n) == 0);
+    oc.warmup = og.warmup = 1;  // the schedule: warm-up then cosine
+    oc.total = og.total = 4;
+    dsf_gpu *g;
+    CHECK_MSG(dsf_gpu_create(&g, &m, &og, B, T, DSF_SCAN_SEQ) == 0, "%s", dsf_error());
+    int32_t x[(T + 1) * B];
+    dsf_rng r;
+    dsf_rng_seed(&r, 42);
+    float *p = malloc(sizeof(float) * m.n), *mm = NULL, *vv = NULL;
+    int ok = 1;
+    for (int s = 0; s < 2 && ok; s++) {
+        fill_tokens(&r, x, (T + 1) * B, m.cfg.V);
+        const double lc = lm_forward(&m, &w, x, x + B, T);
+        lm_backward(&m, &w, DSF_METHOD_BPTT);
+        const double nc = grad_clip(m.grads, m.n, clip);
+        optim_step(&oc, &m);
+        double lg, ng;
+        CHECK(dsf_gpu_step(g, x, x + B, T, DSF_METHOD_BPTT, clip, &og, &lg, &ng) == 0);
+        if (fabs(lc - lg) > 1e-5 * fmax(1, lc) || fabs(nc - ng) > 1e-4 * nc || nc < clip) {
+            test_fail(__FILE__, __LINE__, "%s step %d: loss %.9g/%.9g norm %.9g/%.9g",
+                      dsf_optim_name(kind), s, lc, lg, nc, ng);
+            ok = 0;
+        }
+    }
+    dsf_gpu_get_params(g, p);
+    double err = rel_err(p, m.params, m.n), merr = 0;
+    if (kind == DSF_OPTIM_ADAMW) {
+        mm = malloc(sizeof(float) * m.n);
+        vv = malloc(sizeof(float) * m.n);
+        dsf_gpu_get_moments(g, mm, vv);
+        merr = fmax(rel_err(mm, oc.m, m.n), rel_err(vv, oc.v, m.n));
+    }
+    free(p);
+    free(mm);
+    free(vv);
+    const int64_t tc = oc.t, tg = og.t;
+    dsf_gpu_destroy(g);
+    optim_destroy(&oc);
+    optim_destroy(&og);
+    lm_work_destroy(&w);
+    lm_destroy(&m);
+    if (!ok) return;
+    CHECK(tc == 2 && tg == 2);
+    CHECK_MSG(err < (kind == DSF_OPTIM_SGD ? 1e-5 : 1e-4) && merr < 1e-4, "%s: parameters off by %g, moments by %g",
+              dsf_optim_name(kind), err, merr);
+}
+
+static void test_cuda_optim(void) {
+    NEED_DEVICE();
+    compare_optim(DSF_OPTIM_SGD, 1.0f);
+    compare_optim(DSF_OPTIM_ADAMW, 1e-2f);
+}
+
+void suite_cuda(void) {
+    RUN(test_cuda_emulate_gru_forward);
+    RUN(test_cuda_emulate_gru_local);
+    RUN(test_cuda_emulate_scan);
+    RUN(test_cuda_refusals);
+    RUN(test_cuda_scan_device);
+    RUN(test_cuda_gradients);
+    RUN(test_cuda_deterministic);
+    RUN(test_cuda_optim);
+}

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "core/gemm.h"
 #include "core/prof.h"
+#include "cuda/gpu.h"
 #include "grad/feedback.h"
 
 static const char *usage =
@@ -22,10 +23,14 @@ static const char *usage =
     "forward (G = 3 gates for gru, 4 for lstm, 1 for rnn), 2*H*V for the decoder,\n"
     "and a training step as 3x the forward. That is what BPTT executes; ft and dsf\n"
     "skip the backward product with W_hh (2*GH*H per token and layer), and their\n"
-    "executed count is printed beside it.";
+    "executed count is printed beside it.\n"
+    "\n"
+    "--device cuda runs the steps on the GPU (a build with make CUDA=1; GRU stack,\n"
+    "bptt, ft and dsf with a stationary feedback): each step waits for the device,\n"
+    "the reference GEMMs are cuBLAS's, and there is no per-phase breakdown yet.";
 
 typedef struct {
-    const char *cell, *method, *feedback, *scan;
+    const char *cell, *method, *feedback, *scan, *device;
     int vocab, emb, hidden, layers, batch, seq, threads, gemm_size;
     int64_t steps, warmup, seed;
 } bench_opts;
@@ -60,30 +65,60 @@ static double peak_rss_mib(void) {
     return (double)ru.ru_maxrss / 1024.0;  // KiB on Linux
 }
 
+// The reference GEMM on the device the steps run on.
+static double ref_gflops(int cuda, int M, int N, int K, int tb, int reps) {
+    return cuda ? dsf_gpu_gemm_gflops(M, N, K, tb, reps) : gemm_gflops(M, N, K, tb, reps);
+}
+
+// --device: 0 for cpu, 1 for cuda; a cuda that this build or machine lacks is one
+// line and exit status 1.
+static int parse_device(const char *s, int *cuda) {
+    if (strcmp(s, "cpu") == 0) {
+        *cuda = 0;
+        return 0;
+    }
+    if (strcmp(s, "cuda") != 0) return dsf_error_set("unknown device '%s' (expected cpu or cuda)", s);
+    *cuda = 1;
+    if (!dsf_gpu_built()) {
+        fprintf(stderr, "dsf: built without CUDA (make CUDA=1)\n");
+        return 1;
+    }
+    if (dsf_gpu_device_count() < 1) {
+        fprintf(stderr, "dsf: %s\n", dsf_error());
+        return 1;
+    }
+    return 0;
+}
+
 static int run_bench(const bench_opts *o, dsf_cell cell, dsf_method method, const dsf_feedback *fb,
-                     dsf_scan_kind scan) {
+                     dsf_scan_kind scan, int cuda) {
     const int V = o->vocab, E = o->emb, H = o->hidden, L = o->layers, B = o->batch, T = o->seq;
     const int G = dsf_cell_gates(cell);  // gate blocks: 3 GRU, 4 LSTM, 1 Elman
     // The reference GEMMs are measured before and after the steps, the better of
     // the two kept: on a shared machine that is the conservative choice. (Before
     // the model exists, so that their buffers do not add to its peak RSS.)
     const int S = o->gemm_size;
-    double g_rec = gemm_gflops(B, G * H, H, 1, 20), g_sq = gemm_gflops(S, S, S, 0, 3);
+    double g_rec = ref_gflops(cuda, B, G * H, H, 1, 20), g_sq = ref_gflops(cuda, S, S, S, 0, 3);
 
     dsf_lm_config cfg = {.V = V, .E = E, .H = H, .L = L, .cell = cell};
     dsf_lm m;
     dsf_lm_work w;
     dsf_optim opt;
+    dsf_gpu *gpu = NULL;
     memset(&w, 0, sizeof w);
     memset(&opt, 0, sizeof opt);
     if (lm_create(&m, &cfg)) return -1;
     int rc = -1;
-    if (lm_work_create(&w, &cfg, B, T) || optim_create(&opt, DSF_OPTIM_SGD, 1.0f, m.n)) goto done;
+    // (On the GPU the activations live on the device: none on the host.)
+    if ((!cuda && lm_work_create(&w, &cfg, B, T)) || optim_create(&opt, DSF_OPTIM_SGD, 1.0f, m.n))
+        goto done;
     w.scan = scan;
     dsf_rng rng;
     dsf_rng_seed(&rng, (uint64_t)o->seed);
     lm_init_params(&m, &rng);
     if (lm_set_feedback(&m, fb, &rng, T)) goto done;
+    if (cuda && (dsf_gpu_check(&m, method, scan) || dsf_gpu_create(&gpu, &m, &opt, B, T, scan)))
+        goto done;
 
     // A few batches of random tokens, drawn before the clock starts.
     enum { NBATCH = 4 };
@@ -99,8 +134,12 @@ static int run_bench(const bench_opts *o, dsf_cell cell, dsf_method method, cons
     }
     printf("model: %s, %d layer%s, vocab %d, emb %d, hidden %d, %zu parameters\n", o->cell, L,
            L > 1 ? "s" : "", V, E, H, m.n);
-    printf("step: method %s%s, batch %d x seq %d = %zu tokens, SGD, clip 0.25, %d threads, %s\n",
-           dsf_method_name(method), fdesc, B, T, TB, dsf_get_threads(), dsf_blas_name());
+    if (cuda)
+        printf("step: method %s%s, batch %d x seq %d = %zu tokens, SGD, clip 0.25, %s, cuBLAS\n",
+               dsf_method_name(method), fdesc, B, T, TB, dsf_gpu_name(gpu));
+    else
+        printf("step: method %s%s, batch %d x seq %d = %zu tokens, SGD, clip 0.25, %d threads, %s\n",
+               dsf_method_name(method), fdesc, B, T, TB, dsf_get_threads(), dsf_blas_name());
 
     double loss = 0, t_all = 0;
     for (int64_t s = 0; s < o->warmup + o->steps; s++) {
@@ -109,6 +148,11 @@ static int run_bench(const bench_opts *o, dsf_cell cell, dsf_method method, cons
             t_all = dsf_now();
         }
         const int32_t *x = tok + (size_t)(s % NBATCH) * (TB + B);
+        if (gpu) {  // forward, backward, clip and update; waits for the device
+            double norm;
+            dsf_gpu_step(gpu, x, x + B, T, method, 0.25, &opt, &loss, &norm);
+            continue;
+        }
         loss = lm_forward(&m, &w, x, x + B, T);  // targets: the next token of each stream
         if (m.fb.kind == DSF_FEEDBACK_FIT) {  // as train does: a re-estimate every fb.every steps
             w.fit_now = s % m.fb.every == 0;
@@ -136,12 +180,13 @@ static int run_bench(const bench_opts *o, dsf_cell cell, dsf_method method, cons
     printf("tokens/s %.1f\n", (double)TB * steps / t_all);
     printf("ms/step %.3f\n", ms);
     double counted = 0;
-    for (int p = 0; p < DSF_PROF_NPHASES; p++) {
+    for (int p = 0; p < DSF_PROF_NPHASES && !cuda; p++) {
         double pm = 1e3 * phase[p] / steps;
         counted += pm;
         printf("  %-27s %9.3f ms  %5.1f%%\n", dsf_prof_name((dsf_prof_phase)p), pm, 100 * pm / ms);
     }
-    printf("  %-27s %9.3f ms  %5.1f%%\n", "other", ms - counted, 100 * (ms - counted) / ms);
+    if (!cuda)
+        printf("  %-27s %9.3f ms  %5.1f%%\n", "other", ms - counted, 100 * (ms - counted) / ms);
     printf("peak RSS %.1f MiB\n", peak_rss_mib());
 
     // DESIGN.md §8: per token 2*GH*(I+H) a layer (G = 3 for the GRU) and 2*H*V for
@@ -167,8 +212,8 @@ static int run_bench(const bench_opts *o, dsf_cell cell, dsf_method method, cons
     // The same GEMM backend at the same thread count: the recurrent step's shape
     // (B,3H) = (B,H) W_hhᵀ through dsf_sgemm (the BLAS; the recurrence itself uses
     // core/panel.h) and a large square product, the peak.
-    g_rec = fmax(g_rec, gemm_gflops(B, G * H, H, 1, 20));
-    g_sq = fmax(g_sq, gemm_gflops(S, S, S, 0, 3));
+    g_rec = fmax(g_rec, ref_gflops(cuda, B, G * H, H, 1, 20));
+    g_sq = fmax(g_sq, ref_gflops(cuda, S, S, S, 0, 3));
     printf("GEMM %dx%dx%d (recurrent step, B x %dH x H) %.2f GFLOP/s\n", B, G * H, H, G, g_rec);
     printf("GEMM %dx%dx%d (square; the peak) %.2f GFLOP/s\n", S, S, S, g_sq);
     printf("model FLOPs at %.0f%% of peak", 100 * gflops / g_sq);
@@ -178,6 +223,7 @@ static int run_bench(const bench_opts *o, dsf_cell cell, dsf_method method, cons
     free(tok);
     rc = 0;
 done:
+    dsf_gpu_destroy(gpu);
     optim_destroy(&opt);
     lm_work_destroy(&w);
     lm_destroy(&m);
@@ -186,6 +232,7 @@ done:
 
 int cmd_bench(int argc, char **argv) {
     bench_opts o = {.cell = "gru", .method = "bptt", .feedback = "uniform", .scan = "seq",
+                    .device = "cpu",
                     .vocab = 256, .emb = 256, .hidden = 1024, .layers = 1, .batch = 32, .seq = 128,
                     .threads = cli_default_threads(), .gemm_size = 2048, .steps = 10, .warmup = 2,
                     .seed = 1};
@@ -202,6 +249,7 @@ int cmd_bench(int argc, char **argv) {
             "dsf feedback: uniform[:LO,HI], zero, identity, const:C, ssm, fit[:N], diag, lowrank:R"),
         OPT("scan", ARG_STR, &o.scan, 0, 0, "dsf scan: seq, blelloch or fft"),
         OPT("threads", ARG_INT, &o.threads, 1, 4096, "threads (OpenMP and BLAS)"),
+        OPT("device", ARG_STR, &o.device, 0, 0, "cpu, or cuda (a build with make CUDA=1)"),
         OPT("steps", ARG_I64, &o.steps, 1, 1e9, "timed training steps"),
         OPT("warmup", ARG_I64, &o.warmup, 0, 1e9, "untimed steps before them"),
         OPT("gemm-size", ARG_INT, &o.gemm_size, 16, 16384, "side of the square reference GEMM"),
@@ -219,6 +267,8 @@ int cmd_bench(int argc, char **argv) {
         cli_parse_scan(o.scan, &scan) || cli_check_feedback_scan(&fb, scan) ||
         cli_check_feedback_cell(&fb, cell))
         return -1;
+    int cuda = 0;
+    if ((rc = parse_device(o.device, &cuda))) return rc;
     dsf_set_threads(o.threads);
-    return run_bench(&o, cell, method, &fb, scan);
+    return run_bench(&o, cell, method, &fb, scan, cuda);
 }

@@ -110,7 +110,12 @@ void dsf_gpu_set_feedback(dsf_gpu *g, const float *a);     // (L,H)
 // AdamW only (both must be NULL otherwise): (n) each.
 void dsf_gpu_get_moments(dsf_gpu *g, float *m, float *v);
 
-// ---- for tests ----
+// ---- for benchmarks and tests ----
+
+// The best of reps runs of a row-major C (M,N) = A (M,K) op(B) by cuBLAS on device
+// 0, in GFLOP/s (as bench.c's CPU reference); -1 with the error set when there is
+// no device.
+double dsf_gpu_gemm_gflops(int M, int N, int K, int tb, int reps);
 
 // The reverse scan δ_t = e_t + a ⊙ δ_{t+1} of e (T,B,H) in place, a (H), on the
 // device, with the time axis cut into `chunks` pieces (1: a plain reverse loop per

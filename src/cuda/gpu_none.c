@@ -25,6 +25,10 @@ int dsf_gpu_scan(float *e, const float *a, int T, int B, int H, int chunks) {
     return dsf_error_set(NO_CUDA);
 }
 
+double dsf_gpu_gemm_gflops(int M, int N, int K, int tb, int reps) {
+    return dsf_error_set(NO_CUDA);
+}
+
 // Nothing can create a dsf_gpu here, so nothing can reach the rest.
 void dsf_gpu_destroy(dsf_gpu *g) { DSF_ASSERT(g == NULL); }
 const char *dsf_gpu_name(const dsf_gpu *g) { return "none"; }

@@ -8,6 +8,12 @@ step to the next. Prints tokens/s, ms/step and peak resident memory in the form
   /usr/bin/python3 bench/torch_bench.py --vocab 256 --emb 256 --hidden 1024 \
       --layers 1 --batch 32 --seq 128 --threads 2 --steps 10
 
+--device cuda runs it on the GPU (cuDNN's nn.GRU / nn.LSTM), waiting for the
+device at the start and the end of the timed steps, and prints peak GPU memory
+too. TF32 stays off unless --tf32 1 (cuDNN's RNNs would otherwise use it for
+float32 by default), so that both sides compute in float32, as `dsf bench
+--device cuda` does.
+
 Needs Debian's python3-torch (apt-get install python3-torch python3-numpy)."""
 import argparse
 import resource
@@ -39,25 +45,37 @@ def main():
                           ("warmup", 2), ("seed", 1)):
         ap.add_argument("--" + name, type=int, default=default)
     ap.add_argument("--cell", choices=sorted(CELLS), default="gru")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--tf32", type=int, choices=(0, 1), default=0)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
+    dev = torch.device(a.device)
+    if a.device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = bool(a.tf32)
+        torch.backends.cudnn.allow_tf32 = bool(a.tf32)
     V, B, T = a.vocab, a.batch, a.seq
-    model = LM(a.cell, V, a.emb, a.hidden, a.layers)
+    model = LM(a.cell, V, a.emb, a.hidden, a.layers).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     crit = nn.CrossEntropyLoss()
-    tokens = [torch.randint(0, V, (T + 1, B)) for _ in range(4)]
-    h = torch.zeros(a.layers, B, a.hidden)
+    tokens = [torch.randint(0, V, (T + 1, B), device=dev) for _ in range(4)]
+    h = torch.zeros(a.layers, B, a.hidden, device=dev)
     if a.cell == "lstm":
-        h = (h, torch.zeros(a.layers, B, a.hidden))
+        h = (h, torch.zeros(a.layers, B, a.hidden, device=dev))
     print(f"model: torch.nn.{CELLS[a.cell].__name__}, {a.layers} layer{'s' if a.layers > 1 else ''}, vocab {V}, "
           f"emb {a.emb}, hidden {a.hidden}, "
           f"{sum(p.numel() for p in model.parameters())} parameters")
-    print(f"step: batch {B} x seq {T} = {B * T} tokens, SGD, clip 0.25, {torch.get_num_threads()} "
-          f"threads, torch {torch.__version__}")
+    where = f"{torch.get_num_threads()} threads"
+    if a.device == "cuda":
+        where = (f"{torch.cuda.get_device_name()}, cuDNN {torch.backends.cudnn.version()}, "
+                 f"tf32 {'on' if a.tf32 else 'off'}")
+    print(f"step: batch {B} x seq {T} = {B * T} tokens, SGD, clip 0.25, {where}, "
+          f"torch {torch.__version__}")
+    sync = torch.cuda.synchronize if a.device == "cuda" else (lambda: None)
     t0 = None
     for s in range(a.warmup + a.steps):
         if s == a.warmup:
+            sync()
             t0 = time.perf_counter()
         tok = tokens[s % len(tokens)]
         x, y = tok[:-1], tok[1:]
@@ -68,11 +86,14 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
         opt.step()
+    sync()
     dt = time.perf_counter() - t0
     print(f"steps: {a.steps} timed after {a.warmup} warm-up, {dt:.3f} s, last loss {loss.item():.4f}")
     print(f"tokens/s {B * T * a.steps / dt:.1f}")
     print(f"ms/step {1e3 * dt / a.steps:.3f}")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB")
+    if a.device == "cuda":
+        print(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**20:.1f} MiB")
 
 
 if __name__ == "__main__":

@@ -20,12 +20,14 @@ struct dsf_gpu {
     dsf_lm_config cfg;
     int B, T, last_T;
     dsf_scan_kind scan;
+    dsf_feedback_kind fb_kind;  // m->fb.kind: what dsf_gpu_check accepted or not
     size_t n;
     int ntensors;
     dsf_param tensors[DSF_MAX_TENSORS];
     char name[320];
     cudaStream_t stream;
     cublasHandle_t blas;
+    cudaEvent_t uploaded;  // the last token upload has left the staging buffer
     // Device: the flat buffers with m->params' layout, and the feedback (L,H).
     float *params, *grads, *m, *v, *feedback;
     // One upload a step: x (TB), y (TB), perm (TB), then tok (u) and off (u+1)
@@ -87,23 +89,21 @@ static int check_model(const dsf_lm *m) {
     return 0;
 }
 
+// The feedbacks that are one fixed vector a per layer: what scan_gpu applies.
+static int feedback_implemented(dsf_feedback_kind k) {
+    return k == DSF_FEEDBACK_UNIFORM || k == DSF_FEEDBACK_ZERO || k == DSF_FEEDBACK_IDENTITY ||
+           k == DSF_FEEDBACK_CONST || k == DSF_FEEDBACK_SSM;
+}
+
 extern "C" int dsf_gpu_check(const dsf_lm *m, dsf_method meth, dsf_scan_kind scan) {
     if (check_model(m)) return -1;
     if (meth != DSF_METHOD_DSF) return 0;
-    switch (m->fb.kind) {
-    case DSF_FEEDBACK_UNIFORM:
-    case DSF_FEEDBACK_ZERO:
-    case DSF_FEEDBACK_IDENTITY:
-    case DSF_FEEDBACK_CONST:
-    case DSF_FEEDBACK_SSM:
-        break;
-    default: {
+    if (!feedback_implemented(m->fb.kind)) {
         char name[64];
         dsf_feedback_format(&m->fb, name, sizeof name);
         return dsf_error_set("--device cuda: --feedback %s is not implemented (uniform, zero, "
                              "identity, const and ssm are)",
                              name);
-    }
     }
     if (scan == DSF_SCAN_FFT)
         return dsf_error_set("--device cuda: --scan fft is not implemented (use seq or blelloch)");
@@ -139,6 +139,7 @@ extern "C" int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *o
     g->B = B;
     g->T = T;
     g->scan = scan;
+    g->fb_kind = m->fb.kind;
     g->n = m->n;
     g->ntensors = m->ntensors;
     memcpy(g->tensors, m->tensors, sizeof g->tensors);
@@ -150,6 +151,7 @@ extern "C" int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *o
     CUDA_CHECK(cudaStreamCreate(&g->stream));
     CUDA_CHECK(cublasCreate(&g->blas));
     CUDA_CHECK(cublasSetStream(g->blas, g->stream));
+    CUDA_CHECK(cudaEventCreateWithFlags(&g->uploaded, cudaEventDisableTiming));
 
     const dsf_lm_config *c = &m->cfg;
     const size_t TB = (size_t)T * B, BH = (size_t)B * c->H, E = c->E, H = c->H, V = c->V;
@@ -217,6 +219,7 @@ extern "C" void dsf_gpu_destroy(dsf_gpu *g) {
     if (g->h_tokens) CUDA_CHECK(cudaFreeHost(g->h_tokens));
     if (g->h_scalars) CUDA_CHECK(cudaFreeHost(g->h_scalars));
     if (g->blas) CUDA_CHECK(cublasDestroy(g->blas));
+    if (g->uploaded) CUDA_CHECK(cudaEventDestroy(g->uploaded));
     if (g->stream) CUDA_CHECK(cudaStreamDestroy(g->stream));
     free(g->slot);
     free(g->fill);
@@ -231,9 +234,11 @@ extern "C" const char *dsf_gpu_name(const dsf_gpu *g) { return g->name; }
 // gradient, the rows of x grouped by token: the u distinct tokens in order of
 // first appearance (tok), where each one's rows start in perm (off), and perm,
 // the rows in that grouping, increasing within a token. O(T·B): the tables
-// slot (V) and fill are left as they were found. Then one asynchronous upload.
+// slot (V) and fill are left as they were found. Then one asynchronous upload
+// (the staging buffer is rewritten only once the previous upload has left it).
 static void upload_tokens(dsf_gpu *g, const int32_t *x, const int32_t *y, int T) {
     const int TB = T * g->B, V = g->cfg.V;
+    CUDA_CHECK(cudaEventSynchronize(g->uploaded));
     int32_t *hx = g->h_tokens, *hy = hx + TB, *perm = hy + TB, *tok = perm + TB;
     memcpy(hx, x, TB * sizeof(int32_t));
     memcpy(hy, y, TB * sizeof(int32_t));
@@ -258,6 +263,7 @@ static void upload_tokens(dsf_gpu *g, const int32_t *x, const int32_t *y, int T)
     g->unique = u;
     CUDA_CHECK(cudaMemcpyAsync(g->tokens, g->h_tokens, (3 * (size_t)TB + 2 * u + 1) * sizeof(int32_t),
                                cudaMemcpyHostToDevice, g->stream));
+    CUDA_CHECK(cudaEventRecord(g->uploaded, g->stream));
 }
 
 // ---- forward ----
@@ -342,6 +348,8 @@ static void layer_backward(dsf_gpu *g, dsf_method meth, int l, const float *x, i
         }
     } else {
         if (meth == DSF_METHOD_DSF) {
+            // The caller ran dsf_gpu_check: a stationary diagonal feedback, no fft.
+            DSF_ASSERT(feedback_implemented(g->fb_kind) && g->scan != DSF_SCAN_FFT);
             const int chunks = g->scan == DSF_SCAN_SEQ ? 1 : SCAN_DEFAULT_CHUNKS;
             scan_gpu(g->stream, e, g->feedback + (size_t)l * H, T, B, H, chunks);
         }

@@ -1,0 +1,46 @@
+#!/bin/sh
+# bench/cuda_speed.sh: issue 8's GPU comparison in one run: `dsf bench --device
+# cuda` (bptt, ft, dsf with each scan) against PyTorch's cuDNN nn.GRU and nn.LSTM
+# (bench/torch_bench.py --device cuda, BPTT) on the same shapes: H = 1024, B = 64,
+# T = 256 and 2048, one layer, vocab and embedding 256. Prints tokens/s and
+# ms/step of each, and each dsf run's speed over cuDNN GRU's.
+#
+#   make CUDA=1 && sh bench/cuda_speed.sh         DSF=build/cuda/dsf STEPS=10 TF32=0
+#   SEQS="256" sh bench/cuda_speed.sh             one sequence length
+DSF=${DSF:-build/cuda/dsf}
+PY=${PY:-python3}
+STEPS=${STEPS:-10}
+TF32=${TF32:-0}
+SEQS=${SEQS:-"256 2048"}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+[ -x "$DSF" ] || { echo "cuda_speed.sh: $DSF not built (make CUDA=1)"; exit 1; }
+
+# run NAME CMD...: runs CMD, keeps tokens/s and ms/step in $tmp/NAME.
+run() {
+    name=$1
+    shift
+    "$@" >"$tmp/out" 2>&1 || { cat "$tmp/out"; exit 1; }
+    awk '/^tokens\/s /{ t = $2 } /^ms\/step /{ m = $2 } END { print t, m }' "$tmp/out" >"$tmp/$name"
+    grep -E '^step: ' "$tmp/out" | head -n 1 >"$tmp/$name.step"
+}
+
+for T in $SEQS; do
+    shape="--vocab 256 --emb 256 --hidden 1024 --layers 1 --batch 64 --seq $T"
+    echo "== $shape, $STEPS steps after 2 warm-up"
+    run torch_gru "$PY" bench/torch_bench.py $shape --device cuda --tf32 "$TF32" --cell gru --steps "$STEPS"
+    run torch_lstm "$PY" bench/torch_bench.py $shape --device cuda --tf32 "$TF32" --cell lstm --steps "$STEPS"
+    run bptt "$DSF" bench $shape --device cuda --method bptt --steps "$STEPS"
+    run ft "$DSF" bench $shape --device cuda --method ft --steps "$STEPS"
+    run dsf_seq "$DSF" bench $shape --device cuda --method dsf --scan seq --steps "$STEPS"
+    run dsf_blelloch "$DSF" bench $shape --device cuda --method dsf --scan blelloch --steps "$STEPS"
+    sed 's/^/torch: /' "$tmp/torch_gru.step"
+    sed 's/^/dsf:   /' "$tmp/bptt.step"
+    read -r ref _ <"$tmp/torch_gru"
+    printf "%-22s %12s %10s %14s\n" run tokens/s ms/step "x cuDNN GRU"
+    for n in torch_gru torch_lstm bptt ft dsf_seq dsf_blelloch; do
+        read -r tok ms <"$tmp/$n"
+        printf "%-22s %12s %10s %14s\n" "$n" "$tok" "$ms" "$(awk -v a="$tok" -v b="$ref" 'BEGIN { printf "%.2f", a / b }')"
+    done
+    echo
+done

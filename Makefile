@@ -129,6 +129,11 @@ $(BUILD)/tests/test_main.o: tests/test_main.c $(BUILD)/tests/suites.def
 $(BUILD)/test_dsf: $(BUILD)/tests/test_main.o $(TEST_OBJ) $(BUILD)/libdsf.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# The CUDA build makes its tests too: `build/cuda/test_dsf cuda` runs the GPU ones.
+ifeq ($(CUDA),1)
+all: $(BUILD)/test_dsf
+endif
+
 unit: $(BUILD)/test_dsf
 	$(BUILD)/test_dsf
 

@@ -37,8 +37,9 @@
 //
 // Implemented: the GRU, --arch stack (tied or not), no dropout; bptt, ft and dsf
 // with a feedback that is one fixed vector a per layer (uniform, zero, identity,
-// const, ssm); --scan seq and blelloch (both run the chunked scan; they agree up
-// to rounding). Everything else is refused by dsf_gpu_check with one clear line.
+// const, ssm); --scan blelloch (the chunked scan, 16 chunks of time) and seq (the
+// same kernel with one chunk: a reverse loop per channel); they agree up to
+// rounding. Everything else is refused by dsf_gpu_check with one clear line.
 //
 // Every function that can fail for a reason a user can cause (no device, sizes,
 // memory, an unsupported model) returns -1 with dsf_error() set. A failing CUDA

@@ -83,7 +83,8 @@ const char *dsf_gpu_name(const dsf_gpu *g);
 
 // Forward pass over T steps of tokens x, targets y (T,B) (as lm_forward): starts
 // from the carried state and leaves the final state there; returns the mean
-// cross-entropy (waits for the device).
+// cross-entropy over the targets that are not −1 (ignored: no loss, no gradient;
+// 0 if all are) (waits for the device).
 double dsf_gpu_forward(dsf_gpu *g, const int32_t *x, const int32_t *y, int T);
 // Gradient of the last forward pass into the device gradients (overwritten),
 // under meth (checked by dsf_gpu_check). Does not wait.

@@ -31,13 +31,15 @@ void embedding_backward_gpu(cudaStream_t s, const float *d, const int32_t *tok,
                             const int32_t *off, const int32_t *perm, float *g_encoder, int u,
                             int E);
 // Row r of logits (n,V) (without bias): adds bias, writes row_loss[r] (the
-// cross-entropy against y[r]) and leaves (softmax − onehot(y)) · scale in place.
+// cross-entropy against y[r]) and leaves (softmax − onehot(y)) · scale in place;
+// a row whose target is negative (ignored) gets loss 0 and zeros.
 void softmax_xent_gpu(cudaStream_t s, float *logits, const float *bias, const int32_t *y,
                       float *row_loss, float scale, int n, int V);
 // dst (m) += the column sums of src (n,m), each in double in a fixed order.
 void colsum_gpu(cudaStream_t s, const float *src, float *dst, int n, int m);
-// *out = mean of x (n), summed in double in a fixed order.
-void mean_gpu(cudaStream_t s, const float *x, double *out, int n);
+// *out = the sum of x (n) over count (0 when count is 0), summed in double in a
+// fixed order.
+void mean_gpu(cudaStream_t s, const float *x, double *out, int n, int count);
 
 // optim.cu: the global norm, clipping and the updates over flat buffers.
 // *sumsq = Σ g², summed in double in a fixed order; partial has NORM_BLOCKS doubles.

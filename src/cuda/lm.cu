@@ -34,6 +34,7 @@ struct dsf_gpu {
     // for the u distinct tokens of x (embedding_backward_gpu): at most 5·TB+1.
     int32_t *tokens;
     int unique;
+    int counted;      // targets of the last upload that carry a loss
     float *emb;       // (T,B,E)
     float *gx;        // (T,B,3H): the input projections of the current layer
     float *logits;    // (T·B,V): logits, then dlogits
@@ -230,6 +231,10 @@ extern "C" const char *dsf_gpu_name(const dsf_gpu *g) { return g->name; }
 
 // ---- the tokens: one upload a step ----
 
+// A target that carries no loss (a task's rows between its answers): the loss is
+// the mean over the other rows, which alone get a gradient (as model/lm.c).
+enum { TARGET_IGNORED = -1 };
+
 // Copies x and y (T,B) into the staging buffer with, for the embedding's
 // gradient, the rows of x grouped by token: the u distinct tokens in order of
 // first appearance (tok), where each one's rows start in perm (off), and perm,
@@ -243,8 +248,10 @@ static void upload_tokens(dsf_gpu *g, const int32_t *x, const int32_t *y, int T)
     memcpy(hx, x, TB * sizeof(int32_t));
     memcpy(hy, y, TB * sizeof(int32_t));
     int u = 0;
+    g->counted = 0;
     for (int r = 0; r < TB; r++) {
-        DSF_ASSERT(x[r] >= 0 && x[r] < V && y[r] >= 0 && y[r] < V);
+        DSF_ASSERT(x[r] >= 0 && x[r] < V && (y[r] == TARGET_IGNORED || (y[r] >= 0 && y[r] < V)));
+        g->counted += y[r] != TARGET_IGNORED;
         if (g->slot[x[r]] < 0) {
             g->slot[x[r]] = u;
             tok[u] = x[r];
@@ -307,9 +314,10 @@ static void forward(dsf_gpu *g, const int32_t *x, const int32_t *y, int T) {
     }
     // logits (T·B,V) = in W_decᵀ; the bias, softmax and loss in one kernel.
     gpu_sgemm(g->blas, 0, 1, TB, V, H, 1.0f, in, H, dec_w(g, g->params), H, 0.0f, g->logits, V);
+    const int n = g->counted;  // the mean is over the counted rows (0 when there are none)
     softmax_xent_gpu(g->stream, g->logits, dec_b(g, g->params), g->tokens + TB, g->row_loss,
-                     1.0f / (float)TB, TB, V);
-    mean_gpu(g->stream, g->row_loss, g->scalars, TB);
+                     n ? 1.0f / (float)n : 0.0f, TB, V);
+    mean_gpu(g->stream, g->row_loss, g->scalars, TB, n);
 }
 
 static void read_scalars(dsf_gpu *g) {

@@ -87,6 +87,11 @@ static __global__ void softmax_xent_kernel(float *logits, const float *bias, con
     for (int v = threadIdx.x; v < V; v += RED_THREADS) sum += expf(p[v] - mx);
     sum = block_sum(sum, dbuf);
     const int target = y[blockIdx.x];
+    if (target < 0) {  // ignored: no loss, no gradient
+        if (threadIdx.x == 0) row_loss[blockIdx.x] = 0.0f;
+        for (int v = threadIdx.x; v < V; v += RED_THREADS) p[v] = 0.0f;
+        return;
+    }
     const float lt = p[target];  // every thread reads it before any writes
     __syncthreads();
     if (threadIdx.x == 0) row_loss[blockIdx.x] = (float)(log(sum) - (double)(lt - mx));
@@ -124,15 +129,15 @@ void colsum_gpu(cudaStream_t s, const float *src, float *dst, int n, int m) {
     CUDA_LAUNCHED(s, "colsum_kernel");
 }
 
-static __global__ void mean_kernel(const float *x, double *out, int n) {
+static __global__ void mean_kernel(const float *x, double *out, int n, int count) {
     __shared__ double buf[RED_THREADS];
     double sum = 0;
     for (int i = threadIdx.x; i < n; i += RED_THREADS) sum += x[i];
     sum = block_sum(sum, buf);
-    if (threadIdx.x == 0) *out = sum / n;
+    if (threadIdx.x == 0) *out = count ? sum / count : 0.0;
 }
 
-void mean_gpu(cudaStream_t s, const float *x, double *out, int n) {
-    mean_kernel<<<1, RED_THREADS, 0, s>>>(x, out, n);
+void mean_gpu(cudaStream_t s, const float *x, double *out, int n, int count) {
+    mean_kernel<<<1, RED_THREADS, 0, s>>>(x, out, n, count);
     CUDA_LAUNCHED(s, "mean_kernel");
 }

@@ -48,6 +48,7 @@
 #include "core/gemm.h"
 #include "data/batch.h"
 #include "data/corpus.h"
+#include "data/tasks.h"
 #include "data/vocab.h"
 #include "grad/feedback.h"
 #include "grad/method.h"

@@ -426,8 +426,16 @@ static void layer_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth, int l, co
     }
 }
 
+// Rows of y that carry a loss (not DSF_IGNORE).
+static size_t counted_rows(const int32_t *y, size_t TB) {
+    size_t n = 0;
+    for (size_t r = 0; r < TB; r++) n += y[r] != DSF_IGNORE;
+    return n;
+}
+
 // The decoder and the loss: logits (T·B,V) = in W_decᵀ + b, a stable softmax per
-// row into w->probs; returns the mean cross-entropy against y.
+// row into w->probs; returns the mean cross-entropy against y over the rows whose
+// target is not DSF_IGNORE (0 when there are none).
 static double decoder_forward(const dsf_lm *m, dsf_lm_work *w, const float *in, const int32_t *y,
                               int T) {
     const int V = m->cfg.V, H = m->cfg.H;
@@ -440,14 +448,15 @@ static double decoder_forward(const dsf_lm *m, dsf_lm_work *w, const float *in, 
         float *p = w->probs + (size_t)r * V;
         double sum = softmax_exp(p, V);
         float inv = (float)(1.0 / sum);
-        DSF_ASSERT(y[r] >= 0 && y[r] < V);
-        float target = p[y[r]];
+        DSF_ASSERT(y[r] == DSF_IGNORE || (y[r] >= 0 && y[r] < V));
+        float target = y[r] == DSF_IGNORE ? 1.0f : p[y[r]];
         for (int v = 0; v < V; v++) p[v] *= inv;
-        w->row_loss[r] = (float)(log(sum) - log((double)target));
+        w->row_loss[r] = y[r] == DSF_IGNORE ? 0.0f : (float)(log(sum) - log((double)target));
     }
     double loss = 0;  // summed in a fixed order: the same for any thread count
     for (size_t r = 0; r < TB; r++) loss += w->row_loss[r];
-    return loss / (double)TB;
+    const size_t n = counted_rows(y, TB);
+    return n ? loss / (double)n : 0.0;
 }
 
 // The decoder's backward pass from w->probs: its gradients (the tied embedding's
@@ -455,11 +464,17 @@ static double decoder_forward(const dsf_lm *m, dsf_lm_work *w, const float *in, 
 static void decoder_backward(dsf_lm *m, dsf_lm_work *w, const float *top, float *e, int T) {
     const int V = m->cfg.V, H = m->cfg.H;
     const size_t TB = (size_t)T * w->B;
-    // dlogits = (softmax − onehot) / (T·B), in place.
-    const float scale = 1.0f / (float)TB;
+    // dlogits = (softmax − onehot) / n over the n counted rows, in place; 0 in an
+    // ignored row.
+    const size_t n = counted_rows(w->y, TB);
+    const float scale = n ? 1.0f / (float)n : 0.0f;
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < (long)TB; r++) {
         float *p = w->probs + (size_t)r * V;
+        if (w->y[r] == DSF_IGNORE) {
+            memset(p, 0, V * sizeof(float));
+            continue;
+        }
         p[w->y[r]] -= 1.0f;
         for (int v = 0; v < V; v++) p[v] *= scale;
     }

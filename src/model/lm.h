@@ -138,10 +138,16 @@ void lm_work_destroy(dsf_lm_work *w);
 size_t lm_work_bytes(const dsf_lm_config *cfg, int B, int T);
 void lm_work_reset_state(dsf_lm_work *w, const dsf_lm_config *cfg);
 
+// A target that carries no loss (the rows of a task between its answers): the
+// loss is the mean over the other rows, and an ignored row's logits get no gradient.
+#define DSF_IGNORE (-1)
+
 // Forward pass over T <= w->T steps of tokens x, targets y (T,B): starts from
-// w->state, leaves the final state there, returns the mean cross-entropy.
+// w->state, leaves the final state there, returns the mean cross-entropy over the
+// targets that are not DSF_IGNORE (0 if all are).
 double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32_t *y, int T);
-// Gradient of the mean cross-entropy of the last forward pass, into m->grads
+// Gradient of the mean cross-entropy of the last forward pass (over its counted
+// targets), into m->grads
 // (overwritten), under method meth.
 void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth);
 

@@ -66,7 +66,7 @@ resumes() {
 
 # --- help and usage errors
 expect_ok "help" "$DSF" --help
-for c in train eval sample grad gradstats bench; do expect_ok "$c --help" "$DSF" $c --help; done
+for c in train eval sample grad gradstats bench task; do expect_ok "$c --help" "$DSF" $c --help; done
 expect_err "unknown command" "unknown command" "$DSF" frobnicate
 expect_err "unknown option" "unknown option '--bogus'" "$DSF" train --data "$tmp/words" --bogus 1
 expect_err "non-numeric value" "expects an integer" "$DSF" train --data "$tmp/words" --hidden abc
@@ -323,6 +323,40 @@ for c in lstm rnn; do
 done
 expect_err "bench unknown cell" "unknown cell" "$DSF" bench --cell nope --steps 1
 expect_err "bench unknown method" "unknown method" "$DSF" bench --method nope --steps 1
+
+# --- dsf task: the long-range tasks; bptt learns a delayed recall that ft cannot
+T="--task recall --delay 2 --steps 400 --batch 32 --emb 16 --hidden 32 --eval-size 256 --eval-every 100 --threads 1"
+expect_err "task unknown task" "unknown task 'nope'" "$DSF" task --task nope
+expect_err "task negative delay" "--delay must be between 0 and" "$DSF" task --delay -1
+expect_err "task delay too large" "--delay must be between 0 and" "$DSF" task --delay 1000001
+expect_err "task too large for memory" "GiB" "$DSF" task --delay 1000000 --batch 1000000
+expect_err "task unknown method" "unknown method" "$DSF" task --method nope
+expect_err "task zero batch" "--batch must be between" "$DSF" task --batch 0
+expect_ok "task recall bptt" "$DSF" task $T --method bptt --log "$tmp/task.csv"
+acc_bptt=$(tail -n 1 "$tmp/out" | sed -nE 's/^task recall delay 2 method bptt steps 400 seconds [0-9.]+ loss [0-9.]+ seq_acc [0-9.]+ accuracy ([0-9.]+)$/\1/p')
+"$DSF" task $T --method ft >"$tmp/out" 2>"$tmp/err"
+acc_ft=$(tail -n 1 "$tmp/out" | sed -nE 's/.* accuracy ([0-9.]+)$/\1/p')
+if awk -v b="$acc_bptt" -v f="$acc_ft" 'BEGIN { exit !(b != "" && f != "" && b > 0.8 && f < 0.5) }'; then
+    ok "task: bptt learns recall at delay 2, ft does not (accuracy $acc_bptt, $acc_ft; chance 0.125)"
+else
+    fail "task: bptt learns recall at delay 2, ft does not (accuracy '$acc_bptt', '$acc_ft'; chance 0.125)"
+fi
+if [ "$(head -n 1 "$tmp/task.csv")" = "step,loss,eval_loss,token_acc,seq_acc,elapsed_s" ] && \
+   [ "$(cut -d, -f1 "$tmp/task.csv" | tail -n +2 | tr '\n' ' ')" = "100 200 300 400 " ] && \
+   [ "$(tail -n 1 "$tmp/task.csv" | cut -d, -f4)" = "$(printf '%.6f' "$acc_bptt")" ]; then
+    ok "task: the log has its columns, a row per evaluation and the final accuracy"
+else
+    fail "task: the log has its columns, a row per evaluation and the final accuracy"
+fi
+for k in copy add; do
+    "$DSF" task --task $k --delay 3 --steps 2 --eval-size 40 --batch 16 --method dsf --feedback diag --threads 1 >"$tmp/out" 2>"$tmp/err"
+    if tail -n 1 "$tmp/out" | grep -qE "^task $k delay 3 method dsf steps 2 .* seq_acc [0-9.]+ accuracy [0-9.]+$" && \
+       grep -q "^task $k, delay 3: sequences of $([ $k = copy ] && echo 13 || echo 6) tokens" "$tmp/err"; then
+        ok "task $k runs and reports"
+    else
+        fail "task $k runs and reports"
+    fi
+done
 
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

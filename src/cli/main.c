@@ -19,6 +19,7 @@ static const char *usage =
     "  grad     write the gradient of a model on given tokens (reference hook)\n"
     "  gradstats  cosine and norm ratio of ft and dsf gradients against bptt\n"
     "  bench    tokens/s, time per phase and % of GEMM peak of training steps\n"
+    "  task     train on a long-range task (copy, add, recall) and measure accuracy\n"
     "  version  print the version and the matrix-product backend\n";
 
 int main(int argc, char **argv) {
@@ -41,11 +42,13 @@ int main(int argc, char **argv) {
         rc = cmd_gradstats(argc - 2, argv + 2);
     else if (strcmp(cmd, "bench") == 0)
         rc = cmd_bench(argc - 2, argv + 2);
+    else if (strcmp(cmd, "task") == 0)
+        rc = cmd_task(argc - 2, argv + 2);
     else if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("dsf %s, matrix products by %s\n", DSF_VERSION, dsf_blas_name());
         return 0;
     } else {
-        fprintf(stderr, "dsf: unknown command '%s' (expected train, eval, sample, grad, gradstats, bench)\n", cmd);
+        fprintf(stderr, "dsf: unknown command '%s' (expected train, eval, sample, grad, gradstats, bench, task)\n", cmd);
         return 2;
     }
     if (rc < 0) {

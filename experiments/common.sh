@@ -8,8 +8,11 @@
 #   --threads N    threads for every run (default 2)
 #   --data DIR     the data set (each study has its default)
 #   --force        rerun finished runs
-# Anything else is left in $REST for the study.
+# Anything else is left in $REST for the study, one argument a line: the study
+# takes it back with  IFS=$NL; set -- $REST; unset IFS.
 QUICK="" OUT="" THREADS=2 DATA="" FORCE="" REST=""
+NL='
+'
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 DSF=${DSF:-build/dsf}
@@ -17,6 +20,7 @@ DSF=${DSF:-build/dsf}
 parse_common() {  # parse_common STUDY "$@"
     study=$1
     shift
+    ALL_ARGS="$*"
     while [ $# -gt 0 ]; do
         case $1 in
         --quick) QUICK=1 ;;
@@ -25,7 +29,7 @@ parse_common() {  # parse_common STUDY "$@"
         --data) DATA=$2; shift ;;
         --force) FORCE=1 ;;
         -h | --help) usage; exit 0 ;;
-        *) REST="$REST $1" ;;
+        *) REST="$REST${REST:+$NL}$1" ;;
         esac
         shift
     done
@@ -34,13 +38,13 @@ parse_common() {  # parse_common STUDY "$@"
     [ -x "$DSF" ] || make
 }
 
-record_machine() {  # writes $OUT/machine.txt
+record_machine() {  # writes $OUT/machine.txt (arguments ignored)
     {
         echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
         echo "machine: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p'), $(nproc) cores, $(free -g | awk '/^Mem:/ { print $2 }') GiB; runs use $THREADS threads"
         echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
         "$DSF" version
-        echo "command: $0 $*"
+        echo "command: sh $0 $ALL_ARGS"
     } | tee "$OUT/machine.txt"
 }
 

@@ -21,7 +21,10 @@ usage() { sed -n '2,19s/^# \{0,1\}//p' experiments/feedback_ablation.sh; }
 . experiments/common.sh
 parse_common ablation "$@"
 EPOCHS=1 FEEDBACKS="zero identity uniform uniform:0,0.5 ssm fit diag lowrank:4"
+IFS=$NL
+# shellcheck disable=SC2086  # one argument a line
 set -- $REST
+unset IFS
 while [ $# -gt 0 ]; do
     case $1 in
     --epochs) EPOCHS=$2; shift ;;

@@ -108,6 +108,8 @@ def curve_panels(plt, out, study, groups, title):
         axes[1][j].set_xlabel("wall-clock seconds")
         for i in range(2):
             axes[i][j].set_yscale("log")
+            lo, hi = axes[i][j].get_ylim()
+            axes[i][j].set_ylim(lo, min(hi, 1000))
             axes[i][j].set_ylabel("perplexity (points: validation, lines: training)")
             axes[i][j].grid(alpha=0.3)
         axes[0][j].legend()

@@ -28,7 +28,10 @@ usage() { sed -n '2,24s/^# \{0,1\}//p' experiments/ptb_methods.sh; }
 parse_common ptb_methods "$@"
 EPOCHS=6 CONFIGS="1x256 2x256 2x512 3x256" METHODS="bptt dsf ft" FEEDBACK="uniform:0,0.5"
 [ -z "$QUICK" ] || CONFIGS="1x256 2x256"
+IFS=$NL
+# shellcheck disable=SC2086  # one argument a line
 set -- $REST
+unset IFS
 while [ $# -gt 0 ]; do
     case $1 in
     --epochs) EPOCHS=$2; shift ;;

@@ -26,7 +26,10 @@ usage() { sed -n '2,22s/^# \{0,1\}//p' experiments/seqlen.sh; }
 parse_common seqlen "$@"
 LENGTHS="64 128 256 512 1024" TOKENS=4096 STEPS=454 METHODS="bptt dsf ft" FEEDBACK="uniform:0,0.5"
 [ -z "$QUICK" ] || { LENGTHS="64 256 1024"; TOKENS=2048; STEPS=100; }
+IFS=$NL
+# shellcheck disable=SC2086  # one argument a line
 set -- $REST
+unset IFS
 while [ $# -gt 0 ]; do
     case $1 in
     --lengths) LENGTHS=$2; shift ;;

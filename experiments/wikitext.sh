@@ -8,9 +8,9 @@
 #   OUT/wikitext.csv   one row per run and evaluation (as ptb_methods.sh)
 #   OUT/wikitext.png   validation and training perplexity against tokens and time
 #
-#   --quick        300 steps per run, 2 x 256 (about 10 min on 2 cores)
+#   --quick        200 steps per run, 2 x 128, no test split (about 10 min on 2 cores)
 #   --epochs N     epochs per run (default 4)
-#   --config LxH   blocks x width (default 2x256)
+#   --config LxH   blocks x width (default 2x256; 2x128 with --quick)
 #   --cell C       gru, lstm or rnn (default gru)
 #   --methods S    default "bptt dsf ft"
 #   --feedback F   dsf's feedback (default uniform:0,0.5)
@@ -24,7 +24,11 @@ usage() { sed -n '2,21s/^# \{0,1\}//p' experiments/wikitext.sh; }
 . experiments/common.sh
 parse_common wikitext "$@"
 EPOCHS=4 CONFIG=2x256 CELL=gru METHODS="bptt dsf ft" FEEDBACK="uniform:0,0.5"
+[ -z "$QUICK" ] || CONFIG=2x128
+IFS=$NL
+# shellcheck disable=SC2086  # one argument a line
 set -- $REST
+unset IFS
 while [ $# -gt 0 ]; do
     case $1 in
     --epochs) EPOCHS=$2; shift ;;
@@ -39,7 +43,7 @@ done
 [ -n "$DATA" ] || DATA=../shared/data/wikitext-2
 [ -d "$DATA" ] || { echo "wikitext.sh: no data directory $DATA (give --data DIR)" >&2; exit 2; }
 record_machine "$@"
-if [ -n "$QUICK" ]; then len="--steps 300 --log-every 50"; else len="--epochs $EPOCHS --log-every 200"; fi
+if [ -n "$QUICK" ]; then len="--steps 200 --log-every 50 --no-test"; else len="--epochs $EPOCHS --log-every 200"; fi
 L=${CONFIG%x*} H=${CONFIG#*x}
 for m in $METHODS; do
     fb=""

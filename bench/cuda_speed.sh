@@ -1,5 +1,5 @@
 #!/bin/sh
-# bench/cuda_speed.sh: issue 8's GPU comparison in one run: `dsf bench --device
+# bench/cuda_speed.sh: the GPU comparison with cuDNN in one run: `dsf bench --device
 # cuda` (bptt, ft, dsf with each scan) against PyTorch's cuDNN nn.GRU and nn.LSTM
 # (bench/torch_bench.py --device cuda, BPTT) on the same shapes: H = 1024, B = 64,
 # T = 256 and 2048, one layer, vocab and embedding 256. Prints tokens/s and

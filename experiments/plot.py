@@ -104,7 +104,7 @@ def curve_panels(plt, out, study, groups, title):
                 va = [r for r in log["valid"] if r["ppl"] < 3000]
                 ax.plot([x(r) for r in va], [r["ppl"] for r in va], "o-", color=c, label=method)
         axes[0][j].set_title(f"{title} {g}")
-        axes[0][j].set_xlabel("training tokens (millions; a PTB epoch is 0.93)")
+        axes[0][j].set_xlabel("training tokens (millions)")
         axes[1][j].set_xlabel("wall-clock seconds")
         for i in range(2):
             axes[i][j].set_yscale("log")

@@ -81,6 +81,11 @@ expect_err "missing data" "$tmp/none" "$DSF" train --data "$tmp/none"
 expect_err "empty data" "empty" "$DSF" train --data "$tmp/empty.txt"
 expect_err "too short for batch" "tokens" "$DSF" train --data "$tmp/words" --batch 100000
 expect_err "absurd size" "GiB" "$DSF" train --data "$tmp/words" --hidden 1000000 --emb 1000000
+expect_err "unknown device" "unknown device 'gpu'" "$DSF" train --data "$tmp/words" --device gpu
+if "$DSF" bench --device cuda --steps 1 2>&1 | grep -q "built without CUDA"; then
+    expect_err "train --device cuda without CUDA" "built without CUDA (make CUDA=1)" \
+        "$DSF" train --data "$tmp/words" --device cuda
+fi
 
 # --- training, evaluation and sampling
 expect_ok "train word bptt" "$DSF" train $W --method bptt --epochs 2 --log-every 10 --save "$tmp/w.safetensors" --log "$tmp/w.csv"
@@ -357,6 +362,40 @@ for k in copy add; do
         fail "task $k runs and reports"
     fi
 done
+
+# --- --device cuda: a CUDA build on a machine with a GPU (else skipped). The steps
+# on the device match the CPU's up to rounding, and a run stopped and resumed on
+# the device (its state, moments and parameters through the checkpoint) goes on
+# exactly, across an epoch boundary.
+if "$DSF" bench --device cuda --vocab 50 --emb 16 --hidden 32 --batch 4 --seq 8 --steps 1 \
+    --warmup 0 --gemm-size 64 >/dev/null 2>&1; then
+    for m in bptt ft dsf; do
+        for o in sgd adamw; do
+            a="$tmp/ga_$m$o.csv" b="$tmp/gb_$m$o.csv" c="$tmp/gc_$m$o.csv"
+            "$DSF" train $W --method $m --optim $o --steps $total --log "$c" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+            "$DSF" train $W --device cuda --method $m --optim $o --steps $total --log "$a" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+            "$DSF" train $W --device cuda --method $m --optim $o --steps $total --stop-at $half --log "$b" --log-every 1 --save "$tmp/g.safetensors" 2>"$tmp/err" >/dev/null
+            "$DSF" train $W --device cuda --resume "$tmp/g.safetensors" --log "$b" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+            if [ "$(grep -c '^train,' "$a")" -eq "$total" ] && [ "$(grep -c '^valid,' "$a")" -eq 2 ] && \
+               [ "$(cut -d, -f1,3,5 "$a")" = "$(cut -d, -f1,3,5 "$b")" ]; then
+                ok "--device cuda: resume is bit-identical ($m, $o)"
+            else
+                fail "--device cuda: resume is bit-identical ($m, $o)"
+            fi
+            if paste -d, "$a" "$c" | awk -F, 'NR > 1 { d = $5 - $15; if (d < 0) d = -d;
+                    if ($1 != $11 || d > 5e-3 * $15) bad = 1 } END { exit bad || NR < 2 }'; then
+                ok "--device cuda: losses match the CPU's ($m, $o)"
+            else
+                fail "--device cuda: losses match the CPU's ($m, $o)"
+            fi
+        done
+    done
+    expect_err "--device cuda refuses lstm" "only --cell gru" "$DSF" train $W --device cuda --cell lstm
+    expect_err "--device cuda refuses dropout" "dropout" "$DSF" train $W --device cuda --dropout 0.1
+    expect_err "--device cuda refuses fit" "fit" "$DSF" train $W --device cuda --feedback fit
+else
+    echo "skip --device cuda (a build without CUDA, or no device)"
+fi
 
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -70,26 +70,6 @@ static double ref_gflops(int cuda, int M, int N, int K, int tb, int reps) {
     return cuda ? dsf_gpu_gemm_gflops(M, N, K, tb, reps) : gemm_gflops(M, N, K, tb, reps);
 }
 
-// --device: 0 for cpu, 1 for cuda; a cuda that this build or machine lacks is one
-// line and exit status 1.
-static int parse_device(const char *s, int *cuda) {
-    if (strcmp(s, "cpu") == 0) {
-        *cuda = 0;
-        return 0;
-    }
-    if (strcmp(s, "cuda") != 0) return dsf_error_set("unknown device '%s' (expected cpu or cuda)", s);
-    *cuda = 1;
-    if (!dsf_gpu_built()) {
-        fprintf(stderr, "dsf: built without CUDA (make CUDA=1)\n");
-        return 1;
-    }
-    if (dsf_gpu_device_count() < 1) {
-        fprintf(stderr, "dsf: %s\n", dsf_error());
-        return 1;
-    }
-    return 0;
-}
-
 static int run_bench(const bench_opts *o, dsf_cell cell, dsf_method method, const dsf_feedback *fb,
                      dsf_scan_kind scan, int cuda) {
     const int V = o->vocab, E = o->emb, H = o->hidden, L = o->layers, B = o->batch, T = o->seq;
@@ -268,7 +248,7 @@ int cmd_bench(int argc, char **argv) {
         cli_check_feedback_cell(&fb, cell))
         return -1;
     int cuda = 0;
-    if ((rc = parse_device(o.device, &cuda))) return rc;
+    if ((rc = cli_parse_device(o.device, &cuda))) return rc;
     dsf_set_threads(o.threads);
     return run_bench(&o, cell, method, &fb, scan, cuda);
 }

@@ -22,6 +22,9 @@ int cli_open_checkpoint(const char *path, dsf_lm *m, dsf_run *run, dsf_vocab **v
 void cli_format_loss(char *buf, size_t n, double loss, dsf_level level);
 // Parses --scan and checks that this build has it.
 int cli_parse_scan(const char *s, dsf_scan_kind *out);
+// --device: 0 for cpu, 1 for cuda; a cuda that this build or machine lacks is one
+// line on stderr and 1 (the exit status); an unknown name is -1 with the error set.
+int cli_parse_device(const char *s, int *cuda);
 // Refuses --scan fft for a feedback it cannot apply (diag, lowrank).
 int cli_check_feedback_scan(const dsf_feedback *fb, dsf_scan_kind scan);
 // Refuses a feedback a cell does not have (fit: gru only; lowrank: not lstm).

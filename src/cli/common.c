@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cuda/gpu.h"
 
 int cli_default_threads(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -43,6 +44,24 @@ int cli_parse_scan(const char *s, dsf_scan_kind *out) {
     if (!dsf_scan_available(*out))
         return dsf_error_set("this build has no FFTW for --scan fft (apt-get install "
                              "libfftw3-dev, then make clean all)");
+    return 0;
+}
+
+int cli_parse_device(const char *s, int *cuda) {
+    if (strcmp(s, "cpu") == 0) {
+        *cuda = 0;
+        return 0;
+    }
+    if (strcmp(s, "cuda") != 0) return dsf_error_set("unknown device '%s' (expected cpu or cuda)", s);
+    *cuda = 1;
+    if (!dsf_gpu_built()) {
+        fprintf(stderr, "dsf: built without CUDA (make CUDA=1)\n");
+        return 1;
+    }
+    if (dsf_gpu_device_count() < 1) {
+        fprintf(stderr, "dsf: %s\n", dsf_error());
+        return 1;
+    }
     return 0;
 }
 

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "core/gemm.h"
+#include "cuda/gpu.h"
 #include "data/batch.h"
 #include "dist/dist.h"
 #include "grad/feedback.h"
@@ -18,7 +19,12 @@ static const char *usage =
     "with --arch block) -> decoder language model. PATH is a directory\n"
     "with ptb.{train,valid,test}.txt, wiki.{train,valid,test}.tokens or\n"
     "{train,valid,test}.txt, a single text file (split 90/5/5), or builtin:recall[:D]\n"
-    "(a generated character-level task that needs a memory of D steps).";
+    "(a generated character-level task that needs a memory of D steps).\n"
+    "\n"
+    "--device cuda runs the training steps on the GPU (a build with make CUDA=1; GRU\n"
+    "stack, bptt, ft and dsf with a stationary feedback, no dropout, one process):\n"
+    "parameters, moments and the carried state are copied back to the host for\n"
+    "evaluation and checkpoints, which run on the CPU as without it.";
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { stop_requested = sig; }
@@ -26,7 +32,8 @@ static void on_signal(int sig) { stop_requested = sig; }
 typedef struct {
     const char *arch;
     int mlp;
-    const char *data, *level, *cell, *method, *feedback, *scan, *optim, *save, *resume, *log, *init;
+    const char *data, *level, *cell, *method, *feedback, *scan, *optim, *save, *resume, *log, *init,
+        *device;
     int layers, emb, hidden, batch, seq, eval_batch, threads, log_every, max_bad;
     int64_t epochs, steps, warmup, stop_at;
     double lr, clip, weight_decay, dropout;
@@ -52,6 +59,7 @@ typedef struct {
     float *state_all;     // (L,B,H) the state of every stream, on rank 0, for checkpoints
     double comm_s, wait_s, step_s; // seconds in the gradient all-reduce, in waiting for
                                    // the slowest rank before it, and in whole steps
+    dsf_gpu *gpu;         // --device cuda: the steps run there; NULL on the CPU
 } trainer;
 
 static void log_row(trainer *tr, const char *kind, double loss, double lr, double gnorm,
@@ -73,6 +81,36 @@ static void best_path(char *buf, size_t n, const char *save) {
         snprintf(buf, n, "%.*s.best%s", (int)(len - el), save, ext);
     else
         snprintf(buf, n, "%s.best", save);
+}
+
+// --device cuda: the training steps run on the GPU, which holds the parameters,
+// the AdamW moments and the carried state; evaluation and checkpoints read them
+// on the host, so they are copied back first. (A no-op on the CPU.)
+static void gpu_download(trainer *tr) {
+    if (!tr->gpu) return;
+    dsf_gpu_get_params(tr->gpu, tr->m.params);
+    dsf_gpu_get_state(tr->gpu, tr->w.state);  // the GRU's h; state_c stays zero
+    if (tr->o.kind == DSF_OPTIM_ADAMW) dsf_gpu_get_moments(tr->gpu, tr->o.m, tr->o.v);
+}
+
+// Zeroes the carried state (on the device too).
+static void reset_state(trainer *tr) {
+    lm_work_reset_state(&tr->w, &tr->m.cfg);
+    if (tr->gpu) dsf_gpu_set_state(tr->gpu, tr->w.state);
+}
+
+// --device cuda: after setup, a copy of the model, its moments and its carried
+// state (a resumed run's) on the GPU; what the backend cannot train is refused.
+static int gpu_setup(trainer *tr) {
+    const dsf_run *run = &tr->run;
+    if (dist_size() > 1)
+        return dsf_error_set("--device cuda does not run under MPI yet; use one process");
+    if (run->dropout > 0) return dsf_error_set("--device cuda: --dropout is not implemented yet");
+    if (dsf_gpu_check(&tr->m, run->method, run->scan) ||
+        dsf_gpu_create(&tr->gpu, &tr->m, &tr->o, run->batch, run->seq, run->scan))
+        return -1;
+    dsf_gpu_set_state(tr->gpu, tr->w.state);
+    return 0;
 }
 
 // Collective. Each rank carries the state of its own streams; rank 0 gathers
@@ -428,6 +466,9 @@ static void print_header(const trainer *tr) {
             dsf_method_name(r->method), dsf_desc, dsf_optim_name(r->optim), r->base_lr,
             r->clip, r->batch, r->seq, r->total_steps, batcher_steps(&tr->bt, r->seq),
             dsf_get_threads(), dsf_blas_name());
+    if (tr->gpu)
+        fprintf(stderr, "device: %s (the training steps; evaluation on the CPU)\n",
+                dsf_gpu_name(tr->gpu));
     if (dist_size() > 1)
         fprintf(stderr, "data parallel: %d processes (%s), each %" PRId64 " streams and %d "
                         "thread%s; one all-reduce of %zu gradients per step\n",
@@ -460,37 +501,43 @@ static int train_loop(trainer *tr, const train_opts *opt) {
     // A signal reaches the ranks at different moments: they stop at the same step.
     while (run->step < stop_at && !(stop = dist_any(stop_requested))) {
         double step_t0 = dsf_now();
-        if (run->epoch_pos == 0) lm_work_reset_state(&tr->w, &tr->m.cfg);
+        if (run->epoch_pos == 0) reset_state(tr);
         int t = (int)batcher_get(&tr->bt, run->epoch_pos * T, T, x, y);
         dist_take_streams(x, t, B, tr->first, tr->count, xs);
         dist_take_streams(y, t, B, tr->first, tr->count, ys);
         float lr = optim_lr(&tr->o);
-        double loss = lm_forward(&tr->m, &tr->w, xs, ys, t);
-        if (tr->m.fb.kind == DSF_FEEDBACK_FIT) {  // the first fit is taken as it is
-            tr->w.fit_now = run->step % tr->m.fb.every == 0;
-            tr->w.fit_rate = run->step == 0 ? 1.0f : DSF_FIT_RATE;
+        double loss, gnorm;
+        if (tr->gpu) {  // forward, backward, clip and (when finite) the update
+            dsf_gpu_step(tr->gpu, xs, ys, t, run->method, run->clip, &tr->o, &loss, &gnorm);
+        } else {
+            loss = lm_forward(&tr->m, &tr->w, xs, ys, t);
+            if (tr->m.fb.kind == DSF_FEEDBACK_FIT) {  // the first fit is taken as it is
+                tr->w.fit_now = run->step % tr->m.fb.every == 0;
+                tr->w.fit_rate = run->step == 0 ? 1.0f : DSF_FIT_RATE;
+            }
+            lm_backward(&tr->m, &tr->w, run->method);
+            // A fitted feedback is measured on each rank's own streams: the ranks go on
+            // with the mean of their estimates (near one process's, not equal to it).
+            if (run->method == DSF_METHOD_DSF && tr->m.fb.kind == DSF_FEEDBACK_FIT &&
+                tr->w.fit_now)
+                dist_mean_floats(tr->m.feedback, (size_t)tr->m.cfg.L * tr->m.cfg.H);
+            // Every rank's mean is over an equal share of the B·T tokens: the means of
+            // the losses and gradients over the ranks are those of the whole batch, and
+            // the clip below sees the global norm.
+            // Waiting apart, so that the all-reduce time is the communication alone.
+            double wait = dist_wait(), comm = dist_mean_floats(tr->m.grads, tr->m.n);
+            win_wait += wait;
+            win_comm += comm;
+            tr->wait_s += wait;
+            tr->comm_s += comm;
+            loss = dist_mean(loss);
+            gnorm = grad_clip(tr->m.grads, tr->m.n, run->clip);
         }
-        lm_backward(&tr->m, &tr->w, run->method);
-        // A fitted feedback is measured on each rank's own streams: the ranks go on
-        // with the mean of their estimates (near one process's, not equal to it).
-        if (run->method == DSF_METHOD_DSF && tr->m.fb.kind == DSF_FEEDBACK_FIT && tr->w.fit_now)
-            dist_mean_floats(tr->m.feedback, (size_t)tr->m.cfg.L * tr->m.cfg.H);
-        // Every rank's mean is over an equal share of the B·T tokens: the means of
-        // the losses and gradients over the ranks are those of the whole batch, and
-        // the clip below sees the global norm.
-        // Waiting apart, so that the all-reduce time is the communication alone.
-        double wait = dist_wait(), comm = dist_mean_floats(tr->m.grads, tr->m.n);
-        win_wait += wait;
-        win_comm += comm;
-        tr->wait_s += wait;
-        tr->comm_s += comm;
-        loss = dist_mean(loss);
-        double gnorm = grad_clip(tr->m.grads, tr->m.n, run->clip);
         if (!isfinite(loss) || !isfinite(gnorm)) {
             if (tr->root)
                 fprintf(stderr, "step %" PRId64 ": non-finite %s; step skipped\n", run->step + 1,
                         isfinite(loss) ? "gradient norm" : "loss");
-            lm_work_reset_state(&tr->w, &tr->m.cfg);  // the carried state is likely bad too
+            reset_state(tr);  // the carried state is likely bad too
             if (++bad >= opt->max_bad) {
                 rc = dsf_error_set("%d consecutive non-finite steps: stopping (the last "
                                    "checkpoint written is intact)", bad);
@@ -498,7 +545,7 @@ static int train_loop(trainer *tr, const train_opts *opt) {
             }
         } else {
             bad = 0;
-            optim_step(&tr->o, &tr->m);
+            if (!tr->gpu) optim_step(&tr->o, &tr->m);  // (dsf_gpu_step has made it)
             win_loss += loss;
             win_steps++;
         }
@@ -534,6 +581,7 @@ static int train_loop(trainer *tr, const train_opts *opt) {
             win_from = run->step;
         }
         if (run->epoch_pos == per_epoch) {
+            gpu_download(tr);
             if ((rc = validate(tr, opt, 1))) break;
             run->epoch++;
             run->epoch_pos = 0;
@@ -546,6 +594,7 @@ static int train_loop(trainer *tr, const train_opts *opt) {
     free(xs);
     free(ys);
     if (rc) return rc;
+    gpu_download(tr);
     if (run->step < run->total_steps) {  // interrupted, or --stop-at
         const char *why = stop ? "interrupted" : "stopped (--stop-at)";
         if (opt->save) {
@@ -582,7 +631,7 @@ static int train_command(int argc, char **argv) {
                     .optim = "sgd", .layers = 2, .emb = 200, .hidden = 200, .batch = 20,
                     .seq = 35, .eval_batch = 10, .threads = cli_default_threads(),
                     .log_every = 200, .max_bad = 10, .epochs = 1, .steps = 0, .warmup = -1,
-                    .lr = 20, .clip = 0.25, .weight_decay = 0.01, .seed = 1};
+                    .lr = 20, .clip = 0.25, .weight_decay = 0.01, .seed = 1, .device = "cpu"};
     arg_spec specs[] = {
         OPT("data", ARG_STR, &o.data, 0, 0, "data directory, text file or builtin:recall[:D]"),
         OPT("level", ARG_STR, &o.level, 0, 0, "word or char"),
@@ -618,6 +667,8 @@ static int train_command(int argc, char **argv) {
         OPT("max-bad-steps", ARG_INT, &o.max_bad, 1, 1 << 30,
          "consecutive non-finite steps before stopping"),
         OPT("threads", ARG_INT, &o.threads, 1, 4096, "threads"),
+        OPT("device", ARG_STR, &o.device, 0, 0,
+            "cpu, or cuda: the training steps on the GPU (a build with make CUDA=1)"),
         OPT("stop-at", ARG_I64, &o.stop_at, 1, 1e15,
             "stop after this step as if interrupted (saves with --save)"),
         OPT("no-test", ARG_FLAG, &o.no_test, 0, 0, "skip the test-split evaluation at the end"),
@@ -629,6 +680,8 @@ static int train_command(int argc, char **argv) {
     if (o.init && o.resume) return dsf_error_set("give --init or --resume, not both");
     if (args_given(specs, n, "steps") && args_given(specs, n, "epochs"))
         return dsf_error_set("give --epochs or --steps, not both");
+    int cuda = 0;
+    if ((rc = cli_parse_device(o.device, &cuda))) return rc;
     // Ranks on one machine share its cores.
     if (!args_given(specs, n, "threads") && dist_local_size() > 1)
         o.threads = o.threads > dist_local_size() ? o.threads / dist_local_size() : 1;
@@ -638,7 +691,8 @@ static int train_command(int argc, char **argv) {
     memset(&tr, 0, sizeof tr);
     tr.t0 = dsf_now();
     tr.root = dist_rank() == 0;
-    if ((rc = setup(&tr, &o, specs, n)) == 0) {
+    if ((rc = setup(&tr, &o, specs, n)) == 0 && cuda) rc = gpu_setup(&tr);
+    if (rc == 0) {
         if (o.log && tr.root) {
             int append = o.resume != NULL;
             tr.log = fopen(o.log, append ? "a" : "w");
@@ -672,6 +726,7 @@ static int train_command(int argc, char **argv) {
         }
     }
     if (tr.log) fclose(tr.log);
+    dsf_gpu_destroy(tr.gpu);
     dsf_free(tr.best);
     dsf_free(tr.state_all);
     optim_destroy(&tr.o);

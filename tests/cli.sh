@@ -390,7 +390,7 @@ if "$DSF" bench --device cuda --vocab 50 --emb 16 --hidden 32 --batch 4 --seq 8 
             fi
         done
     done
-    expect_err "--device cuda refuses lstm" "only --cell gru" "$DSF" train $W --device cuda --cell lstm
+    expect_err "--device cuda refuses rnn" "only --cell gru and lstm" "$DSF" train $W --device cuda --cell rnn
     expect_err "--device cuda refuses dropout" "dropout" "$DSF" train $W --device cuda --dropout 0.1
     expect_err "--device cuda refuses fit" "fit" "$DSF" train $W --device cuda --feedback fit
 else

@@ -1,10 +1,11 @@
 // test_cuda.c: the CUDA backend (src/cuda, make CUDA=1 only) against the CPU one.
 //   - without a device: the kernels' element functions run on the host (the GRU
 //     forward step, the local backward with and without BPTT's carry, the chunked
-//     scan) against cell/gru.c and grad/scan.c; the refusals of what is not
+//     scan; the LSTM's forward step and backward stages) against cell/gru.c,
+//     cell/lstm.c and grad/scan.c; the refusals of what is not
 //     implemented;
-//   - with a device: the scan kernel, then whole models (GRU stack, tied or not,
-//     two layers) under bptt, ft and dsf: the loss, every gradient tensor and the
+//   - with a device: the scan kernel, then whole models (GRU and LSTM stacks,
+//     tied or not, two layers) under bptt, ft and dsf: the loss, every gradient tensor and the
 //     carried state over two steps against lm_forward / lm_backward, determinism,
 //     and SGD and AdamW steps with clipping against grad_clip and optim_step.
 // Tests that need a device skip, saying so, when there is none.
@@ -100,6 +101,91 @@ static void test_cuda_emulate_gru_local(void) {
     CHECK_MSG(bptt_err < 1e-5, "bptt: %g", bptt_err);
 }
 
+static void test_cuda_emulate_lstm_forward(void) {
+    enum { T = 4, B = 3, I = 5, H = 7, G = 4 * H };
+    dsf_rng r;
+    dsf_rng_seed(&r, 15);
+    float *w_ih = randn(&r, G * I, -0.5f, 0.5f), *w_hh = randn(&r, G * H, -0.5f, 0.5f);
+    float *b_ih = randn(&r, G, -0.5f, 0.5f), *b_hh = randn(&r, G, -0.5f, 0.5f);
+    float *x = randn(&r, T * B * I, -1, 1);
+    const lstm_weights w = {w_ih, w_hh, b_ih, b_hh};
+    // The CPU layer from a random h[0] and c[0].
+    float *h = randn(&r, (T + 1) * B * H, -1, 1), *c = randn(&r, (T + 1) * B * H, -1, 1);
+    float *gates = calloc(T * B * G, sizeof(float)), *scratch = calloc(T * B * G, sizeof(float));
+    lstm_cache cache = {h, c, gates};
+    lstm_forward(&w, x, &cache, scratch, T, B, I, H);
+    // The kernel's steps: gx = x W_ihᵀ, gh = h' W_hhᵀ (both without bias), then the unit.
+    float *eh = calloc((T + 1) * B * H, sizeof(float)), *ec = calloc((T + 1) * B * H, sizeof(float));
+    float *eg = calloc(T * B * G, sizeof(float)), *gx = calloc(T * B * G, sizeof(float));
+    memcpy(eh, h, sizeof(float) * B * H);
+    memcpy(ec, c, sizeof(float) * B * H);
+    dsf_sgemm(0, 1, T * B, G, I, 1.0f, x, I, w_ih, I, 0.0f, gx, G);
+    for (int t = 0; t < T; t++) {
+        float *gt = eg + t * B * G;
+        dsf_sgemm(0, 1, B, G, H, 1.0f, eh + t * B * H, H, w_hh, H, 0.0f, gt, G);
+        dsf_gpu_emulate_lstm_forward(gx + t * B * G, gt, b_ih, b_hh, ec + t * B * H, gt,
+                                     ec + (t + 1) * B * H, eh + (t + 1) * B * H, B, H);
+    }
+    double eh_err = rel_err(eh, h, (T + 1) * B * H), ec_err = rel_err(ec, c, (T + 1) * B * H);
+    double eg_err = rel_err(eg, gates, T * B * G);
+    float *bufs[] = {w_ih, w_hh, b_ih, b_hh, x, h, c, gates, scratch, eh, ec, eg, gx};
+    for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) free(bufs[k]);
+    CHECK_MSG(eh_err < 1e-5 && ec_err < 1e-5 && eg_err < 1e-5, "h %g c %g gates %g", eh_err,
+              ec_err, eg_err);
+}
+
+// The LSTM's backward stages: ft (both local), dsf (δh scanned with a_h, δc's
+// local part with a_c, as lstm_layer_backward) and bptt step by step, the carry
+// ga_{t+1} W_hh by a GEMM as lm.cu does.
+static void test_cuda_emulate_lstm_local(void) {
+    enum { T = 5, B = 2, H = 6, G = 4 * H, N = T * B * H };
+    dsf_rng r;
+    dsf_rng_seed(&r, 16);
+    float *w_hh = randn(&r, G * H, -0.5f, 0.5f);
+    const lstm_weights w = {NULL, w_hh, NULL, NULL};
+    float *h = randn(&r, (T + 1) * B * H, -1, 1), *c = randn(&r, (T + 1) * B * H, -1, 1);
+    float *gates = randn(&r, T * B * G, 0.05f, 0.95f), *e = randn(&r, N, -1, 1);
+    for (int k = 0; k < T * B; k++)  // the g gate is a tanh: let it be negative too
+        for (int i = 0; i < H; i++) gates[k * G + 2 * H + i] = 2 * gates[k * G + 2 * H + i] - 1;
+    float *a = randn(&r, 2 * H, 0, 1);
+    float *ga = calloc(T * B * G, sizeof(float)), *ega = calloc(T * B * G, sizeof(float));
+    float *dc = calloc(N, sizeof(float)), *edc = calloc(N, sizeof(float));
+    float *carry = calloc(B * H, sizeof(float)), *d = malloc(sizeof(float) * N);
+    float *ref = malloc(sizeof(float) * N);
+    lstm_cache cache = {h, c, gates};
+    double err[3];
+    for (int dsf = 0; dsf < 2; dsf++) {  // ft, then dsf
+        memcpy(ref, e, sizeof(float) * N);
+        if (dsf) CHECK(dsf_scan_stationary(DSF_SCAN_SEQ, ref, a, T, B, H) == 0);
+        lstm_c_local(ref, gates, c + B * H, dc, T * B, H);
+        if (dsf) CHECK(dsf_scan_stationary(DSF_SCAN_SEQ, dc, a + H, T, B, H) == 0);
+        lstm_backward_local(ref, dc, c, c + B * H, gates, ga, T * B, H);
+        memcpy(d, e, sizeof(float) * N);
+        if (dsf) dsf_gpu_emulate_scan(d, a, T, B, H, 16);
+        dsf_gpu_emulate_lstm_c_local(d, gates, c + B * H, edc, T * B, H);
+        if (dsf) dsf_gpu_emulate_scan(edc, a + H, T, B, H, 16);
+        dsf_gpu_emulate_lstm_local(0, d, edc, NULL, NULL, NULL, c, c + B * H, gates, ega, T * B, H);
+        err[dsf] = fmax(rel_err(ega, ga, T * B * G), rel_err(edc, dc, N));
+    }
+    memcpy(d, e, sizeof(float) * N);
+    memcpy(ref, e, sizeof(float) * N);
+    lstm_backward_bptt(&w, &cache, ref, dc, ga, carry, T, B, H);
+    for (int t = T - 1; t >= 0; t--) {
+        const int last = t == T - 1;
+        dsf_gpu_emulate_lstm_local(1, d + t * B * H, edc + t * B * H, last ? NULL : carry,
+                                   last ? NULL : edc + (t + 1) * B * H,
+                                   last ? NULL : gates + (t + 1) * B * G, c + t * B * H,
+                                   c + (t + 1) * B * H, gates + t * B * G, ega + t * B * G, B, H);
+        if (t > 0) dsf_sgemm(0, 0, B, H, G, 1.0f, ega + t * B * G, G, w_hh, H, 0.0f, carry, H);
+    }
+    err[2] = fmax(rel_err(d, ref, N), fmax(rel_err(ega, ga, T * B * G), rel_err(edc, dc, N)));
+    float *bufs[] = {w_hh, h, c, gates, e, a, ga, ega, dc, edc, carry, d, ref};
+    for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) free(bufs[k]);
+    CHECK_MSG(err[0] < 1e-6, "ft: %g", err[0]);
+    CHECK_MSG(err[1] < 1e-5, "dsf: %g", err[1]);
+    CHECK_MSG(err[2] < 1e-5, "bptt: %g", err[2]);
+}
+
 // The shapes of the scan tests: T, B, H, chunks (clamped to T and 32).
 static const int scan_shapes[][4] = {{1, 2, 3, 16},  {5, 2, 3, 16},  {37, 3, 5, 16},
                                      {100, 2, 33, 1}, {64, 1, 7, 32}, {1000, 1, 4, 16},
@@ -152,6 +238,10 @@ static void test_cuda_refusals(void) {
     lm_destroy(&m);
     cfg.cell = DSF_CELL_LSTM;
     CHECK(lm_create(&m, &cfg) == 0);
+    CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH) == 0);
+    lm_destroy(&m);
+    cfg.cell = DSF_CELL_ELMAN;
+    CHECK(lm_create(&m, &cfg) == 0);
     dsf_gpu *g = NULL;
     CHECK(dsf_gpu_check(&m, DSF_METHOD_FT, DSF_SCAN_SEQ) == -1 && strstr(dsf_error(), "gru"));
     CHECK(dsf_gpu_create(&g, &m, NULL, 2, 3, DSF_SCAN_SEQ) == -1 && g == NULL);
@@ -203,9 +293,13 @@ static int make_model_cfg(dsf_lm *m, const dsf_lm_config *cfg, float scale, uint
 }
 
 // A small model, tie → E = H, its weights 3× the initialisation: livelier gates.
-static int make_model(dsf_lm *m, int tie, uint64_t seed, int T) {
-    const dsf_lm_config cfg = {.V = 13, .E = tie ? 7 : 5, .H = 7, .L = 2, .tie = tie};
+static int make_model_cell(dsf_lm *m, dsf_cell cell, int tie, uint64_t seed, int T) {
+    const dsf_lm_config cfg = {.V = 13, .E = tie ? 7 : 5, .H = 7, .L = 2, .tie = tie, .cell = cell};
     return make_model_cfg(m, &cfg, 3, seed, T);
+}
+
+static int make_model(dsf_lm *m, int tie, uint64_t seed, int T) {
+    return make_model_cell(m, DSF_CELL_GRU, tie, seed, T);
 }
 
 static void fill_tokens(dsf_rng *r, int32_t *x, size_t n, int V) {
@@ -213,8 +307,8 @@ static void fill_tokens(dsf_rng *r, int32_t *x, size_t n, int V) {
 }
 
 // Two steps (T, then T − 2) of forward and backward of m on the CPU and the GPU
-// from the same random carried state: loss, every gradient tensor (relative to
-// the tensor's largest entry, within tol), the state after.
+// from the same random carried state (the LSTM's c too): loss, every gradient
+// tensor (relative to the tensor's largest entry, within tol), the state after.
 static void compare_model(dsf_lm *m, int B, int T, dsf_method meth, dsf_scan_kind scan,
                           double tol) {
     const int tie = m->cfg.tie;
@@ -226,10 +320,16 @@ static void compare_model(dsf_lm *m, int B, int T, dsf_method meth, dsf_scan_kin
     CHECK_MSG(dsf_gpu_create(&g, m, NULL, B, T, scan) == 0, "%s", dsf_error());
     dsf_rng r;
     dsf_rng_seed(&r, 22);
+    const int lstm = m->cfg.cell == DSF_CELL_LSTM;
     dsf_rng_fill_uniform(&r, w.state, (size_t)L * B * H, -0.5f, 0.5f);
     dsf_gpu_set_state(g, w.state);
+    if (lstm) {
+        dsf_rng_fill_uniform(&r, w.state_c, (size_t)L * B * H, -0.5f, 0.5f);
+        dsf_gpu_set_state_c(g, w.state_c);
+    }
     int32_t *x = malloc(sizeof(int32_t) * (T + 1) * B);
     float *grads = malloc(sizeof(float) * m->n), *state = malloc(sizeof(float) * L * B * H);
+    float *state_c = malloc(sizeof(float) * L * B * H);
     const char *name = dsf_method_name(meth);
     int ok = 1;
     for (int step = 0; step < 2 && ok; step++) {
@@ -241,6 +341,7 @@ static void compare_model(dsf_lm *m, int B, int T, dsf_method meth, dsf_scan_kin
         dsf_gpu_backward(g, meth);
         dsf_gpu_get_grads(g, grads);
         dsf_gpu_get_state(g, state);
+        if (lstm) dsf_gpu_get_state_c(g, state_c);
         if (fabs(lc - lg) > 1e-5 * fmax(1, fabs(lc))) {
             test_fail(__FILE__, __LINE__, "%s tie %d T %d step %d: loss cpu %.9g gpu %.9g", name,
                       tie, T, step, lc, lg);
@@ -255,7 +356,8 @@ static void compare_model(dsf_lm *m, int B, int T, dsf_method meth, dsf_scan_kin
                 ok = 0;
             }
         }
-        const double serr = rel_err(state, w.state, (size_t)L * B * H);
+        double serr = rel_err(state, w.state, (size_t)L * B * H);
+        if (lstm) serr = fmax(serr, rel_err(state_c, w.state_c, (size_t)L * B * H));
         if (ok && serr > tol) {
             test_fail(__FILE__, __LINE__, "%s tie %d step %d: state off by %g", name, tie, step,
                       serr);
@@ -265,15 +367,21 @@ static void compare_model(dsf_lm *m, int B, int T, dsf_method meth, dsf_scan_kin
     free(x);
     free(grads);
     free(state);
+    free(state_c);
     dsf_gpu_destroy(g);
     lm_work_destroy(&w);
 }
 
-static void compare_grads(int tie, dsf_method meth, dsf_scan_kind scan, int T) {
+static void compare_grads_cell(dsf_cell cell, int tie, dsf_method meth, dsf_scan_kind scan,
+                               int T) {
     dsf_lm m;
-    CHECK(make_model(&m, tie, 21, T) == 0);
+    CHECK(make_model_cell(&m, cell, tie, 21, T) == 0);
     compare_model(&m, 3, T, meth, scan, 1e-4);
     lm_destroy(&m);
+}
+
+static void compare_grads(int tie, dsf_method meth, dsf_scan_kind scan, int T) {
+    compare_grads_cell(DSF_CELL_GRU, tie, meth, scan, T);
 }
 
 static void test_cuda_gradients(void) {
@@ -287,6 +395,28 @@ static void test_cuda_gradients(void) {
         }
         if (test_current_failed) return;
     }
+}
+
+// The LSTM: the same comparisons (its feedback a_h, a_c uniform).
+static void test_cuda_gradients_lstm(void) {
+    NEED_DEVICE();
+    for (int tie = 0; tie < 2; tie++) {
+        compare_grads_cell(DSF_CELL_LSTM, tie, DSF_METHOD_BPTT, DSF_SCAN_SEQ, 9);
+        compare_grads_cell(DSF_CELL_LSTM, tie, DSF_METHOD_FT, DSF_SCAN_SEQ, 9);
+        for (int T = 9; T <= 40; T += 31) {
+            compare_grads_cell(DSF_CELL_LSTM, tie, DSF_METHOD_DSF, DSF_SCAN_SEQ, T);
+            compare_grads_cell(DSF_CELL_LSTM, tie, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH, T);
+        }
+        if (test_current_failed) return;
+    }
+    // Many blocks per kernel (H = 300).
+    enum { T = 70 };
+    const dsf_lm_config cfg = {.V = 50, .E = 300, .H = 300, .L = 1, .cell = DSF_CELL_LSTM};
+    dsf_lm m;
+    CHECK(make_model_cfg(&m, &cfg, 1, 52, T) == 0);
+    compare_model(&m, 5, T, DSF_METHOD_BPTT, DSF_SCAN_SEQ, 1e-3);
+    compare_model(&m, 5, T, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH, 1e-3);
+    lm_destroy(&m);
 }
 
 // Sizes that take many blocks in every kernel (H = 300 is no multiple of 32 or
@@ -397,11 +527,14 @@ static void test_cuda_optim(void) {
 void suite_cuda(void) {
     RUN(test_cuda_emulate_gru_forward);
     RUN(test_cuda_emulate_gru_local);
+    RUN(test_cuda_emulate_lstm_forward);
+    RUN(test_cuda_emulate_lstm_local);
     RUN(test_cuda_emulate_scan);
     RUN(test_cuda_refusals);
     RUN(test_cuda_scan_device);
     RUN(test_cuda_gradients);
     RUN(test_cuda_gradients_large);
+    RUN(test_cuda_gradients_lstm);
     RUN(test_cuda_deterministic);
     RUN(test_cuda_optim);
 }

@@ -25,9 +25,10 @@ static const char *usage =
     "skip the backward product with W_hh (2*GH*H per token and layer), and their\n"
     "executed count is printed beside it.\n"
     "\n"
-    "--device cuda runs the steps on the GPU (a build with make CUDA=1; GRU stack,\n"
-    "bptt, ft and dsf with a stationary feedback): each step waits for the device,\n"
-    "the reference GEMMs are cuBLAS's, and there is no per-phase breakdown yet.";
+    "--device cuda runs the steps on the GPU (a build with make CUDA=1; GRU or LSTM\n"
+    "stack, bptt, ft and dsf with a stationary feedback): each step waits for the\n"
+    "device, the reference GEMMs are cuBLAS's, and there is no per-phase breakdown\n"
+    "yet.";
 
 typedef struct {
     const char *cell, *method, *feedback, *scan, *device;

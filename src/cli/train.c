@@ -22,7 +22,8 @@ static const char *usage =
     "(a generated character-level task that needs a memory of D steps).\n"
     "\n"
     "--device cuda runs the training steps on the GPU (a build with make CUDA=1; GRU\n"
-    "stack, bptt, ft and dsf with a stationary feedback, no dropout, one process):\n"
+    "or LSTM stack, bptt, ft and dsf with a stationary feedback, no dropout, one\n"
+    "process):\n"
     "parameters, moments and the carried state are copied back to the host for\n"
     "evaluation and checkpoints, which run on the CPU as without it.";
 
@@ -89,14 +90,18 @@ static void best_path(char *buf, size_t n, const char *save) {
 static void gpu_download(trainer *tr) {
     if (!tr->gpu) return;
     dsf_gpu_get_params(tr->gpu, tr->m.params);
-    dsf_gpu_get_state(tr->gpu, tr->w.state);  // the GRU's h; state_c stays zero
+    dsf_gpu_get_state(tr->gpu, tr->w.state);
+    dsf_gpu_get_state_c(tr->gpu, tr->w.state_c);  // the LSTM's c (zeros otherwise)
     if (tr->o.kind == DSF_OPTIM_ADAMW) dsf_gpu_get_moments(tr->gpu, tr->o.m, tr->o.v);
 }
 
 // Zeroes the carried state (on the device too).
 static void reset_state(trainer *tr) {
     lm_work_reset_state(&tr->w, &tr->m.cfg);
-    if (tr->gpu) dsf_gpu_set_state(tr->gpu, tr->w.state);
+    if (tr->gpu) {
+        dsf_gpu_set_state(tr->gpu, tr->w.state);
+        dsf_gpu_set_state_c(tr->gpu, tr->w.state_c);
+    }
 }
 
 // --device cuda: after setup, a copy of the model, its moments and its carried
@@ -110,6 +115,7 @@ static int gpu_setup(trainer *tr) {
         dsf_gpu_create(&tr->gpu, &tr->m, &tr->o, run->batch, run->seq, run->scan))
         return -1;
     dsf_gpu_set_state(tr->gpu, tr->w.state);
+    dsf_gpu_set_state_c(tr->gpu, tr->w.state_c);
     return 0;
 }
 

@@ -23,6 +23,30 @@ extern "C" void dsf_gpu_emulate_gru_local(float *e, const float *d_next, const f
             gru_local_unit(r, i, e, d_next, gates_next, carry, h_prev, gates, q, gi, gh, H);
 }
 
+extern "C" void dsf_gpu_emulate_lstm_forward(const float *gx, const float *gh,
+                                             const float *b_ih, const float *b_hh,
+                                             const float *cp, float *gates, float *c, float *h,
+                                             int B, int H) {
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < H; i++) lstm_forward_unit(b, i, gx, gh, b_ih, b_hh, cp, gates, c, h, H);
+}
+
+extern "C" void dsf_gpu_emulate_lstm_c_local(const float *e, const float *gates, const float *c,
+                                             float *dc, int n, int H) {
+    for (int r = 0; r < n; r++)
+        for (int i = 0; i < H; i++) lstm_c_local_unit(r, i, e, gates, c, dc, H);
+}
+
+extern "C" void dsf_gpu_emulate_lstm_local(int bptt, float *e, float *dc, const float *carry,
+                                           const float *dc_next, const float *gates_next,
+                                           const float *c_prev, const float *c,
+                                           const float *gates, float *ga, int n, int H) {
+    for (int r = 0; r < n; r++)
+        for (int i = 0; i < H; i++)
+            lstm_local_unit(r, i, bptt, e, dc, carry, dc_next, gates_next, c_prev, c, gates, ga,
+                            H);
+}
+
 // As scan_gpu: P chunks (clamped the same way), every channel.
 extern "C" void dsf_gpu_emulate_scan(float *e, const float *a, int T, int B, int H, int chunks) {
     int P = chunks < 1 ? 1 : chunks > SCAN_MAX_CHUNKS ? SCAN_MAX_CHUNKS : chunks;

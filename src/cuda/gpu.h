@@ -35,7 +35,9 @@
 //   update    global norm (a fixed-order reduction in double), clip, SGD or AdamW
 //             with optim/optim.c's formulas and schedule.
 //
-// Implemented: the GRU, --arch stack (tied or not), no dropout; bptt, ft and dsf
+// Implemented: the GRU and the LSTM (its backward as lstm_layer_backward: BPTT
+// carries δh and δc step by step; DSF scans δh with a_h, then δc's local part
+// with a_c), --arch stack (tied or not), no dropout; bptt, ft and dsf
 // with a feedback that is one fixed vector a per layer (uniform, zero, identity,
 // const, ssm); --scan blelloch (the chunked scan, 16 chunks of time) and seq (the
 // same kernel with one chunk: a reverse loop per channel); they agree up to
@@ -108,7 +110,10 @@ void dsf_gpu_set_params(dsf_gpu *g, const float *params);  // (n)
 void dsf_gpu_get_grads(dsf_gpu *g, float *grads);          // (n)
 void dsf_gpu_get_state(dsf_gpu *g, float *state);          // (L,B,H)
 void dsf_gpu_set_state(dsf_gpu *g, const float *state);    // (L,B,H)
-void dsf_gpu_set_feedback(dsf_gpu *g, const float *a);     // (L,H)
+// The LSTM's carried c (starts at zero; the other cells do not use it).
+void dsf_gpu_get_state_c(dsf_gpu *g, float *state_c);      // (L,B,H)
+void dsf_gpu_set_state_c(dsf_gpu *g, const float *state_c);  // (L,B,H)
+void dsf_gpu_set_feedback(dsf_gpu *g, const float *a);     // (L,S·H), m->feedback's layout
 // AdamW only (both must be NULL otherwise): (n) each.
 void dsf_gpu_get_moments(dsf_gpu *g, float *m, float *v);
 
@@ -136,6 +141,21 @@ void dsf_gpu_emulate_gru_forward(const float *gx, const float *gh, const float *
 void dsf_gpu_emulate_gru_local(float *e, const float *d_next, const float *gates_next,
                                const float *carry, const float *h_prev, const float *gates,
                                const float *q, float *gi, float *gh, int n, int H);
+// The LSTM's (cell/lstm.h): the forward step (gx, gh (B,4H) without bias, cp (B,H)
+// the previous c → gates (B,4H) = [i, f, g, o], c, h (B,H)); the first backward
+// stage dc = δh ⊙ o ⊙ (1 − tanh² c) of n rows (lstm_c_local); the local backward
+// of n rows into ga (n,4H) (lstm_backward_local), with bptt set for one step of
+// BPTT: δh = e + carry and δc = that stage + f_next ⊙ dc_next first (carry,
+// dc_next and gates_next NULL at the last step), written back to e and dc.
+void dsf_gpu_emulate_lstm_forward(const float *gx, const float *gh, const float *b_ih,
+                                  const float *b_hh, const float *cp, float *gates, float *c,
+                                  float *h, int B, int H);
+void dsf_gpu_emulate_lstm_c_local(const float *e, const float *gates, const float *c, float *dc,
+                                  int n, int H);
+void dsf_gpu_emulate_lstm_local(int bptt, float *e, float *dc, const float *carry,
+                                const float *dc_next, const float *gates_next,
+                                const float *c_prev, const float *c, const float *gates,
+                                float *ga, int n, int H);
 void dsf_gpu_emulate_scan(float *e, const float *a, int T, int B, int H, int chunks);
 
 #ifdef __cplusplus

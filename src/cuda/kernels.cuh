@@ -16,6 +16,16 @@ void gru_local_gpu(cudaStream_t s, float *e, const float *d_next, const float *g
                    const float *carry, const float *h_prev, const float *gates, const float *q,
                    float *gi, float *gh, int n, int H);
 
+// lstm.cu: the fused elementwise parts of the LSTM (units.cuh).
+void lstm_forward_step_gpu(cudaStream_t s, const float *gx, const float *gh, const float *b_ih,
+                           const float *b_hh, const float *cp, float *gates, float *c, float *h,
+                           int B, int H);
+void lstm_c_local_gpu(cudaStream_t s, const float *e, const float *gates, const float *c,
+                      float *dc, int n, int H);
+void lstm_local_gpu(cudaStream_t s, int bptt, float *e, float *dc, const float *carry,
+                    const float *dc_next, const float *gates_next, const float *c_prev,
+                    const float *c, const float *gates, float *ga, int n, int H);
+
 // scan.cu: δ_t = e_t + a ⊙ δ_{t+1} in place on e (T,B,H), a (H), the time axis in
 // `chunks` pieces (at most SCAN_MAX_CHUNKS; fewer when T is shorter).
 enum { SCAN_MAX_CHUNKS = 32, SCAN_DEFAULT_CHUNKS = 16 };

@@ -1,7 +1,7 @@
 // lm.cu: the language model on the device (gpu.h): its buffers, the forward and
 // backward passes and the update, as model/lm.c does them on the CPU, with the
-// GEMMs on cuBLAS and the rest in the kernels of gru.cu, scan.cu, loss.cu and
-// optim.cu. Everything runs in order on one stream.
+// GEMMs on cuBLAS and the rest in the kernels of gru.cu, lstm.cu, scan.cu,
+// loss.cu and optim.cu. Everything runs in order on one stream.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +12,9 @@
 
 typedef struct {
     float *h;      // (T+1,B,H): h[0] the carried state, h[t+1] the output of step t
-    float *gates;  // (T,B,3H): r, z, n
-    float *q;      // (T,B,H)
+    float *gates;  // (T,B,GH): the GRU's r, z, n (G = 3), the LSTM's i, f, g, o (G = 4)
+    float *q;      // GRU: (T,B,H)
+    float *c;      // LSTM: (T+1,B,H), as h
 } gpu_layer;
 
 struct dsf_gpu {
@@ -28,7 +29,8 @@ struct dsf_gpu {
     cudaStream_t stream;
     cublasHandle_t blas;
     cudaEvent_t uploaded;  // the last token upload has left the staging buffer
-    // Device: the flat buffers with m->params' layout, and the feedback (L,H).
+    // Device: the flat buffers with m->params' layout, and the feedback (L,S·H)
+    // (S = 2 for the LSTM: a_h, then a_c).
     float *params, *grads, *m, *v, *feedback;
     // One upload a step: x (TB), y (TB), perm (TB), then tok (u) and off (u+1)
     // for the u distinct tokens of x (embedding_backward_gpu): at most 5·TB+1.
@@ -36,13 +38,14 @@ struct dsf_gpu {
     int unique;
     int counted;      // targets of the last upload that carry a loss
     float *emb;       // (T,B,E)
-    float *gx;        // (T,B,3H): the input projections of the current layer
+    float *gx;        // (T,B,GH): the input projections of the current layer
     float *logits;    // (T·B,V): logits, then dlogits
     float *row_loss;  // (T·B)
     float *e, *dx;    // (T,B,max(E,H))
-    float *gi, *gh;   // (T,B,3H)
+    float *gi, *gh;   // (T,B,GH): the GRU's two gate gradients; the LSTM's ga, and δc in gh
     float *carry;     // (B,H)
     float *state;     // (L,B,H)
+    float *state_c;   // (L,B,H): the LSTM's c (zeros for the other cells)
     gpu_layer layer[DSF_MAX_LAYERS];
     double *scalars;  // [0] the mean loss, [1] Σ g²
     double *partial;  // (NORM_BLOCKS)
@@ -82,8 +85,8 @@ extern "C" int dsf_gpu_device_count(void) {
 }
 
 static int check_model(const dsf_lm *m) {
-    if (m->cfg.cell != DSF_CELL_GRU)
-        return dsf_error_set("--device cuda: only --cell gru is implemented so far (not %s)",
+    if (m->cfg.cell != DSF_CELL_GRU && m->cfg.cell != DSF_CELL_LSTM)
+        return dsf_error_set("--device cuda: only --cell gru and lstm are implemented so far (not %s)",
                              dsf_cell_name(m->cfg.cell));
     if (m->cfg.arch != DSF_ARCH_STACK)
         return dsf_error_set("--device cuda: only --arch stack is implemented so far");
@@ -157,20 +160,24 @@ extern "C" int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *o
     const dsf_lm_config *c = &m->cfg;
     const size_t TB = (size_t)T * B, BH = (size_t)B * c->H, E = c->E, H = c->H, V = c->V;
     const size_t IH = E > H ? E : H, F = sizeof(float);
+    const size_t G = (size_t)dsf_cell_gates(c->cell), S = (size_t)dsf_cell_states(c->cell);
+    const int lstm = c->cell == DSF_CELL_LSTM;
     const int adamw = opt && opt->kind == DSF_OPTIM_ADAMW;
     int bad = dalloc(&g->params, g->n * F) || dalloc(&g->grads, g->n * F) ||
               (adamw && (dalloc(&g->m, g->n * F) || dalloc(&g->v, g->n * F))) ||
-              dalloc(&g->feedback, (size_t)c->L * H * F) ||
+              dalloc(&g->feedback, (size_t)c->L * S * H * F) ||
               dalloc(&g->tokens, (5 * TB + 1) * sizeof(int32_t)) || dalloc(&g->emb, TB * E * F) ||
-              dalloc(&g->gx, TB * 3 * H * F) || dalloc(&g->logits, TB * V * F) ||
+              dalloc(&g->gx, TB * G * H * F) || dalloc(&g->logits, TB * V * F) ||
               dalloc(&g->row_loss, TB * F) || dalloc(&g->e, TB * IH * F) ||
-              dalloc(&g->dx, TB * IH * F) || dalloc(&g->gi, TB * 3 * H * F) ||
-              dalloc(&g->gh, TB * 3 * H * F) || dalloc(&g->carry, BH * F) ||
-              dalloc(&g->state, (size_t)c->L * BH * F) || dalloc(&g->scalars, 2 * sizeof(double)) ||
+              dalloc(&g->dx, TB * IH * F) || dalloc(&g->gi, TB * G * H * F) ||
+              dalloc(&g->gh, TB * G * H * F) || dalloc(&g->carry, BH * F) ||
+              dalloc(&g->state, (size_t)c->L * BH * F) ||
+              dalloc(&g->state_c, (size_t)c->L * BH * F) || dalloc(&g->scalars, 2 * sizeof(double)) ||
               dalloc(&g->partial, NORM_BLOCKS * sizeof(double));
     for (int l = 0; l < c->L && !bad; l++)
         bad = dalloc(&g->layer[l].h, (TB + B) * H * F) ||
-              dalloc(&g->layer[l].gates, TB * 3 * H * F) || dalloc(&g->layer[l].q, TB * H * F);
+              dalloc(&g->layer[l].gates, TB * G * H * F) ||
+              (lstm ? dalloc(&g->layer[l].c, (TB + B) * H * F) : dalloc(&g->layer[l].q, TB * H * F));
     if (!bad && (cudaMallocHost(&g->h_tokens, (5 * TB + 1) * sizeof(int32_t)) != cudaSuccess ||
                  cudaMallocHost(&g->h_scalars, 2 * sizeof(double)) != cudaSuccess)) {
         (void)cudaGetLastError();
@@ -189,8 +196,10 @@ extern "C" int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *o
     }
     CUDA_CHECK(cudaMemcpy(g->params, m->params, g->n * F, cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemset(g->grads, 0, g->n * F));
-    CUDA_CHECK(cudaMemcpy(g->feedback, m->feedback, (size_t)c->L * H * F, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(g->feedback, m->feedback, (size_t)c->L * S * H * F,
+                          cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemset(g->state, 0, (size_t)c->L * BH * F));
+    CUDA_CHECK(cudaMemset(g->state_c, 0, (size_t)c->L * BH * F));
     if (adamw) {
         if (opt->m && opt->v) {
             CUDA_CHECK(cudaMemcpy(g->m, opt->m, g->n * F, cudaMemcpyHostToDevice));
@@ -208,7 +217,7 @@ extern "C" void dsf_gpu_destroy(dsf_gpu *g) {
     if (!g) return;
     if (g->stream) CUDA_CHECK(cudaStreamSynchronize(g->stream));
     void *dev[] = {g->params, g->grads, g->m, g->v, g->feedback, g->tokens, g->emb, g->gx,
-                   g->logits, g->row_loss, g->e, g->dx, g->gi, g->gh, g->carry, g->state,
+                   g->logits, g->row_loss, g->e, g->dx, g->gi, g->gh, g->carry, g->state, g->state_c,
                    g->scalars, g->partial};
     for (size_t k = 0; k < sizeof dev / sizeof dev[0]; k++)
         if (dev[k]) CUDA_CHECK(cudaFree(dev[k]));
@@ -216,6 +225,7 @@ extern "C" void dsf_gpu_destroy(dsf_gpu *g) {
         if (g->layer[l].h) CUDA_CHECK(cudaFree(g->layer[l].h));
         if (g->layer[l].gates) CUDA_CHECK(cudaFree(g->layer[l].gates));
         if (g->layer[l].q) CUDA_CHECK(cudaFree(g->layer[l].q));
+        if (g->layer[l].c) CUDA_CHECK(cudaFree(g->layer[l].c));
     }
     if (g->h_tokens) CUDA_CHECK(cudaFreeHost(g->h_tokens));
     if (g->h_scalars) CUDA_CHECK(cudaFreeHost(g->h_scalars));
@@ -277,24 +287,35 @@ static void upload_tokens(dsf_gpu *g, const int32_t *x, const int32_t *y, int T)
 
 // Layer l over T steps of input in (T,B,I), from the carried state, which it updates.
 static void layer_forward(dsf_gpu *g, int l, const float *in, int I, int T) {
-    const int B = g->B, H = g->cfg.H, G = 3 * H;
+    const int lstm = g->cfg.cell == DSF_CELL_LSTM;
+    const int B = g->B, H = g->cfg.H, G = dsf_cell_gates(g->cfg.cell) * H;
     const size_t BH = (size_t)B * H, BG = (size_t)B * G, TB = (size_t)T * B;
     gpu_layer *c = &g->layer[l];
     const float *w_ih = rnn_t(g, g->params, l, 0), *w_hh = rnn_t(g, g->params, l, 1);
     const float *b_ih = rnn_t(g, g->params, l, 2), *b_hh = rnn_t(g, g->params, l, 3);
     CUDA_CHECK(cudaMemcpyAsync(c->h, g->state + l * BH, BH * sizeof(float),
                                cudaMemcpyDeviceToDevice, g->stream));
-    // gx (T·B,3H) = in W_ihᵀ for all steps at once (the biases go into the step kernel).
+    if (lstm)
+        CUDA_CHECK(cudaMemcpyAsync(c->c, g->state_c + l * BH, BH * sizeof(float),
+                                   cudaMemcpyDeviceToDevice, g->stream));
+    // gx (T·B,GH) = in W_ihᵀ for all steps at once (the biases go into the step kernel).
     gpu_sgemm(g->blas, 0, 1, (int)TB, G, I, 1.0f, in, I, w_ih, I, 0.0f, g->gx, G);
     for (int t = 0; t < T; t++) {
         float *gates = c->gates + t * BG;
-        // gates (B,3H) = h' W_hhᵀ, then the gates in place.
+        // gates (B,GH) = h' W_hhᵀ, then the gates in place.
         gpu_sgemm(g->blas, 0, 1, B, G, H, 1.0f, c->h + t * BH, H, w_hh, H, 0.0f, gates, G);
-        gru_forward_step_gpu(g->stream, g->gx + t * BG, gates, b_ih, b_hh, c->h + t * BH, gates,
-                             c->q + t * BH, c->h + (t + 1) * BH, B, H);
+        if (lstm)
+            lstm_forward_step_gpu(g->stream, g->gx + t * BG, gates, b_ih, b_hh, c->c + t * BH,
+                                  gates, c->c + (t + 1) * BH, c->h + (t + 1) * BH, B, H);
+        else
+            gru_forward_step_gpu(g->stream, g->gx + t * BG, gates, b_ih, b_hh, c->h + t * BH,
+                                 gates, c->q + t * BH, c->h + (t + 1) * BH, B, H);
     }
     CUDA_CHECK(cudaMemcpyAsync(g->state + l * BH, c->h + T * BH, BH * sizeof(float),
                                cudaMemcpyDeviceToDevice, g->stream));
+    if (lstm)
+        CUDA_CHECK(cudaMemcpyAsync(g->state_c + l * BH, c->c + T * BH, BH * sizeof(float),
+                                   cudaMemcpyDeviceToDevice, g->stream));
 }
 
 // Everything up to the mean loss in scalars[0], without waiting.
@@ -336,13 +357,51 @@ extern "C" double dsf_gpu_forward(dsf_gpu *g, const int32_t *x, const int32_t *y
 
 // Layer l: g->e holds its local errors (T,B,H) on entry and δ on return; g->dx
 // receives the input gradient (T,B,I); x is its input. As gru_layer_backward.
+// The LSTM's (lstm_layer_backward): the state gradient δh in e and δc in gh; the
+// gate gradients ga (T,B,4H) in gi, which serve both W_ih and W_hh.
+static void lstm_state_backward(dsf_gpu *g, dsf_method meth, int l, int T) {
+    const int B = g->B, H = g->cfg.H, G = 4 * H, TB = T * B;
+    const size_t BH = (size_t)B * H, BG = (size_t)B * G;
+    const gpu_layer *c = &g->layer[l];
+    const float *w_hh = rnn_t(g, g->params, l, 1);
+    float *e = g->e, *dc = g->gh, *ga = g->gi;
+    if (meth == DSF_METHOD_BPTT) {
+        // δh_t = e_t + ga_{t+1} W_hh, δc_t = δh_t ⊙ o_t ⊙ (1 − tanh² c_t) + f_{t+1} ⊙ δc_{t+1}:
+        // the kernel of step t completes both, then its gate gradients.
+        for (int t = T - 1; t >= 0; t--) {
+            const int last = t == T - 1;
+            lstm_local_gpu(g->stream, 1, e + t * BH, dc + t * BH, last ? NULL : g->carry,
+                           last ? NULL : dc + (t + 1) * BH, last ? NULL : c->gates + (t + 1) * BG,
+                           c->c + t * BH, c->c + (t + 1) * BH, c->gates + t * BG, ga + t * BG, B,
+                           H);
+            if (t > 0)
+                gpu_sgemm(g->blas, 0, 0, B, H, G, 1.0f, ga + t * BG, G, w_hh, H, 0.0f, g->carry, H);
+        }
+        return;
+    }
+    // DSF's two stages (DESIGN.md §2): δh by the scan with a_h; then δc's local part
+    // from it, scanned with a_c. ft: both local.
+    const float *a = g->feedback + (size_t)l * 2 * H;
+    const int chunks = g->scan == DSF_SCAN_SEQ ? 1 : SCAN_DEFAULT_CHUNKS;
+    if (meth == DSF_METHOD_DSF) {
+        DSF_ASSERT(feedback_implemented(g->fb_kind) && g->scan != DSF_SCAN_FFT);
+        scan_gpu(g->stream, e, a, T, B, H, chunks);
+    }
+    lstm_c_local_gpu(g->stream, e, c->gates, c->c + BH, dc, TB, H);
+    if (meth == DSF_METHOD_DSF) scan_gpu(g->stream, dc, a + H, T, B, H, chunks);
+    lstm_local_gpu(g->stream, 0, e, dc, NULL, NULL, NULL, c->c, c->c + BH, c->gates, ga, TB, H);
+}
+
 static void layer_backward(dsf_gpu *g, dsf_method meth, int l, const float *x, int I, int T) {
-    const int B = g->B, H = g->cfg.H, G = 3 * H, TB = T * B;
+    const int lstm = g->cfg.cell == DSF_CELL_LSTM;
+    const int B = g->B, H = g->cfg.H, G = dsf_cell_gates(g->cfg.cell) * H, TB = T * B;
     const size_t BH = (size_t)B * H, BG = (size_t)B * G;
     const gpu_layer *c = &g->layer[l];
     const float *w_ih = rnn_t(g, g->params, l, 0), *w_hh = rnn_t(g, g->params, l, 1);
     float *e = g->e;
-    if (meth == DSF_METHOD_BPTT) {
+    if (lstm) {
+        lstm_state_backward(g, meth, l, T);
+    } else if (meth == DSF_METHOD_BPTT) {
         // δ_t = e_t + δ_{t+1} ⊙ z_{t+1} + gh_{t+1} W_hh: the kernel of step t adds the
         // carry the GEMM of step t+1 left, then the local backward of step t.
         for (int t = T - 1; t >= 0; t--) {
@@ -364,11 +423,13 @@ static void layer_backward(dsf_gpu *g, dsf_method meth, int l, const float *x, i
         // ft: δ = e as it is. With δ known at every step, one kernel over all rows.
         gru_local_gpu(g->stream, e, NULL, NULL, NULL, c->h, c->gates, c->q, g->gi, g->gh, TB, H);
     }
-    // Parameter and input gradients over all T·B rows (cell_backward_params).
+    // Parameter and input gradients over all T·B rows (cell_backward_params; the
+    // LSTM's ga serves both halves).
+    const float *gh = lstm ? g->gi : g->gh;
     gpu_sgemm(g->blas, 1, 0, G, I, TB, 1.0f, g->gi, G, x, I, 1.0f, rnn_t(g, g->grads, l, 0), I);
-    gpu_sgemm(g->blas, 1, 0, G, H, TB, 1.0f, g->gh, G, c->h, H, 1.0f, rnn_t(g, g->grads, l, 1), H);
+    gpu_sgemm(g->blas, 1, 0, G, H, TB, 1.0f, gh, G, c->h, H, 1.0f, rnn_t(g, g->grads, l, 1), H);
     colsum_gpu(g->stream, g->gi, rnn_t(g, g->grads, l, 2), TB, G);
-    colsum_gpu(g->stream, g->gh, rnn_t(g, g->grads, l, 3), TB, G);
+    colsum_gpu(g->stream, gh, rnn_t(g, g->grads, l, 3), TB, G);
     gpu_sgemm(g->blas, 0, 0, TB, I, G, 1.0f, g->gi, G, w_ih, I, 0.0f, g->dx, I);
 }
 
@@ -462,8 +523,15 @@ extern "C" void dsf_gpu_get_state(dsf_gpu *g, float *s) {
 extern "C" void dsf_gpu_set_state(dsf_gpu *g, const float *s) {
     copy(g, g->state, s, sizeof(float) * g->cfg.L * g->B * g->cfg.H, cudaMemcpyHostToDevice);
 }
+extern "C" void dsf_gpu_get_state_c(dsf_gpu *g, float *s) {
+    copy(g, s, g->state_c, sizeof(float) * g->cfg.L * g->B * g->cfg.H, cudaMemcpyDeviceToHost);
+}
+extern "C" void dsf_gpu_set_state_c(dsf_gpu *g, const float *s) {
+    copy(g, g->state_c, s, sizeof(float) * g->cfg.L * g->B * g->cfg.H, cudaMemcpyHostToDevice);
+}
 extern "C" void dsf_gpu_set_feedback(dsf_gpu *g, const float *a) {
-    copy(g, g->feedback, a, sizeof(float) * g->cfg.L * g->cfg.H, cudaMemcpyHostToDevice);
+    copy(g, g->feedback, a, sizeof(float) * g->cfg.L * dsf_cell_states(g->cfg.cell) * g->cfg.H,
+         cudaMemcpyHostToDevice);
 }
 extern "C" void dsf_gpu_get_moments(dsf_gpu *g, float *m, float *v) {
     DSF_ASSERT((m != NULL) == (g->m != NULL) && (v != NULL) == (g->v != NULL));

@@ -54,6 +54,70 @@ __host__ __device__ inline void gru_local_unit(int row, int i, float *e, const f
     gh[g + 2 * H] = an * r;
 }
 
+// LSTM forward, unit i of batch row b (cell/lstm.h, PyTorch's gate order i, f, g,
+// o): gx (B,4H) x W_ihᵀ, gh (B,4H) h' W_hhᵀ, both without bias; cp (B,H) the
+// previous cell state. Writes gates (B,4H) = [i, f, g, o] after their
+// nonlinearities, c (B,H) and h (B,H). gates may be gh, as in gru_forward_unit.
+__host__ __device__ inline void lstm_forward_unit(int b, int k, const float *gx, const float *gh,
+                                                  const float *b_ih, const float *b_hh,
+                                                  const float *cp, float *gates, float *c,
+                                                  float *h, int H) {
+    const size_t g = (size_t)b * 4 * H + k, s = (size_t)b * H + k;
+    const float i = unit_sigmoid(gx[g] + b_ih[k] + b_hh[k] + gh[g]);
+    const float f = unit_sigmoid(gx[g + H] + b_ih[H + k] + b_hh[H + k] + gh[g + H]);
+    const float gg = tanhf(gx[g + 2 * H] + b_ih[2 * H + k] + b_hh[2 * H + k] + gh[g + 2 * H]);
+    const float o = unit_sigmoid(gx[g + 3 * H] + b_ih[3 * H + k] + b_hh[3 * H + k] + gh[g + 3 * H]);
+    const float cn = f * cp[s] + i * gg;
+    gates[g] = i;
+    gates[g + H] = f;
+    gates[g + 2 * H] = gg;
+    gates[g + 3 * H] = o;
+    c[s] = cn;
+    h[s] = o * tanhf(cn);
+}
+
+// The LSTM's first backward stage, unit i of row `row` (lstm_c_local): the part
+// of δc that comes through h, dc = δh ⊙ o ⊙ (1 − tanh² c).
+__host__ __device__ inline void lstm_c_local_unit(int row, int k, const float *e,
+                                                  const float *gates, const float *c, float *dc,
+                                                  int H) {
+    const size_t s = (size_t)row * H + k;
+    const float o = gates[(size_t)row * 4 * H + 3 * H + k], tc = tanhf(c[s]);
+    dc[s] = e[s] * o * (1.0f - tc * tc);
+}
+
+// LSTM local backward, unit i of row `row` (lstm_backward_local): the gate
+// gradients ga (n,4H) = [âi, âf, âg, âo] from δh (e) and δc (dc). With bptt set
+// (one step's B rows) the unit first completes both from step t+1: δh = e +
+// carry (carry = ga_{t+1} W_hh; NULL at the last step), written back to e, and
+// δc = δh ⊙ o ⊙ (1 − tanh² c) + f_{t+1} ⊙ δc_{t+1} (gates_next, dc_next; NULL at
+// the last step), written to dc; else dc holds δc already (ft, dsf's scan).
+__host__ __device__ inline void lstm_local_unit(int row, int k, int bptt, float *e, float *dc,
+                                                const float *carry, const float *dc_next,
+                                                const float *gates_next, const float *c_prev,
+                                                const float *c, const float *gates, float *ga,
+                                                int H) {
+    const size_t s = (size_t)row * H + k, g = (size_t)row * 4 * H + k;
+    const float i = gates[g], f = gates[g + H], gg = gates[g + 2 * H], o = gates[g + 3 * H];
+    const float tc = tanhf(c[s]);
+    float d = e[s], dcv;
+    if (bptt) {
+        if (carry) {
+            d += carry[s];
+            e[s] = d;
+        }
+        dcv = d * o * (1.0f - tc * tc);
+        if (dc_next) dcv += gates_next[g + H] * dc_next[s];
+        dc[s] = dcv;
+    } else {
+        dcv = dc[s];
+    }
+    ga[g + 3 * H] = d * tc * o * (1.0f - o);
+    ga[g] = dcv * gg * i * (1.0f - i);
+    ga[g + H] = dcv * c_prev[s] * f * (1.0f - f);
+    ga[g + 2 * H] = dcv * i * (1.0f - gg * gg);
+}
+
 // ---- the chunked reverse scan δ_t = e_t + a ⊙ δ_{t+1} (grad/scan.h) ----
 //
 // Channel c of C = B·H (its feedback a[c % H]) is the column e[t·C + c]. The T

@@ -369,26 +369,29 @@ done
 # exactly, across an epoch boundary.
 if "$DSF" bench --device cuda --vocab 50 --emb 16 --hidden 32 --batch 4 --seq 8 --steps 1 \
     --warmup 0 --gemm-size 64 >/dev/null 2>&1; then
+    for cell in gru lstm; do
     for m in bptt ft dsf; do
         for o in sgd adamw; do
-            a="$tmp/ga_$m$o.csv" b="$tmp/gb_$m$o.csv" c="$tmp/gc_$m$o.csv"
-            "$DSF" train $W --method $m --optim $o --steps $total --log "$c" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
-            "$DSF" train $W --device cuda --method $m --optim $o --steps $total --log "$a" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
-            "$DSF" train $W --device cuda --method $m --optim $o --steps $total --stop-at $half --log "$b" --log-every 1 --save "$tmp/g.safetensors" 2>"$tmp/err" >/dev/null
-            "$DSF" train $W --device cuda --resume "$tmp/g.safetensors" --log "$b" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+            k="$cell $m $o" a="$tmp/ga.csv" b="$tmp/gb.csv" c="$tmp/gc.csv"
+            rm -f "$a" "$b" "$c"
+            "$DSF" train $W --cell $cell --method $m --optim $o --steps $total --log "$c" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+            "$DSF" train $W --cell $cell --device cuda --method $m --optim $o --steps $total --log "$a" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+            "$DSF" train $W --cell $cell --device cuda --method $m --optim $o --steps $total --stop-at $half --log "$b" --log-every 1 --save "$tmp/g.safetensors" 2>"$tmp/err" >/dev/null
+            "$DSF" train --data "$tmp/words" --device cuda --resume "$tmp/g.safetensors" --log "$b" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
             if [ "$(grep -c '^train,' "$a")" -eq "$total" ] && [ "$(grep -c '^valid,' "$a")" -eq 2 ] && \
                [ "$(cut -d, -f1,3,5 "$a")" = "$(cut -d, -f1,3,5 "$b")" ]; then
-                ok "--device cuda: resume is bit-identical ($m, $o)"
+                ok "--device cuda: resume is bit-identical ($k)"
             else
-                fail "--device cuda: resume is bit-identical ($m, $o)"
+                fail "--device cuda: resume is bit-identical ($k)"
             fi
             if paste -d, "$a" "$c" | awk -F, 'NR > 1 { d = $5 - $15; if (d < 0) d = -d;
                     if ($1 != $11 || d > 5e-3 * $15) bad = 1 } END { exit bad || NR < 2 }'; then
-                ok "--device cuda: losses match the CPU's ($m, $o)"
+                ok "--device cuda: losses match the CPU's ($k)"
             else
-                fail "--device cuda: losses match the CPU's ($m, $o)"
+                fail "--device cuda: losses match the CPU's ($k)"
             fi
         done
+    done
     done
     expect_err "--device cuda refuses rnn" "only --cell gru and lstm" "$DSF" train $W --device cuda --cell rnn
     expect_err "--device cuda refuses dropout" "dropout" "$DSF" train $W --device cuda --dropout 0.1

@@ -23,9 +23,8 @@ static const char *usage =
     "\n"
     "--device cuda runs the training steps on the GPU (a build with make CUDA=1; GRU\n"
     "or LSTM stack, bptt, ft and dsf with a stationary feedback, no dropout, one\n"
-    "process):\n"
-    "parameters, moments and the carried state are copied back to the host for\n"
-    "evaluation and checkpoints, which run on the CPU as without it.";
+    "process): parameters, moments and the carried state are copied back to the\n"
+    "host for evaluation and checkpoints, which run on the CPU as without it.";
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { stop_requested = sig; }

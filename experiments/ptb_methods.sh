@@ -12,7 +12,7 @@
 #                              wall-clock time, one panel per configuration
 #   OUT/logs/CONFIG_METHOD.*   each run's `dsf train` log (CSV) and output
 #
-#   --quick        200 steps per run, configs 1x256 2x256 (about 5 min on 2 cores)
+#   --quick        200 steps per run, configs 1x256 2x256 (about 8 min on 2 idle cores)
 #   --epochs N     epochs per run (default 6)
 #   --configs S    layers x hidden (default "1x256 2x256 2x512 3x256")
 #   --methods S    default "bptt dsf ft"

@@ -12,7 +12,7 @@
 #                    training tokens/s and milliseconds per step
 #   OUT/seqlen.png   perplexity and milliseconds per step against T
 #
-#   --quick        T = 64 256 1024, 2048 tokens per step, 100 steps (about 7 min)
+#   --quick        T = 64 256 1024, 2048 tokens per step, 100 steps (about 10 min)
 #   --lengths S    default "64 128 256 512 1024"
 #   --tokens N     tokens per step B x T (default 4096)
 #   --steps N      steps per run (default 454: two epochs of PTB's 0.93 M tokens)

@@ -8,7 +8,7 @@
 #   OUT/wikitext.csv   one row per run and evaluation (as ptb_methods.sh)
 #   OUT/wikitext.png   validation and training perplexity against tokens and time
 #
-#   --quick        200 steps per run, 2 x 128, no test split (about 10 min on 2 cores)
+#   --quick        200 steps per run, 2 x 128, no test split (about 6 min on 2 cores)
 #   --epochs N     epochs per run (default 4)
 #   --config LxH   blocks x width (default 2x256; 2x128 with --quick)
 #   --cell C       gru, lstm or rnn (default gru)

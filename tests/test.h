@@ -5,7 +5,10 @@
 #define DSF_TEST_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+
+#include "model/lm.h"
 
 extern int test_passed, test_failed, test_skipped, test_current_failed, test_current_skipped;
 void test_fail(const char *file, int line, const char *fmt, ...);
@@ -14,6 +17,12 @@ void test_skip(const char *fmt, ...);
 void test_run(const char *name, void (*fn)(void));
 // Removes a file or a folder with everything in it (scratch files of tests).
 void test_remove_tree(const char *path);
+
+// x[i], y[i] for i < n drawn uniformly from [0, V), from seed.
+void test_random_tokens(int32_t *x, int32_t *y, int n, int V, uint64_t seed);
+// lm_forward on x, y (T,B) from a zero state, then lm_backward under meth: the
+// gradient in m->grads; returns the loss.
+double test_lm_grad(dsf_lm *m, const int32_t *x, const int32_t *y, int B, int T, dsf_method meth);
 
 #define RUN(fn) test_run(#fn, fn)
 

@@ -86,26 +86,6 @@ static void random_model(dsf_lm *m, const dsf_lm_config *cfg, uint64_t seed, flo
     dsf_rng_fill_uniform(&r, m->feedback, (size_t)cfg->L * cfg->H, 0, 1);
 }
 
-static void random_tokens(int32_t *x, int32_t *y, int n, int V, uint64_t seed) {
-    dsf_rng r;
-    dsf_rng_seed(&r, seed);
-    for (int i = 0; i < n; i++) {
-        x[i] = (int32_t)(dsf_rng_u64(&r) % V);
-        y[i] = (int32_t)(dsf_rng_u64(&r) % V);
-    }
-}
-
-// Gradient of the library model on x, y under method meth, from a zero state.
-static double lib_grad(dsf_lm *m, const int32_t *x, const int32_t *y, int B, int T,
-                       dsf_method meth) {
-    dsf_lm_work w;
-    DSF_ASSERT(lm_work_create(&w, &m->cfg, B, T) == 0);
-    double loss = lm_forward(m, &w, x, y, T);
-    lm_backward(m, &w, meth);
-    lm_work_destroy(&w);
-    return loss;
-}
-
 // BPTT gradients of the whole model equal central differences of the double
 // reference, for every parameter.
 static void check_model_fd(int L, int B, int T, int E, int H) {
@@ -113,8 +93,8 @@ static void check_model_fd(int L, int B, int T, int E, int H) {
     dsf_lm m;
     random_model(&m, &cfg, 42 + L + T, 0.5f);
     int32_t x[64], y[64];
-    random_tokens(x, y, B * T, cfg.V, 7 + T);
-    double loss = lib_grad(&m, x, y, B, T, DSF_METHOD_BPTT);
+    test_random_tokens(x, y, B * T, cfg.V, 7 + T);
+    double loss = test_lm_grad(&m, x, y, B, T, DSF_METHOD_BPTT);
 
     double *p = malloc(sizeof(double) * m.n);
     for (size_t i = 0; i < m.n; i++) p[i] = m.params[i];
@@ -215,11 +195,11 @@ static void test_grad_dsf_zero_equals_ft(void) {
         random_model(&m, &cfg, 5, 0.4f);
         memset(m.feedback, 0, sizeof(float) * cfg.L * dsf_cell_states(m.cfg.cell) * cfg.H);
         int32_t x[B * T], y[B * T];
-        random_tokens(x, y, B * T, cfg.V, 9);
-        double l1 = lib_grad(&m, x, y, B, T, DSF_METHOD_FT);
+        test_random_tokens(x, y, B * T, cfg.V, 9);
+        double l1 = test_lm_grad(&m, x, y, B, T, DSF_METHOD_FT);
         float *g_ft = malloc(sizeof(float) * m.n);
         memcpy(g_ft, m.grads, sizeof(float) * m.n);
-        double l2 = lib_grad(&m, x, y, B, T, DSF_METHOD_DSF);
+        double l2 = test_lm_grad(&m, x, y, B, T, DSF_METHOD_DSF);
         size_t diff = 0;
         for (size_t i = 0; i < m.n; i++) diff += g_ft[i] != m.grads[i];
         free(g_ft);
@@ -236,12 +216,12 @@ static void test_grad_t1_methods_agree(void) {
     dsf_lm m;
     random_model(&m, &cfg, 6, 0.5f);
     int32_t x[B * T], y[B * T];
-    random_tokens(x, y, B * T, cfg.V, 10);
-    lib_grad(&m, x, y, B, T, DSF_METHOD_BPTT);
+    test_random_tokens(x, y, B * T, cfg.V, 10);
+    test_lm_grad(&m, x, y, B, T, DSF_METHOD_BPTT);
     float *g = malloc(sizeof(float) * m.n);
     memcpy(g, m.grads, sizeof(float) * m.n);
     for (int meth = DSF_METHOD_FT; meth <= DSF_METHOD_DSF; meth++) {
-        lib_grad(&m, x, y, B, T, (dsf_method)meth);
+        test_lm_grad(&m, x, y, B, T, (dsf_method)meth);
         for (size_t i = 0; i < m.n; i++) CHECK_CLOSE(m.grads[i], g[i], 1e-6);
     }
     free(g);
@@ -255,10 +235,10 @@ static void test_grad_methods_differ(void) {
     dsf_lm m;
     random_model(&m, &cfg, 8, 0.5f);
     int32_t x[B * T], y[B * T];
-    random_tokens(x, y, B * T, cfg.V, 11);
+    test_random_tokens(x, y, B * T, cfg.V, 11);
     float *g[3];
     for (int meth = 0; meth < 3; meth++) {
-        lib_grad(&m, x, y, B, T, (dsf_method)meth);
+        test_lm_grad(&m, x, y, B, T, (dsf_method)meth);
         g[meth] = malloc(sizeof(float) * m.n);
         memcpy(g[meth], m.grads, sizeof(float) * m.n);
     }
@@ -430,12 +410,12 @@ static void test_grad_lowrank_zero_factors_is_diagonal(void) {
     dsf_lm m;
     random_model(&m, &cfg, 5, 0.4f);
     int32_t x[B * T], y[B * T];
-    random_tokens(x, y, B * T, cfg.V, 9);
-    lib_grad(&m, x, y, B, T, DSF_METHOD_DSF);
+    test_random_tokens(x, y, B * T, cfg.V, 9);
+    test_lm_grad(&m, x, y, B, T, DSF_METHOD_DSF);
     float *g_diag = malloc(sizeof(float) * m.n);
     memcpy(g_diag, m.grads, sizeof(float) * m.n);
     CHECK(lm_alloc_lowrank(&m, 2) == 0);  // zeroed factors
-    lib_grad(&m, x, y, B, T, DSF_METHOD_DSF);
+    test_lm_grad(&m, x, y, B, T, DSF_METHOD_DSF);
     size_t diff = 0;
     for (size_t i = 0; i < m.n; i++) diff += g_diag[i] != m.grads[i];
     free(g_diag);
@@ -453,7 +433,7 @@ static double float_fd_worst(const dsf_lm_config *cfg, float dropout) {
     random_model(&m, cfg, 17, 0.5f);
     if (cfg->arch == DSF_ARCH_BLOCK) lm_init_params(&m, &(dsf_rng){{1, 2, 3, 4}});
     int32_t x[B * T], y[B * T];
-    random_tokens(x, y, B * T, cfg->V, 19);
+    test_random_tokens(x, y, B * T, cfg->V, 19);
     dsf_lm_work w;
     DSF_ASSERT(lm_work_create(&w, &m.cfg, B, T) == 0);
     dsf_rng rng;

@@ -7,6 +7,24 @@
 
 #include "test.h"
 
+void test_random_tokens(int32_t *x, int32_t *y, int n, int V, uint64_t seed) {
+    dsf_rng r;
+    dsf_rng_seed(&r, seed);
+    for (int i = 0; i < n; i++) {
+        x[i] = (int32_t)(dsf_rng_u64(&r) % V);
+        y[i] = (int32_t)(dsf_rng_u64(&r) % V);
+    }
+}
+
+double test_lm_grad(dsf_lm *m, const int32_t *x, const int32_t *y, int B, int T, dsf_method meth) {
+    dsf_lm_work w;
+    DSF_ASSERT(lm_work_create(&w, &m->cfg, B, T) == 0);
+    double loss = lm_forward(m, &w, x, y, T);
+    lm_backward(m, &w, meth);
+    lm_work_destroy(&w);
+    return loss;
+}
+
 int test_passed, test_failed, test_skipped, test_current_failed, test_current_skipped;
 static char skip_reason[256];
 

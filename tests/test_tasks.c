@@ -25,26 +25,6 @@ static void make_model(dsf_lm *m, dsf_cell cell, const char *feedback, int T) {
     DSF_ASSERT(lm_set_feedback(m, &fb, &rng, T) == 0);
 }
 
-static void random_tokens(int32_t *x, int32_t *y, int n, int V, uint64_t seed) {
-    dsf_rng r;
-    dsf_rng_seed(&r, seed);
-    for (int i = 0; i < n; i++) {
-        x[i] = (int32_t)(dsf_rng_u64(&r) % V);
-        y[i] = (int32_t)(dsf_rng_u64(&r) % V);
-    }
-}
-
-// Loss and gradient (into m->grads) on x, y (T,B) from a zero state.
-static double grad_of(dsf_lm *m, const int32_t *x, const int32_t *y, int B, int T,
-                      dsf_method meth) {
-    dsf_lm_work w;
-    DSF_ASSERT(lm_work_create(&w, &m->cfg, B, T) == 0);
-    double loss = lm_forward(m, &w, x, y, T);
-    lm_backward(m, &w, meth);
-    lm_work_destroy(&w);
-    return loss;
-}
-
 static double max_abs_diff(const float *a, const float *b, size_t n, double *amax) {
     double d = 0, m = 0;
     for (size_t i = 0; i < n; i++) {
@@ -60,7 +40,7 @@ static void test_ignore_loss_is_mean_of_counted_rows(void) {
     dsf_lm m;
     make_model(&m, DSF_CELL_GRU, "uniform", T);
     int32_t x[B * T], y[B * T], yi[B * T];
-    random_tokens(x, y, B * T, m.cfg.V, 3);
+    test_random_tokens(x, y, B * T, m.cfg.V, 3);
     dsf_lm_work w;
     DSF_ASSERT(lm_work_create(&w, &m.cfg, B, T) == 0);
     lm_forward(&m, &w, x, y, T);
@@ -97,7 +77,7 @@ static void test_ignore_bptt_fd(void) {
         dsf_lm m;
         make_model(&m, (dsf_cell)cell, "uniform", T);
         int32_t x[B * T], y[B * T];
-        random_tokens(x, y, B * T, m.cfg.V, 11);
+        test_random_tokens(x, y, B * T, m.cfg.V, 11);
         for (int r = 0; r < B * T; r++)
             if (r % 3 != 2) y[r] = DSF_IGNORE;
         dsf_lm_work w;
@@ -144,7 +124,7 @@ static void test_ignore_equals_removed_rows(void) {
             dsf_lm m;
             make_model(&m, (dsf_cell)cell, runs[k].fb, T);
             int32_t x[B * T], y[B * T], yi[B * T], x2[2 * T], y2[2 * T];
-            random_tokens(x, y, B * T, m.cfg.V, 5 + k);
+            test_random_tokens(x, y, B * T, m.cfg.V, 5 + k);
             float *g = malloc(sizeof(float) * m.n);
             // Stream 1 ignored, against streams 0 and 2 alone.
             for (int t = 0; t < T; t++)
@@ -155,9 +135,9 @@ static void test_ignore_equals_removed_rows(void) {
                         y2[t * 2 + b / 2] = y[t * B + b];
                     }
                 }
-            double li = grad_of(&m, x, yi, B, T, runs[k].meth);
+            double li = test_lm_grad(&m, x, yi, B, T, runs[k].meth);
             memcpy(g, m.grads, sizeof(float) * m.n);
-            double lr = grad_of(&m, x2, y2, 2, T, runs[k].meth);
+            double lr = test_lm_grad(&m, x2, y2, 2, T, runs[k].meth);
             double gmax, d = max_abs_diff(g, m.grads, m.n, &gmax);
             const char *what = dsf_cell_name((dsf_cell)cell);
             CHECK_CLOSE(li, lr, 1e-6);
@@ -166,9 +146,9 @@ static void test_ignore_equals_removed_rows(void) {
             // The last CUT steps ignored, against T - CUT steps.
             memcpy(yi, y, sizeof yi);
             for (int r = (T - CUT) * B; r < T * B; r++) yi[r] = DSF_IGNORE;
-            li = grad_of(&m, x, yi, B, T, runs[k].meth);
+            li = test_lm_grad(&m, x, yi, B, T, runs[k].meth);
             memcpy(g, m.grads, sizeof(float) * m.n);
-            lr = grad_of(&m, x, y, B, T - CUT, runs[k].meth);
+            lr = test_lm_grad(&m, x, y, B, T - CUT, runs[k].meth);
             d = max_abs_diff(g, m.grads, m.n, &gmax);
             free(g);
             lm_destroy(&m);

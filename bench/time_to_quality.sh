@@ -18,11 +18,12 @@
 #   -o OUTDIR   logs and outputs (default bench/out/ttq)
 #   -t THREADS  threads for every run (default 2)
 #   -q          quick: 30 steps per run, to check that everything works
+# DSF=PATH selects the dsf binary (default build/dsf).
 set -eu
 cd "$(dirname "$0")/.."
 EPOCHS=2 RUNS="dsf:uniform:0,0.5 dsf:diag bptt" DATA=../shared/data/ptb OUT=bench/out/ttq
 THREADS=2 QUICK=""
-usage() { sed -n '2,21s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,22s/^# \{0,1\}//p' "$0"; }
 while getopts e:r:d:o:t:qh opt; do
     case $opt in
     e) EPOCHS=$OPTARG ;;
@@ -38,7 +39,8 @@ done
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 [ -d "$DATA" ] || { echo "time_to_quality.sh: no data directory $DATA (give -d DIR)" >&2; exit 2; }
-[ -x build/dsf ] || make
+DSF=${DSF:-build/dsf}  # the binary measured
+[ -x "$DSF" ] || make
 mkdir -p "$OUT"
 now() { date +%s.%N; }  # seconds, for the wall-clock of each run
 
@@ -52,7 +54,7 @@ fi
     echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
     echo "machine: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p'), $(nproc) cores; runs use $THREADS threads"
     echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-    build/dsf version
+    "$DSF" version
     "$PY" -c "import torch; print('torch', torch.__version__)"
 } | tee "$OUT/machine.txt"
 "$PY" bench/ptb_torch.py --data "$DATA" $recipe --save-init "$OUT/init.safetensors" 2>/dev/null
@@ -68,7 +70,7 @@ for run in $RUNS; do
     rm -f "$OUT/$name.csv"
     t0=$(now)
     # shellcheck disable=SC2086  # the option lists are meant to split
-    if build/dsf train --data "$DATA" --level word --cell gru --optim sgd $recipe $dsf_len \
+    if "$DSF" train --data "$DATA" --level word --cell gru --optim sgd $recipe $dsf_len \
         --init "$OUT/init.safetensors" --method "$method" $feedback --log "$OUT/$name.csv" \
         >"$OUT/$name.out" 2>&1; then
         echo "$name $run $(awk "BEGIN { print $(now) - $t0 }")" >>"$OUT/wall.txt"

@@ -199,6 +199,15 @@ if grep -qE "feedback fit: 4 re-estimates in [0-9.]+s, [0-9.]+% of the training 
 "$DSF" train $W --method dsf --feedback lowrank:2 --steps 2 --save "$tmp/lr.safetensors" --no-test >/dev/null 2>"$tmp/err"
 if grep -aq "rnn.feedback_u_l1" "$tmp/lr.safetensors" && grep -aq "rnn.feedback_v_l1" "$tmp/lr.safetensors"; then
     ok "lowrank factors are saved"; else fail "lowrank factors are saved"; fi
+# --- correction sweeps (feedback +K): resume bit-identical, the checkpoint keeps K
+resumes "feedback diag+2" "$tmp/f.safetensors" $W --method dsf --feedback diag+2
+resumes "lstm feedback uniform:0,0.5+1" "$tmp/f.safetensors" $W --cell lstm --method dsf --feedback uniform:0,0.5+1 --scan blelloch
+"$DSF" train $W --method dsf --feedback diag+2 --steps 2 --save "$tmp/sw.safetensors" --no-test >/dev/null 2>&1
+expect_err "resume keeps the sweeps" "--feedback diag conflicts with the checkpoint's diag+2" "$DSF" train --data "$tmp/words" --feedback diag --resume "$tmp/sw.safetensors"
+expect_err "no sweeps for lowrank" "not lowrank" "$DSF" train $W --method dsf --feedback lowrank:2+1
+expect_ok "gradstats with sweeps" "$DSF" gradstats --ckpt "$tmp/sw.safetensors" --data "$tmp/words" --batches 2 --feedback diag+1,uniform:0,0.5+3
+n=$(grep -cE '^dsf (diag\+2 \(checkpoint\)|diag\+1|uniform:0,0.5\+3) ' "$tmp/out")
+if [ "$n" -eq 3 ]; then ok "gradstats rows for the sweeps"; else fail "gradstats rows for the sweeps ($n of 3)"; fi
 expect_err "diag refuses fft" "cannot use --scan fft" "$DSF" train $W --method dsf --feedback diag --scan fft
 expect_err "lowrank refuses fft" "cannot use --scan fft" "$DSF" train $W --method dsf --feedback lowrank:2 --scan fft
 expect_err "lowrank rank 0" "lowrank:R" "$DSF" train $W --feedback lowrank:0

@@ -227,7 +227,7 @@ int cmd_bench(int argc, char **argv) {
         OPT("seq", ARG_INT, &o.seq, 1, 1 << 20, "steps per sequence"),
         OPT("method", ARG_STR, &o.method, 0, 0, "gradient method: bptt, ft or dsf"),
         OPT("feedback", ARG_STR, &o.feedback, 0, 0,
-            "dsf feedback: uniform[:LO,HI], zero, identity, const:C, ssm, fit[:N], diag, lowrank:R"),
+            "dsf feedback: uniform[:LO,HI], zero, identity, const:C, ssm, fit[:N], diag, lowrank:R; +K: K correction sweeps"),
         OPT("scan", ARG_STR, &o.scan, 0, 0, "dsf scan: seq, blelloch or fft"),
         OPT("threads", ARG_INT, &o.threads, 1, 4096, "threads (OpenMP and BLAS)"),
         OPT("device", ARG_STR, &o.device, 0, 0, "cpu, or cuda (a build with make CUDA=1)"),

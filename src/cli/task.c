@@ -214,7 +214,7 @@ int cmd_task(int argc, char **argv) {
         OPT("method", ARG_STR, &o.method, 0, 0, "gradient method: bptt, ft or dsf"),
         OPT("feedback", ARG_STR, &o.feedback, 0, 0,
             "dsf feedback: uniform[:LO,HI], zero, identity, const:C, ssm, fit[:N], diag, "
-            "lowrank:R"),
+            "lowrank:R; +K: K correction sweeps"),
         OPT("scan", ARG_STR, &o.scan, 0, 0, "dsf scan: seq, blelloch or fft"),
         OPT("optim", ARG_STR, &o.optim, 0, 0, "adamw (warm-up 5%, cosine decay) or sgd"),
         OPT("lr", ARG_FLOAT, &o.lr, 0, 1e6, "learning rate (sgd default 1)"),

@@ -109,6 +109,9 @@ extern "C" int dsf_gpu_check(const dsf_lm *m, dsf_method meth, dsf_scan_kind sca
                              "identity, const and ssm are)",
                              name);
     }
+    if (m->fb.refine)
+        return dsf_error_set("--device cuda: correction sweeps (--feedback ...+K) are not "
+                             "implemented on the GPU");
     if (scan == DSF_SCAN_FFT)
         return dsf_error_set("--device cuda: --scan fft is not implemented (use seq or blelloch)");
     return 0;

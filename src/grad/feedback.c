@@ -2,6 +2,7 @@
 #include "feedback.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int parse_float(const char *s, char end, float *out, const char **rest) {
@@ -13,7 +14,7 @@ static int parse_float(const char *s, char end, float *out, const char **rest) {
     return 0;
 }
 
-int dsf_feedback_parse(const char *s, dsf_feedback *f) {
+static int parse_base(const char *s, dsf_feedback *f) {
     const char *rest;
     memset(f, 0, sizeof *f);
     if (strcmp(s, "uniform") == 0) {
@@ -74,10 +75,40 @@ int dsf_feedback_parse(const char *s, dsf_feedback *f) {
         return 0;
     }
     return dsf_error_set("unknown feedback '%s' (expected uniform[:LO,HI], zero, identity, "
-                         "const:C, ssm, fit[:N], diag or lowrank:R)", s);
+                         "const:C, ssm, fit[:N], diag or lowrank:R, the first seven with an optional +K)", s);
+}
+
+// The base spelling, then +K: the last '+' followed by digits only, when what
+// precedes it is a feedback by itself (so that const:1e+2 stays a number).
+int dsf_feedback_parse(const char *s, dsf_feedback *f) {
+    const char *plus = strrchr(s, '+');
+    if (plus && plus[1] && strspn(plus + 1, "0123456789") == strlen(plus + 1) &&
+        (size_t)(plus - s) < 64) {
+        char base[64];
+        memcpy(base, s, (size_t)(plus - s));
+        base[plus - s] = 0;
+        if (parse_base(base, f) == 0) {
+            if (strlen(plus + 1) > 6 || atol(plus + 1) > DSF_REFINE_MAX)
+                return dsf_error_set("bad feedback '%s': at most %d correction sweeps", s,
+                                     DSF_REFINE_MAX);
+            if (f->kind == DSF_FEEDBACK_LOWRANK)
+                return dsf_error_set("bad feedback '%s': correction sweeps (+K) apply to the "
+                                     "diagonal feedbacks, not lowrank", s);
+            f->refine = atoi(plus + 1);
+            return 0;
+        }
+    }
+    return parse_base(s, f);
 }
 
 void dsf_feedback_format(const dsf_feedback *f, char *buf, size_t n) {
+    char base[48];
+    const dsf_feedback f0 = {f->kind, f->lo, f->hi, f->rank, f->every, 0};
+    if (f->refine > 0) {
+        dsf_feedback_format(&f0, base, sizeof base);
+        snprintf(buf, n, "%s+%d", base, f->refine);
+        return;
+    }
     switch (f->kind) {
     case DSF_FEEDBACK_UNIFORM: snprintf(buf, n, "uniform:%g,%g", f->lo, f->hi); break;
     case DSF_FEEDBACK_ZERO: snprintf(buf, n, "zero"); break;

@@ -14,6 +14,10 @@
 //                    (a scan with a (T,B,H) feedback; not fft)
 //   lowrank:r        A = diag(a) + U Vᵀ, a ~ U[0,1), U, V (H,r) fixed random with
 //                    entries U(±s), s = √(3/(2rH)), so that Σ_j |u_j||v_j| ≈ 1/2 (not fft)
+//
+// Any of them but lowrank takes a suffix +K: K correction sweeps after the scan
+// (grad/method.h), each one GEMM over all T·B rows and one more scan, that bring
+// δ towards BPTT's: exact at the last K+1 steps, exactly BPTT for K >= T−1.
 #ifndef DSF_FEEDBACK_H
 #define DSF_FEEDBACK_H
 
@@ -36,14 +40,17 @@ typedef struct {
     float lo, hi;  // uniform bounds; const value in lo
     int rank;      // lowrank: r
     int every;     // fit: steps between re-estimates
+    int refine;    // correction sweeps after the scan (the +K suffix; 0: DSF as it is)
 } dsf_feedback;
+
+#define DSF_REFINE_MAX 100000
 
 #define DSF_FEEDBACK_MAX_RANK DSF_SCAN_MAX_RANK
 #define DSF_FIT_RATE 0.1f  // fit: a ← a + rate (â − a) after the first fit
 
 // Parses a --feedback value; 0, or -1 with the error set.
 int dsf_feedback_parse(const char *s, dsf_feedback *out);
-// Writes the canonical spelling (e.g. "uniform:0,1") into buf.
+// Writes the canonical spelling (e.g. "uniform:0,1", "diag+2") into buf.
 void dsf_feedback_format(const dsf_feedback *f, char *buf, size_t n);
 // Fills a (H) for one layer; T is the training sequence length (for ssm). fit
 // and diag start at 0; lowrank draws its diagonal here and U, V with

@@ -4,6 +4,14 @@
 //   ft    δ_t = e_t                      fully truncated; nothing to do
 //   dsf   δ_t = e_t + a ⊙ δ_{t+1}         a fixed diagonal: a linear scan, O(H) per step
 //
+// dsf with K correction sweeps (feedback suffix +K) then iterates
+//   δ ← scan(e + (Jᵀ − A) S δ)                 (S δ)_t = δ_{t+1}, scan as above
+// whose fixed point is BPTT's δ = e + Jᵀ S δ. The exact part Jᵀ S δ is BPTT's
+// carry for every step at once: the gate gradients from δ (elementwise) and one
+// (T−1)B × G·H × H GEMM, parallel over time. The error of δ moves one step back
+// per sweep (the operator is strictly upper triangular in time), so after K
+// sweeps δ_t is exact for t >= T−1−K and K >= T−1 gives BPTT to rounding.
+//
 // e_t = ∂ℓ/∂h_t is the local error: what reaches the layer's output at step t
 // from the decoder or the layer above, not through time.
 #ifndef DSF_METHOD_H
@@ -25,6 +33,7 @@ typedef struct {
     float *gi, *gh;  // (T,B,3H)
     float *carry;    // (B,H), bptt only
     float *avar;     // (T,B,H), the diag feedback only (allocated by the caller when needed)
+    float *ref;      // (2,T,B,H), correction sweeps only (allocated by the caller when needed)
 } gru_backward_work;
 
 // One layer's feedback as gru_layer_backward uses it (grad/feedback.h).
@@ -34,6 +43,7 @@ typedef struct {
     const float *u, *v;      // (H,r): lowrank only
     int r;
     dsf_scan_cache *cache;   // lowrank blelloch: the powers of A kept between steps; may be NULL
+    int refine;              // correction sweeps after the scan (not lowrank)
 } dsf_layer_feedback;
 
 // Backward pass of one GRU layer under method m. e (T,B,H) holds the local

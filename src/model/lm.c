@@ -314,6 +314,7 @@ void lm_work_destroy(dsf_lm_work *w) {
         dsf_free(w->c[l]);
     }
     dsf_free(w->bw.avar);
+    dsf_free(w->bw.ref);
     dsf_free(w->mask_emb);
     for (int l = 0; l < DSF_MAX_LAYERS; l++) {
         float **b = &w->bc[l].a;
@@ -399,7 +400,7 @@ static void layer_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth, int l, co
     const size_t lr = (size_t)l * H * m->fb.rank;
     const dsf_layer_feedback fb = {m->fb.kind, m->feedback + (size_t)l * S * H,
                                    m->fb_u ? m->fb_u + lr : NULL, m->fb_v ? m->fb_v + lr : NULL,
-                                   m->fb.rank, &w->lr_cache[l]};
+                                   m->fb.rank, &w->lr_cache[l], m->fb.refine};
     const gru_weights *rw = &m->rnn[l];
     const gru_grads *rg = &m->g_rnn[l];
     if (c->cell == DSF_CELL_GRU) {
@@ -612,6 +613,10 @@ void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
     if (meth == DSF_METHOD_DSF && m->fb.kind == DSF_FEEDBACK_DIAG && !w->bw.avar) {
         w->bw.avar = dsf_alloc((size_t)S * w->T * B * H * sizeof(float));
         DSF_ASSERT(w->bw.avar);
+    }
+    if (meth == DSF_METHOD_DSF && m->fb.refine && !w->bw.ref) {
+        w->bw.ref = dsf_alloc((size_t)2 * w->T * B * H * sizeof(float));
+        DSF_ASSERT(w->bw.ref);
     }
     if (c->arch == DSF_ARCH_BLOCK) {
         block_backward(m, w, meth, fit);

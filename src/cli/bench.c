@@ -178,12 +178,17 @@ static int run_bench(const bench_opts *o, dsf_cell cell, dsf_method method, cons
         skip += 2.0 * G * H * H;  // the backward product gh W_hh, BPTT only
     }
     const double flops = 3 * fwd * (double)TB;
-    const double executed = method == DSF_METHOD_BPTT ? flops : flops - skip * (double)TB;
+    // DSF's correction sweeps (feedback +K) each do that product once, over (T−1)B rows.
+    const int sweeps = method == DSF_METHOD_DSF ? m.fb.refine : 0;
+    const double executed = method == DSF_METHOD_BPTT
+                                ? flops
+                                : flops - skip * (double)TB + sweeps * skip * (double)(T - 1) * B;
     const double gflops = flops / (t_all / steps) / 1e9;
     printf("FLOPs/step %.3f G (3 x forward: 2*%dH*(I+H) per token and layer, 2*H*V decoder)",
            flops / 1e9, G);
     if (method != DSF_METHOD_BPTT)
-        printf("; %s executes %.3f G (no backward gh*W_hh)", dsf_method_name(method), executed / 1e9);
+        printf("; %s executes %.3f G (%s)", dsf_method_name(method), executed / 1e9,
+               sweeps ? "gh*W_hh once per correction sweep" : "no backward gh*W_hh");
     printf("\n");
     printf("achieved %.2f GFLOP/s", gflops);
     if (method != DSF_METHOD_BPTT)

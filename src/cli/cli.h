@@ -32,4 +32,20 @@ int cli_check_feedback_cell(const dsf_feedback *fb, dsf_cell cell);
 // Checks that a --level given next to a checkpoint agrees with it.
 int cli_check_level(const arg_spec *specs, int n, const char *level, dsf_level ckpt_level);
 
+// The options of the recurrent model and of the gradient method that train, task
+// and bench share, for their arg_spec lists; o is the command's options struct,
+// with char *cell, *method, *feedback, *scan and int layers, emb, hidden.
+#define CLI_MODEL_OPTS(o)                                                                    \
+    OPT("cell", ARG_STR, &(o).cell, 0, 0, "recurrent cell: gru, lstm or rnn (Elman, tanh)"), \
+        OPT("layers", ARG_INT, &(o).layers, 1, DSF_MAX_LAYERS, "recurrent layers"),          \
+        OPT("emb", ARG_INT, &(o).emb, 1, 1 << 20, "embedding size"),                          \
+        OPT("hidden", ARG_INT, &(o).hidden, 1, 1 << 20, "hidden size")
+#define CLI_METHOD_OPTS(o)                                                                   \
+    OPT("method", ARG_STR, &(o).method, 0, 0, "gradient method: bptt, ft or dsf"),           \
+        OPT("feedback", ARG_STR, &(o).feedback, 0, 0, CLI_FEEDBACK_HELP),                     \
+        OPT("scan", ARG_STR, &(o).scan, 0, 0, "dsf scan: seq, blelloch or fft")
+#define CLI_FEEDBACK_HELP                                                               \
+    "dsf feedback: uniform[:LO,HI], zero, identity, const:C, ssm, fit[:N], diag, lowrank:R; " \
+    "+K: K correction sweeps"
+
 #endif

@@ -207,15 +207,8 @@ int cmd_task(int argc, char **argv) {
     arg_spec specs[] = {
         OPT("task", ARG_STR, &o.task, 0, 0, "copy, add or recall (see above)"),
         OPT("delay", ARG_INT, &o.delay, 0, DSF_TASK_MAX_DELAY, "the task's delay D"),
-        OPT("cell", ARG_STR, &o.cell, 0, 0, "recurrent cell: gru, lstm or rnn (Elman, tanh)"),
-        OPT("layers", ARG_INT, &o.layers, 1, DSF_MAX_LAYERS, "recurrent layers"),
-        OPT("emb", ARG_INT, &o.emb, 1, 1 << 20, "embedding size"),
-        OPT("hidden", ARG_INT, &o.hidden, 1, 1 << 20, "hidden size"),
-        OPT("method", ARG_STR, &o.method, 0, 0, "gradient method: bptt, ft or dsf"),
-        OPT("feedback", ARG_STR, &o.feedback, 0, 0,
-            "dsf feedback: uniform[:LO,HI], zero, identity, const:C, ssm, fit[:N], diag, "
-            "lowrank:R; +K: K correction sweeps"),
-        OPT("scan", ARG_STR, &o.scan, 0, 0, "dsf scan: seq, blelloch or fft"),
+        CLI_MODEL_OPTS(o),
+        CLI_METHOD_OPTS(o),
         OPT("optim", ARG_STR, &o.optim, 0, 0, "adamw (warm-up 5%, cosine decay) or sgd"),
         OPT("lr", ARG_FLOAT, &o.lr, 0, 1e6, "learning rate (sgd default 1)"),
         OPT("clip", ARG_FLOAT, &o.clip, 0, 1e9, "global gradient-norm clip (0: none)"),

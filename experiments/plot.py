@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Tables and plots of the studies in experiments/, from the `dsf train --log` CSVs.
 
-    /usr/bin/python3 experiments/plot.py ptb|seqlen|ablation|wikitext OUTDIR
+    /usr/bin/python3 experiments/plot.py ptb|medium|seqlen|ablation|wikitext OUTDIR
 
 Reads OUTDIR/logs/NAME.csv (NAME = CONFIG_METHOD, or as each study names its
 runs), writes OUTDIR/STUDY.csv (one row per run and evaluation), OUTDIR/table.md
@@ -19,12 +19,21 @@ NAN = float("nan")
 def read_log(path):
     """The rows of one `dsf train --log` CSV, split by kind, and the run's status:
     'done', 'failed' (the process stopped with an error: diverged runs) or 'running'."""
-    rows = list(csv.DictReader(open(path))) if os.path.exists(path) else []
+    rows = [r for r in csv.DictReader(open(path)) if r["kind"] != "kind"] if os.path.exists(path) else []
+    # A resumed run appends to the log and its clock starts again: elapsed_s is made
+    # cumulative, each restart continuing from the last training or validation row
+    # before it (a test evaluation in between is not training time).
+    offset = last = 0.0
     for r in rows:
         for k in ("step", "tokens", "epoch"):
             r[k] = int(r[k])
         for k in ("loss", "ppl", "lr", "grad_norm", "tokens_per_s", "elapsed_s"):
             r[k] = float(r[k])
+        if r["elapsed_s"] + offset < last:
+            offset = last
+        r["elapsed_s"] += offset
+        if r["kind"] != "test":
+            last = r["elapsed_s"]
     done = path[:-4] + ".done"
     status = "running"
     if os.path.exists(done):
@@ -254,7 +263,8 @@ def main():
     STUDIES[sys.argv[1]](sys.argv[2])
 
 
-STUDIES = {"ptb": study_ptb, "seqlen": study_seqlen, "ablation": study_ablation,
+STUDIES = {"ptb": study_ptb, "medium": lambda out: study_ptb(out, "ptb_medium", "PTB medium"),
+           "seqlen": study_seqlen, "ablation": study_ablation,
            "wikitext": lambda out: study_ptb(out, "wikitext", "block")}
 
 if __name__ == "__main__":

@@ -16,7 +16,11 @@ equal an independent float64 reference:
         A = diag(a) + U V^T;
   diag  the same surrogate with d_t, the diagonal of the cell's Jacobian at each
         step and row by torch.autograd.functional.jacobian (independent of the
-        C code's closed form), for --scan seq and blelloch on 2 threads.
+        C code's closed form), for --scan seq and blelloch on 2 threads;
+  zero+K  (dsf with K correction sweeps from a = 0) BPTT truncated to K steps back
+        for every local error: autograd on windows, the output of step s
+        recomputed by the cells s-K .. s from the true state before them, detached
+        (one layer; K = 1, 3 and T-1, where the windows must give BPTT itself).
 The per-step cell is first checked against torch.nn.GRU, so ft and dsf are built on
 the same gate order (r, z, n) and "linear before reset" as bptt.
 
@@ -141,6 +145,35 @@ def reference(method, P32, feedback, tokens, L, H):
         for name, prm in gru.named_parameters():
             grads["rnn." + name] = prm.grad.numpy()
     return float(loss), grads
+
+
+def reference_truncated(P32, tokens, H, K):
+    """One layer: loss and float64 gradients of BPTT truncated to K steps back for
+    every local error, which is dsf's --feedback zero+K (K correction sweeps from
+    a = 0). Autograd on windows: the output of step s is recomputed by the cells
+    s-K .. s from the true state before them, detached."""
+    P = {k: v.double().requires_grad_(True) for k, v in P32.items()}
+    B, T1 = tokens.shape
+    T = T1 - 1
+    x = torch.as_tensor(tokens[:, :T].T.copy())
+    y = torch.as_tensor(tokens[:, 1:].T.copy())
+    emb = P["encoder.weight"][x]
+    with torch.no_grad():  # states[t]: the state before step t
+        states = [torch.zeros(B, H, dtype=torch.float64)]
+        for t in range(T):
+            states.append(cell(P, 0, emb[t], states[-1], H))
+    outs = []
+    for s in range(T):
+        t0 = max(0, s - K)
+        h = states[t0]
+        for t in range(t0, s + 1):
+            h = cell(P, 0, emb[t], h, H)
+        outs.append(h)
+    out = torch.stack(outs)
+    logits = out @ P["decoder.weight"].T + P["decoder.bias"]
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+    loss.backward()
+    return float(loss), {k: v.grad.numpy() for k, v in P.items() if v.grad is not None}
 
 
 def compare(got, ref, loss_got, loss_ref):
@@ -274,6 +307,27 @@ def main():
         for scan in ("seq", "blelloch"):
             check(f"dsf diag, scan {scan} L={L} T={T}", "dsf", P, None, tokens, L, H,
                   ref_method="diag", extra=("--feedback", "diag", "--scan", scan, "--threads", "2"))
+        # correction sweeps from a = 0: BPTT truncated to K steps, against autograd
+        # on recomputed windows (one layer); K = T-1 must be BPTT itself.
+        L1, B1, T1, V1, E1, H1 = CONFIGS[1]
+        P1, _ = make_model(L1, V1, E1, H1, seed=103)
+        tok1 = np.random.RandomState(3).randint(0, V1, size=(B1, T1 + 1))
+        for K in (1, 3, T1 - 1):
+            desc = f"dsf zero+{K} is BPTT truncated to {K} steps L={L1} T={T1}"
+            got, err = run_c("dsf", P1, None, tok1, ("--feedback", f"zero+{K}"))
+            if got is None:
+                report(False, desc, err)
+                continue
+            loss, ref = reference_truncated(P1, tok1, H1, K)
+            if K == T1 - 1:
+                lb, gb = reference("bptt", P1, None, tok1, L1, H1)
+                d = max(float(np.abs(ref[k] - gb[k]).max()) for k in gb)
+                if d > 1e-12:
+                    report(False, desc, f"the window reference is not BPTT at K = T-1 ({d:.1e})")
+                    continue
+            bad, worst = compare(got, ref, float(got["loss"].reshape(-1)[0]) if "loss" in got
+                                 else None, loss)
+            report(not bad, f"{desc} (worst error/tolerance {worst:.1e})", "; ".join(bad))
         got, err = run_c("dsf", P, None, tokens)
         names = [f"rnn.feedback_l{l}" for l in range(L)]
         if got is None or any(n not in got or got[n].shape != (H,) for n in names):

@@ -102,9 +102,10 @@ int dsf_feedback_parse(const char *s, dsf_feedback *f) {
 }
 
 void dsf_feedback_format(const dsf_feedback *f, char *buf, size_t n) {
-    char base[48];
-    const dsf_feedback f0 = {f->kind, f->lo, f->hi, f->rank, f->every, 0};
-    if (f->refine > 0) {
+    if (f->refine > 0) {  // the base spelling, then +K
+        char base[48];
+        dsf_feedback f0 = *f;
+        f0.refine = 0;
         dsf_feedback_format(&f0, base, sizeof base);
         snprintf(buf, n, "%s+%d", base, f->refine);
         return;

@@ -34,8 +34,9 @@ static void gru_diag(const gru_weights *w, const gru_cache *cache, float *avar, 
 
 // δ = scan(e) under the layer's feedback, in place; avar holds the diag
 // feedback's (T,B,H) coefficients when fb is diag.
-static void scan_feedback(dsf_scan_kind scan, const dsf_layer_feedback *fb, const float *a,
-                          const float *avar, float *e, int T, int B, int H) {
+static void scan_feedback(dsf_scan_kind scan, const dsf_layer_feedback *fb, const float *avar,
+                          float *e, int T, int B, int H) {
+    const float *a = fb->a;
     switch (fb->kind) {
     case DSF_FEEDBACK_DIAG: DSF_ASSERT(dsf_scan_varying(scan, e, avar, T, B, H) == 0); break;
     case DSF_FEEDBACK_LOWRANK:
@@ -88,14 +89,14 @@ void gru_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedba
             DSF_ASSERT(!fb->refine || work->ref);
             if (diag) gru_diag(w, cache, work->avar, T, B, H);
             if (fb->refine) memcpy(work->ref, e, sizeof(float) * TBH);  // e0
-            scan_feedback(scan, fb, fb->a, work->avar, e, T, B, H);
+            scan_feedback(scan, fb, work->avar, e, T, B, H);
             for (int k = 0; k < fb->refine; k++) {
                 gru_backward_local(e, cache->h, cache->gates, cache->q, work->gi, work->gh,
                                    T * B, H);
                 carry_all(work->gh + 3 * BH, w->w_hh, work->gi, (long)(T - 1) * B, 3, H);
                 sweep_rhs(e, work->ref, work->gi, cache->gates + H, 3 * (size_t)H,
                           diag ? work->avar : fb->a, diag, T, B, H);
-                scan_feedback(scan, fb, fb->a, work->avar, e, T, B, H);
+                scan_feedback(scan, fb, work->avar, e, T, B, H);
             }
         }
         // ft: δ = e as it is. With δ known at every step, the rest is parallel over time.
@@ -113,7 +114,7 @@ void gru_fit_feedback(const gru_weights *w, const gru_cache *cache, const float 
     const size_t BH = (size_t)B * H, BG = 3 * BH;
     const long rows = (long)(T - 1) * B;
     float *c = work->gi;  // (rows,H) = gh W_hh, then + δ ⊙ z
-    dsf_sgemm(0, 0, (int)rows, H, 3 * H, 1.0f, work->gh + BG, 3 * H, w->w_hh, H, 0.0f, c, H);
+    carry_all(work->gh + BG, w->w_hh, c, rows, 3, H);
     // Per channel, the rows in a fixed order: the same result for any thread count.
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < H; i++) {
@@ -156,22 +157,22 @@ void lstm_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedb
         float *e0 = work->ref, *cb = work->ref ? work->ref + TBH : NULL;
         DSF_ASSERT(!(dsf && fb->refine) || work->ref);
         if (dsf && fb->refine) memcpy(e0, e, sizeof(float) * TBH);
-        if (dsf) scan_feedback(scan, fb, fb->a, ah, e, T, B, H);
+        if (dsf) scan_feedback(scan, fb, ah, e, T, B, H);
         lstm_c_local(e, cache->gates, cache->c + BH, dc, T * B, H);
-        if (dsf) scan_feedback(scan, fcp, fc.a, ac, dc, T, B, H);
+        if (dsf) scan_feedback(scan, fcp, ac, dc, T, B, H);
         for (int k = 0; dsf && k < fb->refine; k++) {
             // δh ← scan(e + (Jᵀ − A_h) S δh), Jᵀ through all four gates of step t+1
             lstm_backward_local(e, dc, cache->c, cache->c + BH, cache->gates, work->gi, T * B, H);
             carry_all(work->gi + BG, w->w_hh, cb, rows, 4, H);
             sweep_rhs(e, e0, cb, NULL, 0, diag ? ah : fb->a, diag, T, B, H);
-            scan_feedback(scan, fb, fb->a, ah, e, T, B, H);
+            scan_feedback(scan, fb, ah, e, T, B, H);
             // δc ← scan(ĉ + (f − a_c) S δc); with diag a_c = f and the chain is exact
             lstm_c_local(e, cache->gates, cache->c + BH, cb, T * B, H);
             if (diag)
                 memcpy(dc, cb, sizeof(float) * TBH);
             else
                 sweep_rhs(dc, NULL, cb, cache->gates + H, 4 * (size_t)H, fc.a, 0, T, B, H);
-            scan_feedback(scan, fcp, fc.a, ac, dc, T, B, H);
+            scan_feedback(scan, fcp, ac, dc, T, B, H);
         }
         lstm_backward_local(e, dc, cache->c, cache->c + BH, cache->gates, work->gi, T * B, H);
     }
@@ -196,13 +197,13 @@ void elman_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feed
             DSF_ASSERT(!fb->refine || work->ref);
             if (diag) elman_jacobian_diag(w, cache->h + 2 * BH, work->avar, (T - 1) * B, H);
             if (fb->refine) memcpy(work->ref, e, sizeof(float) * TBH);
-            scan_feedback(scan, fb, fb->a, work->avar, e, T, B, H);
+            scan_feedback(scan, fb, work->avar, e, T, B, H);
             for (int k = 0; k < fb->refine; k++) {
                 float *cb = work->ref + TBH;
                 elman_backward_local(e, cache->h + BH, work->gi, T * B, H);
                 carry_all(work->gi + BH, w->w_hh, cb, (long)(T - 1) * B, 1, H);
                 sweep_rhs(e, work->ref, cb, NULL, 0, diag ? work->avar : fb->a, diag, T, B, H);
-                scan_feedback(scan, fb, fb->a, work->avar, e, T, B, H);
+                scan_feedback(scan, fb, work->avar, e, T, B, H);
             }
         }
         elman_backward_local(e, cache->h + BH, work->gi, T * B, H);

@@ -73,12 +73,8 @@ def step(kind, P, l, x, h, c, H):
 
 
 def reference(kind, method, P32, feedback, tokens, L, H):
-    P = {k: v.double().requires_grad_(True) for k, v in P32.items()}
-    B, T1 = tokens.shape
-    T = T1 - 1
-    x = torch.as_tensor(tokens[:, :T].T.copy())
-    y = torch.as_tensor(tokens[:, 1:].T.copy())
-    emb = P["encoder.weight"][x]
+    P, emb, y = tg.leaf_inputs(P32, tokens)
+    T, B = y.shape
     mod = None
     if method == "bptt":
         E = emb.shape[2]
@@ -132,13 +128,8 @@ def step_o(P, l, x, h, H):
 
 def block_reference(kind, P32, tokens, L, H, M):
     """Loss and float64 gradients of the block architecture, autograd through torch modules."""
-    P = {k: v.double().requires_grad_(True) for k, v in P32.items()}
-    B, T1 = tokens.shape
-    T = T1 - 1
-    x = torch.as_tensor(tokens[:, :T].T.copy())
-    y = torch.as_tensor(tokens[:, 1:].T.copy())
+    P, s, y = tg.leaf_inputs(P32, tokens)  # s (T, B, H)
     F = torch.nn.functional
-    s = P["encoder.weight"][x]  # (T, B, H)
     mods = []
     for k in range(L):
         q = f"blocks.{k}."

@@ -88,17 +88,23 @@ def cell(P, l, x, h, H):
     return (1 - z) * n + z * h
 
 
+def leaf_inputs(P32, tokens):
+    """The parameters as float64 leaves, the embedded inputs (T, B, E) and the
+    targets (T, B) of tokens (B, T+1)."""
+    P = {k: v.double().requires_grad_(True) for k, v in P32.items()}
+    T = tokens.shape[1] - 1
+    x = torch.as_tensor(tokens[:, :T].T.copy())
+    y = torch.as_tensor(tokens[:, 1:].T.copy())
+    return P, P["encoder.weight"][x], y
+
+
 def reference(method, P32, feedback, tokens, L, H):
     """Loss and float64 gradients for tokens (B, T+1). method: bptt (nn.GRU), ft, dsf
     (feedback a, or A = diag(a) + U Vᵀ when the feedback has rnn.feedback_u_l{k}),
     diag (the exact Jacobian diagonal of every step, by autograd), or loop (the
     per-step cell without any detaching: must equal bptt)."""
-    P = {k: v.double().requires_grad_(True) for k, v in P32.items()}
-    B, T1 = tokens.shape
-    T = T1 - 1
-    x = torch.as_tensor(tokens[:, :T].T.copy())  # (T, B)
-    y = torch.as_tensor(tokens[:, 1:].T.copy())
-    emb = P["encoder.weight"][x]  # (T, B, E)
+    P, emb, y = leaf_inputs(P32, tokens)
+    T, B = y.shape
     grads = {}
     if method == "bptt":
         gru = torch.nn.GRU(emb.shape[2], H, L).double()
@@ -152,12 +158,8 @@ def reference_truncated(P32, tokens, H, K):
     every local error, which is dsf's --feedback zero+K (K correction sweeps from
     a = 0). Autograd on windows: the output of step s is recomputed by the cells
     s-K .. s from the true state before them, detached."""
-    P = {k: v.double().requires_grad_(True) for k, v in P32.items()}
-    B, T1 = tokens.shape
-    T = T1 - 1
-    x = torch.as_tensor(tokens[:, :T].T.copy())
-    y = torch.as_tensor(tokens[:, 1:].T.copy())
-    emb = P["encoder.weight"][x]
+    P, emb, y = leaf_inputs(P32, tokens)
+    T, B = y.shape
     with torch.no_grad():  # states[t]: the state before step t
         states = [torch.zeros(B, H, dtype=torch.float64)]
         for t in range(T):

@@ -67,6 +67,16 @@ static void sweep_rhs(float *e, const float *e0, float *c, const float *d, size_
     memcpy(e + rows * H, (e0 ? e0 : c) + rows * H, sizeof(float) * (size_t)B * H);
 }
 
+// One correction sweep, δ ← scan(e0 + c + (d − A) S δ) in place on e (which holds
+// δ), with c the GEMM part of J_{t+1}ᵀ δ_{t+1} and d its elementwise part (as
+// sweep_rhs), A the feedback fb (avar for diag).
+static void sweep(dsf_scan_kind scan, const dsf_layer_feedback *fb, const float *avar, float *e,
+                  const float *e0, float *c, const float *d, size_t ds, int T, int B, int H) {
+    const int diag = fb->kind == DSF_FEEDBACK_DIAG;
+    sweep_rhs(e, e0, c, d, ds, diag ? avar : fb->a, diag, T, B, H);
+    scan_feedback(scan, fb, avar, e, T, B, H);
+}
+
 // c (rows,H) = ga (rows, G·H) · W_hh (G·H, H): the GEMM part of Jᵀ δ for every row.
 static void carry_all(const float *ga, const float *w_hh, float *c, long rows, int G, int H) {
     if (rows > 0) dsf_sgemm(0, 0, (int)rows, H, G * H, 1.0f, ga, G * H, w_hh, H, 0.0f, c, H);
@@ -94,9 +104,8 @@ void gru_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedba
                 gru_backward_local(e, cache->h, cache->gates, cache->q, work->gi, work->gh,
                                    T * B, H);
                 carry_all(work->gh + 3 * BH, w->w_hh, work->gi, (long)(T - 1) * B, 3, H);
-                sweep_rhs(e, work->ref, work->gi, cache->gates + H, 3 * (size_t)H,
-                          diag ? work->avar : fb->a, diag, T, B, H);
-                scan_feedback(scan, fb, work->avar, e, T, B, H);
+                sweep(scan, fb, work->avar, e, work->ref, work->gi, cache->gates + H,
+                      3 * (size_t)H, T, B, H);
             }
         }
         // ft: δ = e as it is. With δ known at every step, the rest is parallel over time.
@@ -164,15 +173,15 @@ void lstm_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedb
             // δh ← scan(e + (Jᵀ − A_h) S δh), Jᵀ through all four gates of step t+1
             lstm_backward_local(e, dc, cache->c, cache->c + BH, cache->gates, work->gi, T * B, H);
             carry_all(work->gi + BG, w->w_hh, cb, rows, 4, H);
-            sweep_rhs(e, e0, cb, NULL, 0, diag ? ah : fb->a, diag, T, B, H);
-            scan_feedback(scan, fb, ah, e, T, B, H);
+            sweep(scan, fb, ah, e, e0, cb, NULL, 0, T, B, H);
             // δc ← scan(ĉ + (f − a_c) S δc); with diag a_c = f and the chain is exact
             lstm_c_local(e, cache->gates, cache->c + BH, cb, T * B, H);
-            if (diag)
+            if (diag) {
                 memcpy(dc, cb, sizeof(float) * TBH);
-            else
-                sweep_rhs(dc, NULL, cb, cache->gates + H, 4 * (size_t)H, fc.a, 0, T, B, H);
-            scan_feedback(scan, fcp, ac, dc, T, B, H);
+                scan_feedback(scan, fb, ac, dc, T, B, H);
+            } else {
+                sweep(scan, &fc, NULL, dc, NULL, cb, cache->gates + H, 4 * (size_t)H, T, B, H);
+            }
         }
         lstm_backward_local(e, dc, cache->c, cache->c + BH, cache->gates, work->gi, T * B, H);
     }
@@ -202,8 +211,7 @@ void elman_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feed
                 float *cb = work->ref + TBH;
                 elman_backward_local(e, cache->h + BH, work->gi, T * B, H);
                 carry_all(work->gi + BH, w->w_hh, cb, (long)(T - 1) * B, 1, H);
-                sweep_rhs(e, work->ref, cb, NULL, 0, diag ? work->avar : fb->a, diag, T, B, H);
-                scan_feedback(scan, fb, work->avar, e, T, B, H);
+                sweep(scan, fb, work->avar, e, work->ref, cb, NULL, 0, T, B, H);
             }
         }
         elman_backward_local(e, cache->h + BH, work->gi, T * B, H);

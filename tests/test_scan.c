@@ -110,18 +110,20 @@ static void test_scan_names(void) {
     CHECK(dsf_scan_available(DSF_SCAN_SEQ) && dsf_scan_available(DSF_SCAN_BLELLOCH));
 }
 
-// a = 1: the suffix sum. e holds multiples of 1/16 in [−1, 1], so that seq and
-// blelloch sum exactly in float; fft is held to the shared tolerance.
+// a = 1: the suffix sum, and a = −1: the alternating one (where the fft's
+// denominator 1 − aω^m is 0 at m = N/2). e holds multiples of 1/16 in [−1, 1],
+// so that seq and blelloch sum exactly in float; fft is held to the shared
+// tolerance.
 static void test_scan_identity_is_suffix_sum(void) {
     enum { T = 1000, B = 2, H = 3 };
     const size_t n = (size_t)T * B * H;
     float *e0 = malloc(sizeof(float) * n), *e = malloc(sizeof(float) * n);
     double *ref = malloc(sizeof(double) * n);
-    const float a[H] = {1, 1, 1};
+    const float a[H] = {1, -1, 1};
     dsf_rng r;
     dsf_rng_seed(&r, 11);
     for (size_t k = 0; k < n; k++) e0[k] = (float)((int)(dsf_rng_u64(&r) % 33) - 16) / 16;
-    for (size_t k = n; k-- > 0;) ref[k] = e0[k] + (k + B * H < n ? ref[k + B * H] : 0);
+    for (size_t k = n; k-- > 0;) ref[k] = e0[k] + (k + B * H < n ? a[k % H] * ref[k + B * H] : 0);
     double worst[3] = {0, 0, 0};
     for (int k = 0; k < 3; k++) {
         if (!dsf_scan_available((dsf_scan_kind)k)) continue;

@@ -398,7 +398,8 @@ static int scan_fft(float *e, const float *a, int T, int B, int H) {
         const int64_t q = (int64_t)m * T % N;
         const double sp = sin(pi * m / N), sq = sin(pi * (double)q / N);
         tw.vers_phi[m] = 2 * sp * sp;
-        tw.sin_phi[m] = sin(2 * pi * m / N);
+        // sin φ as sin(π − φ) past π/2: exactly 0 at m = N/2 (a = −1 there: 1 − aω^m = 0).
+        tw.sin_phi[m] = 4LL * m <= N ? sin(2 * pi * m / N) : sin(pi * (N - 2.0 * m) / N);
         tw.vers_th[m] = 2 * sq * sq;
         tw.sin_th[m] = sin(2 * pi * (double)q / N);
         tw.cos_th[m] = cos(2 * pi * (double)q / N);

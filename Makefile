@@ -13,7 +13,7 @@
 # DEBUG=1 builds without optimisation. Switching needs `make clean` or BUILD=dir.
 # MPI=1 builds with mpicc for data-parallel training (src/dist), in build/mpi
 # unless BUILD is given: `mpirun -np N build/mpi/dsf train ...`.
-# CUDA=1 adds the GPU backend (src/cuda: nvcc, cuBLAS) for `--device cuda`, in
+# CUDA=1 adds the GPU backend (src/cuda: nvcc, cuBLAS, cuFFT) for `--device cuda`, in
 # build/cuda unless BUILD is given; NVCC and CUDA_ARCH (compute capabilities,
 # default "80 90") choose the compiler and the targets. Without CUDA=1 nothing
 # needs CUDA and `--device cuda` says so.
@@ -70,7 +70,7 @@ LIB_SRC  = $(sort $(wildcard src/core/*.c src/cell/*.c src/grad/*.c src/model/*.
 CLI_SRC  = $(sort $(wildcard src/cli/*.c))
 TEST_SRC = $(sort $(wildcard tests/test_*.c))
 
-# The GPU backend: src/cuda/*.cu by nvcc, linked with cuBLAS and the CUDA runtime;
+# The GPU backend: src/cuda/*.cu by nvcc, linked with cuBLAS, cuFFT and the CUDA runtime;
 # without it, src/cuda/gpu_none.c answers "built without CUDA", and the GPU tests
 # (tests/test_cuda.c) are left out.
 ifeq ($(CUDA),1)
@@ -81,7 +81,7 @@ NVCCFLAGS ?= -O3 -std=c++17 $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),
              -gencode arch=compute_$(lastword $(CUDA_ARCH)),code=compute_$(lastword $(CUDA_ARCH)) \
              -Xcompiler -Wall,-Wextra,-Wno-unused-parameter -g
 CUDA_SRC  = $(sort $(wildcard src/cuda/*.cu))
-LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcufft -lcudart -lstdc++
 else
 CUDA_SRC  =
 LIB_SRC  += src/cuda/gpu_none.c

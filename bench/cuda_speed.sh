@@ -3,15 +3,16 @@
 # cuda` (bptt, ft, dsf with each scan) against PyTorch's cuDNN nn.GRU and nn.LSTM
 # (bench/torch_bench.py --device cuda, BPTT) on the same shapes: H = 1024, B = 64,
 # T = 256 and 2048, one layer, vocab and embedding 256. Prints tokens/s and
-# ms/step of each, and each dsf run's speed over cuDNN GRU's.
+# ms/step of each, and each run's speed over cuDNN's BPTT for the same cell.
 #
 #   make CUDA=1 && sh bench/cuda_speed.sh         DSF=build/cuda/dsf STEPS=10 TF32=0
-#   SEQS="256" sh bench/cuda_speed.sh             one sequence length
+#   SEQS="256" CELLS=gru sh bench/cuda_speed.sh   one sequence length, one cell
 DSF=${DSF:-build/cuda/dsf}
 PY=${PY:-python3}
 STEPS=${STEPS:-10}
 TF32=${TF32:-0}
 SEQS=${SEQS:-"256 2048"}
+CELLS=${CELLS:-"gru lstm"}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 [ -x "$DSF" ] || { echo "cuda_speed.sh: $DSF not built (make CUDA=1)"; exit 1; }
@@ -28,19 +29,23 @@ run() {
 for T in $SEQS; do
     shape="--vocab 256 --emb 256 --hidden 1024 --layers 1 --batch 64 --seq $T"
     echo "== $shape, $STEPS steps after 2 warm-up"
-    run torch_gru "$PY" bench/torch_bench.py $shape --device cuda --tf32 "$TF32" --cell gru --steps "$STEPS"
-    run torch_lstm "$PY" bench/torch_bench.py $shape --device cuda --tf32 "$TF32" --cell lstm --steps "$STEPS"
-    run bptt "$DSF" bench $shape --device cuda --method bptt --steps "$STEPS"
-    run ft "$DSF" bench $shape --device cuda --method ft --steps "$STEPS"
-    run dsf_seq "$DSF" bench $shape --device cuda --method dsf --scan seq --steps "$STEPS"
-    run dsf_blelloch "$DSF" bench $shape --device cuda --method dsf --scan blelloch --steps "$STEPS"
-    sed 's/^/torch: /' "$tmp/torch_gru.step"
-    sed 's/^/dsf:   /' "$tmp/bptt.step"
-    read -r ref _ <"$tmp/torch_gru"
-    printf "%-22s %12s %10s %14s\n" run tokens/s ms/step "x cuDNN GRU"
-    for n in torch_gru torch_lstm bptt ft dsf_seq dsf_blelloch; do
-        read -r tok ms <"$tmp/$n"
-        printf "%-22s %12s %10s %14s\n" "$n" "$tok" "$ms" "$(awk -v a="$tok" -v b="$ref" 'BEGIN { printf "%.2f", a / b }')"
+    for cell in $CELLS; do
+        run torch "$PY" bench/torch_bench.py $shape --device cuda --tf32 "$TF32" --cell $cell --steps "$STEPS"
+        run bptt "$DSF" bench $shape --cell $cell --device cuda --method bptt --steps "$STEPS"
+        run ft "$DSF" bench $shape --cell $cell --device cuda --method ft --steps "$STEPS"
+        for scan in seq blelloch fft; do
+            run dsf_$scan "$DSF" bench $shape --cell $cell --device cuda --method dsf --scan $scan --steps "$STEPS"
+        done
+        sed "s/^/$cell torch: /" "$tmp/torch.step"
+        sed "s/^/$cell dsf:   /" "$tmp/bptt.step"
+        read -r ref _ <"$tmp/torch"
+        printf "%-22s %12s %10s %14s\n" "$cell" tokens/s ms/step "x cuDNN BPTT"
+        for n in torch bptt ft dsf_seq dsf_blelloch dsf_fft; do
+            read -r tok ms <"$tmp/$n"
+            label=$n
+            [ $n = torch ] && label="cuDNN nn.$(echo $cell | tr a-z A-Z)"
+            printf "%-22s %12s %10s %14s\n" "$label" "$tok" "$ms" "$(awk -v a="$tok" -v b="$ref" 'BEGIN { printf "%.2f", a / b }')"
+        done
+        echo
     done
-    echo
 done

@@ -378,14 +378,18 @@ done
 # exactly, across an epoch boundary.
 if "$DSF" bench --device cuda --vocab 50 --emb 16 --hidden 32 --batch 4 --seq 8 --steps 1 \
     --warmup 0 --gemm-size 64 >/dev/null 2>&1; then
-    for cell in gru lstm; do
-    for m in bptt ft dsf; do
+    for cell in gru lstm rnn; do
+    for m in bptt ft dsf dsf-fft; do
+        # dsf-fft: the device's fft scan against the CPU's sequential one (which
+        # needs no FFTW).
+        mc="--method $m" mg="--method $m"
+        [ "$m" = dsf-fft ] && mc="--method dsf --scan seq" mg="--method dsf --scan fft"
         for o in sgd adamw; do
             k="$cell $m $o" a="$tmp/ga.csv" b="$tmp/gb.csv" c="$tmp/gc.csv"
             rm -f "$a" "$b" "$c"
-            "$DSF" train $W --cell $cell --method $m --optim $o --steps $total --log "$c" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
-            "$DSF" train $W --cell $cell --device cuda --method $m --optim $o --steps $total --log "$a" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
-            "$DSF" train $W --cell $cell --device cuda --method $m --optim $o --steps $total --stop-at $half --log "$b" --log-every 1 --save "$tmp/g.safetensors" 2>"$tmp/err" >/dev/null
+            "$DSF" train $W --cell $cell $mc --optim $o --steps $total --log "$c" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+            "$DSF" train $W --cell $cell --device cuda $mg --optim $o --steps $total --log "$a" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+            "$DSF" train $W --cell $cell --device cuda $mg --optim $o --steps $total --stop-at $half --log "$b" --log-every 1 --save "$tmp/g.safetensors" 2>"$tmp/err" >/dev/null
             "$DSF" train --data "$tmp/words" --device cuda --resume "$tmp/g.safetensors" --log "$b" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
             if [ "$(grep -c '^train,' "$a")" -eq "$total" ] && [ "$(grep -c '^valid,' "$a")" -eq 2 ] && \
                [ "$(cut -d, -f1,3,5 "$a")" = "$(cut -d, -f1,3,5 "$b")" ]; then
@@ -402,7 +406,7 @@ if "$DSF" bench --device cuda --vocab 50 --emb 16 --hidden 32 --batch 4 --seq 8 
         done
     done
     done
-    expect_err "--device cuda refuses rnn" "only --cell gru and lstm" "$DSF" train $W --device cuda --cell rnn
+    expect_err "--device cuda refuses the block architecture" "only --arch stack" "$DSF" train $W --device cuda --arch block
     expect_err "--device cuda refuses dropout" "dropout" "$DSF" train $W --device cuda --dropout 0.1
     expect_err "--device cuda refuses fit" "fit" "$DSF" train $W --device cuda --feedback fit
 else

@@ -1,15 +1,21 @@
 // test_cuda.c: the CUDA backend (src/cuda, make CUDA=1 only) against the CPU one.
 //   - without a device: the kernels' element functions run on the host (the GRU
 //     forward step, the local backward with and without BPTT's carry, the chunked
-//     scan; the LSTM's forward step and backward stages) against cell/gru.c,
-//     cell/lstm.c and grad/scan.c; the refusals of what is not
-//     implemented;
-//   - with a device: the scan kernel, then whole models (GRU and LSTM stacks,
-//     tied or not, two layers) under bptt, ft and dsf: the loss, every gradient tensor and the
-//     carried state over two steps against lm_forward / lm_backward, determinism,
-//     and SGD and AdamW steps with clipping against grad_clip and optim_step.
+//     scan; the LSTM's forward step and backward stages; the Elman cell's; the fft
+//     scan's spectrum, product and copy-back around FFTW transforms in cuFFT's
+//     layout) against cell/gru.c, cell/lstm.c, cell/elman.c and grad/scan.c; the
+//     refusals of what is not implemented;
+//   - with a device: the scan kernels (chunked and fft), then whole models (GRU,
+//     LSTM and Elman stacks, tied or not, two layers) under bptt, ft and dsf with
+//     every scan: the loss, every gradient tensor and the carried state over two
+//     steps against lm_forward / lm_backward, determinism, and SGD and AdamW steps
+//     with clipping against grad_clip and optim_step.
 // Tests that need a device skip, saying so, when there is none.
 #include <string.h>
+
+#ifdef DSF_USE_FFTW
+#include <fftw3.h>
+#endif
 
 #include "core/gemm.h"
 #include "cuda/gpu.h"
@@ -186,6 +192,48 @@ static void test_cuda_emulate_lstm_local(void) {
     CHECK_MSG(err[2] < 1e-5, "bptt: %g", err[2]);
 }
 
+static void test_cuda_emulate_elman(void) {
+    enum { T = 5, B = 3, I = 4, H = 6, N = T * B * H };
+    dsf_rng r;
+    dsf_rng_seed(&r, 17);
+    float *w_ih = randn(&r, H * I, -0.5f, 0.5f), *w_hh = randn(&r, H * H, -0.5f, 0.5f);
+    float *b_ih = randn(&r, H, -0.5f, 0.5f), *b_hh = randn(&r, H, -0.5f, 0.5f);
+    float *x = randn(&r, T * B * I, -1, 1), *e = randn(&r, N, -1, 1);
+    const elman_weights w = {w_ih, w_hh, b_ih, b_hh};
+    // Forward: the CPU layer, then the kernel's steps from gx = x W_ihᵀ, gh = h' W_hhᵀ.
+    float *h = randn(&r, (T + 1) * B * H, -1, 1), *scratch = calloc(N, sizeof(float));
+    elman_cache cache = {h};
+    elman_forward(&w, x, &cache, scratch, T, B, I, H);
+    float *eh = calloc((T + 1) * B * H, sizeof(float)), *gx = calloc(N, sizeof(float));
+    float *gh = calloc(B * H, sizeof(float));
+    memcpy(eh, h, sizeof(float) * B * H);
+    dsf_sgemm(0, 1, T * B, H, I, 1.0f, x, I, w_ih, I, 0.0f, gx, H);
+    for (int t = 0; t < T; t++) {
+        dsf_sgemm(0, 1, B, H, H, 1.0f, eh + t * B * H, H, w_hh, H, 0.0f, gh, H);
+        dsf_gpu_emulate_elman_forward(gx + t * B * H, gh, b_ih, b_hh, eh + (t + 1) * B * H, B, H);
+    }
+    const double fwd_err = rel_err(eh, h, (T + 1) * B * H);
+    // Backward: ft (all rows), then bptt step by step with the carry ga_{t+1} W_hh.
+    float *ga = calloc(N, sizeof(float)), *ega = calloc(N, sizeof(float));
+    float *carry = calloc(B * H, sizeof(float)), *d = malloc(sizeof(float) * N);
+    elman_backward_local(e, h + B * H, ga, T * B, H);
+    memcpy(d, e, sizeof(float) * N);
+    dsf_gpu_emulate_elman_local(d, NULL, h + B * H, ega, T * B, H);
+    const double ft_err = fmax(rel_err(ega, ga, N), rel_err(d, e, N));
+    elman_backward_bptt(&w, &cache, e, ga, carry, T, B, H);
+    for (int t = T - 1; t >= 0; t--) {
+        dsf_gpu_emulate_elman_local(d + t * B * H, t == T - 1 ? NULL : carry, h + (t + 1) * B * H,
+                                    ega + t * B * H, B, H);
+        if (t > 0) dsf_sgemm(0, 0, B, H, H, 1.0f, ega + t * B * H, H, w_hh, H, 0.0f, carry, H);
+    }
+    const double bptt_err = fmax(rel_err(d, e, N), rel_err(ega, ga, N));
+    float *bufs[] = {w_ih, w_hh, b_ih, b_hh, x, e, h, scratch, eh, gx, gh, ga, ega, carry, d};
+    for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) free(bufs[k]);
+    CHECK_MSG(fwd_err < 1e-5, "forward: %g", fwd_err);
+    CHECK_MSG(ft_err < 1e-6, "local backward: %g", ft_err);
+    CHECK_MSG(bptt_err < 1e-5, "bptt: %g", bptt_err);
+}
+
 // The shapes of the scan tests: T, B, H, chunks (clamped to T and 32).
 static const int scan_shapes[][4] = {{1, 2, 3, 16},  {5, 2, 3, 16},  {37, 3, 5, 16},
                                      {100, 2, 33, 1}, {64, 1, 7, 32}, {1000, 1, 4, 16},
@@ -217,6 +265,85 @@ static void test_cuda_emulate_scan(void) {
     }
 }
 
+// The fft scan's spectrum against its defining sum Σ_{j<T} (aω^m)^j, conjugated
+// and over N, in double; its edge cases a = 0 (K = 1/N), a = 1 (the sum of T
+// ones at m = 0), a < 0 with T odd and even, |a| just below 1, a long T.
+static void test_cuda_emulate_fft_spectrum(void) {
+    const float as[] = {0.0f, 1.0f, 0.5f, -0.7f, 0.999999f, -1.0f};
+    const int Ts[] = {1, 2, 7, 8, 300};
+    double worst = 0;
+    for (size_t ia = 0; ia < sizeof as / sizeof as[0]; ia++)
+        for (size_t it = 0; it < sizeof Ts / sizeof Ts[0]; it++) {
+            const int T = Ts[it], N = dsf_gpu_fft_length(T), M = N / 2 + 1;
+            CHECK(N >= 2 * T && N % 2 == 0);
+            float *K = malloc(sizeof(float) * 2 * M);
+            dsf_gpu_emulate_fft_spectrum(K, &as[ia], T, N, 1);
+            for (int m = 0; m < M; m++) {
+                double re = 0, im = 0, p = 1;  // p = a^j
+                for (int j = 0; j < T; j++, p *= as[ia]) {
+                    const double ph = -2 * 3.14159265358979323846 * (double)((int64_t)m * j % N) / N;
+                    re += p * cos(ph);
+                    im += p * sin(ph);
+                }
+                const double err = fmax(fabs(K[2 * m] - re / N), fabs(K[2 * m + 1] + im / N));
+                worst = fmax(worst, err * N / T);  // relative to the largest possible |K|
+            }
+            free(K);
+        }
+    CHECK_MSG(worst < 1e-5, "spectrum off by %g", worst);
+    CHECK(dsf_gpu_fft_length(1) == 2 && dsf_gpu_fft_length(11) == 24 &&
+          dsf_gpu_fft_length(256) == 512);
+}
+
+// The whole fft scan as fft.cu runs it, with FFTW's transforms in cuFFT's plan
+// (length N along time, stride B·H, distance 1, B·H of them) against the
+// sequential scan; a = 0 channels stay exact.
+static void test_cuda_emulate_fft(void) {
+#ifndef DSF_USE_FFTW
+    SKIP("built without FFTW");
+#else
+    dsf_rng r;
+    dsf_rng_seed(&r, 18);
+    for (size_t s = 0; s < sizeof scan_shapes / sizeof scan_shapes[0]; s++) {
+        const int T = scan_shapes[s][0], B = scan_shapes[s][1], H = scan_shapes[s][2];
+        const int C = B * H, N = dsf_gpu_fft_length(T), M = N / 2 + 1;
+        const size_t n = (size_t)T * C;
+        float *a = scan_feedback(&r, H), *e = randn(&r, n, -1, 1), *ref = malloc(sizeof(float) * n);
+        float *y = fftwf_malloc(sizeof(float) * (size_t)N * C);
+        fftwf_complex *X = fftwf_malloc(sizeof(fftwf_complex) * (size_t)M * C);
+        float *K = malloc(sizeof(float) * 2 * (size_t)M * H);
+        fftwf_plan fwd = fftwf_plan_many_dft_r2c(1, &N, C, y, NULL, C, 1, X, NULL, C, 1,
+                                                 FFTW_ESTIMATE);
+        fftwf_plan inv = fftwf_plan_many_dft_c2r(1, &N, C, X, NULL, C, 1, y, NULL, C, 1,
+                                                 FFTW_ESTIMATE);
+        memcpy(ref, e, sizeof(float) * n);
+        CHECK(dsf_scan_stationary(DSF_SCAN_SEQ, ref, a, T, B, H) == 0);
+        memcpy(y, e, sizeof(float) * n);
+        memset(y + n, 0, sizeof(float) * ((size_t)N - T) * C);
+        dsf_gpu_emulate_fft_spectrum(K, a, T, N, H);
+        fftwf_execute(fwd);
+        dsf_gpu_emulate_fft_apply((float *)X, K, M, B, H);
+        fftwf_execute(inv);
+        float *e0 = malloc(sizeof(float) * n);
+        memcpy(e0, e, sizeof(float) * n);
+        dsf_gpu_emulate_fft_finish(e, y, a, T, B, H);
+        int exact = 1;  // channel 0 of every row has a = 0
+        for (size_t k = 0; k < n; k += H) exact &= e[k] == e0[k];
+        const double err = rel_err(e, ref, n);
+        fftwf_destroy_plan(fwd);
+        fftwf_destroy_plan(inv);
+        fftwf_free(y);
+        fftwf_free(X);
+        free(K);
+        free(a);
+        free(e);
+        free(e0);
+        free(ref);
+        CHECK_MSG(err < 1e-5 && exact, "T %d B %d H %d: %g (a = 0 exact: %d)", T, B, H, err, exact);
+    }
+#endif
+}
+
 // ---- what is refused (no device needed) ----
 
 static void test_cuda_refusals(void) {
@@ -225,9 +352,8 @@ static void test_cuda_refusals(void) {
     CHECK(lm_create(&m, &cfg) == 0);
     CHECK(dsf_gpu_check(&m, DSF_METHOD_BPTT, DSF_SCAN_SEQ) == 0);
     CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH) == 0);
-    int fft = dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_FFT);
-    CHECK(fft == -1 && strstr(dsf_error(), "fft"));
-    const char *bad[] = {"diag", "lowrank:2", "fit"};
+    CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_FFT) == 0);
+    const char *bad[] = {"diag", "lowrank:2", "fit", "uniform+2"};
     for (int k = 0; k < 3; k++) {
         CHECK(dsf_feedback_parse(bad[k], &m.fb) == 0);
         CHECK(dsf_gpu_check(&m, DSF_METHOD_BPTT, DSF_SCAN_SEQ) == 0);  // only dsf uses it
@@ -238,18 +364,18 @@ static void test_cuda_refusals(void) {
     lm_destroy(&m);
     cfg.cell = DSF_CELL_LSTM;
     CHECK(lm_create(&m, &cfg) == 0);
-    CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH) == 0);
+    CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_FFT) == 0);
     lm_destroy(&m);
     cfg.cell = DSF_CELL_ELMAN;
     CHECK(lm_create(&m, &cfg) == 0);
-    dsf_gpu *g = NULL;
-    CHECK(dsf_gpu_check(&m, DSF_METHOD_FT, DSF_SCAN_SEQ) == -1 && strstr(dsf_error(), "gru"));
-    CHECK(dsf_gpu_create(&g, &m, NULL, 2, 3, DSF_SCAN_SEQ) == -1 && g == NULL);
+    CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH) == 0);
     lm_destroy(&m);
     cfg = (dsf_lm_config){.V = 5, .E = 4, .H = 4, .L = 1, .arch = DSF_ARCH_BLOCK, .tie = 1,
                           .mlp = 8};
     CHECK(lm_create(&m, &cfg) == 0);
+    dsf_gpu *g = NULL;
     CHECK(dsf_gpu_check(&m, DSF_METHOD_FT, DSF_SCAN_SEQ) == -1 && strstr(dsf_error(), "stack"));
+    CHECK(dsf_gpu_create(&g, &m, NULL, 2, 3, DSF_SCAN_SEQ) == -1 && g == NULL);
     lm_destroy(&m);
 }
 
@@ -270,13 +396,18 @@ static void test_cuda_scan_device(void) {
         float *a = scan_feedback(&r, H), *e = randn(&r, n, -1, 1), *ref = malloc(sizeof(float) * n);
         memcpy(ref, e, sizeof(float) * n);
         CHECK(dsf_scan_stationary(DSF_SCAN_SEQ, ref, a, T, B, H) == 0);
+        float *f = malloc(sizeof(float) * n);
+        memcpy(f, e, sizeof(float) * n);
         const int rc = dsf_gpu_scan(e, a, T, B, H, scan_shapes[s][3]);
-        const double err = rel_err(e, ref, n);
+        const int rf = dsf_gpu_scan_fft(f, a, T, B, H);
+        const double err = rel_err(e, ref, n), ferr = rel_err(f, ref, n);
         free(a);
         free(e);
+        free(f);
         free(ref);
-        CHECK_MSG(rc == 0, "%s", dsf_error());
+        CHECK_MSG(rc == 0 && rf == 0, "%s", dsf_error());
         CHECK_MSG(err < 1e-5, "T %d B %d H %d chunks %d: %g", T, B, H, scan_shapes[s][3], err);
+        CHECK_MSG(ferr < 1e-5, "fft T %d B %d H %d: %g", T, B, H, ferr);
     }
 }
 
@@ -315,7 +446,8 @@ static void compare_model(dsf_lm *m, int B, int T, dsf_method meth, dsf_scan_kin
     const int L = m->cfg.L, H = m->cfg.H;
     dsf_lm_work w;
     CHECK(lm_work_create(&w, &m->cfg, B, T) == 0);
-    w.scan = scan;
+    // The CPU's own fft scan where this build has FFTW, else its sequential one.
+    w.scan = dsf_scan_available(scan) ? scan : DSF_SCAN_SEQ;
     dsf_gpu *g;
     CHECK_MSG(dsf_gpu_create(&g, m, NULL, B, T, scan) == 0, "%s", dsf_error());
     dsf_rng r;
@@ -392,6 +524,7 @@ static void test_cuda_gradients(void) {
         for (int T = 9; T <= 40; T += 31) {
             compare_grads(tie, DSF_METHOD_DSF, DSF_SCAN_SEQ, T);
             compare_grads(tie, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH, T);
+            compare_grads(tie, DSF_METHOD_DSF, DSF_SCAN_FFT, T);
         }
         if (test_current_failed) return;
     }
@@ -406,6 +539,7 @@ static void test_cuda_gradients_lstm(void) {
         for (int T = 9; T <= 40; T += 31) {
             compare_grads_cell(DSF_CELL_LSTM, tie, DSF_METHOD_DSF, DSF_SCAN_SEQ, T);
             compare_grads_cell(DSF_CELL_LSTM, tie, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH, T);
+            compare_grads_cell(DSF_CELL_LSTM, tie, DSF_METHOD_DSF, DSF_SCAN_FFT, T);
         }
         if (test_current_failed) return;
     }
@@ -416,6 +550,28 @@ static void test_cuda_gradients_lstm(void) {
     CHECK(make_model_cfg(&m, &cfg, 1, 52, T) == 0);
     compare_model(&m, 5, T, DSF_METHOD_BPTT, DSF_SCAN_SEQ, 1e-3);
     compare_model(&m, 5, T, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH, 1e-3);
+    lm_destroy(&m);
+}
+
+// The Elman cell: the same comparisons, then many blocks per kernel (H = 300).
+static void test_cuda_gradients_elman(void) {
+    NEED_DEVICE();
+    for (int tie = 0; tie < 2; tie++) {
+        compare_grads_cell(DSF_CELL_ELMAN, tie, DSF_METHOD_BPTT, DSF_SCAN_SEQ, 9);
+        compare_grads_cell(DSF_CELL_ELMAN, tie, DSF_METHOD_FT, DSF_SCAN_SEQ, 9);
+        for (int T = 9; T <= 40; T += 31) {
+            compare_grads_cell(DSF_CELL_ELMAN, tie, DSF_METHOD_DSF, DSF_SCAN_SEQ, T);
+            compare_grads_cell(DSF_CELL_ELMAN, tie, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH, T);
+            compare_grads_cell(DSF_CELL_ELMAN, tie, DSF_METHOD_DSF, DSF_SCAN_FFT, T);
+        }
+        if (test_current_failed) return;
+    }
+    enum { T = 70 };
+    const dsf_lm_config cfg = {.V = 50, .E = 300, .H = 300, .L = 1, .cell = DSF_CELL_ELMAN};
+    dsf_lm m;
+    CHECK(make_model_cfg(&m, &cfg, 1, 53, T) == 0);
+    compare_model(&m, 5, T, DSF_METHOD_BPTT, DSF_SCAN_SEQ, 1e-3);
+    compare_model(&m, 5, T, DSF_METHOD_DSF, DSF_SCAN_FFT, 1e-3);
     lm_destroy(&m);
 }
 
@@ -431,6 +587,7 @@ static void test_cuda_gradients_large(void) {
     compare_model(&m, 5, T, DSF_METHOD_BPTT, DSF_SCAN_SEQ, 1e-3);
     compare_model(&m, 5, T, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH, 1e-3);
     compare_model(&m, 5, T, DSF_METHOD_FT, DSF_SCAN_SEQ, 1e-3);
+    compare_model(&m, 5, T, DSF_METHOD_DSF, DSF_SCAN_FFT, 1e-3);
     lm_destroy(&m);
 }
 
@@ -529,12 +686,16 @@ void suite_cuda(void) {
     RUN(test_cuda_emulate_gru_local);
     RUN(test_cuda_emulate_lstm_forward);
     RUN(test_cuda_emulate_lstm_local);
+    RUN(test_cuda_emulate_elman);
     RUN(test_cuda_emulate_scan);
+    RUN(test_cuda_emulate_fft_spectrum);
+    RUN(test_cuda_emulate_fft);
     RUN(test_cuda_refusals);
     RUN(test_cuda_scan_device);
     RUN(test_cuda_gradients);
     RUN(test_cuda_gradients_large);
     RUN(test_cuda_gradients_lstm);
+    RUN(test_cuda_gradients_elman);
     RUN(test_cuda_deterministic);
     RUN(test_cuda_optim);
 }

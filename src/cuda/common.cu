@@ -1,5 +1,6 @@
 // common.cu: see common.cuh.
 #include "common.cuh"
+#include "gpu.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,4 +24,18 @@ void gpu_sgemm(cublasHandle_t h, int ta, int tb, int M, int N, int K, float alph
                int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     CUDA_CHECK(cublasSgemm(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N,
                            M, K, &alpha, B, ldb, A, lda, &beta, C, ldc));
+}
+
+int gpu_alloc(void *p, size_t bytes) {
+    void **pp = (void **)p;
+    const cudaError_t e = cudaMalloc(pp, bytes ? bytes : 1);
+    if (e == cudaSuccess) return 0;
+    (void)cudaGetLastError();
+    *pp = NULL;
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    (void)cudaGetLastError();
+    return dsf_error_set("GPU memory: cannot allocate %.2f GiB more (%.2f GiB free of %.2f): %s",
+                         bytes / 1073741824.0, free_b / 1073741824.0, total_b / 1073741824.0,
+                         cudaGetErrorString(e));
 }

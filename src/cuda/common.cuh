@@ -1,11 +1,14 @@
 // common.cuh: what every .cu file of the CUDA backend shares: one checked call
-// for CUDA and cuBLAS, the check after a kernel launch, and a row-major GEMM on
-// cuBLAS with dsf_sgemm's arguments (core/gemm.h).
+// for CUDA, cuBLAS and cuFFT, the check after a kernel launch, an allocation that
+// fails as a user error, and a row-major GEMM on cuBLAS with dsf_sgemm's
+// arguments (core/gemm.h).
 #ifndef DSF_CUDA_COMMON_CUH
 #define DSF_CUDA_COMMON_CUH
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <cufft.h>
+#include <stddef.h>
 
 // Prints "dsf: CUDA error at file:line: call: what" and aborts: a failing call
 // after dsf_gpu_create succeeded is an internal error.
@@ -18,7 +21,11 @@ inline void dsf_cuda_check(cublasStatus_t s, const char *call, const char *file,
     if (s != CUBLAS_STATUS_SUCCESS) dsf_cuda_fail(cublasGetStatusString(s), call, file, line);
 }
 
-// CUDA_CHECK(cudaMemcpy(...)), CUDA_CHECK(cublasSgemm(...)): one macro for both.
+inline void dsf_cuda_check(cufftResult r, const char *call, const char *file, int line) {
+    if (r != CUFFT_SUCCESS) dsf_cuda_fail("cuFFT error (cufftResult in cufft.h)", call, file, line);
+}
+
+// CUDA_CHECK(cudaMemcpy(...)), CUDA_CHECK(cublasSgemm(...)): one macro for all three.
 #define CUDA_CHECK(call) dsf_cuda_check((call), #call, __FILE__, __LINE__)
 
 // After every kernel launch: the launch's own error and, with DSF_CUDA_SYNC=1 in
@@ -31,6 +38,10 @@ void dsf_cuda_launched(cudaStream_t s, const char *kernel, const char *file, int
 // X is a column-major Xᵀ, so this is Cᵀ = op(B)ᵀ op(A)ᵀ with the operands swapped.
 void gpu_sgemm(cublasHandle_t h, int ta, int tb, int M, int N, int K, float alpha, const float *A,
                int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+// cudaMalloc of *p that reports a failure as a user error (the sizes come from
+// flags): -1 with dsf_error() saying how much was asked and is free, *p NULL.
+int gpu_alloc(void *p, size_t bytes);
 
 // Blocks of `threads` threads covering n items.
 inline unsigned gpu_blocks(size_t n, unsigned threads) {

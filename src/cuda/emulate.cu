@@ -47,6 +47,19 @@ extern "C" void dsf_gpu_emulate_lstm_local(int bptt, float *e, float *dc, const 
                             H);
 }
 
+extern "C" void dsf_gpu_emulate_elman_forward(const float *gx, const float *gh,
+                                              const float *b_ih, const float *b_hh, float *h,
+                                              int B, int H) {
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < H; i++) elman_forward_unit(b, i, gx, gh, b_ih, b_hh, h, H);
+}
+
+extern "C" void dsf_gpu_emulate_elman_local(float *e, const float *carry, const float *h,
+                                            float *ga, int n, int H) {
+    for (int r = 0; r < n; r++)
+        for (int i = 0; i < H; i++) elman_local_unit(r, i, e, carry, h, ga, H);
+}
+
 // As scan_gpu: P chunks (clamped the same way), every channel.
 extern "C" void dsf_gpu_emulate_scan(float *e, const float *a, int T, int B, int H, int chunks) {
     int P = chunks < 1 ? 1 : chunks > SCAN_MAX_CHUNKS ? SCAN_MAX_CHUNKS : chunks;
@@ -66,4 +79,27 @@ extern "C" void dsf_gpu_emulate_scan(float *e, const float *a, int T, int B, int
             scan_phase3(e, ac, c, C, t0, t1, carry[p]);
         }
     }
+}
+
+extern "C" int dsf_gpu_fft_length(int T) { return fft_scan_length(T); }
+
+extern "C" void dsf_gpu_emulate_fft_spectrum(float *K, const float *a, int T, int N, int H) {
+    const int M = N / 2 + 1;
+    for (int m = 0; m < M; m++)
+        for (int i = 0; i < H; i++) {
+            const size_t k = (size_t)m * H + i;
+            fft_spectrum_unit(m, a[i], T, N, &K[2 * k], &K[2 * k + 1]);
+        }
+}
+
+extern "C" void dsf_gpu_emulate_fft_apply(float *X, const float *K, int M, int B, int H) {
+    const size_t C = (size_t)B * H;
+    for (int m = 0; m < M; m++)
+        for (size_t c = 0; c < C; c++) fft_apply_unit(m, c, X, K, C, H);
+}
+
+extern "C" void dsf_gpu_emulate_fft_finish(float *e, const float *y, const float *a, int T, int B,
+                                           int H) {
+    const size_t n = (size_t)T * B * H;
+    for (size_t k = 0; k < n; k++) fft_finish_unit(k, e, y, a, H);
 }

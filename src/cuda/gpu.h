@@ -35,13 +35,15 @@
 //   update    global norm (a fixed-order reduction in double), clip, SGD or AdamW
 //             with optim/optim.c's formulas and schedule.
 //
-// Implemented: the GRU and the LSTM (its backward as lstm_layer_backward: BPTT
-// carries δh and δc step by step; DSF scans δh with a_h, then δc's local part
-// with a_c), --arch stack (tied or not), no dropout; bptt, ft and dsf
-// with a feedback that is one fixed vector a per layer (uniform, zero, identity,
-// const, ssm); --scan blelloch (the chunked scan, 16 chunks of time) and seq (the
-// same kernel with one chunk: a reverse loop per channel); they agree up to
-// rounding. Everything else is refused by dsf_gpu_check with one clear line.
+// Implemented: the GRU, the Elman cell and the LSTM (its backward as
+// lstm_layer_backward: BPTT carries δh and δc step by step; DSF scans δh with
+// a_h, then δc's local part with a_c), --arch stack (tied or not), no dropout;
+// bptt, ft and dsf with a feedback that is one fixed vector a per layer (uniform,
+// zero, identity, const, ssm); --scan blelloch (the chunked scan, 16 chunks of
+// time), seq (the same kernel with one chunk: a reverse loop per channel) and fft
+// (cuFFT along time of all B·H channels, buffers of about 4·T·B·H floats and
+// cuFFT's work area made with the model); they agree up to rounding. Everything else is refused by
+// dsf_gpu_check with one clear line.
 //
 // Every function that can fail for a reason a user can cause (no device, sizes,
 // memory, an unsupported model) returns -1 with dsf_error() set. A failing CUDA
@@ -128,6 +130,8 @@ double dsf_gpu_gemm_gflops(int M, int N, int K, int tb, int reps);
 // device, with the time axis cut into `chunks` pieces (1: a plain reverse loop per
 // channel). Returns -1 with the error set when there is no device.
 int dsf_gpu_scan(float *e, const float *a, int T, int B, int H, int chunks);
+// The same scan by the fft scan (cuFFT), as --scan fft runs it.
+int dsf_gpu_scan_fft(float *e, const float *a, int T, int B, int H);
 
 // The kernels' element functions run on the host, each over its whole index
 // space, in the phase order the kernel keeps (what can be tested without a GPU):
@@ -156,7 +160,22 @@ void dsf_gpu_emulate_lstm_local(int bptt, float *e, float *dc, const float *carr
                                 const float *dc_next, const float *gates_next,
                                 const float *c_prev, const float *c, const float *gates,
                                 float *ga, int n, int H);
+// The Elman cell's (cell/elman.h): the forward step (gx, gh (B,H) without bias →
+// h (B,H)); the local backward ga = δ ⊙ (1 − h²) of n rows, with BPTT's carry
+// added to e first when carry is not NULL.
+void dsf_gpu_emulate_elman_forward(const float *gx, const float *gh, const float *b_ih,
+                                   const float *b_hh, float *h, int B, int H);
+void dsf_gpu_emulate_elman_local(float *e, const float *carry, const float *h, float *ga, int n,
+                                 int H);
 void dsf_gpu_emulate_scan(float *e, const float *a, int T, int B, int H, int chunks);
+// The fft scan's parts around the two transforms (which the host test does with
+// FFTW in the same layout): its length N for T steps (-1: none); the spectrum
+// K (M,H) complex, interleaved, M = N/2 + 1, of the feedback a (H); X (M,B,H)
+// complex times K; e (T,B,H) from the inverse transform y (N,B,H) where a ≠ 0.
+int dsf_gpu_fft_length(int T);
+void dsf_gpu_emulate_fft_spectrum(float *K, const float *a, int T, int N, int H);
+void dsf_gpu_emulate_fft_apply(float *X, const float *K, int M, int B, int H);
+void dsf_gpu_emulate_fft_finish(float *e, const float *y, const float *a, int T, int B, int H);
 
 #ifdef __cplusplus
 }

@@ -25,6 +25,10 @@ int dsf_gpu_scan(float *e, const float *a, int T, int B, int H, int chunks) {
     return dsf_error_set(NO_CUDA);
 }
 
+int dsf_gpu_scan_fft(float *e, const float *a, int T, int B, int H) {
+    return dsf_error_set(NO_CUDA);
+}
+
 double dsf_gpu_gemm_gflops(int M, int N, int K, int tb, int reps) {
     return dsf_error_set(NO_CUDA);
 }

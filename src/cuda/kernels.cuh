@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <cuda_runtime.h>
+#include <cufft.h>
 
 // gru.cu: the fused elementwise parts of the GRU (units.cuh).
 void gru_forward_step_gpu(cudaStream_t s, const float *gx, const float *gh, const float *b_ih,
@@ -15,6 +16,12 @@ void gru_forward_step_gpu(cudaStream_t s, const float *gx, const float *gh, cons
 void gru_local_gpu(cudaStream_t s, float *e, const float *d_next, const float *gates_next,
                    const float *carry, const float *h_prev, const float *gates, const float *q,
                    float *gi, float *gh, int n, int H);
+
+// elman.cu: the Elman cell's forward step and local backward (units.cuh).
+void elman_forward_step_gpu(cudaStream_t s, const float *gx, const float *gh, const float *b_ih,
+                            const float *b_hh, float *h, int B, int H);
+void elman_local_gpu(cudaStream_t s, float *e, const float *carry, const float *h, float *ga,
+                     int n, int H);
 
 // lstm.cu: the fused elementwise parts of the LSTM (units.cuh).
 void lstm_forward_step_gpu(cudaStream_t s, const float *gx, const float *gh, const float *b_ih,
@@ -30,6 +37,21 @@ void lstm_local_gpu(cudaStream_t s, int bptt, float *e, float *dc, const float *
 // `chunks` pieces (at most SCAN_MAX_CHUNKS; fewer when T is shorter).
 enum { SCAN_MAX_CHUNKS = 32, SCAN_DEFAULT_CHUNKS = 16 };
 void scan_gpu(cudaStream_t s, float *e, const float *a, int T, int B, int H, int chunks);
+
+// fft.cu: the fft scan (units.cuh) for sequences of up to T steps of B·H
+// channels: its buffers (y (N,B,H) real, X (M,B,H) and K (M,H) complex) and
+// cuFFT plans. fft_scan_create fails as a user error (memory, a T it cannot
+// handle); fft_scan_gpu does on e (T,B,H), T ≤ the created T, what scan_gpu does.
+typedef struct {
+    int T, N, H;
+    size_t C;
+    float *y, *X, *K;
+    cufftHandle r2c, c2r;
+    int planned;  // bit 0: r2c made, bit 1: c2r made
+} fft_scan;
+int fft_scan_create(fft_scan *f, int T, int B, int H);
+void fft_scan_destroy(fft_scan *f);
+void fft_scan_gpu(cudaStream_t s, fft_scan *f, float *e, const float *a, int T);
 
 // loss.cu: embedding, softmax cross-entropy, column sums, the mean loss.
 // emb (n,E) = encoder rows x (n).

@@ -1,7 +1,7 @@
 // lm.cu: the language model on the device (gpu.h): its buffers, the forward and
 // backward passes and the update, as model/lm.c does them on the CPU, with the
-// GEMMs on cuBLAS and the rest in the kernels of gru.cu, lstm.cu, scan.cu,
-// loss.cu and optim.cu. Everything runs in order on one stream.
+// GEMMs on cuBLAS, the fft scan on cuFFT and the rest in the kernels of gru.cu,
+// lstm.cu, elman.cu, scan.cu, fft.cu, loss.cu and optim.cu. Everything runs in order on one stream.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +12,8 @@
 
 typedef struct {
     float *h;      // (T+1,B,H): h[0] the carried state, h[t+1] the output of step t
-    float *gates;  // (T,B,GH): the GRU's r, z, n (G = 3), the LSTM's i, f, g, o (G = 4)
+    float *gates;  // (T,B,GH): the GRU's r, z, n (G = 3), the LSTM's i, f, g, o (G = 4),
+                   // the Elman cell's h' W_hhᵀ (G = 1, scratch)
     float *q;      // GRU: (T,B,H)
     float *c;      // LSTM: (T+1,B,H), as h
 } gpu_layer;
@@ -29,6 +30,7 @@ struct dsf_gpu {
     cudaStream_t stream;
     cublasHandle_t blas;
     cudaEvent_t uploaded;  // the last token upload has left the staging buffer
+    fft_scan fft;          // --scan fft: its buffers and plans (else all zero)
     // Device: the flat buffers with m->params' layout, and the feedback (L,S·H)
     // (S = 2 for the LSTM: a_h, then a_c).
     float *params, *grads, *m, *v, *feedback;
@@ -42,7 +44,8 @@ struct dsf_gpu {
     float *logits;    // (T·B,V): logits, then dlogits
     float *row_loss;  // (T·B)
     float *e, *dx;    // (T,B,max(E,H))
-    float *gi, *gh;   // (T,B,GH): the GRU's two gate gradients; the LSTM's ga, and δc in gh
+    float *gi, *gh;   // (T,B,GH): the GRU's two gate gradients; the LSTM's ga, and δc in gh;
+                      // the Elman cell's ga in gi
     float *carry;     // (B,H)
     float *state;     // (L,B,H)
     float *state_c;   // (L,B,H): the LSTM's c (zeros for the other cells)
@@ -85,9 +88,6 @@ extern "C" int dsf_gpu_device_count(void) {
 }
 
 static int check_model(const dsf_lm *m) {
-    if (m->cfg.cell != DSF_CELL_GRU && m->cfg.cell != DSF_CELL_LSTM)
-        return dsf_error_set("--device cuda: only --cell gru and lstm are implemented so far (not %s)",
-                             dsf_cell_name(m->cfg.cell));
     if (m->cfg.arch != DSF_ARCH_STACK)
         return dsf_error_set("--device cuda: only --arch stack is implemented so far");
     return 0;
@@ -112,27 +112,10 @@ extern "C" int dsf_gpu_check(const dsf_lm *m, dsf_method meth, dsf_scan_kind sca
     if (m->fb.refine)
         return dsf_error_set("--device cuda: correction sweeps (--feedback ...+K) are not "
                              "implemented on the GPU");
-    if (scan == DSF_SCAN_FFT)
-        return dsf_error_set("--device cuda: --scan fft is not implemented (use seq or blelloch)");
     return 0;
 }
 
 // ---- creation ----
-
-// cudaMalloc that reports a failure as a user error (the sizes come from flags).
-static int dalloc(void *p, size_t bytes) {
-    void **pp = (void **)p;
-    const cudaError_t e = cudaMalloc(pp, bytes ? bytes : 1);
-    if (e == cudaSuccess) return 0;
-    (void)cudaGetLastError();
-    *pp = NULL;
-    size_t free_b = 0, total_b = 0;
-    cudaMemGetInfo(&free_b, &total_b);
-    (void)cudaGetLastError();
-    return dsf_error_set("GPU memory: cannot allocate %.2f GiB more (%.2f GiB free of %.2f): %s",
-                         bytes / 1073741824.0, free_b / 1073741824.0, total_b / 1073741824.0,
-                         cudaGetErrorString(e));
-}
 
 extern "C" int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *opt, int B, int T,
                               dsf_scan_kind scan) {
@@ -164,23 +147,25 @@ extern "C" int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *o
     const size_t TB = (size_t)T * B, BH = (size_t)B * c->H, E = c->E, H = c->H, V = c->V;
     const size_t IH = E > H ? E : H, F = sizeof(float);
     const size_t G = (size_t)dsf_cell_gates(c->cell), S = (size_t)dsf_cell_states(c->cell);
-    const int lstm = c->cell == DSF_CELL_LSTM;
+    const int lstm = c->cell == DSF_CELL_LSTM, gru = c->cell == DSF_CELL_GRU;
     const int adamw = opt && opt->kind == DSF_OPTIM_ADAMW;
-    int bad = dalloc(&g->params, g->n * F) || dalloc(&g->grads, g->n * F) ||
-              (adamw && (dalloc(&g->m, g->n * F) || dalloc(&g->v, g->n * F))) ||
-              dalloc(&g->feedback, (size_t)c->L * S * H * F) ||
-              dalloc(&g->tokens, (5 * TB + 1) * sizeof(int32_t)) || dalloc(&g->emb, TB * E * F) ||
-              dalloc(&g->gx, TB * G * H * F) || dalloc(&g->logits, TB * V * F) ||
-              dalloc(&g->row_loss, TB * F) || dalloc(&g->e, TB * IH * F) ||
-              dalloc(&g->dx, TB * IH * F) || dalloc(&g->gi, TB * G * H * F) ||
-              dalloc(&g->gh, TB * G * H * F) || dalloc(&g->carry, BH * F) ||
-              dalloc(&g->state, (size_t)c->L * BH * F) ||
-              dalloc(&g->state_c, (size_t)c->L * BH * F) || dalloc(&g->scalars, 2 * sizeof(double)) ||
-              dalloc(&g->partial, NORM_BLOCKS * sizeof(double));
+    int bad = gpu_alloc(&g->params, g->n * F) || gpu_alloc(&g->grads, g->n * F) ||
+              (adamw && (gpu_alloc(&g->m, g->n * F) || gpu_alloc(&g->v, g->n * F))) ||
+              gpu_alloc(&g->feedback, (size_t)c->L * S * H * F) ||
+              gpu_alloc(&g->tokens, (5 * TB + 1) * sizeof(int32_t)) || gpu_alloc(&g->emb, TB * E * F) ||
+              gpu_alloc(&g->gx, TB * G * H * F) || gpu_alloc(&g->logits, TB * V * F) ||
+              gpu_alloc(&g->row_loss, TB * F) || gpu_alloc(&g->e, TB * IH * F) ||
+              gpu_alloc(&g->dx, TB * IH * F) || gpu_alloc(&g->gi, TB * G * H * F) ||
+              gpu_alloc(&g->gh, TB * G * H * F) || gpu_alloc(&g->carry, BH * F) ||
+              gpu_alloc(&g->state, (size_t)c->L * BH * F) ||
+              gpu_alloc(&g->state_c, (size_t)c->L * BH * F) || gpu_alloc(&g->scalars, 2 * sizeof(double)) ||
+              gpu_alloc(&g->partial, NORM_BLOCKS * sizeof(double));
     for (int l = 0; l < c->L && !bad; l++)
-        bad = dalloc(&g->layer[l].h, (TB + B) * H * F) ||
-              dalloc(&g->layer[l].gates, TB * G * H * F) ||
-              (lstm ? dalloc(&g->layer[l].c, (TB + B) * H * F) : dalloc(&g->layer[l].q, TB * H * F));
+        bad = gpu_alloc(&g->layer[l].h, (TB + B) * H * F) ||
+              gpu_alloc(&g->layer[l].gates, TB * G * H * F) ||
+              (lstm && gpu_alloc(&g->layer[l].c, (TB + B) * H * F)) ||
+              (gru && gpu_alloc(&g->layer[l].q, TB * H * F));
+    if (!bad && scan == DSF_SCAN_FFT) bad = fft_scan_create(&g->fft, T, B, c->H);
     if (!bad && (cudaMallocHost(&g->h_tokens, (5 * TB + 1) * sizeof(int32_t)) != cudaSuccess ||
                  cudaMallocHost(&g->h_scalars, 2 * sizeof(double)) != cudaSuccess)) {
         (void)cudaGetLastError();
@@ -230,6 +215,7 @@ extern "C" void dsf_gpu_destroy(dsf_gpu *g) {
         if (g->layer[l].q) CUDA_CHECK(cudaFree(g->layer[l].q));
         if (g->layer[l].c) CUDA_CHECK(cudaFree(g->layer[l].c));
     }
+    fft_scan_destroy(&g->fft);
     if (g->h_tokens) CUDA_CHECK(cudaFreeHost(g->h_tokens));
     if (g->h_scalars) CUDA_CHECK(cudaFreeHost(g->h_scalars));
     if (g->blas) CUDA_CHECK(cublasDestroy(g->blas));
@@ -290,7 +276,8 @@ static void upload_tokens(dsf_gpu *g, const int32_t *x, const int32_t *y, int T)
 
 // Layer l over T steps of input in (T,B,I), from the carried state, which it updates.
 static void layer_forward(dsf_gpu *g, int l, const float *in, int I, int T) {
-    const int lstm = g->cfg.cell == DSF_CELL_LSTM;
+    const dsf_cell cell = g->cfg.cell;
+    const int lstm = cell == DSF_CELL_LSTM;
     const int B = g->B, H = g->cfg.H, G = dsf_cell_gates(g->cfg.cell) * H;
     const size_t BH = (size_t)B * H, BG = (size_t)B * G, TB = (size_t)T * B;
     gpu_layer *c = &g->layer[l];
@@ -310,6 +297,9 @@ static void layer_forward(dsf_gpu *g, int l, const float *in, int I, int T) {
         if (lstm)
             lstm_forward_step_gpu(g->stream, g->gx + t * BG, gates, b_ih, b_hh, c->c + t * BH,
                                   gates, c->c + (t + 1) * BH, c->h + (t + 1) * BH, B, H);
+        else if (cell == DSF_CELL_ELMAN)
+            elman_forward_step_gpu(g->stream, g->gx + t * BG, gates, b_ih, b_hh,
+                                   c->h + (t + 1) * BH, B, H);
         else
             gru_forward_step_gpu(g->stream, g->gx + t * BG, gates, b_ih, b_hh, c->h + t * BH,
                                  gates, c->q + t * BH, c->h + (t + 1) * BH, B, H);
@@ -358,6 +348,18 @@ extern "C" double dsf_gpu_forward(dsf_gpu *g, const int32_t *x, const int32_t *y
 
 // ---- backward ----
 
+// DSF's scan of e (T,B,H) with the feedback a (H) of the kind the model was
+// created with: the fft scan, or the chunked one (seq: one chunk).
+static void scan(dsf_gpu *g, float *e, const float *a, int T) {
+    // The caller ran dsf_gpu_check: a stationary diagonal feedback.
+    DSF_ASSERT(feedback_implemented(g->fb_kind));
+    if (g->scan == DSF_SCAN_FFT)
+        fft_scan_gpu(g->stream, &g->fft, e, a, T);
+    else
+        scan_gpu(g->stream, e, a, T, g->B, g->cfg.H,
+                 g->scan == DSF_SCAN_SEQ ? 1 : SCAN_DEFAULT_CHUNKS);
+}
+
 // Layer l: g->e holds its local errors (T,B,H) on entry and δ on return; g->dx
 // receives the input gradient (T,B,I); x is its input. As gru_layer_backward.
 // The LSTM's (lstm_layer_backward): the state gradient δh in e and δc in gh; the
@@ -385,18 +387,36 @@ static void lstm_state_backward(dsf_gpu *g, dsf_method meth, int l, int T) {
     // DSF's two stages (DESIGN.md §2): δh by the scan with a_h; then δc's local part
     // from it, scanned with a_c. ft: both local.
     const float *a = g->feedback + (size_t)l * 2 * H;
-    const int chunks = g->scan == DSF_SCAN_SEQ ? 1 : SCAN_DEFAULT_CHUNKS;
-    if (meth == DSF_METHOD_DSF) {
-        DSF_ASSERT(feedback_implemented(g->fb_kind) && g->scan != DSF_SCAN_FFT);
-        scan_gpu(g->stream, e, a, T, B, H, chunks);
-    }
+    if (meth == DSF_METHOD_DSF) scan(g, e, a, T);
     lstm_c_local_gpu(g->stream, e, c->gates, c->c + BH, dc, TB, H);
-    if (meth == DSF_METHOD_DSF) scan_gpu(g->stream, dc, a + H, T, B, H, chunks);
+    if (meth == DSF_METHOD_DSF) scan(g, dc, a + H, T);
     lstm_local_gpu(g->stream, 0, e, dc, NULL, NULL, NULL, c->c, c->c + BH, c->gates, ga, TB, H);
 }
 
+// The Elman cell's (elman_backward_bptt): δ in e, the pre-activation gradient
+// ga (T,B,H) in gi, which serves both W_ih and W_hh.
+static void elman_state_backward(dsf_gpu *g, dsf_method meth, int l, int T) {
+    const int B = g->B, H = g->cfg.H, TB = T * B;
+    const size_t BH = (size_t)B * H;
+    const gpu_layer *c = &g->layer[l];
+    float *e = g->e, *ga = g->gi;
+    if (meth == DSF_METHOD_BPTT) {
+        // δ_t = e_t + ga_{t+1} W_hh: the kernel of step t adds the carry, then ga_t.
+        for (int t = T - 1; t >= 0; t--) {
+            elman_local_gpu(g->stream, e + t * BH, t == T - 1 ? NULL : g->carry,
+                            c->h + (t + 1) * BH, ga + t * BH, B, H);
+            if (t > 0)
+                gpu_sgemm(g->blas, 0, 0, B, H, H, 1.0f, ga + t * BH, H, rnn_t(g, g->params, l, 1),
+                          H, 0.0f, g->carry, H);
+        }
+        return;
+    }
+    if (meth == DSF_METHOD_DSF) scan(g, e, g->feedback + (size_t)l * H, T);
+    elman_local_gpu(g->stream, e, NULL, c->h + BH, ga, TB, H);
+}
+
 static void layer_backward(dsf_gpu *g, dsf_method meth, int l, const float *x, int I, int T) {
-    const int lstm = g->cfg.cell == DSF_CELL_LSTM;
+    const int lstm = g->cfg.cell == DSF_CELL_LSTM, elman = g->cfg.cell == DSF_CELL_ELMAN;
     const int B = g->B, H = g->cfg.H, G = dsf_cell_gates(g->cfg.cell) * H, TB = T * B;
     const size_t BH = (size_t)B * H, BG = (size_t)B * G;
     const gpu_layer *c = &g->layer[l];
@@ -404,6 +424,8 @@ static void layer_backward(dsf_gpu *g, dsf_method meth, int l, const float *x, i
     float *e = g->e;
     if (lstm) {
         lstm_state_backward(g, meth, l, T);
+    } else if (elman) {
+        elman_state_backward(g, meth, l, T);
     } else if (meth == DSF_METHOD_BPTT) {
         // δ_t = e_t + δ_{t+1} ⊙ z_{t+1} + gh_{t+1} W_hh: the kernel of step t adds the
         // carry the GEMM of step t+1 left, then the local backward of step t.
@@ -417,18 +439,13 @@ static void layer_backward(dsf_gpu *g, dsf_method meth, int l, const float *x, i
                           g->carry, H);
         }
     } else {
-        if (meth == DSF_METHOD_DSF) {
-            // The caller ran dsf_gpu_check: a stationary diagonal feedback, no fft.
-            DSF_ASSERT(feedback_implemented(g->fb_kind) && g->scan != DSF_SCAN_FFT);
-            const int chunks = g->scan == DSF_SCAN_SEQ ? 1 : SCAN_DEFAULT_CHUNKS;
-            scan_gpu(g->stream, e, g->feedback + (size_t)l * H, T, B, H, chunks);
-        }
+        if (meth == DSF_METHOD_DSF) scan(g, e, g->feedback + (size_t)l * H, T);
         // ft: δ = e as it is. With δ known at every step, one kernel over all rows.
         gru_local_gpu(g->stream, e, NULL, NULL, NULL, c->h, c->gates, c->q, g->gi, g->gh, TB, H);
     }
     // Parameter and input gradients over all T·B rows (cell_backward_params; the
-    // LSTM's ga serves both halves).
-    const float *gh = lstm ? g->gi : g->gh;
+    // LSTM's and the Elman cell's ga serve both halves).
+    const float *gh = lstm || elman ? g->gi : g->gh;
     gpu_sgemm(g->blas, 1, 0, G, I, TB, 1.0f, g->gi, G, x, I, 1.0f, rnn_t(g, g->grads, l, 0), I);
     gpu_sgemm(g->blas, 1, 0, G, H, TB, 1.0f, gh, G, c->h, H, 1.0f, rnn_t(g, g->grads, l, 1), H);
     colsum_gpu(g->stream, g->gi, rnn_t(g, g->grads, l, 2), TB, G);
@@ -545,29 +562,44 @@ extern "C" void dsf_gpu_get_moments(dsf_gpu *g, float *m, float *v) {
 
 // ---- for tests ----
 
-extern "C" int dsf_gpu_scan(float *e, const float *a, int T, int B, int H, int chunks) {
+// e (T,B,H) through scan_gpu with `chunks` chunks, or the fft scan when chunks is 0.
+static int device_scan(float *e, const float *a, int T, int B, int H, int chunks) {
     if (dsf_gpu_device_count() < 1) return -1;
     const size_t n = (size_t)T * B * H;
-    float *de, *da;
-    if (dalloc(&de, n * sizeof(float))) return -1;
-    if (dalloc(&da, H * sizeof(float))) {
-        CUDA_CHECK(cudaFree(de));
+    float *de = NULL, *da = NULL;
+    fft_scan f = {};
+    if (gpu_alloc(&de, n * sizeof(float)) || gpu_alloc(&da, H * sizeof(float)) ||
+        (chunks == 0 && fft_scan_create(&f, T, B, H))) {
+        if (de) CUDA_CHECK(cudaFree(de));
+        if (da) CUDA_CHECK(cudaFree(da));
         return -1;
     }
     CUDA_CHECK(cudaMemcpy(de, e, n * sizeof(float), cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemcpy(da, a, H * sizeof(float), cudaMemcpyHostToDevice));
-    scan_gpu(0, de, da, T, B, H, chunks);
+    if (chunks == 0)
+        fft_scan_gpu(0, &f, de, da, T);
+    else
+        scan_gpu(0, de, da, T, B, H, chunks);
     CUDA_CHECK(cudaMemcpy(e, de, n * sizeof(float), cudaMemcpyDeviceToHost));
+    fft_scan_destroy(&f);
     CUDA_CHECK(cudaFree(de));
     CUDA_CHECK(cudaFree(da));
     return 0;
 }
 
+extern "C" int dsf_gpu_scan(float *e, const float *a, int T, int B, int H, int chunks) {
+    return device_scan(e, a, T, B, H, chunks < 1 ? 1 : chunks);
+}
+
+extern "C" int dsf_gpu_scan_fft(float *e, const float *a, int T, int B, int H) {
+    return device_scan(e, a, T, B, H, 0);
+}
+
 extern "C" double dsf_gpu_gemm_gflops(int M, int N, int K, int tb, int reps) {
     if (dsf_gpu_device_count() < 1) return -1;
     float *a, *b, *c;
-    if (dalloc(&a, sizeof(float) * M * K)) return -1;
-    if (dalloc(&b, sizeof(float) * K * N) || dalloc(&c, sizeof(float) * M * N)) {
+    if (gpu_alloc(&a, sizeof(float) * M * K)) return -1;
+    if (gpu_alloc(&b, sizeof(float) * K * N) || gpu_alloc(&c, sizeof(float) * M * N)) {
         CUDA_CHECK(cudaFree(a));
         if (b) CUDA_CHECK(cudaFree(b));
         return -1;

@@ -118,6 +118,30 @@ __host__ __device__ inline void lstm_local_unit(int row, int k, int bptt, float 
     ga[g + 2 * H] = dcv * i * (1.0f - gg * gg);
 }
 
+// Elman forward, unit i of batch row b (cell/elman.h): gx (B,H) x W_ihᵀ, gh (B,H)
+// h' W_hhᵀ, both without bias. Writes h (B,H) = tanh of their sum with the biases.
+__host__ __device__ inline void elman_forward_unit(int b, int i, const float *gx, const float *gh,
+                                                   const float *b_ih, const float *b_hh, float *h,
+                                                   int H) {
+    const size_t s = (size_t)b * H + i;
+    h[s] = tanhf(gx[s] + b_ih[i] + gh[s] + b_hh[i]);
+}
+
+// Elman local backward, unit i of row `row` (elman_backward_local): the
+// pre-activation gradient ga = δ ⊙ (1 − h²), h the row's output. For BPTT carry
+// (= ga_{t+1} W_hh; NULL at the last step) is added to e first, and δ written
+// back to e; ft and dsf pass NULL: δ is e as it is.
+__host__ __device__ inline void elman_local_unit(int row, int i, float *e, const float *carry,
+                                                 const float *h, float *ga, int H) {
+    const size_t s = (size_t)row * H + i;
+    float d = e[s];
+    if (carry) {
+        d += carry[s];
+        e[s] = d;
+    }
+    ga[s] = d * (1.0f - h[s] * h[s]);
+}
+
 // ---- the chunked reverse scan δ_t = e_t + a ⊙ δ_{t+1} (grad/scan.h) ----
 //
 // Channel c of C = B·H (its feedback a[c % H]) is the column e[t·C + c]. The T
@@ -163,6 +187,75 @@ __host__ __device__ inline void scan_phase3(float *e, float a, size_t c, size_t 
         e[(size_t)t * C + c] += m * carry;
         m *= a;
     }
+}
+
+// ---- the fft scan (grad/scan.c's, on cuFFT) ----
+//
+// δ_t = Σ_{j<T−t} a^j e_{t+j} is, per channel, the correlation of e with the
+// kernel (1, a, …, a^{T−1}). Time-major e (T,B,H) is a (T, C) array with C = B·H
+// channels: zero-padded to (N, C), N ≥ 2T (no wrap-around), one batched real
+// transform along time of each of the C columns (stride C, distance 1) gives X
+// (M, C), M = N/2 + 1; X_mc ← X_mc conj(K_m)/N with K the kernel's spectrum for
+// the channel's a; the inverse transform's first T rows are δ. A channel whose a
+// is 0 keeps e exactly (DSF with a = 0 must be FT).
+
+// The smallest even 2,3,5,7-smooth length ≥ 2T (what grad/scan.c uses), or -1.
+__host__ inline int fft_scan_length(int T) {
+    for (long long n = 2 * (long long)T; n <= 2147483647LL; n += 2) {
+        long long m = n;
+        const int primes[] = {2, 3, 5, 7};
+        for (int p = 0; p < 4; p++)
+            while (m % primes[p] == 0) m /= primes[p];
+        if (m == 1) return (int)n;
+    }
+    return -1;
+}
+
+// Entry m of conj(K)/N for feedback a (grad/scan.c's fft_kernel, with the
+// twiddles computed here): with ω = e^{−2πi/N}, K_m = Σ_{j<T} (aω^m)^j =
+// (1 − a^T ω^{mT}) / (1 − a ω^m), in double, 1 − cos written as 2 sin²(·/2)
+// so that a → 1, m → 0 loses nothing.
+__host__ __device__ inline void fft_spectrum_unit(int m, float af, int T, int N, float *re,
+                                                  float *im) {
+    const double pi = 3.14159265358979323846, a = af;
+    const long long q = (long long)m * T % N;
+    const double sp = sin(pi * m / N), sq = sin(pi * (double)q / N);
+    // sin φ as sin(π − φ) past π/2: exactly 0 at m = N/2, where a = −1 makes the
+    // denominator 0.
+    const double vers_phi = 2 * sp * sp,
+                 sin_phi = 4LL * m <= N ? sin(2 * pi * m / N) : sin(pi * (N - 2.0 * m) / N);
+    const double vers_th = 2 * sq * sq, sin_th = sin(2 * pi * (double)q / N);
+    const double cos_th = cos(2 * pi * (double)q / N);
+    const double la = log1p(fabs(a) - 1.0);  // log|a|, exact near |a| = 1
+    const double r = exp(T * la), one_minus_r = -expm1(T * la);
+    const int flip = a < 0 && (T & 1);  // a^T = −|a|^T
+    const double dr = (1.0 - a) + a * vers_phi, di = a * sin_phi;
+    const double ur = flip ? 1.0 + r * cos_th : one_minus_r + r * vers_th;
+    const double ui = flip ? -r * sin_th : r * sin_th;
+    double kr = T, ki = 0;  // aω^m = 1: every term of the sum is 1
+    if (dr != 0 || di != 0) {
+        const double den = dr * dr + di * di;
+        kr = (ur * dr + ui * di) / den;
+        ki = (ui * dr - ur * di) / den;
+    }
+    *re = (float)(kr / N);
+    *im = (float)(-ki / N);
+}
+
+// X (M,C) complex, interleaved (re, im), entry (m, c) times K (M,H) entry
+// (m, c mod H).
+__host__ __device__ inline void fft_apply_unit(int m, size_t c, float *X, const float *K,
+                                               size_t C, int H) {
+    const size_t x = 2 * ((size_t)m * C + c), k = 2 * ((size_t)m * H + c % H);
+    const float xr = X[x], xi = X[x + 1], kr = K[k], ki = K[k + 1];
+    X[x] = xr * kr - xi * ki;
+    X[x + 1] = xr * ki + xi * kr;
+}
+
+// Entry k of e (T,B,H) from the inverse transform y (N,B,H), unless its a is 0.
+__host__ __device__ inline void fft_finish_unit(size_t k, float *e, const float *y,
+                                                const float *a, int H) {
+    if (a[k % H] != 0.0f) e[k] = y[k];
 }
 
 #endif

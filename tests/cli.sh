@@ -379,11 +379,12 @@ done
 if "$DSF" bench --device cuda --vocab 50 --emb 16 --hidden 32 --batch 4 --seq 8 --steps 1 \
     --warmup 0 --gemm-size 64 >/dev/null 2>&1; then
     for cell in gru lstm rnn; do
-    for m in bptt ft dsf dsf-fft; do
+    for m in bptt ft dsf dsf-fft dsf-sweeps; do
         # dsf-fft: the device's fft scan against the CPU's sequential one (which
-        # needs no FFTW).
+        # needs no FFTW); dsf-sweeps: two correction sweeps.
         mc="--method $m" mg="--method $m"
         [ "$m" = dsf-fft ] && mc="--method dsf --scan seq" mg="--method dsf --scan fft"
+        [ "$m" = dsf-sweeps ] && mc="--method dsf --feedback uniform:0,0.5+2" mg=$mc
         for o in sgd adamw; do
             k="$cell $m $o" a="$tmp/ga.csv" b="$tmp/gb.csv" c="$tmp/gc.csv"
             rm -f "$a" "$b" "$c"

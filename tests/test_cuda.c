@@ -1,13 +1,13 @@
 // test_cuda.c: the CUDA backend (src/cuda, make CUDA=1 only) against the CPU one.
 //   - without a device: the kernels' element functions run on the host (the GRU
 //     forward step, the local backward with and without BPTT's carry, the chunked
-//     scan; the LSTM's forward step and backward stages; the Elman cell's; the fft
-//     scan's spectrum, product and copy-back around FFTW transforms in cuFFT's
-//     layout) against cell/gru.c, cell/lstm.c, cell/elman.c and grad/scan.c; the
+//     scan; the LSTM's forward step and backward stages; the Elman cell's; the
+//     correction sweeps; the fft scan's spectrum, product and copy-back around
+//     FFTW transforms in cuFFT's layout) against cell/gru.c, cell/lstm.c, cell/elman.c and grad/scan.c; the
 //     refusals of what is not implemented;
 //   - with a device: the scan kernels (chunked and fft), then whole models (GRU,
 //     LSTM and Elman stacks, tied or not, two layers) under bptt, ft and dsf with
-//     every scan: the loss, every gradient tensor and the carried state over two
+//     every scan, with and without correction sweeps: the loss, every gradient tensor and the carried state over two
 //     steps against lm_forward / lm_backward, determinism, and SGD and AdamW steps
 //     with clipping against grad_clip and optim_step.
 // Tests that need a device skip, saying so, when there is none.
@@ -234,6 +234,85 @@ static void test_cuda_emulate_elman(void) {
     CHECK_MSG(bptt_err < 1e-5, "bptt: %g", bptt_err);
 }
 
+// Correction sweeps (--feedback uniform+2), as lm.cu runs them, against
+// gru_layer_backward and lstm_layer_backward: δ (and the LSTM's δc) and the gate
+// gradients. GRU: each sweep is the local backward of all rows, the GEMM part
+// gh_{t+1} W_hh, the right side with z_{t+1}, the scan. LSTM: the same for δh
+// through all four gates, then δc from ĉ with f_{t+1} and a_c.
+static void test_cuda_emulate_sweeps(void) {
+    enum { T = 6, B = 2, I = 3, H = 5, K = 2, N = T * B * H };
+    for (int lstm = 0; lstm < 2; lstm++) {
+        const int G = (lstm ? 4 : 3) * H;
+        dsf_rng r;
+        dsf_rng_seed(&r, 19 + lstm);
+        float *w_ih = randn(&r, G * I, -0.5f, 0.5f), *w_hh = randn(&r, G * H, -0.5f, 0.5f);
+        float *x = randn(&r, T * B * I, -1, 1), *e = randn(&r, N, -1, 1);
+        float *h = randn(&r, (T + 1) * B * H, -1, 1), *q = randn(&r, N, -1, 1);
+        float *c = randn(&r, (T + 1) * B * H, -1, 1), *gates = randn(&r, T * B * G, 0.05f, 0.95f);
+        float *a = randn(&r, 2 * H, 0, 1);
+        float *gw = calloc(G * (I + H) + 2 * G, sizeof(float));
+        float *gi = calloc(T * B * G, sizeof(float)), *gh = calloc(T * B * G, sizeof(float));
+        float *ref = calloc(2 * N, sizeof(float)), *d = malloc(sizeof(float) * N);
+        float *e0 = malloc(sizeof(float) * N), *cb = calloc(N, sizeof(float));
+        float *egi = calloc(T * B * G, sizeof(float)), *egh = calloc(T * B * G, sizeof(float));
+        float *edc = calloc(N, sizeof(float));
+        const dsf_layer_feedback fb = {DSF_FEEDBACK_UNIFORM, a, NULL, NULL, 0, NULL, K};
+        gru_backward_work work = {gi, gh, NULL, NULL, ref};
+        memcpy(d, e, sizeof(float) * N);
+        memcpy(e0, e, sizeof(float) * N);
+        double err;
+        if (!lstm) {
+            const gru_weights w = {w_ih, w_hh, NULL, NULL};
+            gru_cache cache = {h, gates, q, NULL};
+            gru_grads g = {gw, gw + G * I, gw + G * (I + H), gw + G * (I + H) + G};
+            gru_layer_backward(DSF_METHOD_DSF, DSF_SCAN_SEQ, &fb, &w, x, &cache, e, &work, &g,
+                               NULL, T, B, I, H);
+            dsf_gpu_emulate_scan(d, a, T, B, H, 16);
+            for (int k = 0; k < K; k++) {
+                dsf_gpu_emulate_gru_local(d, NULL, NULL, NULL, h, gates, q, egi, egh, T * B, H);
+                dsf_sgemm(0, 0, (T - 1) * B, H, G, 1.0f, egh + B * G, G, w_hh, H, 0.0f, cb, H);
+                dsf_gpu_emulate_sweep_rhs(d, e0, cb, gates + H, G, a, T, B, H);
+                memcpy(d, cb, sizeof(float) * N);
+                dsf_gpu_emulate_scan(d, a, T, B, H, 16);
+            }
+            dsf_gpu_emulate_gru_local(d, NULL, NULL, NULL, h, gates, q, egi, egh, T * B, H);
+            err = fmax(rel_err(d, e, N), fmax(rel_err(egi, gi, T * B * G),
+                                              rel_err(egh, gh, T * B * G)));
+        } else {
+            for (int k = 0; k < T * B; k++)  // the g gate is a tanh: let it be negative too
+                for (int i = 0; i < H; i++) gates[k * G + 2 * H + i] = 2 * gates[k * G + 2 * H + i] - 1;
+            const lstm_weights w = {w_ih, w_hh, NULL, NULL};
+            lstm_cache cache = {h, c, gates};
+            lstm_grads g = {gw, gw + G * I, gw + G * (I + H), gw + G * (I + H) + G};
+            lstm_layer_backward(DSF_METHOD_DSF, DSF_SCAN_SEQ, &fb, &w, x, &cache, e, &work, &g,
+                                NULL, T, B, I, H);
+            dsf_gpu_emulate_scan(d, a, T, B, H, 16);
+            dsf_gpu_emulate_lstm_c_local(d, gates, c + B * H, edc, T * B, H);
+            dsf_gpu_emulate_scan(edc, a + H, T, B, H, 16);
+            for (int k = 0; k < K; k++) {
+                dsf_gpu_emulate_lstm_local(0, d, edc, NULL, NULL, NULL, c, c + B * H, gates, egi,
+                                           T * B, H);
+                dsf_sgemm(0, 0, (T - 1) * B, H, G, 1.0f, egi + B * G, G, w_hh, H, 0.0f, cb, H);
+                dsf_gpu_emulate_sweep_rhs(d, e0, cb, NULL, 0, a, T, B, H);
+                memcpy(d, cb, sizeof(float) * N);
+                dsf_gpu_emulate_scan(d, a, T, B, H, 16);
+                dsf_gpu_emulate_lstm_c_local(d, gates, c + B * H, cb, T * B, H);
+                dsf_gpu_emulate_sweep_rhs(edc, NULL, cb, gates + H, G, a + H, T, B, H);
+                memcpy(edc, cb, sizeof(float) * N);
+                dsf_gpu_emulate_scan(edc, a + H, T, B, H, 16);
+            }
+            dsf_gpu_emulate_lstm_local(0, d, edc, NULL, NULL, NULL, c, c + B * H, gates, egi,
+                                       T * B, H);
+            // lstm_layer_backward leaves δc in work->gh.
+            err = fmax(fmax(rel_err(d, e, N), rel_err(edc, gh, N)), rel_err(egi, gi, T * B * G));
+        }
+        float *bufs[] = {w_ih, w_hh, x, e, h, q, c, gates, a, gw, gi, gh, ref, d, e0, cb, egi,
+                         egh, edc};
+        for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) free(bufs[k]);
+        CHECK_MSG(err < 1e-5, "%s: %g", lstm ? "lstm" : "gru", err);
+    }
+}
+
 // The shapes of the scan tests: T, B, H, chunks (clamped to T and 32).
 static const int scan_shapes[][4] = {{1, 2, 3, 16},  {5, 2, 3, 16},  {37, 3, 5, 16},
                                      {100, 2, 33, 1}, {64, 1, 7, 32}, {1000, 1, 4, 16},
@@ -353,7 +432,7 @@ static void test_cuda_refusals(void) {
     CHECK(dsf_gpu_check(&m, DSF_METHOD_BPTT, DSF_SCAN_SEQ) == 0);
     CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH) == 0);
     CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_FFT) == 0);
-    const char *bad[] = {"diag", "lowrank:2", "fit", "uniform+2"};
+    const char *bad[] = {"diag", "lowrank:2", "fit"};
     for (int k = 0; k < 3; k++) {
         CHECK(dsf_feedback_parse(bad[k], &m.fb) == 0);
         CHECK(dsf_gpu_check(&m, DSF_METHOD_BPTT, DSF_SCAN_SEQ) == 0);  // only dsf uses it
@@ -411,16 +490,21 @@ static void test_cuda_scan_device(void) {
     }
 }
 
-// A model with PyTorch's initialisation times scale, and a uniform feedback.
-static int make_model_cfg(dsf_lm *m, const dsf_lm_config *cfg, float scale, uint64_t seed, int T) {
+// A model with PyTorch's initialisation times scale, and the feedback fb.
+static int make_model_fb(dsf_lm *m, const dsf_lm_config *cfg, float scale, uint64_t seed, int T,
+                         const char *fb_spec) {
     if (lm_create(m, cfg)) return -1;
     dsf_rng r;
     dsf_rng_seed(&r, seed);
     lm_init_params(m, &r);
     for (size_t i = 0; i < m->n; i++) m->params[i] *= scale;
     dsf_feedback fb;
-    if (dsf_feedback_parse("uniform", &fb)) return -1;
+    if (dsf_feedback_parse(fb_spec, &fb)) return -1;
     return lm_set_feedback(m, &fb, &r, T);
+}
+
+static int make_model_cfg(dsf_lm *m, const dsf_lm_config *cfg, float scale, uint64_t seed, int T) {
+    return make_model_fb(m, cfg, scale, seed, T, "uniform");
 }
 
 // A small model, tie → E = H, its weights 3× the initialisation: livelier gates.
@@ -575,6 +659,30 @@ static void test_cuda_gradients_elman(void) {
     lm_destroy(&m);
 }
 
+// Correction sweeps (--feedback uniform+2) for each cell and scan, and many
+// blocks (H = 300) with zero+3 (BPTT truncated to 3 steps).
+static void test_cuda_gradients_sweeps(void) {
+    NEED_DEVICE();
+    const dsf_cell cells[] = {DSF_CELL_GRU, DSF_CELL_LSTM, DSF_CELL_ELMAN};
+    const dsf_scan_kind scans[] = {DSF_SCAN_SEQ, DSF_SCAN_BLELLOCH, DSF_SCAN_FFT};
+    for (int k = 0; k < 3 && !test_current_failed; k++)
+        for (int s = 0; s < 3; s++) {
+            const dsf_lm_config cfg = {.V = 13, .E = 5, .H = 7, .L = 2, .cell = cells[k]};
+            dsf_lm m;
+            CHECK(make_model_fb(&m, &cfg, 3, 23, 12, "uniform+2") == 0);
+            compare_model(&m, 3, 12, DSF_METHOD_DSF, scans[s], 1e-4);
+            lm_destroy(&m);
+        }
+    enum { T = 70 };
+    for (int k = 0; k < 3 && !test_current_failed; k++) {
+        const dsf_lm_config cfg = {.V = 50, .E = 300, .H = 300, .L = 1, .cell = cells[k]};
+        dsf_lm m;
+        CHECK(make_model_fb(&m, &cfg, 1, 54, T, "zero+3") == 0);
+        compare_model(&m, 5, T, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH, 1e-3);
+        lm_destroy(&m);
+    }
+}
+
 // Sizes that take many blocks in every kernel (H = 300 is no multiple of 32 or
 // of 256): indexing across blocks. (One layer at PyTorch's initialisation; the
 // longer sums of the GEMMs in other orders: a looser tolerance.)
@@ -688,6 +796,7 @@ void suite_cuda(void) {
     RUN(test_cuda_emulate_lstm_local);
     RUN(test_cuda_emulate_elman);
     RUN(test_cuda_emulate_scan);
+    RUN(test_cuda_emulate_sweeps);
     RUN(test_cuda_emulate_fft_spectrum);
     RUN(test_cuda_emulate_fft);
     RUN(test_cuda_refusals);
@@ -696,6 +805,7 @@ void suite_cuda(void) {
     RUN(test_cuda_gradients_large);
     RUN(test_cuda_gradients_lstm);
     RUN(test_cuda_gradients_elman);
+    RUN(test_cuda_gradients_sweeps);
     RUN(test_cuda_deterministic);
     RUN(test_cuda_optim);
 }

@@ -81,6 +81,14 @@ extern "C" void dsf_gpu_emulate_scan(float *e, const float *a, int T, int B, int
     }
 }
 
+extern "C" void dsf_gpu_emulate_sweep_rhs(const float *e, const float *e0, float *c,
+                                          const float *d, size_t ds, const float *a, int T, int B,
+                                          int H) {
+    const size_t TB = (size_t)T * B;
+    for (size_t r = 0; r < TB; r++)
+        for (int i = 0; i < H; i++) sweep_rhs_unit(r, i, e, e0, c, d, ds, a, TB - B, B, H);
+}
+
 extern "C" int dsf_gpu_fft_length(int T) { return fft_scan_length(T); }
 
 extern "C" void dsf_gpu_emulate_fft_spectrum(float *K, const float *a, int T, int N, int H) {

@@ -39,11 +39,13 @@
 // lstm_layer_backward: BPTT carries δh and δc step by step; DSF scans δh with
 // a_h, then δc's local part with a_c), --arch stack (tied or not), no dropout;
 // bptt, ft and dsf with a feedback that is one fixed vector a per layer (uniform,
-// zero, identity, const, ssm); --scan blelloch (the chunked scan, 16 chunks of
-// time), seq (the same kernel with one chunk: a reverse loop per channel) and fft
-// (cuFFT along time of all B·H channels, buffers of about 4·T·B·H floats and
-// cuFFT's work area made with the model); they agree up to rounding. Everything else is refused by
-// dsf_gpu_check with one clear line.
+// zero, identity, const, ssm), with or without correction sweeps (+K: the local
+// kernel over all rows, one GEMM for Jᵀδ's W_hh part, the right side, the scan,
+// K times); --scan blelloch (the chunked scan, 16 chunks of time), seq (the same
+// kernel with one chunk: a reverse loop per channel) and fft (cuFFT along time
+// of all B·H channels, buffers of about 4·T·B·H floats and cuFFT's work area
+// made with the model); they agree up to rounding. Everything else is refused
+// by dsf_gpu_check with one clear line.
 //
 // Every function that can fail for a reason a user can cause (no device, sizes,
 // memory, an unsupported model) returns -1 with dsf_error() set. A failing CUDA
@@ -168,6 +170,11 @@ void dsf_gpu_emulate_elman_forward(const float *gx, const float *gh, const float
 void dsf_gpu_emulate_elman_local(float *e, const float *carry, const float *h, float *ga, int n,
                                  int H);
 void dsf_gpu_emulate_scan(float *e, const float *a, int T, int B, int H, int chunks);
+// The right side of a correction sweep (--feedback F+K) into c (T,B,H) from δ in
+// e: c_r += e0_r + (d_{r+B} − a) ⊙ δ_{r+B} for rows r < (T−1)·B (d with row stride
+// ds; e0, d NULL count as zero), and c ← e0 at the last step when e0 is given.
+void dsf_gpu_emulate_sweep_rhs(const float *e, const float *e0, float *c, const float *d,
+                               size_t ds, const float *a, int T, int B, int H);
 // The fft scan's parts around the two transforms (which the host test does with
 // FFTW in the same layout): its length N for T steps (-1: none); the spectrum
 // K (M,H) complex, interleaved, M = N/2 + 1, of the feedback a (H); X (M,B,H)

@@ -37,6 +37,10 @@ void lstm_local_gpu(cudaStream_t s, int bptt, float *e, float *dc, const float *
 // `chunks` pieces (at most SCAN_MAX_CHUNKS; fewer when T is shorter).
 enum { SCAN_MAX_CHUNKS = 32, SCAN_DEFAULT_CHUNKS = 16 };
 void scan_gpu(cudaStream_t s, float *e, const float *a, int T, int B, int H, int chunks);
+// The right side of a correction sweep into c (T,B,H) (units.cuh, sweep_rhs_unit),
+// from δ in e; e0 and d may be NULL.
+void sweep_rhs_gpu(cudaStream_t s, const float *e, const float *e0, float *c, const float *d,
+                   size_t ds, const float *a, int T, int B, int H);
 
 // fft.cu: the fft scan (units.cuh) for sequences of up to T steps of B·H
 // channels: its buffers (y (N,B,H) real, X (M,B,H) and K (M,H) complex) and

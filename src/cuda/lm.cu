@@ -47,6 +47,8 @@ struct dsf_gpu {
     float *gi, *gh;   // (T,B,GH): the GRU's two gate gradients; the LSTM's ga, and δc in gh;
                       // the Elman cell's ga in gi
     float *carry;     // (B,H)
+    float *ref;       // (2,T,B,H): the sweeps' e0 and GEMM part (--feedback F+K only)
+    int refine;       // K
     float *state;     // (L,B,H)
     float *state_c;   // (L,B,H): the LSTM's c (zeros for the other cells)
     gpu_layer layer[DSF_MAX_LAYERS];
@@ -109,9 +111,6 @@ extern "C" int dsf_gpu_check(const dsf_lm *m, dsf_method meth, dsf_scan_kind sca
                              "identity, const and ssm are)",
                              name);
     }
-    if (m->fb.refine)
-        return dsf_error_set("--device cuda: correction sweeps (--feedback ...+K) are not "
-                             "implemented on the GPU");
     return 0;
 }
 
@@ -130,6 +129,7 @@ extern "C" int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *o
     g->T = T;
     g->scan = scan;
     g->fb_kind = m->fb.kind;
+    g->refine = m->fb.refine;
     g->n = m->n;
     g->ntensors = m->ntensors;
     memcpy(g->tensors, m->tensors, sizeof g->tensors);
@@ -166,6 +166,7 @@ extern "C" int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *o
               (lstm && gpu_alloc(&g->layer[l].c, (TB + B) * H * F)) ||
               (gru && gpu_alloc(&g->layer[l].q, TB * H * F));
     if (!bad && scan == DSF_SCAN_FFT) bad = fft_scan_create(&g->fft, T, B, c->H);
+    if (!bad && g->refine) bad = gpu_alloc(&g->ref, 2 * TB * H * F);
     if (!bad && (cudaMallocHost(&g->h_tokens, (5 * TB + 1) * sizeof(int32_t)) != cudaSuccess ||
                  cudaMallocHost(&g->h_scalars, 2 * sizeof(double)) != cudaSuccess)) {
         (void)cudaGetLastError();
@@ -205,8 +206,8 @@ extern "C" void dsf_gpu_destroy(dsf_gpu *g) {
     if (!g) return;
     if (g->stream) CUDA_CHECK(cudaStreamSynchronize(g->stream));
     void *dev[] = {g->params, g->grads, g->m, g->v, g->feedback, g->tokens, g->emb, g->gx,
-                   g->logits, g->row_loss, g->e, g->dx, g->gi, g->gh, g->carry, g->state, g->state_c,
-                   g->scalars, g->partial};
+                   g->logits, g->row_loss, g->e, g->dx, g->gi, g->gh, g->carry, g->ref, g->state,
+                   g->state_c, g->scalars, g->partial};
     for (size_t k = 0; k < sizeof dev / sizeof dev[0]; k++)
         if (dev[k]) CUDA_CHECK(cudaFree(dev[k]));
     for (int l = 0; l < DSF_MAX_LAYERS; l++) {
@@ -360,6 +361,24 @@ static void scan(dsf_gpu *g, float *e, const float *a, int T) {
                  g->scan == DSF_SCAN_SEQ ? 1 : SCAN_DEFAULT_CHUNKS);
 }
 
+// One correction sweep (grad/method.c's sweep): δ ← scan(e0 + c + (d − a) S δ) in
+// place on e, which holds δ; c (T,B,H) the GEMM part of J_{t+1}ᵀ δ_{t+1} in its
+// first T−1 steps (overwritten), d its elementwise part (stride ds) or NULL, e0
+// the local errors or NULL (zero).
+static void sweep(dsf_gpu *g, float *e, const float *e0, float *c, const float *d, size_t ds,
+                  const float *a, int T) {
+    const size_t TBH = (size_t)T * g->B * g->cfg.H;
+    sweep_rhs_gpu(g->stream, e, e0, c, d, ds, a, T, g->B, g->cfg.H);
+    CUDA_CHECK(cudaMemcpyAsync(e, c, TBH * sizeof(float), cudaMemcpyDeviceToDevice, g->stream));
+    scan(g, e, a, T);
+}
+
+// c (rows,H) = ga (rows, G) · W_hh (G, H): the GEMM part of Jᵀ δ at every row.
+static void carry_all(dsf_gpu *g, const float *ga, const float *w_hh, float *c, int rows, int G) {
+    if (rows > 0) gpu_sgemm(g->blas, 0, 0, rows, g->cfg.H, G, 1.0f, ga, G, w_hh, g->cfg.H, 0.0f, c,
+                            g->cfg.H);
+}
+
 // Layer l: g->e holds its local errors (T,B,H) on entry and δ on return; g->dx
 // receives the input gradient (T,B,I); x is its input. As gru_layer_backward.
 // The LSTM's (lstm_layer_backward): the state gradient δh in e and δc in gh; the
@@ -387,9 +406,24 @@ static void lstm_state_backward(dsf_gpu *g, dsf_method meth, int l, int T) {
     // DSF's two stages (DESIGN.md §2): δh by the scan with a_h; then δc's local part
     // from it, scanned with a_c. ft: both local.
     const float *a = g->feedback + (size_t)l * 2 * H;
-    if (meth == DSF_METHOD_DSF) scan(g, e, a, T);
+    const int dsf = meth == DSF_METHOD_DSF;
+    float *e0 = g->ref, *cb = g->ref ? g->ref + (size_t)TB * H : NULL;
+    if (dsf && g->refine)
+        CUDA_CHECK(cudaMemcpyAsync(e0, e, (size_t)TB * H * sizeof(float),
+                                   cudaMemcpyDeviceToDevice, g->stream));
+    if (dsf) scan(g, e, a, T);
     lstm_c_local_gpu(g->stream, e, c->gates, c->c + BH, dc, TB, H);
-    if (meth == DSF_METHOD_DSF) scan(g, dc, a + H, T);
+    if (dsf) scan(g, dc, a + H, T);
+    for (int k = 0; dsf && k < g->refine; k++) {
+        // δh ← scan(e + (Jᵀ − A_h) S δh), Jᵀ through all four gates of step t+1;
+        // then δc ← scan(ĉ + (f − a_c) S δc) (lstm_layer_backward).
+        lstm_local_gpu(g->stream, 0, e, dc, NULL, NULL, NULL, c->c, c->c + BH, c->gates, ga, TB,
+                       H);
+        carry_all(g, ga + BG, w_hh, cb, TB - B, G);
+        sweep(g, e, e0, cb, NULL, 0, a, T);
+        lstm_c_local_gpu(g->stream, e, c->gates, c->c + BH, cb, TB, H);
+        sweep(g, dc, NULL, cb, c->gates + H, (size_t)G, a + H, T);
+    }
     lstm_local_gpu(g->stream, 0, e, dc, NULL, NULL, NULL, c->c, c->c + BH, c->gates, ga, TB, H);
 }
 
@@ -411,7 +445,19 @@ static void elman_state_backward(dsf_gpu *g, dsf_method meth, int l, int T) {
         }
         return;
     }
-    if (meth == DSF_METHOD_DSF) scan(g, e, g->feedback + (size_t)l * H, T);
+    if (meth == DSF_METHOD_DSF) {
+        const float *a = g->feedback + (size_t)l * H;
+        float *e0 = g->ref, *cb = g->ref ? g->ref + (size_t)TB * H : NULL;
+        if (g->refine)
+            CUDA_CHECK(cudaMemcpyAsync(e0, e, (size_t)TB * H * sizeof(float),
+                                       cudaMemcpyDeviceToDevice, g->stream));
+        scan(g, e, a, T);
+        for (int k = 0; k < g->refine; k++) {
+            elman_local_gpu(g->stream, e, NULL, c->h + BH, ga, TB, H);
+            carry_all(g, ga + BH, rnn_t(g, g->params, l, 1), cb, TB - B, H);
+            sweep(g, e, e0, cb, NULL, 0, a, T);
+        }
+    }
     elman_local_gpu(g->stream, e, NULL, c->h + BH, ga, TB, H);
 }
 
@@ -439,7 +485,21 @@ static void layer_backward(dsf_gpu *g, dsf_method meth, int l, const float *x, i
                           g->carry, H);
         }
     } else {
-        if (meth == DSF_METHOD_DSF) scan(g, e, g->feedback + (size_t)l * H, T);
+        if (meth == DSF_METHOD_DSF) {
+            const float *a = g->feedback + (size_t)l * H;
+            if (g->refine)
+                CUDA_CHECK(cudaMemcpyAsync(g->ref, e, (size_t)TB * H * sizeof(float),
+                                           cudaMemcpyDeviceToDevice, g->stream));
+            scan(g, e, a, T);
+            for (int k = 0; k < g->refine; k++) {
+                // The local backward of every row, its GEMM part gh W_hh into gi
+                // (as (T,B,H)), then the sweep with z_{t+1} as the elementwise part.
+                gru_local_gpu(g->stream, e, NULL, NULL, NULL, c->h, c->gates, c->q, g->gi, g->gh,
+                              TB, H);
+                carry_all(g, g->gh + BG, w_hh, g->gi, TB - B, G);
+                sweep(g, e, g->ref, g->gi, c->gates + H, (size_t)G, a, T);
+            }
+        }
         // ft: δ = e as it is. With δ known at every step, one kernel over all rows.
         gru_local_gpu(g->stream, e, NULL, NULL, NULL, c->h, c->gates, c->q, g->gi, g->gh, TB, H);
     }

@@ -3,6 +3,7 @@
 // row) and all P chunks of time of each; the chunks' local results meet in
 // shared memory. The work is about twice a plain reverse loop, the sequential
 // depth T/P + P instead of T.
+// Also the right side of the correction sweeps, one thread per entry.
 #include "common.cuh"
 #include "kernels.cuh"
 #include "units.cuh"
@@ -32,4 +33,18 @@ void scan_gpu(cudaStream_t s, float *e, const float *a, int T, int B, int H, int
     const dim3 threads(SCAN_LANES, (unsigned)P);
     scan_kernel<<<gpu_blocks((size_t)B * H, SCAN_LANES), threads, 0, s>>>(e, a, T, B, H, P);
     CUDA_LAUNCHED(s, "scan_kernel");
+}
+
+static __global__ void sweep_rhs_kernel(const float *e, const float *e0, float *c, const float *d,
+                                        size_t ds, const float *a, int T, int B, int H) {
+    const size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= (size_t)T * B * H) return;
+    sweep_rhs_unit(k / H, (int)(k % H), e, e0, c, d, ds, a, (size_t)(T - 1) * B, B, H);
+}
+
+void sweep_rhs_gpu(cudaStream_t s, const float *e, const float *e0, float *c, const float *d,
+                   size_t ds, const float *a, int T, int B, int H) {
+    const unsigned nt = 256;
+    sweep_rhs_kernel<<<gpu_blocks((size_t)T * B * H, nt), nt, 0, s>>>(e, e0, c, d, ds, a, T, B, H);
+    CUDA_LAUNCHED(s, "sweep_rhs_kernel");
 }

@@ -189,6 +189,26 @@ __host__ __device__ inline void scan_phase3(float *e, float a, size_t c, size_t 
     }
 }
 
+// ---- the correction sweeps (--feedback F+K; grad/method.c's sweep_rhs) ----
+//
+// One sweep is δ ← scan_A(e0 + (Jᵀ − A) S δ): with c the GEMM part of
+// J_{t+1}ᵀ δ_{t+1} (rows r < (T−1)·B) and d its elementwise part read at row
+// r + B with stride ds (NULL: none), entry (r, i) of the right side is
+//   c_r,i + e0_r,i + (d_{r+B},i − a_i) δ_{r+B},i      (r < rows = (T−1)·B)
+// written to c (e0 NULL counts as zero), and at the last step e0 (c as it is
+// when e0 is NULL). The caller copies c to e and scans it.
+__host__ __device__ inline void sweep_rhs_unit(size_t r, int i, const float *e, const float *e0,
+                                               float *c, const float *d, size_t ds,
+                                               const float *a, size_t rows, int B, int H) {
+    const size_t s = r * H + i;
+    if (r < rows) {
+        const float dr = d ? d[(r + B) * ds + i] : 0.0f, er = e0 ? e0[s] : 0.0f;
+        c[s] += er + (dr - a[i]) * e[s + (size_t)B * H];
+    } else if (e0) {
+        c[s] = e0[s];
+    }
+}
+
 // ---- the fft scan (grad/scan.c's, on cuFFT) ----
 //
 // δ_t = Σ_{j<T−t} a^j e_{t+j} is, per channel, the correlation of e with the

@@ -3,7 +3,9 @@
 # cuda` (bptt, ft, dsf with each scan) against PyTorch's cuDNN nn.GRU and nn.LSTM
 # (bench/torch_bench.py --device cuda, BPTT) on the same shapes: H = 1024, B = 64,
 # T = 256 and 2048, one layer, vocab and embedding 256. Prints tokens/s and
-# ms/step of each, and each run's speed over cuDNN's BPTT for the same cell.
+# ms/step of each, and each run's speed over cuDNN's BPTT for the same cell;
+# bptt_graphs and dsf_graphs (blelloch) replay the recurrent loops from CUDA
+# graphs (DSF_CUDA_GRAPHS=1).
 #
 #   make CUDA=1 && sh bench/cuda_speed.sh         DSF=build/cuda/dsf STEPS=10 TF32=0
 #   SEQS="256" CELLS=gru sh bench/cuda_speed.sh   one sequence length, one cell
@@ -36,11 +38,14 @@ for T in $SEQS; do
         for scan in seq blelloch fft; do
             run dsf_$scan "$DSF" bench $shape --cell $cell --device cuda --method dsf --scan $scan --steps "$STEPS"
         done
+        # The recurrent loops replayed from CUDA graphs (DSF_CUDA_GRAPHS=1).
+        run bptt_graphs env DSF_CUDA_GRAPHS=1 "$DSF" bench $shape --cell $cell --device cuda --method bptt --steps "$STEPS"
+        run dsf_graphs env DSF_CUDA_GRAPHS=1 "$DSF" bench $shape --cell $cell --device cuda --method dsf --scan blelloch --steps "$STEPS"
         sed "s/^/$cell torch: /" "$tmp/torch.step"
         sed "s/^/$cell dsf:   /" "$tmp/bptt.step"
         read -r ref _ <"$tmp/torch"
         printf "%-22s %12s %10s %14s\n" "$cell" tokens/s ms/step "x cuDNN BPTT"
-        for n in torch bptt ft dsf_seq dsf_blelloch dsf_fft; do
+        for n in torch bptt ft dsf_seq dsf_blelloch dsf_fft bptt_graphs dsf_graphs; do
             read -r tok ms <"$tmp/$n"
             label=$n
             [ $n = torch ] && label="cuDNN nn.$(echo $cell | tr a-z A-Z)"

@@ -11,6 +11,7 @@
 //     steps against lm_forward / lm_backward, determinism, and SGD and AdamW steps
 //     with clipping against grad_clip and optim_step.
 // Tests that need a device skip, saying so, when there is none.
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef DSF_USE_FFTW
@@ -726,6 +727,53 @@ static void test_cuda_deterministic(void) {
     CHECK(same);
 }
 
+// DSF_CUDA_GRAPHS=1 (the recurrent loops replayed from CUDA graphs) gives the
+// same bits as plain launches, for each cell under bptt and dsf, over steps of
+// the full length (graphs) and a shorter one (plain) in turn, three layers (an
+// odd count: the error buffers trade places per layer).
+static void test_cuda_graphs(void) {
+    NEED_DEVICE();
+    enum { B = 3, T = 10, S = 4 };
+    const dsf_cell cells[] = {DSF_CELL_GRU, DSF_CELL_LSTM, DSF_CELL_ELMAN};
+    for (int k = 0; k < 3 && !test_current_failed; k++)
+        for (int meth = 0; meth < 2; meth++) {
+            const dsf_method method = meth ? DSF_METHOD_DSF : DSF_METHOD_BPTT;
+            const dsf_lm_config cfg = {.V = 11, .E = 6, .H = 6, .L = 3, .cell = cells[k]};
+            dsf_lm m;
+            CHECK(make_model_cfg(&m, &cfg, 3, 61, T) == 0);
+            dsf_gpu *g[2];
+            for (int on = 0; on < 2; on++) {
+                CHECK(setenv("DSF_CUDA_GRAPHS", on ? "1" : "0", 1) == 0);
+                CHECK_MSG(dsf_gpu_create(&g[on], &m, NULL, B, T, DSF_SCAN_BLELLOCH) == 0, "%s",
+                          dsf_error());
+            }
+            unsetenv("DSF_CUDA_GRAPHS");
+            int32_t x[(T + 1) * B];
+            dsf_rng r;
+            dsf_rng_seed(&r, 62);
+            float *gr[2] = {malloc(sizeof(float) * m.n), malloc(sizeof(float) * m.n)};
+            int same = 1;
+            for (int step = 0; step < S && same; step++) {
+                const int Ts = step == 2 ? T - 3 : T;
+                fill_tokens(&r, x, (size_t)(Ts + 1) * B, m.cfg.V);
+                double loss[2];
+                for (int on = 0; on < 2; on++) {
+                    loss[on] = dsf_gpu_forward(g[on], x, x + B, Ts);
+                    dsf_gpu_backward(g[on], method);
+                    dsf_gpu_get_grads(g[on], gr[on]);
+                }
+                same = loss[0] == loss[1] && memcmp(gr[0], gr[1], sizeof(float) * m.n) == 0;
+                CHECK_MSG(same, "%s %s step %d: graphs change the result", dsf_cell_name(cells[k]),
+                          dsf_method_name(method), step);
+            }
+            free(gr[0]);
+            free(gr[1]);
+            dsf_gpu_destroy(g[0]);
+            dsf_gpu_destroy(g[1]);
+            lm_destroy(&m);
+        }
+}
+
 // Two training steps (clip 0.01, which binds) on the CPU and the GPU from the
 // same model: the norms, then the parameters (and AdamW's moments).
 static void compare_optim(dsf_optim_kind kind, float lr) {
@@ -807,5 +855,6 @@ void suite_cuda(void) {
     RUN(test_cuda_gradients_elman);
     RUN(test_cuda_gradients_sweeps);
     RUN(test_cuda_deterministic);
+    RUN(test_cuda_graphs);
     RUN(test_cuda_optim);
 }

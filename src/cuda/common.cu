@@ -17,7 +17,12 @@ void dsf_cuda_launched(cudaStream_t s, const char *kernel, const char *file, int
         sync = v && *v && *v != '0';
     }
     dsf_cuda_check(cudaGetLastError(), kernel, file, line);
-    if (sync) dsf_cuda_check(cudaStreamSynchronize(s), kernel, file, line);
+    if (!sync) return;
+    // Not while a graph is being captured (DSF_CUDA_GRAPHS): the replay runs it.
+    cudaStreamCaptureStatus capturing;
+    dsf_cuda_check(cudaStreamIsCapturing(s, &capturing), kernel, file, line);
+    if (capturing == cudaStreamCaptureStatusNone)
+        dsf_cuda_check(cudaStreamSynchronize(s), kernel, file, line);
 }
 
 void gpu_sgemm(cublasHandle_t h, int ta, int tb, int M, int N, int K, float alpha, const float *A,

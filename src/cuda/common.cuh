@@ -29,7 +29,8 @@ inline void dsf_cuda_check(cufftResult r, const char *call, const char *file, in
 #define CUDA_CHECK(call) dsf_cuda_check((call), #call, __FILE__, __LINE__)
 
 // After every kernel launch: the launch's own error and, with DSF_CUDA_SYNC=1 in
-// the environment, the kernel's (the stream is synchronised), at this file:line.
+// the environment, the kernel's (the stream is synchronised, unless it is being
+// captured into a graph), at this file:line.
 void dsf_cuda_launched(cudaStream_t s, const char *kernel, const char *file, int line);
 #define CUDA_LAUNCHED(stream, kernel) dsf_cuda_launched((stream), (kernel), __FILE__, __LINE__)
 

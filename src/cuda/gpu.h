@@ -47,6 +47,11 @@
 // made with the model); they agree up to rounding. Everything else is refused
 // by dsf_gpu_check with one clear line.
 //
+// DSF_CUDA_GRAPHS=1 in the environment (read by dsf_gpu_create) captures each
+// layer's forward loop and BPTT loop over the full T steps into a CUDA graph at
+// their first run and replays it after (one launch instead of 2T; the same
+// bits); the name then ends in ", CUDA graphs".
+//
 // Every function that can fail for a reason a user can cause (no device, sizes,
 // memory, an unsupported model) returns -1 with dsf_error() set. A failing CUDA
 // or cuBLAS call after that is an internal error: it prints file:line, the call

@@ -10,6 +10,8 @@
 #include "gpu.h"
 #include "kernels.cuh"
 
+enum { BLAS_WORKSPACE = 32 << 20 };  // bytes: cuBLAS's work area under graph capture
+
 typedef struct {
     float *h;      // (T+1,B,H): h[0] the carried state, h[t+1] the output of step t
     float *gates;  // (T,B,GH): the GRU's r, z, n (G = 3), the LSTM's i, f, g, o (G = 4),
@@ -31,6 +33,12 @@ struct dsf_gpu {
     cublasHandle_t blas;
     cudaEvent_t uploaded;  // the last token upload has left the staging buffer
     fft_scan fft;          // --scan fft: its buffers and plans (else all zero)
+    // DSF_CUDA_GRAPHS=1: each layer's forward loop and BPTT loop over the full T
+    // steps are captured once into a CUDA graph and replayed (one launch instead
+    // of 2T); cuBLAS then works in blas_ws.
+    int graphs;
+    cudaGraphExec_t fwd_graph[DSF_MAX_LAYERS], bptt_graph[DSF_MAX_LAYERS];
+    void *blas_ws;
     // Device: the flat buffers with m->params' layout, and the feedback (L,S·H)
     // (S = 2 for the LSTM: a_h, then a_c).
     float *params, *grads, *m, *v, *feedback;
@@ -43,7 +51,8 @@ struct dsf_gpu {
     float *gx;        // (T,B,GH): the input projections of the current layer
     float *logits;    // (T·B,V): logits, then dlogits
     float *row_loss;  // (T·B)
-    float *e, *dx;    // (T,B,max(E,H))
+    float *e, *dx;    // (T,B,max(E,H)): the current layer's local errors and its input's
+    float *err[2];    // the two buffers behind e and dx, in their order at the decoder
     float *gi, *gh;   // (T,B,GH): the GRU's two gate gradients; the LSTM's ga, and δc in gh;
                       // the Elman cell's ga in gi
     float *carry;     // (B,H)
@@ -136,8 +145,10 @@ extern "C" int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *o
     CUDA_CHECK(cudaSetDevice(0));
     cudaDeviceProp prop;
     CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-    snprintf(g->name, sizeof g->name, "%.256s (sm_%d%d, %.1f GiB)", prop.name, prop.major, prop.minor,
-             prop.totalGlobalMem / 1073741824.0);
+    const char *graphs = getenv("DSF_CUDA_GRAPHS");
+    g->graphs = graphs && *graphs && *graphs != '0';
+    snprintf(g->name, sizeof g->name, "%.256s (sm_%d%d, %.1f GiB)%s", prop.name, prop.major,
+             prop.minor, prop.totalGlobalMem / 1073741824.0, g->graphs ? ", CUDA graphs" : "");
     CUDA_CHECK(cudaStreamCreate(&g->stream));
     CUDA_CHECK(cublasCreate(&g->blas));
     CUDA_CHECK(cublasSetStream(g->blas, g->stream));
@@ -167,6 +178,10 @@ extern "C" int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *o
               (gru && gpu_alloc(&g->layer[l].q, TB * H * F));
     if (!bad && scan == DSF_SCAN_FFT) bad = fft_scan_create(&g->fft, T, B, c->H);
     if (!bad && g->refine) bad = gpu_alloc(&g->ref, 2 * TB * H * F);
+    if (!bad && g->graphs && !(bad = gpu_alloc(&g->blas_ws, BLAS_WORKSPACE)))
+        CUDA_CHECK(cublasSetWorkspace(g->blas, g->blas_ws, BLAS_WORKSPACE));
+    g->err[0] = g->e;
+    g->err[1] = g->dx;
     if (!bad && (cudaMallocHost(&g->h_tokens, (5 * TB + 1) * sizeof(int32_t)) != cudaSuccess ||
                  cudaMallocHost(&g->h_scalars, 2 * sizeof(double)) != cudaSuccess)) {
         (void)cudaGetLastError();
@@ -205,6 +220,11 @@ extern "C" int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *o
 extern "C" void dsf_gpu_destroy(dsf_gpu *g) {
     if (!g) return;
     if (g->stream) CUDA_CHECK(cudaStreamSynchronize(g->stream));
+    for (int l = 0; l < DSF_MAX_LAYERS; l++) {
+        if (g->fwd_graph[l]) CUDA_CHECK(cudaGraphExecDestroy(g->fwd_graph[l]));
+        if (g->bptt_graph[l]) CUDA_CHECK(cudaGraphExecDestroy(g->bptt_graph[l]));
+    }
+    if (g->blas_ws) CUDA_CHECK(cudaFree(g->blas_ws));
     void *dev[] = {g->params, g->grads, g->m, g->v, g->feedback, g->tokens, g->emb, g->gx,
                    g->logits, g->row_loss, g->e, g->dx, g->gi, g->gh, g->carry, g->ref, g->state,
                    g->state_c, g->scalars, g->partial};
@@ -228,6 +248,27 @@ extern "C" void dsf_gpu_destroy(dsf_gpu *g) {
 }
 
 extern "C" const char *dsf_gpu_name(const dsf_gpu *g) { return g->name; }
+
+// ---- CUDA graphs (DSF_CUDA_GRAPHS=1) ----
+
+// Runs body() on g->stream; with graphs on and T the full length, through the
+// graph *exec, captured from body() at its first run. body() must enqueue the
+// same work on the same buffers every time (it may not read the host's data).
+template <typename F> static void graphed(dsf_gpu *g, cudaGraphExec_t *exec, int T, F body) {
+    if (!g->graphs || T != g->T) {
+        body();
+        return;
+    }
+    if (!*exec) {
+        cudaGraph_t graph;
+        CUDA_CHECK(cudaStreamBeginCapture(g->stream, cudaStreamCaptureModeThreadLocal));
+        body();
+        CUDA_CHECK(cudaStreamEndCapture(g->stream, &graph));
+        CUDA_CHECK(cudaGraphInstantiate(exec, graph, 0));
+        CUDA_CHECK(cudaGraphDestroy(graph));
+    }
+    CUDA_CHECK(cudaGraphLaunch(*exec, g->stream));
+}
 
 // ---- the tokens: one upload a step ----
 
@@ -323,7 +364,7 @@ static void forward(dsf_gpu *g, const int32_t *x, const int32_t *y, int T) {
     const float *in = g->emb;
     int I = c->E;
     for (int l = 0; l < c->L; l++) {
-        layer_forward(g, l, in, I, T);
+        graphed(g, &g->fwd_graph[l], T, [&] { layer_forward(g, l, in, I, T); });
         in = g->layer[l].h + (size_t)B * H;  // outputs h[1..T]
         I = H;
     }
@@ -461,18 +502,14 @@ static void elman_state_backward(dsf_gpu *g, dsf_method meth, int l, int T) {
     elman_local_gpu(g->stream, e, NULL, c->h + BH, ga, TB, H);
 }
 
-static void layer_backward(dsf_gpu *g, dsf_method meth, int l, const float *x, int I, int T) {
-    const int lstm = g->cfg.cell == DSF_CELL_LSTM, elman = g->cfg.cell == DSF_CELL_ELMAN;
-    const int B = g->B, H = g->cfg.H, G = dsf_cell_gates(g->cfg.cell) * H, TB = T * B;
+// The GRU's (gru_layer_backward): δ in e, the gate gradients in gi and gh.
+static void gru_state_backward(dsf_gpu *g, dsf_method meth, int l, int T) {
+    const int B = g->B, H = g->cfg.H, G = 3 * H, TB = T * B;
     const size_t BH = (size_t)B * H, BG = (size_t)B * G;
     const gpu_layer *c = &g->layer[l];
-    const float *w_ih = rnn_t(g, g->params, l, 0), *w_hh = rnn_t(g, g->params, l, 1);
+    const float *w_hh = rnn_t(g, g->params, l, 1);
     float *e = g->e;
-    if (lstm) {
-        lstm_state_backward(g, meth, l, T);
-    } else if (elman) {
-        elman_state_backward(g, meth, l, T);
-    } else if (meth == DSF_METHOD_BPTT) {
+    if (meth == DSF_METHOD_BPTT) {
         // δ_t = e_t + δ_{t+1} ⊙ z_{t+1} + gh_{t+1} W_hh: the kernel of step t adds the
         // carry the GEMM of step t+1 left, then the local backward of step t.
         for (int t = T - 1; t >= 0; t--) {
@@ -484,25 +521,44 @@ static void layer_backward(dsf_gpu *g, dsf_method meth, int l, const float *x, i
                 gpu_sgemm(g->blas, 0, 0, B, H, G, 1.0f, g->gh + t * BG, G, w_hh, H, 0.0f,
                           g->carry, H);
         }
-    } else {
-        if (meth == DSF_METHOD_DSF) {
-            const float *a = g->feedback + (size_t)l * H;
-            if (g->refine)
-                CUDA_CHECK(cudaMemcpyAsync(g->ref, e, (size_t)TB * H * sizeof(float),
-                                           cudaMemcpyDeviceToDevice, g->stream));
-            scan(g, e, a, T);
-            for (int k = 0; k < g->refine; k++) {
-                // The local backward of every row, its GEMM part gh W_hh into gi
-                // (as (T,B,H)), then the sweep with z_{t+1} as the elementwise part.
-                gru_local_gpu(g->stream, e, NULL, NULL, NULL, c->h, c->gates, c->q, g->gi, g->gh,
-                              TB, H);
-                carry_all(g, g->gh + BG, w_hh, g->gi, TB - B, G);
-                sweep(g, e, g->ref, g->gi, c->gates + H, (size_t)G, a, T);
-            }
-        }
-        // ft: δ = e as it is. With δ known at every step, one kernel over all rows.
-        gru_local_gpu(g->stream, e, NULL, NULL, NULL, c->h, c->gates, c->q, g->gi, g->gh, TB, H);
+        return;
     }
+    if (meth == DSF_METHOD_DSF) {
+        const float *a = g->feedback + (size_t)l * H;
+        if (g->refine)
+            CUDA_CHECK(cudaMemcpyAsync(g->ref, e, (size_t)TB * H * sizeof(float),
+                                       cudaMemcpyDeviceToDevice, g->stream));
+        scan(g, e, a, T);
+        for (int k = 0; k < g->refine; k++) {
+            // The local backward of every row, its GEMM part gh W_hh into gi
+            // (as (T,B,H)), then the sweep with z_{t+1} as the elementwise part.
+            gru_local_gpu(g->stream, e, NULL, NULL, NULL, c->h, c->gates, c->q, g->gi, g->gh,
+                          TB, H);
+            carry_all(g, g->gh + BG, w_hh, g->gi, TB - B, G);
+            sweep(g, e, g->ref, g->gi, c->gates + H, (size_t)G, a, T);
+        }
+    }
+    // ft: δ = e as it is. With δ known at every step, one kernel over all rows.
+    gru_local_gpu(g->stream, e, NULL, NULL, NULL, c->h, c->gates, c->q, g->gi, g->gh, TB, H);
+}
+
+static void layer_backward(dsf_gpu *g, dsf_method meth, int l, const float *x, int I, int T) {
+    const int lstm = g->cfg.cell == DSF_CELL_LSTM, elman = g->cfg.cell == DSF_CELL_ELMAN;
+    const int B = g->B, H = g->cfg.H, G = dsf_cell_gates(g->cfg.cell) * H, TB = T * B;
+    const gpu_layer *c = &g->layer[l];
+    const float *w_ih = rnn_t(g, g->params, l, 0);
+    auto state = [&] {
+        if (lstm)
+            lstm_state_backward(g, meth, l, T);
+        else if (elman)
+            elman_state_backward(g, meth, l, T);
+        else
+            gru_state_backward(g, meth, l, T);
+    };
+    if (meth == DSF_METHOD_BPTT)  // T small GEMMs and kernels in sequence: worth a graph
+        graphed(g, &g->bptt_graph[l], T, state);
+    else
+        state();
     // Parameter and input gradients over all T·B rows (cell_backward_params; the
     // LSTM's and the Elman cell's ga serve both halves).
     const float *gh = lstm || elman ? g->gi : g->gh;
@@ -519,6 +575,8 @@ extern "C" void dsf_gpu_backward(dsf_gpu *g, dsf_method meth) {
     const size_t BH = (size_t)B * H;
     DSF_ASSERT(T >= 1);
     CUDA_CHECK(cudaMemsetAsync(g->grads, 0, g->n * sizeof(float), g->stream));
+    g->e = g->err[0];  // the same buffers for each layer at every call (graphs)
+    g->dx = g->err[1];
     // The decoder: g->logits holds dlogits (softmax_xent_gpu).
     const float *top = g->layer[L - 1].h + BH;
     gpu_sgemm(g->blas, 1, 0, V, H, TB, 1.0f, g->logits, V, top, H, 1.0f, dec_w(g, g->grads), H);

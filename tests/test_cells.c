@@ -86,18 +86,20 @@ static double fd(int G, cell_case *k, double *v) {
     return (lp - lm) / (2 * eps);
 }
 
-static void test_cells_lstm_bptt_fd(void) {
+// Both ways of running the recurrent loops: one GEMM a step, and packed.
+static void check_lstm_bptt_fd(int packed) {
     const int G = 4, GH = G * H;
     cell_case k;
     cell_case_init(&k, G, 11);
     float h[(T + 1) * B * H], c[(T + 1) * B * H], gates[T * B * GH], scratch[T * B * GH];
     float ga[T * B * GH], dc[T * B * H], carry[B * H], g[NP] = {0}, dx[T * B * I], e[T * B * H];
+    float *pack = packed ? dsf_alloc(sizeof(float) * lstm_pack_floats(H)) : NULL;  // 64-byte aligned
     memcpy(h, k.h0, sizeof k.h0);
     memcpy(c, k.c0, sizeof k.c0);
     memcpy(e, k.e, sizeof e);
     lstm_weights w = {k.p, k.p + GH * I, k.p + GH * (I + H), k.p + GH * (I + H) + GH};
     lstm_grads gr = {g, g + GH * I, g + GH * (I + H), g + GH * (I + H) + GH};
-    lstm_cache cache = {h, c, gates};
+    lstm_cache cache = {h, c, gates, pack};
     lstm_forward(&w, k.x, &cache, scratch, T, B, I, H);
     // The forward pass equals the reference step by step (last step, every row).
     for (int b = 0; b < B; b++) {
@@ -117,8 +119,64 @@ static void test_cells_lstm_bptt_fd(void) {
     }
     lstm_backward_bptt(&w, &cache, e, dc, ga, carry, T, B, H);
     lstm_backward_params(&w, k.x, &cache, ga, &gr, dx, T, B, I, H);
+    dsf_free(pack);
     for (int j = 0; j < GH * (I + H + 2); j++) CHECK_CLOSE(g[j], fd(G, &k, &k.pd[j]), 1e-4);
     for (int j = 0; j < T * B * I; j++) CHECK_CLOSE(dx[j], fd(G, &k, &k.xd[j]), 1e-4);
+}
+
+static void test_cells_lstm_bptt_fd(void) {
+    check_lstm_bptt_fd(0);
+    check_lstm_bptt_fd(1);
+}
+
+// The packed loops against the plain ones where they split the work: several
+// panels, the last one partial (H = 70), and enough work for threads.
+static void test_cells_lstm_packed(void) {
+    enum { T2 = 5, B2 = 25, I2 = 9, H2 = 70, G2 = 4 * H2, N2 = T2 * B2 * H2 };
+    dsf_rng r;
+    dsf_rng_seed(&r, 71);
+    float *p = dsf_xmalloc(sizeof(float) * G2 * (I2 + H2 + 2)), *x = dsf_xmalloc(sizeof(float) * T2 * B2 * I2);
+    dsf_rng_fill_uniform(&r, p, (size_t)G2 * (I2 + H2 + 2), -0.3f, 0.3f);
+    dsf_rng_fill_uniform(&r, x, (size_t)T2 * B2 * I2, -1, 1);
+    const lstm_weights w = {p, p + G2 * I2, p + G2 * (I2 + H2), p + G2 * (I2 + H2) + G2};
+    float *out[2][5];  // h, c, gates, e (δh), dc; then ga
+    float *ga[2];
+    for (int k = 0; k < 2; k++) {
+        float *h = dsf_xmalloc(sizeof(float) * (T2 + 1) * B2 * H2);
+        float *c = dsf_xmalloc(sizeof(float) * (T2 + 1) * B2 * H2);
+        float *gates = dsf_xmalloc(sizeof(float) * T2 * B2 * G2);
+        float *scratch = dsf_xmalloc(sizeof(float) * T2 * B2 * G2);
+        float *e = dsf_xmalloc(sizeof(float) * N2), *dc = dsf_xmalloc(sizeof(float) * N2);
+        float *carry = dsf_xmalloc(sizeof(float) * B2 * H2);
+        float *pack = k ? dsf_alloc(sizeof(float) * lstm_pack_floats(H2)) : NULL;
+        ga[k] = dsf_xmalloc(sizeof(float) * T2 * B2 * G2);
+        dsf_rng_seed(&r, 72);  // the same h0, c0 and e for both
+        dsf_rng_fill_uniform(&r, h, (size_t)B2 * H2, -1, 1);
+        dsf_rng_fill_uniform(&r, c, (size_t)B2 * H2, -1, 1);
+        dsf_rng_fill_uniform(&r, e, N2, -1, 1);
+        lstm_cache cache = {h, c, gates, pack};
+        lstm_forward(&w, x, &cache, scratch, T2, B2, I2, H2);
+        lstm_backward_bptt(&w, &cache, e, dc, ga[k], carry, T2, B2, H2);
+        out[k][0] = h, out[k][1] = c, out[k][2] = gates, out[k][3] = e, out[k][4] = dc;
+        free(scratch);
+        free(carry);
+        dsf_free(pack);
+    }
+    const size_t sizes[5] = {(size_t)(T2 + 1) * B2 * H2, (size_t)(T2 + 1) * B2 * H2,
+                             (size_t)T2 * B2 * G2, N2, N2};
+    double worst = 0;
+    for (int j = 0; j < 5; j++)
+        for (size_t i = 0; i < sizes[j]; i++)
+            worst = fmax(worst, fabs(out[0][j][i] - out[1][j][i]) / fmax(1, fabs(out[0][j][i])));
+    for (size_t i = 0; i < (size_t)T2 * B2 * G2; i++)
+        worst = fmax(worst, fabs(ga[0][i] - ga[1][i]) / fmax(1, fabs(ga[0][i])));
+    for (int k = 0; k < 2; k++) {
+        for (int j = 0; j < 5; j++) free(out[k][j]);
+        free(ga[k]);
+    }
+    free(p);
+    free(x);
+    CHECK_MSG(worst < 1e-5, "packed and plain differ by %g", worst);
 }
 
 static void test_cells_elman_bptt_fd(void) {
@@ -151,7 +209,7 @@ static void test_cells_jacobian_diag_fd(void) {
         const float *p = k.p;
         if (G == 4) {
             lstm_weights w = {p, p + GH * I, p + GH * (I + H), p + GH * (I + H) + GH};
-            lstm_cache cache = {h, c, gates};
+            lstm_cache cache = {h, c, gates, NULL};
             lstm_forward(&w, k.x, &cache, scratch, 1, 1, I, H);
             lstm_jacobian_diag(&w, c, c + H, gates, diag, 1, H);
         } else {
@@ -175,6 +233,7 @@ static void test_cells_jacobian_diag_fd(void) {
 
 void suite_cells(void) {
     RUN(test_cells_lstm_bptt_fd);
+    RUN(test_cells_lstm_packed);
     RUN(test_cells_elman_bptt_fd);
     RUN(test_cells_jacobian_diag_fd);
 }

@@ -119,7 +119,7 @@ static void test_cuda_emulate_lstm_forward(void) {
     // The CPU layer from a random h[0] and c[0].
     float *h = randn(&r, (T + 1) * B * H, -1, 1), *c = randn(&r, (T + 1) * B * H, -1, 1);
     float *gates = calloc(T * B * G, sizeof(float)), *scratch = calloc(T * B * G, sizeof(float));
-    lstm_cache cache = {h, c, gates};
+    lstm_cache cache = {h, c, gates, NULL};
     lstm_forward(&w, x, &cache, scratch, T, B, I, H);
     // The kernel's steps: gx = x W_ihᵀ, gh = h' W_hhᵀ (both without bias), then the unit.
     float *eh = calloc((T + 1) * B * H, sizeof(float)), *ec = calloc((T + 1) * B * H, sizeof(float));
@@ -159,7 +159,7 @@ static void test_cuda_emulate_lstm_local(void) {
     float *dc = calloc(N, sizeof(float)), *edc = calloc(N, sizeof(float));
     float *carry = calloc(B * H, sizeof(float)), *d = malloc(sizeof(float) * N);
     float *ref = malloc(sizeof(float) * N);
-    lstm_cache cache = {h, c, gates};
+    lstm_cache cache = {h, c, gates, NULL};
     double err[3];
     for (int dsf = 0; dsf < 2; dsf++) {  // ft, then dsf
         memcpy(ref, e, sizeof(float) * N);
@@ -283,7 +283,7 @@ static void test_cuda_emulate_sweeps(void) {
             for (int k = 0; k < T * B; k++)  // the g gate is a tanh: let it be negative too
                 for (int i = 0; i < H; i++) gates[k * G + 2 * H + i] = 2 * gates[k * G + 2 * H + i] - 1;
             const lstm_weights w = {w_ih, w_hh, NULL, NULL};
-            lstm_cache cache = {h, c, gates};
+            lstm_cache cache = {h, c, gates, NULL};
             lstm_grads g = {gw, gw + G * I, gw + G * (I + H), gw + G * (I + H) + G};
             lstm_layer_backward(DSF_METHOD_DSF, DSF_SCAN_SEQ, &fb, &w, x, &cache, e, &work, &g,
                                 NULL, T, B, I, H);

@@ -5,52 +5,131 @@
 #include <string.h>
 
 #include "cell/params.h"
+#include "core/fastmath.h"
 #include "core/gemm.h"
+#include "core/panel.h"
+#include "core/stages.h"
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+// Threads for the per-step parallel regions (as gru.c's): one step of a small
+// layer is not worth a barrier.
+static int step_threads(int B, int H) {
+#ifdef _OPENMP
+    if ((double)B * H * H < 1e5 || omp_in_parallel()) return 1;
+    int nt = omp_get_max_threads(), np = dsf_panel_count(H);
+    return nt < np ? nt : np;
+#else
+    (void)B, (void)H;
+    return 1;
+#endif
+}
+
+size_t lstm_pack_floats(int H) { return dsf_panel_floats(4 * H, H); }
+
+// The gate nonlinearities and the new state of units [k0, k1) of one row: g (4H)
+// holds the pre-activations on entry and [i, f, g, o] on return; cp (H) the
+// previous cell state, c and h (H) the new ones.
+static inline void forward_row(float *g, const float *cp, float *c, float *h, int k0, int k1,
+                               int H) {
+    float *restrict gi = g, *restrict gf = g + H, *restrict gg = g + 2 * H, *restrict go = g + 3 * H;
+#pragma omp simd
+    for (int k = k0; k < k1; k++) {
+        const float i = dsf_sigmoidf(gi[k]), f = dsf_sigmoidf(gf[k]), gt = dsf_tanhf(gg[k]),
+                    o = dsf_sigmoidf(go[k]);
+        const float cn = f * cp[k] + i * gt;
+        gi[k] = i, gf[k] = f, gg[k] = gt, go[k] = o;
+        c[k] = cn;
+        h[k] = o * dsf_tanhf(cn);
+    }
+}
 
 void lstm_forward(const lstm_weights *w, const float *x, lstm_cache *cache, float *scratch, int T,
                   int B, int I, int H) {
     const int G = 4 * H;
-    const size_t TB = (size_t)T * B, BH = (size_t)B * H;
+    const size_t TB = (size_t)T * B, BH = (size_t)B * H, BG = (size_t)B * G;
     // Input projections of all rows at once, both biases folded in: scratch = x W_ihᵀ + b_ih + b_hh.
     for (int j = 0; j < G; j++) scratch[j] = w->b_ih[j] + w->b_hh[j];
     for (size_t row = 1; row < TB; row++) memcpy(scratch + row * G, scratch, sizeof(float) * G);
     dsf_sgemm(0, 1, (int)TB, G, I, 1.0f, x, I, w->w_ih, I, 1.0f, scratch, G);
-    for (int t = 0; t < T; t++) {
-        const float *hp = cache->h + t * BH, *cp = cache->c + t * BH;
-        float *hn = cache->h + (t + 1) * BH, *cn = cache->c + (t + 1) * BH;
-        float *gates = cache->gates + (size_t)t * B * G;
-        memcpy(gates, scratch + (size_t)t * B * G, sizeof(float) * B * G);
-        dsf_sgemm(0, 1, B, G, H, 1.0f, hp, H, w->w_hh, H, 1.0f, gates, G);  // + h' W_hhᵀ
+    if (!cache->wpack) {
+        for (int t = 0; t < T; t++) {
+            const float *hp = cache->h + t * BH, *cp = cache->c + t * BH;
+            float *gates = cache->gates + t * BG;
+            memcpy(gates, scratch + t * BG, sizeof(float) * BG);
+            dsf_sgemm(0, 1, B, G, H, 1.0f, hp, H, w->w_hh, H, 1.0f, gates, G);  // + h' W_hhᵀ
 #pragma omp parallel for schedule(static) if (B * H > 4096)
-        for (int b = 0; b < B; b++) {
-            float *gi = gates + (size_t)b * G, *gf = gi + H, *gg = gf + H, *go = gg + H;
-            const float *cb = cp + (size_t)b * H;
-            float *hb = hn + (size_t)b * H, *cnb = cn + (size_t)b * H;
-            for (int k = 0; k < H; k++) {
-                const float i = sigmoidf(gi[k]), f = sigmoidf(gf[k]), g = tanhf(gg[k]),
-                            o = sigmoidf(go[k]);
-                const float c = f * cb[k] + i * g;
-                gi[k] = i, gf[k] = f, gg[k] = g, go[k] = o;
-                cnb[k] = c;
-                hb[k] = o * tanhf(c);
-            }
+            for (int b = 0; b < B; b++)
+                forward_row(gates + (size_t)b * G, cp + (size_t)b * H,
+                            cache->c + (t + 1) * BH + (size_t)b * H,
+                            cache->h + (t + 1) * BH + (size_t)b * H, 0, H, H);
         }
+        return;
+    }
+    // Packed (gru.c's scheme): gate k's W_hkᵀ (H,H) is the k-th of four packed
+    // (H,H) matrices. Step t is a stage; its task j the units of panel j, all four
+    // gates of them.
+    const size_t pf = dsf_panel_floats(H, H);
+    const int np = dsf_panel_count(H);
+    float *P = cache->wpack;
+    dsf_stages st;
+    dsf_stages_init(&st, T, np);
+#pragma omp parallel num_threads(step_threads(B, H))
+    {
+        for (int k = 0; k < 4; k++)
+            dsf_panel_pack(w->w_hh + (size_t)k * H * H, H, 1, H, H, P + k * pf);
+        for (long task; (task = dsf_stages_next(&st)) >= 0; dsf_stages_done(&st)) {
+            const int t = (int)(task / np), j = (int)(task % np);
+            const int u0 = j * DSF_PANEL, u1 = u0 + DSF_PANEL < H ? u0 + DSF_PANEL : H;
+            const float *hp = cache->h + t * BH, *cp = cache->c + t * BH, *gx = scratch + t * BG;
+            float *gates = cache->gates + t * BG;
+            for (int b = 0; b < B; b++)
+                for (int k = 0; k < 4; k++)
+                    memcpy(gates + (size_t)b * G + k * H + u0, gx + (size_t)b * G + k * H + u0,
+                           sizeof(float) * (u1 - u0));
+            for (int k = 0; k < 4; k++)
+                dsf_panel_gemm(B, H, hp, H, P + k * pf, j, j + 1, H, gates + k * H, G);
+            for (int b = 0; b < B; b++)
+                forward_row(gates + (size_t)b * G, cp + (size_t)b * H,
+                            cache->c + (t + 1) * BH + (size_t)b * H,
+                            cache->h + (t + 1) * BH + (size_t)b * H, u0, u1, H);
+        }
+    }
+}
+
+// ĉ of units [k0, k1) of one row (lstm_c_local).
+static inline void c_local_row(const float *d, const float *o, const float *c, float *out, int k0,
+                               int k1) {
+#pragma omp simd
+    for (int k = k0; k < k1; k++) {
+        const float tc = dsf_tanhf(c[k]);
+        out[k] = d[k] * o[k] * (1.0f - tc * tc);
     }
 }
 
 void lstm_c_local(const float *dh, const float *gates, const float *c, float *chat, int n, int H) {
     const int G = 4 * H;
 #pragma omp parallel for schedule(static) if ((long)n * H > 4096)
-    for (int row = 0; row < n; row++) {
-        const float *o = gates + (size_t)row * G + 3 * H, *cr = c + (size_t)row * H;
-        const float *d = dh + (size_t)row * H;
-        float *out = chat + (size_t)row * H;
-        for (int k = 0; k < H; k++) {
-            const float tc = tanhf(cr[k]);
-            out[k] = d[k] * o[k] * (1.0f - tc * tc);
-        }
+    for (int row = 0; row < n; row++)
+        c_local_row(dh + (size_t)row * H, gates + (size_t)row * G + 3 * H, c + (size_t)row * H,
+                    chat + (size_t)row * H, 0, H);
+}
+
+// The gate gradients of units [k0, k1) of one row (lstm_backward_local).
+static inline void local_row(const float *d, const float *dcr, const float *cp, const float *cr,
+                             const float *g, float *a, int k0, int k1, int H) {
+    const float *restrict gi = g, *restrict gf = g + H, *restrict gg = g + 2 * H,
+                          *restrict go = g + 3 * H;
+    float *restrict ai = a, *restrict af = a + H, *restrict ag = a + 2 * H, *restrict ao = a + 3 * H;
+#pragma omp simd
+    for (int k = k0; k < k1; k++) {
+        const float i = gi[k], f = gf[k], gt = gg[k], o = go[k];
+        ao[k] = d[k] * dsf_tanhf(cr[k]) * o * (1.0f - o);
+        ai[k] = dcr[k] * gt * i * (1.0f - i);
+        af[k] = dcr[k] * cp[k] * f * (1.0f - f);
+        ag[k] = dcr[k] * i * (1.0f - gt * gt);
     }
 }
 
@@ -58,38 +137,68 @@ void lstm_backward_local(const float *dh, const float *dc, const float *c_prev, 
                          const float *gates, float *ga, int n, int H) {
     const int G = 4 * H;
 #pragma omp parallel for schedule(static) if ((long)n * H > 4096)
-    for (int row = 0; row < n; row++) {
-        const float *gi = gates + (size_t)row * G, *gf = gi + H, *gg = gf + H, *go = gg + H;
-        const float *d = dh + (size_t)row * H, *dcr = dc + (size_t)row * H;
-        const float *cp = c_prev + (size_t)row * H, *cr = c + (size_t)row * H;
-        float *ai = ga + (size_t)row * G, *af = ai + H, *ag = af + H, *ao = ag + H;
-        for (int k = 0; k < H; k++) {
-            const float i = gi[k], f = gf[k], g = gg[k], o = go[k];
-            ao[k] = d[k] * tanhf(cr[k]) * o * (1.0f - o);
-            ai[k] = dcr[k] * g * i * (1.0f - i);
-            af[k] = dcr[k] * cp[k] * f * (1.0f - f);
-            ag[k] = dcr[k] * i * (1.0f - g * g);
-        }
-    }
+    for (int row = 0; row < n; row++)
+        local_row(dh + (size_t)row * H, dc + (size_t)row * H, c_prev + (size_t)row * H,
+                  c + (size_t)row * H, gates + (size_t)row * G, ga + (size_t)row * G, 0, H, H);
 }
 
 void lstm_backward_bptt(const lstm_weights *w, const lstm_cache *cache, float *e, float *dc_work,
                         float *ga, float *carry, int T, int B, int H) {
-    const size_t BH = (size_t)B * H, BG = 4 * BH;
-    for (int t = T - 1; t >= 0; t--) {
-        float *dh = e + t * BH, *dc = dc_work + t * BH;
-        const float *gates = cache->gates + t * BG, *c = cache->c + (t + 1) * BH;
-        if (t < T - 1)
-            for (size_t k = 0; k < BH; k++) dh[k] += carry[k];  // ga_{t+1} W_hh
-        lstm_c_local(dh, gates, c, dc, B, H);
-        if (t < T - 1) {  // + f_{t+1} ⊙ δc_{t+1}
-            const float *dcn = dc_work + (t + 1) * BH, *fn = cache->gates + (t + 1) * BG + H;
-            for (int b = 0; b < B; b++)
-                for (int k = 0; k < H; k++)
-                    dc[(size_t)b * H + k] += fn[(size_t)b * 4 * H + k] * dcn[(size_t)b * H + k];
+    const int G = 4 * H;
+    const size_t BH = (size_t)B * H, BG = (size_t)B * G;
+    if (!cache->wpack) {
+        for (int t = T - 1; t >= 0; t--) {
+            float *dh = e + t * BH, *dc = dc_work + t * BH;
+            const float *gates = cache->gates + t * BG, *c = cache->c + (t + 1) * BH;
+            if (t < T - 1)
+                for (size_t k = 0; k < BH; k++) dh[k] += carry[k];  // ga_{t+1} W_hh
+            lstm_c_local(dh, gates, c, dc, B, H);
+            if (t < T - 1) {  // + f_{t+1} ⊙ δc_{t+1}
+                const float *dcn = dc_work + (t + 1) * BH, *fn = cache->gates + (t + 1) * BG + H;
+                for (int b = 0; b < B; b++)
+                    for (int k = 0; k < H; k++)
+                        dc[(size_t)b * H + k] += fn[(size_t)b * G + k] * dcn[(size_t)b * H + k];
+            }
+            lstm_backward_local(dh, dc, cache->c + t * BH, c, gates, ga + t * BG, B, H);
+            if (t > 0) dsf_sgemm(0, 0, B, H, G, 1.0f, ga + t * BG, G, w->w_hh, H, 0.0f, carry, H);
         }
-        lstm_backward_local(dh, dc, cache->c + t * BH, c, gates, ga + t * BG, B, H);
-        if (t > 0) dsf_sgemm(0, 0, B, H, 4 * H, 1.0f, ga + t * BG, 4 * H, w->w_hh, H, 0.0f, carry, H);
+        return;
+    }
+    // Packed: carry (B,H) = ga_{t+1} (B,4H) · W_hh (4H,H), W_hh packed as it is.
+    // Stage s is step t = T−1−s; its task j, for the units of panel j, adds the
+    // carry (which reads every unit of ga_{t+1}: the stage before) to δh_t, then
+    // δc_t = ĉ_t + f_{t+1} ⊙ δc_{t+1} and the gate gradients of step t.
+    const int np = dsf_panel_count(H);
+    float *P = cache->wpack;
+    dsf_stages st;
+    dsf_stages_init(&st, T, np);
+#pragma omp parallel num_threads(step_threads(B, H))
+    {
+        dsf_panel_pack(w->w_hh, H, 0, G, H, P);
+        for (long task; (task = dsf_stages_next(&st)) >= 0; dsf_stages_done(&st)) {
+            const int t = T - 1 - (int)(task / np), j = (int)(task % np);
+            const int u0 = j * DSF_PANEL, u1 = u0 + DSF_PANEL < H ? u0 + DSF_PANEL : H;
+            float *dh = e + t * BH, *dc = dc_work + t * BH;
+            const float *gates = cache->gates + t * BG, *c = cache->c + (t + 1) * BH;
+            if (t < T - 1) {
+                for (int b = 0; b < B; b++)
+                    memset(carry + (size_t)b * H + u0, 0, sizeof(float) * (u1 - u0));
+                dsf_panel_gemm(B, G, ga + (t + 1) * BG, G, P, j, j + 1, H, carry, H);
+                for (int b = 0; b < B; b++)
+                    for (int k = u0; k < u1; k++) dh[(size_t)b * H + k] += carry[(size_t)b * H + k];
+            }
+            for (int b = 0; b < B; b++) {
+                const size_t r = (size_t)b * H, rg = (size_t)b * G;
+                c_local_row(dh + r, gates + rg + 3 * H, c + r, dc + r, u0, u1);
+                if (t < T - 1) {
+                    const float *dcn = dc_work + (t + 1) * BH + r;
+                    const float *fn = cache->gates + (t + 1) * BG + rg + H;
+                    for (int k = u0; k < u1; k++) dc[r + k] += fn[k] * dcn[k];
+                }
+                local_row(dh + r, dc + r, cache->c + t * BH + r, c + r, gates + rg,
+                          ga + t * BG + rg, u0, u1, H);
+            }
+        }
     }
 }
 

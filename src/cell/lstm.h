@@ -15,6 +15,8 @@
 #ifndef DSF_LSTM_H
 #define DSF_LSTM_H
 
+#include <stddef.h>
+
 typedef struct {
     const float *w_ih, *w_hh, *b_ih, *b_hh;  // (4H,I) (4H,H) (4H) (4H)
 } lstm_weights;
@@ -28,7 +30,13 @@ typedef struct {
     float *h;      // (T+1,B,H): h[0] the initial state
     float *c;      // (T+1,B,H): c[0] the initial cell state
     float *gates;  // (T,B,4H): i, f, g, o after their nonlinearities
+    float *wpack;  // lstm_pack_floats(H) floats, 64-byte aligned (dsf_alloc), for the
+                   // packed W_hh (gru.c's scheme: the recurrent loops on panels and
+                   // staged threads), or NULL for one plain GEMM a step
 } lstm_cache;
+
+// Floats of lstm_cache.wpack for H units.
+size_t lstm_pack_floats(int H);
 
 // x (T,B,I); starts from cache->h[0], cache->c[0]; scratch (T,B,4H).
 void lstm_forward(const lstm_weights *w, const float *x, lstm_cache *cache, float *scratch, int T,

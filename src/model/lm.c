@@ -246,7 +246,7 @@ void lm_init_params(dsf_lm *m, dsf_rng *rng) {
     X(bw.gi, float, TB * G * H)                                                    \
     X(bw.gh, float, TB * G * H)                                                    \
     X(bw.carry, float, B * H)                                                      \
-    X(wpack, float, gru_pack_floats((int)H))                                       \
+    X(wpack, float, lstm_pack_floats((int)H)) /* ≥ the GRU's */                  \
     X(state, float, L * B * H)                                                     \
     X(state_c, float, L * B * H)
 #define LAYER_BUFFERS(X)                                                           \
@@ -379,7 +379,7 @@ static void layer_forward(const dsf_lm *m, dsf_lm_work *w, int l, const float *i
         gru_forward(rw, in, g, w->scratch, T, B, I, H);
     } else if (c->cell == DSF_CELL_LSTM) {
         const lstm_weights lw = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
-        lstm_cache lc = {g->h, w->c[l], g->gates};
+        lstm_cache lc = {g->h, w->c[l], g->gates, w->wpack};
         memcpy(w->c[l], w->state_c + l * BH, BH * sizeof(float));
         lstm_forward(&lw, in, &lc, w->scratch, T, B, I, H);
         memcpy(w->state_c + l * BH, w->c[l] + (size_t)T * BH, BH * sizeof(float));
@@ -409,7 +409,7 @@ static void layer_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth, int l, co
     } else if (c->cell == DSF_CELL_LSTM) {
         const lstm_weights lw = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
         lstm_grads lg = {rg->w_ih, rg->w_hh, rg->b_ih, rg->b_hh};
-        const lstm_cache lc = {w->cache[l].h, w->c[l], w->cache[l].gates};
+        const lstm_cache lc = {w->cache[l].h, w->c[l], w->cache[l].gates, w->wpack};
         lstm_layer_backward(meth, w->scan, &fb, &lw, x, &lc, w->e, &w->bw, &lg, w->dx, T, B, I,
                             H);
     } else {

@@ -25,10 +25,11 @@ static const char *usage =
     "skip the backward product with W_hh (2*GH*H per token and layer), and their\n"
     "executed count is printed beside it.\n"
     "\n"
-    "--device cuda runs the steps on the GPU (a build with make CUDA=1; GRU or LSTM\n"
-    "stack, bptt, ft and dsf with a stationary feedback): each step waits for the\n"
-    "device, the reference GEMMs are cuBLAS's, and there is no per-phase breakdown\n"
-    "yet.";
+    "--device cuda runs the steps on the GPU (a build with make CUDA=1; GRU, LSTM\n"
+    "or Elman stack, bptt, ft and dsf with a stationary feedback, sweeps and every\n"
+    "scan): each step waits for the device, the reference GEMMs are cuBLAS's, and\n"
+    "there is no per-phase breakdown yet. DSF_CUDA_GRAPHS=1 replays the recurrent\n"
+    "loops from CUDA graphs.";
 
 typedef struct {
     const char *cell, *method, *feedback, *scan, *device;

@@ -179,7 +179,7 @@ static void test_cells_lstm_packed(void) {
     CHECK_MSG(worst < 1e-5, "packed and plain differ by %g", worst);
 }
 
-static void test_cells_elman_bptt_fd(void) {
+static void check_elman_bptt_fd(int packed) {
     const int G = 1, GH = H;
     cell_case k;
     cell_case_init(&k, G, 12);
@@ -189,12 +189,63 @@ static void test_cells_elman_bptt_fd(void) {
     memcpy(e, k.e, sizeof e);
     elman_weights w = {k.p, k.p + GH * I, k.p + GH * (I + H), k.p + GH * (I + H) + GH};
     elman_grads gr = {g, g + GH * I, g + GH * (I + H), g + GH * (I + H) + GH};
-    elman_cache cache = {h};
+    float *pack = packed ? dsf_alloc(sizeof(float) * elman_pack_floats(H)) : NULL;
+    elman_cache cache = {h, pack};
     elman_forward(&w, k.x, &cache, scratch, T, B, I, H);
     elman_backward_bptt(&w, &cache, e, ga, carry, T, B, H);
     elman_backward_params(&w, k.x, &cache, ga, &gr, dx, T, B, I, H);
+    dsf_free(pack);
     for (int j = 0; j < GH * (I + H + 2); j++) CHECK_CLOSE(g[j], fd(G, &k, &k.pd[j]), 1e-4);
     for (int j = 0; j < T * B * I; j++) CHECK_CLOSE(dx[j], fd(G, &k, &k.xd[j]), 1e-4);
+}
+
+static void test_cells_elman_bptt_fd(void) {
+    check_elman_bptt_fd(0);
+    check_elman_bptt_fd(1);
+}
+
+// The packed loops against the plain ones (several panels, threads), as the LSTM's.
+static void test_cells_elman_packed(void) {
+    enum { T2 = 5, B2 = 25, I2 = 9, H2 = 70, N2 = T2 * B2 * H2 };
+    dsf_rng r;
+    dsf_rng_seed(&r, 73);
+    float *p = dsf_xmalloc(sizeof(float) * H2 * (I2 + H2 + 2));
+    float *x = dsf_xmalloc(sizeof(float) * T2 * B2 * I2);
+    dsf_rng_fill_uniform(&r, p, (size_t)H2 * (I2 + H2 + 2), -0.3f, 0.3f);
+    dsf_rng_fill_uniform(&r, x, (size_t)T2 * B2 * I2, -1, 1);
+    const elman_weights w = {p, p + H2 * I2, p + H2 * (I2 + H2), p + H2 * (I2 + H2) + H2};
+    float *h[2], *e[2], *ga[2];
+    for (int k = 0; k < 2; k++) {
+        h[k] = dsf_xmalloc(sizeof(float) * (T2 + 1) * B2 * H2);
+        e[k] = dsf_xmalloc(sizeof(float) * N2);
+        ga[k] = dsf_xmalloc(sizeof(float) * N2);
+        float *scratch = dsf_xmalloc(sizeof(float) * N2), *carry = dsf_xmalloc(sizeof(float) * B2 * H2);
+        float *pack = k ? dsf_alloc(sizeof(float) * elman_pack_floats(H2)) : NULL;
+        dsf_rng_seed(&r, 74);  // the same h0 and e for both
+        dsf_rng_fill_uniform(&r, h[k], (size_t)B2 * H2, -1, 1);
+        dsf_rng_fill_uniform(&r, e[k], N2, -1, 1);
+        elman_cache cache = {h[k], pack};
+        elman_forward(&w, x, &cache, scratch, T2, B2, I2, H2);
+        elman_backward_bptt(&w, &cache, e[k], ga[k], carry, T2, B2, H2);
+        free(scratch);
+        free(carry);
+        dsf_free(pack);
+    }
+    double worst = 0;
+    for (size_t i = 0; i < (size_t)(T2 + 1) * B2 * H2; i++)
+        worst = fmax(worst, fabs(h[0][i] - h[1][i]) / fmax(1, fabs(h[0][i])));
+    for (size_t i = 0; i < N2; i++) {
+        worst = fmax(worst, fabs(e[0][i] - e[1][i]) / fmax(1, fabs(e[0][i])));
+        worst = fmax(worst, fabs(ga[0][i] - ga[1][i]) / fmax(1, fabs(ga[0][i])));
+    }
+    for (int k = 0; k < 2; k++) {
+        free(h[k]);
+        free(e[k]);
+        free(ga[k]);
+    }
+    free(p);
+    free(x);
+    CHECK_MSG(worst < 1e-5, "packed and plain differ by %g", worst);
 }
 
 // The closed-form Jacobian diagonals against a finite difference of one step.
@@ -214,7 +265,7 @@ static void test_cells_jacobian_diag_fd(void) {
             lstm_jacobian_diag(&w, c, c + H, gates, diag, 1, H);
         } else {
             elman_weights w = {p, p + GH * I, p + GH * (I + H), p + GH * (I + H) + GH};
-            elman_cache cache = {h};
+            elman_cache cache = {h, NULL};
             elman_forward(&w, k.x, &cache, scratch, 1, 1, I, H);
             elman_jacobian_diag(&w, h + H, diag, 1, H);
         }
@@ -235,5 +286,6 @@ void suite_cells(void) {
     RUN(test_cells_lstm_bptt_fd);
     RUN(test_cells_lstm_packed);
     RUN(test_cells_elman_bptt_fd);
+    RUN(test_cells_elman_packed);
     RUN(test_cells_jacobian_diag_fd);
 }

@@ -203,7 +203,7 @@ static void test_cuda_emulate_elman(void) {
     const elman_weights w = {w_ih, w_hh, b_ih, b_hh};
     // Forward: the CPU layer, then the kernel's steps from gx = x W_ihᵀ, gh = h' W_hhᵀ.
     float *h = randn(&r, (T + 1) * B * H, -1, 1), *scratch = calloc(N, sizeof(float));
-    elman_cache cache = {h};
+    elman_cache cache = {h, NULL};
     elman_forward(&w, x, &cache, scratch, T, B, I, H);
     float *eh = calloc((T + 1) * B * H, sizeof(float)), *gx = calloc(N, sizeof(float));
     float *gh = calloc(B * H, sizeof(float));

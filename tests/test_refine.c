@@ -120,7 +120,7 @@ static void layer_delta(dsf_lm *m, dsf_lm_work *w, dsf_method meth, dsf_scan_kin
     } else {
         const elman_weights ew = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
         elman_grads eg = {rg->w_ih, rg->w_hh, rg->b_ih, rg->b_hh};
-        const elman_cache ec = {w->cache[0].h};
+        const elman_cache ec = {w->cache[0].h, w->wpack};
         elman_layer_backward(meth, scan, &fb, &ew, w->emb, &ec, delta, &bw, &eg, NULL, T, B, E, H);
     }
     free(bw.gi), free(bw.gh), free(bw.carry), free(bw.avar), free(bw.ref);

@@ -5,7 +5,34 @@
 #include <string.h>
 
 #include "cell/params.h"
+#include "core/fastmath.h"
 #include "core/gemm.h"
+#include "core/panel.h"
+#include "core/stages.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+// Threads for the per-step parallel regions (as gru.c's).
+static int step_threads(int B, int H) {
+#ifdef _OPENMP
+    if ((double)B * H * H < 1e5 || omp_in_parallel()) return 1;
+    int nt = omp_get_max_threads(), np = dsf_panel_count(H);
+    return nt < np ? nt : np;
+#else
+    (void)B, (void)H;
+    return 1;
+#endif
+}
+
+size_t elman_pack_floats(int H) { return dsf_panel_floats(H, H); }
+
+// h = tanh(pre) for units [k0, k1) of one row, in place.
+static inline void tanh_row(float *h, int k0, int k1) {
+#pragma omp simd
+    for (int k = k0; k < k1; k++) h[k] = dsf_tanhf(h[k]);
+}
 
 void elman_forward(const elman_weights *w, const float *x, elman_cache *cache, float *scratch,
                    int T, int B, int I, int H) {
@@ -13,29 +40,82 @@ void elman_forward(const elman_weights *w, const float *x, elman_cache *cache, f
     for (int j = 0; j < H; j++) scratch[j] = w->b_ih[j] + w->b_hh[j];
     for (size_t row = 1; row < TB; row++) memcpy(scratch + row * H, scratch, sizeof(float) * H);
     dsf_sgemm(0, 1, (int)TB, H, I, 1.0f, x, I, w->w_ih, I, 1.0f, scratch, H);
-    for (int t = 0; t < T; t++) {
-        float *hn = cache->h + (t + 1) * BH;
-        memcpy(hn, scratch + t * BH, sizeof(float) * BH);
-        dsf_sgemm(0, 1, B, H, H, 1.0f, cache->h + t * BH, H, w->w_hh, H, 1.0f, hn, H);
-        for (size_t k = 0; k < BH; k++) hn[k] = tanhf(hn[k]);
+    if (!cache->wpack) {
+        for (int t = 0; t < T; t++) {
+            float *hn = cache->h + (t + 1) * BH;
+            memcpy(hn, scratch + t * BH, sizeof(float) * BH);
+            dsf_sgemm(0, 1, B, H, H, 1.0f, cache->h + t * BH, H, w->w_hh, H, 1.0f, hn, H);
+            tanh_row(hn, 0, (int)BH);
+        }
+        return;
+    }
+    // Packed (gru.c's scheme): W_hhᵀ in panels; step t is a stage, its task j the
+    // units of panel j.
+    const int np = dsf_panel_count(H);
+    dsf_stages st;
+    dsf_stages_init(&st, T, np);
+#pragma omp parallel num_threads(step_threads(B, H))
+    {
+        dsf_panel_pack(w->w_hh, H, 1, H, H, cache->wpack);
+        for (long task; (task = dsf_stages_next(&st)) >= 0; dsf_stages_done(&st)) {
+            const int t = (int)(task / np), j = (int)(task % np);
+            const int u0 = j * DSF_PANEL, u1 = u0 + DSF_PANEL < H ? u0 + DSF_PANEL : H;
+            float *hn = cache->h + (t + 1) * BH;
+            for (int b = 0; b < B; b++)
+                memcpy(hn + (size_t)b * H + u0, scratch + t * BH + (size_t)b * H + u0,
+                       sizeof(float) * (u1 - u0));
+            dsf_panel_gemm(B, H, cache->h + t * BH, H, cache->wpack, j, j + 1, H, hn, H);
+            for (int b = 0; b < B; b++) tanh_row(hn + (size_t)b * H, u0, u1);
+        }
     }
 }
 
 void elman_backward_local(const float *delta, const float *h, float *ga, int n, int H) {
     const size_t m = (size_t)n * H;
-#pragma omp parallel for schedule(static) if (m > 65536)
+#pragma omp parallel for simd schedule(static) if (m > 65536)
     for (size_t k = 0; k < m; k++) ga[k] = delta[k] * (1.0f - h[k] * h[k]);
 }
 
 void elman_backward_bptt(const elman_weights *w, const elman_cache *cache, float *e, float *ga,
                          float *carry, int T, int B, int H) {
     const size_t BH = (size_t)B * H;
-    for (int t = T - 1; t >= 0; t--) {
-        float *d = e + t * BH;
-        if (t < T - 1)
-            for (size_t k = 0; k < BH; k++) d[k] += carry[k];
-        elman_backward_local(d, cache->h + (t + 1) * BH, ga + t * BH, B, H);
-        if (t > 0) dsf_sgemm(0, 0, B, H, H, 1.0f, ga + t * BH, H, w->w_hh, H, 0.0f, carry, H);
+    if (!cache->wpack) {
+        for (int t = T - 1; t >= 0; t--) {
+            float *d = e + t * BH;
+            if (t < T - 1)
+                for (size_t k = 0; k < BH; k++) d[k] += carry[k];
+            elman_backward_local(d, cache->h + (t + 1) * BH, ga + t * BH, B, H);
+            if (t > 0) dsf_sgemm(0, 0, B, H, H, 1.0f, ga + t * BH, H, w->w_hh, H, 0.0f, carry, H);
+        }
+        return;
+    }
+    // Packed: carry (B,H) = ga_{t+1} W_hh; stage s is step t = T−1−s, its task j
+    // the units of panel j (the carry reads all of ga_{t+1}: the stage before).
+    const int np = dsf_panel_count(H);
+    dsf_stages st;
+    dsf_stages_init(&st, T, np);
+#pragma omp parallel num_threads(step_threads(B, H))
+    {
+        dsf_panel_pack(w->w_hh, H, 0, H, H, cache->wpack);
+        for (long task; (task = dsf_stages_next(&st)) >= 0; dsf_stages_done(&st)) {
+            const int t = T - 1 - (int)(task / np), j = (int)(task % np);
+            const int u0 = j * DSF_PANEL, u1 = u0 + DSF_PANEL < H ? u0 + DSF_PANEL : H;
+            float *d = e + t * BH;
+            if (t < T - 1) {
+                for (int b = 0; b < B; b++)
+                    memset(carry + (size_t)b * H + u0, 0, sizeof(float) * (u1 - u0));
+                dsf_panel_gemm(B, H, ga + (t + 1) * BH, H, cache->wpack, j, j + 1, H, carry, H);
+            }
+            for (int b = 0; b < B; b++) {
+                const size_t r = (size_t)b * H;
+                const float *h = cache->h + (t + 1) * BH + r;
+                float *db = d + r, *gb = ga + t * BH + r;
+                for (int k = u0; k < u1; k++) {
+                    if (t < T - 1) db[k] += carry[r + k];
+                    gb[k] = db[k] * (1.0f - h[k] * h[k]);
+                }
+            }
+        }
     }
 }
 

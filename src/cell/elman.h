@@ -7,6 +7,8 @@
 #ifndef DSF_ELMAN_H
 #define DSF_ELMAN_H
 
+#include <stddef.h>
+
 typedef struct {
     const float *w_ih, *w_hh, *b_ih, *b_hh;
 } elman_weights;
@@ -16,8 +18,13 @@ typedef struct {
 } elman_grads;
 
 typedef struct {
-    float *h;  // (T+1,B,H): h[0] the initial state
+    float *h;      // (T+1,B,H): h[0] the initial state
+    float *wpack;  // elman_pack_floats(H) floats, 64-byte aligned (dsf_alloc), for the
+                   // packed W_hh (gru.c's scheme), or NULL for one plain GEMM a step
 } elman_cache;
+
+// Floats of elman_cache.wpack for H units.
+size_t elman_pack_floats(int H);
 
 // x (T,B,I); starts from cache->h[0]; scratch (T,B,H).
 void elman_forward(const elman_weights *w, const float *x, elman_cache *cache, float *scratch,

@@ -246,7 +246,7 @@ void lm_init_params(dsf_lm *m, dsf_rng *rng) {
     X(bw.gi, float, TB * G * H)                                                    \
     X(bw.gh, float, TB * G * H)                                                    \
     X(bw.carry, float, B * H)                                                      \
-    X(wpack, float, lstm_pack_floats((int)H)) /* ≥ the GRU's */                  \
+    X(wpack, float, lstm_pack_floats((int)H)) /* ≥ GRU's, Elman's */                  \
     X(state, float, L * B * H)                                                     \
     X(state_c, float, L * B * H)
 #define LAYER_BUFFERS(X)                                                           \
@@ -385,7 +385,7 @@ static void layer_forward(const dsf_lm *m, dsf_lm_work *w, int l, const float *i
         memcpy(w->state_c + l * BH, w->c[l] + (size_t)T * BH, BH * sizeof(float));
     } else {
         const elman_weights ew = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
-        elman_cache ec = {g->h};
+        elman_cache ec = {g->h, w->wpack};
         elman_forward(&ew, in, &ec, w->scratch, T, B, I, H);
     }
     memcpy(w->state + l * BH, g->h + (size_t)T * BH, BH * sizeof(float));
@@ -415,7 +415,7 @@ static void layer_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth, int l, co
     } else {
         const elman_weights ew = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
         elman_grads eg = {rg->w_ih, rg->w_hh, rg->b_ih, rg->b_hh};
-        const elman_cache ec = {w->cache[l].h};
+        const elman_cache ec = {w->cache[l].h, w->wpack};
         elman_layer_backward(meth, w->scan, &fb, &ew, x, &ec, w->e, &w->bw, &eg, w->dx, T, B, I,
                              H);
     }

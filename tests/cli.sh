@@ -379,12 +379,14 @@ done
 if "$DSF" bench --device cuda --vocab 50 --emb 16 --hidden 32 --batch 4 --seq 8 --steps 1 \
     --warmup 0 --gemm-size 64 >/dev/null 2>&1; then
     for cell in gru lstm rnn; do
-    for m in bptt ft dsf dsf-fft dsf-sweeps; do
+    for m in bptt ft dsf dsf-fft dsf-sweeps dsf-dropout; do
         # dsf-fft: the device's fft scan against the CPU's sequential one (which
-        # needs no FFTW); dsf-sweeps: two correction sweeps.
+        # needs no FFTW); dsf-sweeps: two correction sweeps; dsf-dropout: the
+        # CPU's masks on the device.
         mc="--method $m" mg="--method $m"
         [ "$m" = dsf-fft ] && mc="--method dsf --scan seq" mg="--method dsf --scan fft"
         [ "$m" = dsf-sweeps ] && mc="--method dsf --feedback uniform:0,0.5+2" mg=$mc
+        [ "$m" = dsf-dropout ] && mc="--method dsf --dropout 0.3" mg=$mc
         for o in sgd adamw; do
             k="$cell $m $o" a="$tmp/ga.csv" b="$tmp/gb.csv" c="$tmp/gc.csv"
             rm -f "$a" "$b" "$c"
@@ -408,7 +410,6 @@ if "$DSF" bench --device cuda --vocab 50 --emb 16 --hidden 32 --batch 4 --seq 8 
     done
     done
     expect_err "--device cuda refuses the block architecture" "only --arch stack" "$DSF" train $W --device cuda --arch block
-    expect_err "--device cuda refuses dropout" "dropout" "$DSF" train $W --device cuda --dropout 0.1
     expect_err "--device cuda refuses fit" "fit" "$DSF" train $W --device cuda --feedback fit
 else
     echo "skip --device cuda (a build without CUDA, or no device)"

@@ -2,12 +2,12 @@
 //   - without a device: the kernels' element functions run on the host (the GRU
 //     forward step, the local backward with and without BPTT's carry, the chunked
 //     scan; the LSTM's forward step and backward stages; the Elman cell's; the
-//     correction sweeps; the fft scan's spectrum, product and copy-back around
+//     correction sweeps; dropout's mask; the fft scan's spectrum, product and copy-back around
 //     FFTW transforms in cuFFT's layout) against cell/gru.c, cell/lstm.c, cell/elman.c and grad/scan.c; the
 //     refusals of what is not implemented;
 //   - with a device: the scan kernels (chunked and fft), then whole models (GRU,
 //     LSTM and Elman stacks, tied or not, two layers) under bptt, ft and dsf with
-//     every scan, with and without correction sweeps: the loss, every gradient tensor and the carried state over two
+//     every scan, with and without correction sweeps and dropout: the loss, every gradient tensor and the carried state over two
 //     steps against lm_forward / lm_backward, determinism, and SGD and AdamW steps
 //     with clipping against grad_clip and optim_step.
 // Tests that need a device skip, saying so, when there is none.
@@ -20,6 +20,7 @@
 
 #include "core/gemm.h"
 #include "cuda/gpu.h"
+#include "model/layers.h"
 #include "test.h"
 
 // max |a − b| over max |b| (or the absolute difference when b is all zero).
@@ -424,6 +425,28 @@ static void test_cuda_emulate_fft(void) {
 #endif
 }
 
+// Dropout's mask on the device is the CPU's for the same key.
+static void test_cuda_emulate_dropout(void) {
+    enum { N = 50000 };
+    dsf_rng r;
+    dsf_rng_seed(&r, 25);
+    float *x = randn(&r, N, -1, 1), *y = malloc(sizeof(float) * N), *m = malloc(sizeof(float) * N);
+    float *ey = malloc(sizeof(float) * N);
+    dsf_rng r0 = r;
+    const uint64_t key = dsf_rng_u64(&r0);
+    dropout_forward(x, y, m, N, 0.4f, &r);
+    dsf_gpu_emulate_dropout(x, ey, N, 0.4f, key);
+    const int same = memcmp(y, ey, sizeof(float) * N) == 0;
+    int zeros = 0;
+    for (int k = 0; k < N; k++) zeros += m[k] == 0;
+    free(x);
+    free(y);
+    free(m);
+    free(ey);
+    CHECK(same);
+    CHECK_MSG(abs(zeros - 20000) < 500, "%d of %d dropped at p = 0.4", zeros, N);
+}
+
 // ---- what is refused (no device needed) ----
 
 static void test_cuda_refusals(void) {
@@ -525,8 +548,8 @@ static void fill_tokens(dsf_rng *r, int32_t *x, size_t n, int V) {
 // Two steps (T, then T − 2) of forward and backward of m on the CPU and the GPU
 // from the same random carried state (the LSTM's c too): loss, every gradient
 // tensor (relative to the tensor's largest entry, within tol), the state after.
-static void compare_model(dsf_lm *m, int B, int T, dsf_method meth, dsf_scan_kind scan,
-                          double tol) {
+static void compare_model_drop(dsf_lm *m, int B, int T, dsf_method meth, dsf_scan_kind scan,
+                               double tol, float dropout) {
     const int tie = m->cfg.tie;
     const int L = m->cfg.L, H = m->cfg.H;
     dsf_lm_work w;
@@ -535,6 +558,13 @@ static void compare_model(dsf_lm *m, int B, int T, dsf_method meth, dsf_scan_kin
     w.scan = dsf_scan_available(scan) ? scan : DSF_SCAN_SEQ;
     dsf_gpu *g;
     CHECK_MSG(dsf_gpu_create(&g, m, NULL, B, T, scan) == 0, "%s", dsf_error());
+    // Dropout: two generators in the same state, one each (the same masks).
+    dsf_rng rc, rg;
+    dsf_rng_seed(&rc, 23);
+    rg = rc;
+    w.dropout = dropout;
+    w.rng = dropout > 0 ? &rc : NULL;
+    CHECK(dsf_gpu_set_dropout(g, dropout, dropout > 0 ? &rg : NULL) == 0);
     dsf_rng r;
     dsf_rng_seed(&r, 22);
     const int lstm = m->cfg.cell == DSF_CELL_LSTM;
@@ -587,6 +617,11 @@ static void compare_model(dsf_lm *m, int B, int T, dsf_method meth, dsf_scan_kin
     free(state_c);
     dsf_gpu_destroy(g);
     lm_work_destroy(&w);
+}
+
+static void compare_model(dsf_lm *m, int B, int T, dsf_method meth, dsf_scan_kind scan,
+                          double tol) {
+    compare_model_drop(m, B, T, meth, scan, tol, 0);
 }
 
 static void compare_grads_cell(dsf_cell cell, int tie, dsf_method meth, dsf_scan_kind scan,
@@ -682,6 +717,21 @@ static void test_cuda_gradients_sweeps(void) {
         compare_model(&m, 5, T, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH, 1e-3);
         lm_destroy(&m);
     }
+}
+
+// Dropout 0.3 on the embedding and every layer's output, the CPU's masks: each
+// cell under bptt and dsf, tied (E = H) and not.
+static void test_cuda_gradients_dropout(void) {
+    NEED_DEVICE();
+    const dsf_cell cells[] = {DSF_CELL_GRU, DSF_CELL_LSTM, DSF_CELL_ELMAN};
+    for (int k = 0; k < 3 && !test_current_failed; k++)
+        for (int tie = 0; tie < 2; tie++) {
+            dsf_lm m;
+            CHECK(make_model_cell(&m, cells[k], tie, 24, 11) == 0);
+            compare_model_drop(&m, 3, 11, DSF_METHOD_BPTT, DSF_SCAN_SEQ, 1e-4, 0.3f);
+            compare_model_drop(&m, 3, 11, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH, 1e-4, 0.3f);
+            lm_destroy(&m);
+        }
 }
 
 // Sizes that take many blocks in every kernel (H = 300 is no multiple of 32 or
@@ -845,6 +895,7 @@ void suite_cuda(void) {
     RUN(test_cuda_emulate_elman);
     RUN(test_cuda_emulate_scan);
     RUN(test_cuda_emulate_sweeps);
+    RUN(test_cuda_emulate_dropout);
     RUN(test_cuda_emulate_fft_spectrum);
     RUN(test_cuda_emulate_fft);
     RUN(test_cuda_refusals);
@@ -854,6 +905,7 @@ void suite_cuda(void) {
     RUN(test_cuda_gradients_lstm);
     RUN(test_cuda_gradients_elman);
     RUN(test_cuda_gradients_sweeps);
+    RUN(test_cuda_gradients_dropout);
     RUN(test_cuda_deterministic);
     RUN(test_cuda_graphs);
     RUN(test_cuda_optim);

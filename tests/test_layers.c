@@ -79,12 +79,19 @@ static void test_layers_dropout(void) {
     dsf_rng r;
     dsf_rng_seed(&r, 9);
     for (int k = 0; k < M; k++) x[k] = 1.0f + k % 7;
+    dsf_rng r0 = r;
+    const uint64_t key = dsf_rng_u64(&r0);  // one draw a call: the mask is a function of it
     dropout_forward(x, y, m, M, 0.3f, &r);
-    int zeros = 0, bad = 0;
+    int zeros = 0, bad = 0, runs = 0;
     for (int k = 0; k < M; k++) {
         zeros += m[k] == 0;
         bad += !(m[k] == 0 || m[k] == 1.0f / 0.7f) || y[k] != x[k] * m[k];
+        bad += (m[k] == 0) != (dsf_dropout_uniform(key, k) < 0.3f);
+        runs += k > 0 && (m[k] == 0) != (m[k - 1] == 0);
     }
+    CHECK(memcmp(&r, &r0, sizeof r) == 0);
+    // Neighbours independent: a change between k−1 and k with probability 2·0.3·0.7.
+    CHECK_MSG(abs(runs - 42000) < 700, "%d changes between neighbours", runs);
     dropout_backward(x, m, dx, M);
     for (int k = 0; k < M; k++) bad += dx[k] != x[k] * m[k];
     dropout_forward(x, y, m, M, 0, &r);

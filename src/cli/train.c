@@ -109,9 +109,9 @@ static int gpu_setup(trainer *tr) {
     const dsf_run *run = &tr->run;
     if (dist_size() > 1)
         return dsf_error_set("--device cuda does not run under MPI yet; use one process");
-    if (run->dropout > 0) return dsf_error_set("--device cuda: --dropout is not implemented yet");
     if (dsf_gpu_check(&tr->m, run->method, run->scan) ||
-        dsf_gpu_create(&tr->gpu, &tr->m, &tr->o, run->batch, run->seq, run->scan))
+        dsf_gpu_create(&tr->gpu, &tr->m, &tr->o, run->batch, run->seq, run->scan) ||
+        dsf_gpu_set_dropout(tr->gpu, run->dropout, &tr->rng))  // the CPU's masks, drawn alike
         return -1;
     dsf_gpu_set_state(tr->gpu, tr->w.state);
     dsf_gpu_set_state_c(tr->gpu, tr->w.state_c);

@@ -89,6 +89,11 @@ extern "C" void dsf_gpu_emulate_sweep_rhs(const float *e, const float *e0, float
         for (int i = 0; i < H; i++) sweep_rhs_unit(r, i, e, e0, c, d, ds, a, TB - B, B, H);
 }
 
+extern "C" void dsf_gpu_emulate_dropout(const float *x, float *y, size_t n, float p,
+                                        uint64_t key) {
+    for (size_t k = 0; k < n; k++) dropout_unit(k, x, y, p, 1.0f / (1.0f - p), key);
+}
+
 extern "C" int dsf_gpu_fft_length(int T) { return fft_scan_length(T); }
 
 extern "C" void dsf_gpu_emulate_fft_spectrum(float *K, const float *a, int T, int N, int H) {

@@ -37,7 +37,7 @@
 //
 // Implemented: the GRU, the Elman cell and the LSTM (its backward as
 // lstm_layer_backward: BPTT carries δh and δc step by step; DSF scans δh with
-// a_h, then δc's local part with a_c), --arch stack (tied or not), no dropout;
+// a_h, then δc's local part with a_c), --arch stack (tied or not), dropout;
 // bptt, ft and dsf with a feedback that is one fixed vector a per layer (uniform,
 // zero, identity, const, ssm), with or without correction sweeps (+K: the local
 // kernel over all rows, one GEMM for Jᵀδ's W_hh part, the right side, the scan,
@@ -113,6 +113,13 @@ void dsf_gpu_optim_step(dsf_gpu *g, dsf_optim *opt);
 int dsf_gpu_step(dsf_gpu *g, const int32_t *x, const int32_t *y, int T, dsf_method meth,
                  double max_norm, dsf_optim *opt, double *loss, double *norm);
 
+// Dropout (rate p in [0, 1)) on the embedding and on every layer's output in
+// the training steps that follow, as lm_forward with w->dropout = p and w->rng =
+// rng: the same draws from rng (one key per site and step, which the host draws
+// and the kernels expand), so the same masks. 0 or -1 (GPU memory) with the
+// error set; p = 0 turns it off. dsf_gpu_forward and dsf_gpu_step use it alike.
+int dsf_gpu_set_dropout(dsf_gpu *g, float p, dsf_rng *rng);
+
 // Copies between the device and host buffers of the model's layouts (each waits).
 void dsf_gpu_get_params(dsf_gpu *g, float *params);        // (n)
 void dsf_gpu_set_params(dsf_gpu *g, const float *params);  // (n)
@@ -180,6 +187,8 @@ void dsf_gpu_emulate_scan(float *e, const float *a, int T, int B, int H, int chu
 // ds; e0, d NULL count as zero), and c ← e0 at the last step when e0 is given.
 void dsf_gpu_emulate_sweep_rhs(const float *e, const float *e0, float *c, const float *d,
                                size_t ds, const float *a, int T, int B, int H);
+// Dropout of rate p under key (model/layers.h's mask): y = x ⊙ m (y may be x).
+void dsf_gpu_emulate_dropout(const float *x, float *y, size_t n, float p, uint64_t key);
 // The fft scan's parts around the two transforms (which the host test does with
 // FFTW in the same layout): its length N for T steps (-1: none); the spectrum
 // K (M,H) complex, interleaved, M = N/2 + 1, of the feedback a (H); X (M,B,H)

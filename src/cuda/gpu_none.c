@@ -51,6 +51,10 @@ int dsf_gpu_step(dsf_gpu *g, const int32_t *x, const int32_t *y, int T, dsf_meth
     DSF_ASSERT(0);
     return -1;
 }
+int dsf_gpu_set_dropout(dsf_gpu *g, float p, dsf_rng *rng) {
+    DSF_ASSERT(0);
+    return -1;
+}
 void dsf_gpu_get_params(dsf_gpu *g, float *params) { DSF_ASSERT(0); }
 void dsf_gpu_set_params(dsf_gpu *g, const float *params) { DSF_ASSERT(0); }
 void dsf_gpu_get_grads(dsf_gpu *g, float *grads) { DSF_ASSERT(0); }

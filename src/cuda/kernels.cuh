@@ -57,6 +57,9 @@ int fft_scan_create(fft_scan *f, int T, int B, int H);
 void fft_scan_destroy(fft_scan *f);
 void fft_scan_gpu(cudaStream_t s, fft_scan *f, float *e, const float *a, int T);
 
+// dropout.cu: y (n) = x ⊙ the mask of rate p under key (model/layers.h); y may be x.
+void dropout_gpu(cudaStream_t s, const float *x, float *y, size_t n, float p, uint64_t key);
+
 // loss.cu: embedding, softmax cross-entropy, column sums, the mean loss.
 // emb (n,E) = encoder rows x (n).
 void embedding_forward_gpu(cudaStream_t s, const float *encoder, const int32_t *x, float *emb,

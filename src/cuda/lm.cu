@@ -38,7 +38,16 @@ struct dsf_gpu {
     // of 2T); cuBLAS then works in blas_ws.
     int graphs;
     cudaGraphExec_t fwd_graph[DSF_MAX_LAYERS], bptt_graph[DSF_MAX_LAYERS];
+    const float *fwd_in[DSF_MAX_LAYERS];  // the input each forward graph reads
     void *blas_ws;
+    // Dropout (dsf_gpu_set_dropout): the rate, the host's generator, the keys of
+    // the last forward pass (the embedding's, then layer l's at l + 1), whether it
+    // dropped, and each layer's output after dropout (T,B,H).
+    float dropout;
+    dsf_rng *rng;
+    uint64_t keys[DSF_MAX_LAYERS + 1];
+    int dropped_now;
+    float *dropped[DSF_MAX_LAYERS];
     // Device: the flat buffers with m->params' layout, and the feedback (L,S·H)
     // (S = 2 for the LSTM: a_h, then a_c).
     float *params, *grads, *m, *v, *feedback;
@@ -221,6 +230,7 @@ extern "C" void dsf_gpu_destroy(dsf_gpu *g) {
     if (!g) return;
     if (g->stream) CUDA_CHECK(cudaStreamSynchronize(g->stream));
     for (int l = 0; l < DSF_MAX_LAYERS; l++) {
+        if (g->dropped[l]) CUDA_CHECK(cudaFree(g->dropped[l]));
         if (g->fwd_graph[l]) CUDA_CHECK(cudaGraphExecDestroy(g->fwd_graph[l]));
         if (g->bptt_graph[l]) CUDA_CHECK(cudaGraphExecDestroy(g->bptt_graph[l]));
     }
@@ -361,11 +371,27 @@ static void forward(dsf_gpu *g, const int32_t *x, const int32_t *y, int T) {
     g->last_T = T;
     upload_tokens(g, x, y, T);
     embedding_forward_gpu(g->stream, enc_w(g, g->params), g->tokens, g->emb, TB, c->E);
+    // Dropout as lm_forward: one key per site from the host's generator, in order.
+    const int drop = g->dropped_now = g->dropout > 0 && g->rng;
+    if (drop) {
+        g->keys[0] = dsf_rng_u64(g->rng);
+        dropout_gpu(g->stream, g->emb, g->emb, (size_t)TB * c->E, g->dropout, g->keys[0]);
+    }
     const float *in = g->emb;
     int I = c->E;
     for (int l = 0; l < c->L; l++) {
+        if (g->fwd_in[l] != in && g->fwd_graph[l]) {  // captured with another input
+            CUDA_CHECK(cudaGraphExecDestroy(g->fwd_graph[l]));
+            g->fwd_graph[l] = NULL;
+        }
+        g->fwd_in[l] = in;
         graphed(g, &g->fwd_graph[l], T, [&] { layer_forward(g, l, in, I, T); });
         in = g->layer[l].h + (size_t)B * H;  // outputs h[1..T]
+        if (drop) {
+            g->keys[l + 1] = dsf_rng_u64(g->rng);
+            dropout_gpu(g->stream, in, g->dropped[l], (size_t)TB * H, g->dropout, g->keys[l + 1]);
+            in = g->dropped[l];
+        }
         I = H;
     }
     // logits (T·B,V) = in W_decᵀ; the bias, softmax and loss in one kernel.
@@ -578,16 +604,21 @@ extern "C" void dsf_gpu_backward(dsf_gpu *g, dsf_method meth) {
     g->e = g->err[0];  // the same buffers for each layer at every call (graphs)
     g->dx = g->err[1];
     // The decoder: g->logits holds dlogits (softmax_xent_gpu).
-    const float *top = g->layer[L - 1].h + BH;
+    const int drop = g->dropped_now;
+    const float *top = drop ? g->dropped[L - 1] : g->layer[L - 1].h + BH;
     gpu_sgemm(g->blas, 1, 0, V, H, TB, 1.0f, g->logits, V, top, H, 1.0f, dec_w(g, g->grads), H);
     colsum_gpu(g->stream, g->logits, dec_b(g, g->grads), TB, V);
     gpu_sgemm(g->blas, 0, 0, TB, H, V, 1.0f, g->logits, V, dec_w(g, g->params), H, 0.0f, g->e, H);
+    if (drop) dropout_gpu(g->stream, g->e, g->e, (size_t)TB * H, g->dropout, g->keys[L]);
     for (int l = L - 1; l >= 0; l--) {
-        const float *x = l == 0 ? g->emb : g->layer[l - 1].h + BH;
+        const float *x = l == 0 ? g->emb : drop ? g->dropped[l - 1] : g->layer[l - 1].h + BH;
         layer_backward(g, meth, l, x, l == 0 ? E : H, T);
         float *t = g->e;  // dx is the local error of the layer below (or the embedding's)
         g->e = g->dx;
         g->dx = t;
+        // ... through its dropout (the embedding's key is keys[0], layer l−1's keys[l]).
+        if (drop)
+            dropout_gpu(g->stream, g->e, g->e, (size_t)TB * (l ? H : E), g->dropout, g->keys[l]);
     }
     const int32_t *perm = g->tokens + 2 * TB, *tok = perm + TB, *off = tok + g->unique;
     embedding_backward_gpu(g->stream, g->e, tok, off, perm, enc_w(g, g->grads), g->unique, E);
@@ -636,6 +667,17 @@ extern "C" int dsf_gpu_step(dsf_gpu *g, const int32_t *x, const int32_t *y, int 
     *norm = sqrt(g->h_scalars[1]);
     if (!isfinite(*loss) || !isfinite(*norm)) return 1;
     if (opt) dsf_gpu_optim_step(g, opt);
+    return 0;
+}
+
+extern "C" int dsf_gpu_set_dropout(dsf_gpu *g, float p, dsf_rng *rng) {
+    DSF_ASSERT(p >= 0 && p < 1);
+    for (int l = 0; p > 0 && l < g->cfg.L; l++)
+        if (!g->dropped[l] &&
+            gpu_alloc(&g->dropped[l], (size_t)g->T * g->B * g->cfg.H * sizeof(float)))
+            return -1;
+    g->dropout = p;
+    g->rng = rng;
     return 0;
 }
 

@@ -70,8 +70,12 @@ void gelu_backward(const float *dy, const float *x, float *dx, size_t n) {
 
 void dropout_forward(const float *x, float *y, float *mask, size_t n, float p, dsf_rng *rng) {
     const float keep = 1.0f / (1.0f - p);
-    for (size_t k = 0; k < n; k++) mask[k] = dsf_rng_float(rng) < p ? 0.0f : keep;
-    for (size_t k = 0; k < n; k++) y[k] = x[k] * mask[k];
+    const uint64_t key = dsf_rng_u64(rng);
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t k = 0; k < n; k++) {
+        mask[k] = dsf_dropout_uniform(key, k) < p ? 0.0f : keep;
+        y[k] = x[k] * mask[k];
+    }
 }
 
 void dropout_backward(const float *dy, const float *mask, float *dx, size_t n) {

@@ -9,6 +9,7 @@
 #define DSF_LAYERS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/common.h"
 
@@ -25,7 +26,20 @@ void gelu_forward(const float *x, float *y, size_t n);
 // dx = dy ⊙ GELU'(x); dx may be dy.
 void gelu_backward(const float *dy, const float *x, float *dx, size_t n);
 
-// A fresh mask m (n) for rate p in [0, 1) from rng, then y = x ⊙ m (y may be x).
+// The mask: one key a call drawn from rng, and element k dropped when
+// dsf_dropout_uniform(key, k) < p. A function of (key, k) alone, so that any
+// split of the elements among threads, and the CUDA backend (src/cuda/units.cuh,
+// the same arithmetic), draws the same mask.
+static inline float dsf_dropout_uniform(uint64_t key, uint64_t k) {
+    uint64_t z = key + (k + 1) * 0x9E3779B97F4A7C15ull;  // splitmix64's step and finalizer
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (float)(z >> 40) * 0x1.0p-24f;
+}
+
+// A fresh mask m (n) for rate p in [0, 1) from one draw of rng, then y = x ⊙ m
+// (y may be x).
 void dropout_forward(const float *x, float *y, float *mask, size_t n, float p, dsf_rng *rng);
 // dx = dy ⊙ m (dx may be dy).
 void dropout_backward(const float *dy, const float *mask, float *dx, size_t n);

@@ -60,6 +60,7 @@ typedef struct {
     double comm_s, wait_s, step_s; // seconds in the gradient all-reduce, in waiting for
                                    // the slowest rank before it, and in whole steps
     dsf_gpu *gpu;         // --device cuda: the steps run there; NULL on the CPU
+    dsf_gpu *egpu;        // --device cuda: evaluation runs there (batch --eval-batch)
 } trainer;
 
 static void log_row(trainer *tr, const char *kind, double loss, double lr, double gnorm,
@@ -84,8 +85,9 @@ static void best_path(char *buf, size_t n, const char *save) {
 }
 
 // --device cuda: the training steps run on the GPU, which holds the parameters,
-// the AdamW moments and the carried state; evaluation and checkpoints read them
-// on the host, so they are copied back first. (A no-op on the CPU.)
+// the AdamW moments and the carried state; checkpoints read them on the host,
+// and evaluation uploads the host's parameters to its own copy of the model on
+// the GPU, so they are copied back first. (A no-op on the CPU.)
 static void gpu_download(trainer *tr) {
     if (!tr->gpu) return;
     dsf_gpu_get_params(tr->gpu, tr->m.params);
@@ -115,7 +117,22 @@ static int gpu_setup(trainer *tr) {
         return -1;
     dsf_gpu_set_state(tr->gpu, tr->w.state);
     dsf_gpu_set_state_c(tr->gpu, tr->w.state_c);
-    return 0;
+    // Evaluation: a second copy of the model, for the evaluation batch, no optimizer.
+    return dsf_gpu_create(&tr->egpu, &tr->m, NULL, run->eval_batch, run->seq, DSF_SCAN_SEQ);
+}
+
+static double gpu_eval_forward(void *ctx, const int32_t *x, const int32_t *y, int T) {
+    return dsf_gpu_forward(ctx, x, y, T);
+}
+
+// The mean loss of the model's host parameters over a split: on the GPU with
+// --device cuda (the same batching, from a zero state), else lm_evaluate.
+static double evaluate(trainer *tr, int split) {
+    const dsf_tokens *tokens = &tr->corpus.split[split];
+    if (!tr->egpu) return lm_evaluate(&tr->m, &tr->ew, tokens, tr->run.seq);
+    dsf_gpu_set_params(tr->egpu, tr->m.params);
+    dsf_gpu_reset_state(tr->egpu);
+    return lm_evaluate_fn(gpu_eval_forward, tr->egpu, tr->run.eval_batch, tokens, tr->run.seq);
 }
 
 // Collective. Each rank carries the state of its own streams; rank 0 gathers
@@ -152,7 +169,7 @@ static int save_checkpoint(trainer *tr, const char *path) {
 // so that a run stopped there and resumed goes on exactly as one never stopped.
 static int validate(trainer *tr, const train_opts *opt, int epoch_end) {
     double t = dsf_now();
-    double val = lm_evaluate(&tr->m, &tr->ew, &tr->corpus.split[DSF_SPLIT_VALID], tr->run.seq);
+    double val = evaluate(tr, DSF_SPLIT_VALID);
     if (isnan(val)) return -1;
     char buf[96];
     cli_format_loss(buf, sizeof buf, val, tr->run.level);
@@ -712,7 +729,7 @@ static int train_command(int argc, char **argv) {
     if (rc == 1) rc = 0;  // stopped early on purpose: no test evaluation
     else if (rc == 0 && !o.no_test) {
         memcpy(tr.m.params, tr.best, tr.m.n * sizeof(float));  // the best model
-        double test = lm_evaluate(&tr.m, &tr.ew, &tr.corpus.split[DSF_SPLIT_TEST], tr.run.seq);
+        double test = evaluate(&tr, DSF_SPLIT_TEST);
         if (isnan(test)) {
             rc = -1;
         } else {
@@ -725,6 +742,7 @@ static int train_command(int argc, char **argv) {
     }
     if (tr.log) fclose(tr.log);
     dsf_gpu_destroy(tr.gpu);
+    dsf_gpu_destroy(tr.egpu);
     dsf_free(tr.best);
     dsf_free(tr.state_all);
     optim_destroy(&tr.o);

@@ -129,6 +129,8 @@ void dsf_gpu_set_state(dsf_gpu *g, const float *state);    // (L,B,H)
 // The LSTM's carried c (starts at zero; the other cells do not use it).
 void dsf_gpu_get_state_c(dsf_gpu *g, float *state_c);      // (L,B,H)
 void dsf_gpu_set_state_c(dsf_gpu *g, const float *state_c);  // (L,B,H)
+// Zeroes the carried state, h and c (does not wait).
+void dsf_gpu_reset_state(dsf_gpu *g);
 void dsf_gpu_set_feedback(dsf_gpu *g, const float *a);     // (L,S·H), m->feedback's layout
 // AdamW only (both must be NULL otherwise): (n) each.
 void dsf_gpu_get_moments(dsf_gpu *g, float *m, float *v);

@@ -62,5 +62,6 @@ void dsf_gpu_get_state(dsf_gpu *g, float *state) { DSF_ASSERT(0); }
 void dsf_gpu_set_state(dsf_gpu *g, const float *state) { DSF_ASSERT(0); }
 void dsf_gpu_get_state_c(dsf_gpu *g, float *state_c) { DSF_ASSERT(0); }
 void dsf_gpu_set_state_c(dsf_gpu *g, const float *state_c) { DSF_ASSERT(0); }
+void dsf_gpu_reset_state(dsf_gpu *g) { DSF_ASSERT(0); }
 void dsf_gpu_set_feedback(dsf_gpu *g, const float *a) { DSF_ASSERT(0); }
 void dsf_gpu_get_moments(dsf_gpu *g, float *m, float *v) { DSF_ASSERT(0); }

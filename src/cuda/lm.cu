@@ -709,6 +709,11 @@ extern "C" void dsf_gpu_get_state_c(dsf_gpu *g, float *s) {
 extern "C" void dsf_gpu_set_state_c(dsf_gpu *g, const float *s) {
     copy(g, g->state_c, s, sizeof(float) * g->cfg.L * g->B * g->cfg.H, cudaMemcpyHostToDevice);
 }
+extern "C" void dsf_gpu_reset_state(dsf_gpu *g) {
+    const size_t bytes = sizeof(float) * g->cfg.L * g->B * g->cfg.H;
+    CUDA_CHECK(cudaMemsetAsync(g->state, 0, bytes, g->stream));
+    CUDA_CHECK(cudaMemsetAsync(g->state_c, 0, bytes, g->stream));
+}
 extern "C" void dsf_gpu_set_feedback(dsf_gpu *g, const float *a) {
     copy(g, g->feedback, a, sizeof(float) * g->cfg.L * dsf_cell_states(g->cfg.cell) * g->cfg.H,
          cudaMemcpyHostToDevice);

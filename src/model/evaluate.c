@@ -5,19 +5,19 @@
 
 #include "dist/dist.h"
 
-double lm_evaluate(const dsf_lm *m, dsf_lm_work *w, const dsf_tokens *tokens, int T) {
+double lm_evaluate_fn(dsf_eval_forward forward, void *ctx, int B_local, const dsf_tokens *tokens,
+                      int T) {
     // This rank's streams are its share of the batch; the ranks' shares make it up.
-    const int64_t B = (int64_t)dist_sum(w->B);
+    const int64_t B = (int64_t)dist_sum(B_local);
     int64_t first, count;
     dist_share(B, &first, &count);
-    DSF_ASSERT(count == w->B);
+    DSF_ASSERT(count == B_local);
     dsf_batcher bt;
     if (batcher_init(&bt, tokens, B, T)) return NAN;
     int32_t *x = dsf_xmalloc(sizeof(int32_t) * (size_t)T * B);
     int32_t *y = dsf_xmalloc(sizeof(int32_t) * (size_t)T * B);
     int32_t *xs = dsf_xmalloc(sizeof(int32_t) * (size_t)T * count);
     int32_t *ys = dsf_xmalloc(sizeof(int32_t) * (size_t)T * count);
-    lm_work_reset_state(w, &m->cfg);
     // Each rank's mean weighted by its share of the streams: with one process the
     // weight is exactly 1 and the sum is the one it always was.
     const double share = (double)count / (double)B;
@@ -27,7 +27,7 @@ double lm_evaluate(const dsf_lm *m, dsf_lm_work *w, const dsf_tokens *tokens, in
         int64_t t = batcher_get(&bt, pos, T, x, y);
         dist_take_streams(x, t, B, first, count, xs);
         dist_take_streams(y, t, B, first, count, ys);
-        total += lm_forward(m, w, xs, ys, (int)t) * (double)t * share;
+        total += forward(ctx, xs, ys, (int)t) * (double)t * share;
         steps += t;
     }
     free(x);
@@ -35,4 +35,20 @@ double lm_evaluate(const dsf_lm *m, dsf_lm_work *w, const dsf_tokens *tokens, in
     free(xs);
     free(ys);
     return dist_sum(total) / (double)steps;
+}
+
+typedef struct {
+    const dsf_lm *m;
+    dsf_lm_work *w;
+} cpu_eval;
+
+static double cpu_forward(void *ctx, const int32_t *x, const int32_t *y, int T) {
+    cpu_eval *c = ctx;
+    return lm_forward(c->m, c->w, x, y, T);
+}
+
+double lm_evaluate(const dsf_lm *m, dsf_lm_work *w, const dsf_tokens *tokens, int T) {
+    lm_work_reset_state(w, &m->cfg);
+    cpu_eval c = {m, w};
+    return lm_evaluate_fn(cpu_forward, &c, w->B, tokens, T);
 }

@@ -13,4 +13,12 @@
 // rank's share of the batch (dist_share), and every rank gets the global mean.
 double lm_evaluate(const dsf_lm *m, dsf_lm_work *w, const dsf_tokens *tokens, int T);
 
+// The same over any forward pass (the CUDA backend's): forward(ctx, x, y, t)
+// returns the mean loss of t steps of this rank's B_local streams (x, y (t,
+// B_local)), carrying its state from call to call; the caller has reset that
+// state.
+typedef double (*dsf_eval_forward)(void *ctx, const int32_t *x, const int32_t *y, int T);
+double lm_evaluate_fn(dsf_eval_forward forward, void *ctx, int B_local, const dsf_tokens *tokens,
+                      int T);
+
 #endif

@@ -124,7 +124,7 @@ $(BUILD)/tests/suites.def: $(TEST_SRC)
 
 $(BUILD)/tests/test_main.o: tests/test_main.c $(BUILD)/tests/suites.def
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(INC) -I$(BUILD)/tests -c $< -o $@
+	$(CC) $(CFLAGS) $(INC) -I$(BUILD)/tests -MMD -MP -c $< -o $@
 
 $(BUILD)/test_dsf: $(BUILD)/tests/test_main.o $(TEST_OBJ) $(BUILD)/libdsf.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -156,7 +156,7 @@ demo: all
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/tests/test_main.d
 
 # --- Fuzzing: libFuzzer harnesses (fuzz/fuzz_*.c), built by clang with ASan and UBSan.
 # The library sources (and the argument parser) are compiled again, instrumented, into

@@ -2,7 +2,7 @@
 # tests/mpi.sh DSF: data-parallel training under mpirun, for a build with
 # `make MPI=1` (build/mpi/dsf). Two processes, each with half of the batch
 # streams, must give the losses of one process with the same global batch (to
-# 1e-5 relative), for bptt and dsf; rank 0 alone prints and logs; a checkpoint
+# 1e-5 relative), for bptt and dsf, with dropout too; rank 0 alone prints and logs; a checkpoint
 # resumes exactly at the same number of processes and is refused at another.
 # Skips (and says why) without mpirun or with a build without MPI.
 DSF=${1:-build/mpi/dsf}
@@ -68,17 +68,21 @@ same_losses() {
 }
 
 # --- one process against two, and four (oversubscribed), with the same global batch
-for cfg in "bptt sgd 1 gru" "dsf sgd 1 gru" "dsf adamw 0.01 gru" "dsf sgd 1 lstm"; do
+# (dropout: each rank applies its streams' part of one process's masks)
+for cfg in "bptt sgd 1 gru 0" "dsf sgd 1 gru 0" "dsf adamw 0.01 gru 0" "dsf sgd 1 lstm 0" \
+    "bptt sgd 1 lstm 0.3"; do
     set -- $cfg
-    m=$1 o=$2 lr=$3 c=$4
-    "$DSF" train $W --cell $c --method $m --optim $o --lr $lr --steps $steps --log "$tmp/one_$c$m$o.csv" >"$tmp/out1" 2>"$tmp/err"
-    $MPIRUN -np 2 "$DSF" train $W --cell $c --method $m --optim $o --lr $lr --steps $steps \
-        --log "$tmp/two_$c$m$o.csv" --save "$tmp/two_$c$m$o.safetensors" >"$tmp/out2" 2>"$tmp/err"
+    m=$1 o=$2 lr=$3 c=$4 p=$5
+    k=$c$m$o
+    [ "$p" = 0 ] || k=$k-dropout
+    "$DSF" train $W --cell $c --method $m --optim $o --lr $lr --dropout $p --steps $steps --log "$tmp/one_$k.csv" >"$tmp/out1" 2>"$tmp/err"
+    $MPIRUN -np 2 "$DSF" train $W --cell $c --method $m --optim $o --lr $lr --dropout $p --steps $steps \
+        --log "$tmp/two_$k.csv" --save "$tmp/two_$k.safetensors" >"$tmp/out2" 2>"$tmp/err"
     rc=$?
-    if [ "$rc" -eq 0 ] && same_losses "$tmp/one_$c$m$o.csv" "$tmp/two_$c$m$o.csv" >>"$tmp/err"; then
-        ok "2 processes give the losses of 1 ($c, $m, $o, $steps steps, train, valid and test rows)"
+    if [ "$rc" -eq 0 ] && same_losses "$tmp/one_$k.csv" "$tmp/two_$k.csv" >>"$tmp/err"; then
+        ok "2 processes give the losses of 1 ($c, $m, $o, dropout $p, $steps steps, train, valid and test rows)"
     else
-        fail "2 processes give the losses of 1 ($c, $m, $o, exit $rc)"
+        fail "2 processes give the losses of 1 ($c, $m, $o, dropout $p, exit $rc)"
     fi
 done
 $MPIRUN -np 4 "$DSF" train $W --method dsf --lr 1 --steps $steps --log "$tmp/four.csv" >/dev/null 2>"$tmp/err"
@@ -155,13 +159,12 @@ else
     fail "a batch that does not split over the processes is one error line (exit $rc)"
 fi
 
-$MPIRUN -np 2 "$DSF" train $W --steps 2 --dropout 0.2 >/dev/null 2>"$tmp/err"
-rc=$?
-if [ "$rc" -ne 0 ] && [ "$(grep -c '^dsf train:' "$tmp/err")" -eq 1 ] && \
-    grep -q "^dsf train: --dropout does not run under MPI yet" "$tmp/err"; then
-    ok "--dropout is refused under MPI in one line"
+$MPIRUN -np 4 "$DSF" train $W --cell lstm --method bptt --lr 1 --dropout 0.3 --steps $steps \
+    --log "$tmp/four_dropout.csv" >/dev/null 2>"$tmp/err"
+if same_losses "$tmp/one_lstmbpttsgd-dropout.csv" "$tmp/four_dropout.csv" >>"$tmp/err"; then
+    ok "4 processes with dropout give the losses of 1 (the same masks)"
 else
-    fail "--dropout is refused under MPI in one line (exit $rc)"
+    fail "4 processes with dropout give the losses of 1 (the same masks)"
 fi
 
 echo "mpi: $passed passed, $failed failed"

@@ -104,8 +104,34 @@ static void test_layers_dropout(void) {
     CHECK_MSG(abs(zeros - 30000) < 600, "%d of %d dropped at p = 0.3", zeros, M);  // ~4 sd
 }
 
+// A share of the streams draws its part of the whole batch's mask.
+static void test_layers_dropout_streams(void) {
+    enum { T = 3, B = 4, W = 50, NE = T * B * W };
+    float x[NE], y[NE], m[NE], ys[NE / 2], ms[NE / 2];
+    for (int k = 0; k < NE; k++) x[k] = 1.0f + k;
+    dsf_rng r;
+    dsf_rng_seed(&r, 10);
+    dsf_rng r1 = r;
+    const dsf_stream_layout all = {T, B, B, 0};
+    dropout_forward_streams(x, y, m, &all, W, 0.5f, &r);
+    int bad = 0;
+    for (int first = 0; first < B; first += B / 2) {
+        dsf_rng r2 = r1;  // the same draw on every "rank"
+        float xs[NE / 2];
+        for (int t = 0; t < T; t++)
+            memcpy(xs + t * (B / 2) * W, x + (t * B + first) * W, sizeof(float) * (B / 2) * W);
+        const dsf_stream_layout part = {T, B / 2, B, first};
+        dropout_forward_streams(xs, ys, ms, &part, W, 0.5f, &r2);
+        for (int t = 0; t < T; t++)
+            bad += memcmp(ms + t * (B / 2) * W, m + (t * B + first) * W, sizeof(float) * (B / 2) * W) != 0 ||
+                   memcmp(ys + t * (B / 2) * W, y + (t * B + first) * W, sizeof(float) * (B / 2) * W) != 0;
+    }
+    CHECK_MSG(bad == 0, "%d rows differ", bad);
+}
+
 void suite_layers(void) {
     RUN(test_layers_layernorm_fd);
     RUN(test_layers_gelu_fd);
     RUN(test_layers_dropout);
+    RUN(test_layers_dropout_streams);
 }

@@ -21,10 +21,10 @@ static const char *usage =
     "{train,valid,test}.txt, a single text file (split 90/5/5), or builtin:recall[:D]\n"
     "(a generated character-level task that needs a memory of D steps).\n"
     "\n"
-    "--device cuda runs the training steps on the GPU (a build with make CUDA=1; GRU\n"
-    "or LSTM stack, bptt, ft and dsf with a stationary feedback, no dropout, one\n"
-    "process): parameters, moments and the carried state are copied back to the\n"
-    "host for evaluation and checkpoints, which run on the CPU as without it.";
+    "--device cuda runs the training steps and evaluation on the GPU (a build with\n"
+    "make CUDA=1; GRU, LSTM or Elman stack, bptt, ft and dsf with a stationary\n"
+    "feedback, one process): parameters, moments and the carried state are copied\n"
+    "back to the host for checkpoints, which are the CPU's.";
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { stop_requested = sig; }
@@ -311,11 +311,6 @@ static int split_streams(trainer *tr, const st_file *ck, const char *resume) {
         return dsf_error_set("%s was written by %d process%s; resume it with as many "
                              "(mpirun -np %d), not %d", resume, run->world_size,
                              run->world_size > 1 ? "es" : "", run->world_size, N);
-    // Every rank would draw the same masks from the run's generator for its own
-    // streams: neither one process's masks nor independent ones.
-    if (N > 1 && run->dropout > 0)
-        return dsf_error_set("--dropout does not run under MPI yet (the processes would draw "
-                             "the same masks); use one process");
     if (run->batch % N)
         return dsf_error_set("--batch %d does not split evenly over %d processes (give a "
                              "multiple of %d)", run->batch, N, N);
@@ -436,7 +431,9 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
         goto fail;
     tr->w.scan = run->scan;
     tr->w.dropout = (float)run->dropout;  // the masks come from the run's generator,
-    tr->w.rng = &tr->rng;                 // saved in checkpoints: resume stays exact
+    tr->w.rng = &tr->rng;                 // saved in checkpoints: resume stays exact;
+    tr->w.drop_B = run->batch;            // each rank draws its streams' part of the
+    tr->w.drop_first = tr->first;         // whole batch's masks
     if (!ck) {
         run->weight_decay = o->weight_decay;
         run->warmup = o->warmup >= 0 ? o->warmup : run->total_steps / 20;

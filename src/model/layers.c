@@ -68,14 +68,26 @@ void gelu_backward(const float *dy, const float *x, float *dx, size_t n) {
     }
 }
 
-void dropout_forward(const float *x, float *y, float *mask, size_t n, float p, dsf_rng *rng) {
+void dropout_forward_streams(const float *x, float *y, float *mask, const dsf_stream_layout *sl,
+                             int64_t W, float p, dsf_rng *rng) {
     const float keep = 1.0f / (1.0f - p);
     const uint64_t key = dsf_rng_u64(rng);
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t k = 0; k < n; k++) {
-        mask[k] = dsf_dropout_uniform(key, k) < p ? 0.0f : keep;
-        y[k] = x[k] * mask[k];
+    const int64_t rows = sl->T * sl->B;
+#pragma omp parallel for schedule(static) if (rows * W > 65536)
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t t = r / sl->B, b = r % sl->B;
+        const uint64_t k0 = (uint64_t)((t * sl->B_all + sl->first + b) * W);
+        const size_t o = (size_t)r * W;
+        for (int64_t i = 0; i < W; i++) {
+            mask[o + i] = dsf_dropout_uniform(key, k0 + i) < p ? 0.0f : keep;
+            y[o + i] = x[o + i] * mask[o + i];
+        }
     }
+}
+
+void dropout_forward(const float *x, float *y, float *mask, size_t n, float p, dsf_rng *rng) {
+    const dsf_stream_layout one = {1, 1, 1, 0};  // one row of n: index k is k
+    dropout_forward_streams(x, y, mask, &one, (int64_t)n, p, rng);
 }
 
 void dropout_backward(const float *dy, const float *mask, float *dx, size_t n) {

@@ -39,8 +39,18 @@ static inline float dsf_dropout_uniform(uint64_t key, uint64_t k) {
 }
 
 // A fresh mask m (n) for rate p in [0, 1) from one draw of rng, then y = x ⊙ m
-// (y may be x).
+// (y may be x). Element k's fate is dsf_dropout_uniform(key, k).
 void dropout_forward(const float *x, float *y, float *mask, size_t n, float p, dsf_rng *rng);
+
+// The same over time-major rows (T, B, W) that are streams [first, first + B)
+// of B_all: element (t, b, i) takes index (t·B_all + first + b)·W + i, its place
+// in the whole batch, so that the processes of a data-parallel run together
+// draw the mask of one process with all B_all streams.
+typedef struct {
+    int64_t T, B, B_all, first;
+} dsf_stream_layout;
+void dropout_forward_streams(const float *x, float *y, float *mask, const dsf_stream_layout *sl,
+                             int64_t W, float p, dsf_rng *rng);
 // dx = dy ⊙ m (dx may be dy).
 void dropout_backward(const float *dy, const float *mask, float *dx, size_t n);
 

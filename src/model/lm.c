@@ -274,6 +274,7 @@ int lm_work_create(dsf_lm_work *w, const dsf_lm_config *c, int B, int T) {
     if (B < 1 || T < 1) return dsf_error_set("batch and sequence length must be positive");
     if (check_memory(lm_work_bytes(c, B, T), "the activations")) return -1;
     w->B = B;
+    w->drop_B = B;
     w->T = T;
     size_t TB = (size_t)T * B, E = c->E, H = c->H, V = c->V, L = c->L;
     size_t IH = E > H ? E : H, G = (size_t)dsf_cell_gates(c->cell);
@@ -579,14 +580,15 @@ double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32
             DSF_ASSERT((w->dropped[l] = dsf_alloc(n * H * sizeof(float))));
         }
     }
-    if (drop) dropout_forward(w->emb, w->emb, w->mask_emb, TB * E, w->dropout, w->rng);
+    const dsf_stream_layout sl = {T, B, w->drop_B, w->drop_first};
+    if (drop) dropout_forward_streams(w->emb, w->emb, w->mask_emb, &sl, E, w->dropout, w->rng);
     const float *in = w->emb;
     int I = E;
     for (int l = 0; l < L; l++) {
         layer_forward(m, w, l, in, I, T);
         in = w->cache[l].h + BH;  // outputs h[1..T]
         if (drop) {
-            dropout_forward(in, w->dropped[l], w->mask[l], TB * H, w->dropout, w->rng);
+            dropout_forward_streams(in, w->dropped[l], w->mask[l], &sl, H, w->dropout, w->rng);
             in = w->dropped[l];
         }
         I = H;

@@ -120,6 +120,10 @@ typedef struct {
     // (training); evaluation leaves rng NULL. Buffers allocated on first use.
     float dropout;
     dsf_rng *rng;
+    // The masks' stream layout: these B streams are streams [drop_first,
+    // drop_first + B) of drop_B (data-parallel training: a rank's share), so
+    // every process draws its part of one single-process mask (B, 0 by default).
+    int64_t drop_B, drop_first;
     float *mask_emb;                  // (T,B,E)
     float *mask[DSF_MAX_LAYERS];      // (T,B,H) on layer l's output
     float *dropped[DSF_MAX_LAYERS];   // (T,B,H) layer l's output after dropout

@@ -236,83 +236,101 @@ static void test_cuda_emulate_elman(void) {
     CHECK_MSG(bptt_err < 1e-5, "bptt: %g", bptt_err);
 }
 
-// Correction sweeps (--feedback uniform+2), as lm.cu runs them, against
-// gru_layer_backward and lstm_layer_backward: δ (and the LSTM's δc) and the gate
-// gradients. GRU: each sweep is the local backward of all rows, the GEMM part
-// gh_{t+1} W_hh, the right side with z_{t+1}, the scan. LSTM: the same for δh
-// through all four gates, then δc from ĉ with f_{t+1} and a_c.
+// Correction sweeps (--feedback uniform+2 and diag+2), as lm.cu runs them,
+// against gru_layer_backward and lstm_layer_backward: δ (and the LSTM's δc) and
+// the gate gradients. GRU: each sweep is the local backward of all rows, the GEMM
+// part gh_{t+1} W_hh, the right side with z_{t+1}, the scan. LSTM: the same for
+// δh through all four gates, then δc from ĉ with f_{t+1} and a_c (with diag:
+// a_c = f, the c chain's scan of ĉ alone). diag: a_t from the Jacobian kernels,
+// the varying scan.
 static void test_cuda_emulate_sweeps(void) {
-    enum { T = 6, B = 2, I = 3, H = 5, K = 2, N = T * B * H };
-    for (int lstm = 0; lstm < 2; lstm++) {
-        const int G = (lstm ? 4 : 3) * H;
-        dsf_rng r;
-        dsf_rng_seed(&r, 19 + lstm);
-        float *w_ih = randn(&r, G * I, -0.5f, 0.5f), *w_hh = randn(&r, G * H, -0.5f, 0.5f);
-        float *x = randn(&r, T * B * I, -1, 1), *e = randn(&r, N, -1, 1);
-        float *h = randn(&r, (T + 1) * B * H, -1, 1), *q = randn(&r, N, -1, 1);
-        float *c = randn(&r, (T + 1) * B * H, -1, 1), *gates = randn(&r, T * B * G, 0.05f, 0.95f);
-        float *a = randn(&r, 2 * H, 0, 1);
-        float *gw = calloc(G * (I + H) + 2 * G, sizeof(float));
-        float *gi = calloc(T * B * G, sizeof(float)), *gh = calloc(T * B * G, sizeof(float));
-        float *ref = calloc(2 * N, sizeof(float)), *d = malloc(sizeof(float) * N);
-        float *e0 = malloc(sizeof(float) * N), *cb = calloc(N, sizeof(float));
-        float *egi = calloc(T * B * G, sizeof(float)), *egh = calloc(T * B * G, sizeof(float));
-        float *edc = calloc(N, sizeof(float));
-        const dsf_layer_feedback fb = {DSF_FEEDBACK_UNIFORM, a, NULL, NULL, 0, NULL, K};
-        gru_backward_work work = {gi, gh, NULL, NULL, ref};
-        memcpy(d, e, sizeof(float) * N);
-        memcpy(e0, e, sizeof(float) * N);
-        double err;
-        if (!lstm) {
-            const gru_weights w = {w_ih, w_hh, NULL, NULL};
-            gru_cache cache = {h, gates, q, NULL};
-            gru_grads g = {gw, gw + G * I, gw + G * (I + H), gw + G * (I + H) + G};
-            gru_layer_backward(DSF_METHOD_DSF, DSF_SCAN_SEQ, &fb, &w, x, &cache, e, &work, &g,
-                               NULL, T, B, I, H);
-            dsf_gpu_emulate_scan(d, a, T, B, H, 16);
-            for (int k = 0; k < K; k++) {
+    enum { T = 6, B = 2, I = 3, H = 5, K = 2, N = T * B * H, R = (T - 1) * B };
+    for (int lstm = 0; lstm < 2; lstm++)
+        for (int diag = 0; diag < 2; diag++) {
+            const int G = (lstm ? 4 : 3) * H;
+            dsf_rng r;
+            dsf_rng_seed(&r, 19 + lstm);
+            float *w_ih = randn(&r, G * I, -0.5f, 0.5f), *w_hh = randn(&r, G * H, -0.5f, 0.5f);
+            float *x = randn(&r, T * B * I, -1, 1), *e = randn(&r, N, -1, 1);
+            float *h = randn(&r, (T + 1) * B * H, -1, 1), *q = randn(&r, N, -1, 1);
+            float *c = randn(&r, (T + 2) * B * H, -1, 1), *gates = randn(&r, T * B * G, 0.05f, 0.95f);
+            float *a = randn(&r, 2 * H, 0, 1);
+            float *gw = calloc(G * (I + H) + 2 * G, sizeof(float));
+            float *gi = calloc(T * B * G, sizeof(float)), *gh = calloc(T * B * G, sizeof(float));
+            float *ref = calloc(2 * N, sizeof(float)), *d = malloc(sizeof(float) * N);
+            float *e0 = malloc(sizeof(float) * N), *cb = calloc(N, sizeof(float));
+            float *egi = calloc(T * B * G, sizeof(float)), *egh = calloc(T * B * G, sizeof(float));
+            float *edc = calloc(N, sizeof(float)), *avar = calloc(2 * N, sizeof(float));
+            float *ea = calloc(2 * N, sizeof(float));  // the emulation's a_t (h, then c)
+            const dsf_layer_feedback fb = {diag ? DSF_FEEDBACK_DIAG : DSF_FEEDBACK_UNIFORM, a, NULL,
+                                           NULL, 0, NULL, K};
+            gru_backward_work work = {gi, gh, NULL, avar, ref};
+            memcpy(d, e, sizeof(float) * N);
+            memcpy(e0, e, sizeof(float) * N);
+            const float *ah = diag ? ea : a, *ac = diag ? ea + N : a + H;
+            double err;
+            if (!lstm) {
+                const gru_weights w = {w_ih, w_hh, NULL, NULL};
+                gru_cache cache = {h, gates, q, NULL};
+                gru_grads g = {gw, gw + G * I, gw + G * (I + H), gw + G * (I + H) + G};
+                gru_layer_backward(DSF_METHOD_DSF, DSF_SCAN_SEQ, &fb, &w, x, &cache, e, &work, &g,
+                                   NULL, T, B, I, H);
+                if (diag)
+                    dsf_gpu_emulate_jacobian_diag(DSF_CELL_GRU, w_hh, h + B * H, NULL, gates + B * G,
+                                                  q + B * H, ea, R, H);
+                (diag ? dsf_gpu_emulate_scan_varying : dsf_gpu_emulate_scan)(d, ah, T, B, H, 16);
+                for (int k = 0; k < K; k++) {
+                    dsf_gpu_emulate_gru_local(d, NULL, NULL, NULL, h, gates, q, egi, egh, T * B, H);
+                    dsf_sgemm(0, 0, R, H, G, 1.0f, egh + B * G, G, w_hh, H, 0.0f, cb, H);
+                    dsf_gpu_emulate_sweep_rhs(d, e0, cb, gates + H, G, ah, diag, T, B, H);
+                    memcpy(d, cb, sizeof(float) * N);
+                    (diag ? dsf_gpu_emulate_scan_varying : dsf_gpu_emulate_scan)(d, ah, T, B, H, 16);
+                }
                 dsf_gpu_emulate_gru_local(d, NULL, NULL, NULL, h, gates, q, egi, egh, T * B, H);
-                dsf_sgemm(0, 0, (T - 1) * B, H, G, 1.0f, egh + B * G, G, w_hh, H, 0.0f, cb, H);
-                dsf_gpu_emulate_sweep_rhs(d, e0, cb, gates + H, G, a, T, B, H);
-                memcpy(d, cb, sizeof(float) * N);
-                dsf_gpu_emulate_scan(d, a, T, B, H, 16);
-            }
-            dsf_gpu_emulate_gru_local(d, NULL, NULL, NULL, h, gates, q, egi, egh, T * B, H);
-            err = fmax(rel_err(d, e, N), fmax(rel_err(egi, gi, T * B * G),
-                                              rel_err(egh, gh, T * B * G)));
-        } else {
-            for (int k = 0; k < T * B; k++)  // the g gate is a tanh: let it be negative too
-                for (int i = 0; i < H; i++) gates[k * G + 2 * H + i] = 2 * gates[k * G + 2 * H + i] - 1;
-            const lstm_weights w = {w_ih, w_hh, NULL, NULL};
-            lstm_cache cache = {h, c, gates, NULL};
-            lstm_grads g = {gw, gw + G * I, gw + G * (I + H), gw + G * (I + H) + G};
-            lstm_layer_backward(DSF_METHOD_DSF, DSF_SCAN_SEQ, &fb, &w, x, &cache, e, &work, &g,
-                                NULL, T, B, I, H);
-            dsf_gpu_emulate_scan(d, a, T, B, H, 16);
-            dsf_gpu_emulate_lstm_c_local(d, gates, c + B * H, edc, T * B, H);
-            dsf_gpu_emulate_scan(edc, a + H, T, B, H, 16);
-            for (int k = 0; k < K; k++) {
+                err = fmax(rel_err(d, e, N), fmax(rel_err(egi, gi, T * B * G),
+                                                  rel_err(egh, gh, T * B * G)));
+            } else {
+                for (int k = 0; k < T * B; k++)  // the g gate is a tanh: let it be negative too
+                    for (int i = 0; i < H; i++)
+                        gates[k * G + 2 * H + i] = 2 * gates[k * G + 2 * H + i] - 1;
+                const lstm_weights w = {w_ih, w_hh, NULL, NULL};
+                lstm_cache cache = {h, c, gates, NULL};
+                lstm_grads g = {gw, gw + G * I, gw + G * (I + H), gw + G * (I + H) + G};
+                lstm_layer_backward(DSF_METHOD_DSF, DSF_SCAN_SEQ, &fb, &w, x, &cache, e, &work, &g,
+                                    NULL, T, B, I, H);
+                if (diag) {
+                    dsf_gpu_emulate_jacobian_diag(DSF_CELL_LSTM, w_hh, c + B * H, c + 2 * B * H,
+                                                  gates + B * G, NULL, ea, R, H);
+                    for (int k = 0; k < R; k++)
+                        memcpy(ea + N + k * H, gates + (k + B) * G + H, sizeof(float) * H);
+                }
+                void (*scan)(float *, const float *, int, int, int, int) =
+                    diag ? dsf_gpu_emulate_scan_varying : dsf_gpu_emulate_scan;
+                scan(d, ah, T, B, H, 16);
+                dsf_gpu_emulate_lstm_c_local(d, gates, c + B * H, edc, T * B, H);
+                scan(edc, ac, T, B, H, 16);
+                for (int k = 0; k < K; k++) {
+                    dsf_gpu_emulate_lstm_local(0, d, edc, NULL, NULL, NULL, c, c + B * H, gates, egi,
+                                               T * B, H);
+                    dsf_sgemm(0, 0, R, H, G, 1.0f, egi + B * G, G, w_hh, H, 0.0f, cb, H);
+                    dsf_gpu_emulate_sweep_rhs(d, e0, cb, NULL, 0, ah, diag, T, B, H);
+                    memcpy(d, cb, sizeof(float) * N);
+                    scan(d, ah, T, B, H, 16);
+                    dsf_gpu_emulate_lstm_c_local(d, gates, c + B * H, cb, T * B, H);
+                    if (!diag) dsf_gpu_emulate_sweep_rhs(edc, NULL, cb, gates + H, G, ac, 0, T, B, H);
+                    memcpy(edc, cb, sizeof(float) * N);
+                    scan(edc, ac, T, B, H, 16);
+                }
                 dsf_gpu_emulate_lstm_local(0, d, edc, NULL, NULL, NULL, c, c + B * H, gates, egi,
                                            T * B, H);
-                dsf_sgemm(0, 0, (T - 1) * B, H, G, 1.0f, egi + B * G, G, w_hh, H, 0.0f, cb, H);
-                dsf_gpu_emulate_sweep_rhs(d, e0, cb, NULL, 0, a, T, B, H);
-                memcpy(d, cb, sizeof(float) * N);
-                dsf_gpu_emulate_scan(d, a, T, B, H, 16);
-                dsf_gpu_emulate_lstm_c_local(d, gates, c + B * H, cb, T * B, H);
-                dsf_gpu_emulate_sweep_rhs(edc, NULL, cb, gates + H, G, a + H, T, B, H);
-                memcpy(edc, cb, sizeof(float) * N);
-                dsf_gpu_emulate_scan(edc, a + H, T, B, H, 16);
+                // lstm_layer_backward leaves δc in work->gh.
+                err = fmax(fmax(rel_err(d, e, N), rel_err(edc, gh, N)), rel_err(egi, gi, T * B * G));
             }
-            dsf_gpu_emulate_lstm_local(0, d, edc, NULL, NULL, NULL, c, c + B * H, gates, egi,
-                                       T * B, H);
-            // lstm_layer_backward leaves δc in work->gh.
-            err = fmax(fmax(rel_err(d, e, N), rel_err(edc, gh, N)), rel_err(egi, gi, T * B * G));
+            float *bufs[] = {w_ih, w_hh, x, e, h, q, c, gates, a, gw, gi, gh, ref, d, e0, cb, egi,
+                             egh, edc, avar, ea};
+            for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) free(bufs[k]);
+            CHECK_MSG(err < 1e-5, "%s %s: %g", lstm ? "lstm" : "gru", diag ? "diag" : "uniform", err);
         }
-        float *bufs[] = {w_ih, w_hh, x, e, h, q, c, gates, a, gw, gi, gh, ref, d, e0, cb, egi,
-                         egh, edc};
-        for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) free(bufs[k]);
-        CHECK_MSG(err < 1e-5, "%s: %g", lstm ? "lstm" : "gru", err);
-    }
 }
 
 // The shapes of the scan tests: T, B, H, chunks (clamped to T and 32).
@@ -447,6 +465,55 @@ static void test_cuda_emulate_dropout(void) {
     CHECK_MSG(abs(zeros - 20000) < 500, "%d of %d dropped at p = 0.4", zeros, N);
 }
 
+// The scan with a varying a (the diag feedback) against grad/scan.c's, every
+// shape and chunk count; slice T−1 of a holds NaN, which must never be read.
+static void test_cuda_emulate_scan_varying(void) {
+    dsf_rng r;
+    dsf_rng_seed(&r, 26);
+    for (size_t s = 0; s < sizeof scan_shapes / sizeof scan_shapes[0]; s++) {
+        const int T = scan_shapes[s][0], B = scan_shapes[s][1], H = scan_shapes[s][2];
+        const size_t n = (size_t)T * B * H, BH = (size_t)B * H;
+        float *a = randn(&r, n, -1, 1), *e = randn(&r, n, -1, 1), *ref = malloc(sizeof(float) * n);
+        for (size_t k = n - BH; k < n; k++) a[k] = NAN;
+        memcpy(ref, e, sizeof(float) * n);
+        CHECK(dsf_scan_varying(DSF_SCAN_SEQ, ref, a, T, B, H) == 0);
+        dsf_gpu_emulate_scan_varying(e, a, T, B, H, scan_shapes[s][3]);
+        const double err = rel_err(e, ref, n);
+        free(a);
+        free(e);
+        free(ref);
+        CHECK_MSG(err < 1e-5, "T %d B %d H %d chunks %d: %g", T, B, H, scan_shapes[s][3], err);
+    }
+}
+
+// The Jacobian diagonals of the diag feedback against the cells' own.
+static void test_cuda_emulate_jacobian_diag(void) {
+    enum { n = 7, H = 9 };
+    dsf_rng r;
+    dsf_rng_seed(&r, 27);
+    float *w_hh = randn(&r, 4 * H * H, -1, 1), *x1 = randn(&r, n * H, -1, 1);
+    float *x2 = randn(&r, n * H, -1, 1), *gates = randn(&r, n * 4 * H, 0.05f, 0.95f);
+    float *q = randn(&r, n * H, -1, 1), *d = malloc(sizeof(float) * n * H);
+    float *ed = malloc(sizeof(float) * n * H);
+    double err[3];
+    const gru_weights gw = {NULL, w_hh, NULL, NULL};
+    gru_jacobian_diag(&gw, x1, gates, q, d, n, H);
+    dsf_gpu_emulate_jacobian_diag(DSF_CELL_GRU, w_hh, x1, NULL, gates, q, ed, n, H);
+    err[0] = rel_err(ed, d, n * H);
+    const lstm_weights lw = {NULL, w_hh, NULL, NULL};
+    lstm_jacobian_diag(&lw, x1, x2, gates, d, n, H);
+    dsf_gpu_emulate_jacobian_diag(DSF_CELL_LSTM, w_hh, x1, x2, gates, NULL, ed, n, H);
+    err[1] = rel_err(ed, d, n * H);
+    const elman_weights ew = {NULL, w_hh, NULL, NULL};
+    elman_jacobian_diag(&ew, x1, d, n, H);
+    dsf_gpu_emulate_jacobian_diag(DSF_CELL_ELMAN, w_hh, x1, NULL, NULL, NULL, ed, n, H);
+    err[2] = rel_err(ed, d, n * H);
+    float *bufs[] = {w_hh, x1, x2, gates, q, d, ed};
+    for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) free(bufs[k]);
+    CHECK_MSG(err[0] < 1e-6 && err[1] < 1e-6 && err[2] < 1e-6, "gru %g lstm %g elman %g", err[0],
+              err[1], err[2]);
+}
+
 // ---- what is refused (no device needed) ----
 
 static void test_cuda_refusals(void) {
@@ -456,14 +523,17 @@ static void test_cuda_refusals(void) {
     CHECK(dsf_gpu_check(&m, DSF_METHOD_BPTT, DSF_SCAN_SEQ) == 0);
     CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH) == 0);
     CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_FFT) == 0);
-    const char *bad[] = {"diag", "lowrank:2", "fit"};
-    for (int k = 0; k < 3; k++) {
+    const char *bad[] = {"lowrank:2", "fit"};
+    for (int k = 0; k < 2; k++) {
         CHECK(dsf_feedback_parse(bad[k], &m.fb) == 0);
         CHECK(dsf_gpu_check(&m, DSF_METHOD_BPTT, DSF_SCAN_SEQ) == 0);  // only dsf uses it
         CHECK_MSG(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_SEQ) == -1 &&
                       strstr(dsf_error(), "--feedback"),
                   "%s: %s", bad[k], dsf_error());
     }
+    CHECK(dsf_feedback_parse("diag", &m.fb) == 0);
+    CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH) == 0);
+    CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_FFT) == -1 && strstr(dsf_error(), "fft"));
     lm_destroy(&m);
     cfg.cell = DSF_CELL_LSTM;
     CHECK(lm_create(&m, &cfg) == 0);
@@ -719,6 +789,24 @@ static void test_cuda_gradients_sweeps(void) {
     }
 }
 
+// The diag feedback (the exact diagonal of each step's Jacobian, a varying
+// scan), alone and with two sweeps, for each cell and chunked scan.
+static void test_cuda_gradients_diag(void) {
+    NEED_DEVICE();
+    const dsf_cell cells[] = {DSF_CELL_GRU, DSF_CELL_LSTM, DSF_CELL_ELMAN};
+    const char *fbs[] = {"diag", "diag+2"};
+    for (int k = 0; k < 3 && !test_current_failed; k++)
+        for (int f = 0; f < 2; f++)
+            for (int s = 0; s < 2; s++) {
+                const dsf_lm_config cfg = {.V = 13, .E = 5, .H = 7, .L = 2, .cell = cells[k]};
+                dsf_lm m;
+                CHECK(make_model_fb(&m, &cfg, 3, 28, 12, fbs[f]) == 0);
+                compare_model(&m, 3, 12, DSF_METHOD_DSF, s ? DSF_SCAN_BLELLOCH : DSF_SCAN_SEQ,
+                              1e-4);
+                lm_destroy(&m);
+            }
+}
+
 // Dropout 0.3 on the embedding and every layer's output, the CPU's masks: each
 // cell under bptt and dsf, tied (E = H) and not.
 static void test_cuda_gradients_dropout(void) {
@@ -895,6 +983,8 @@ void suite_cuda(void) {
     RUN(test_cuda_emulate_elman);
     RUN(test_cuda_emulate_scan);
     RUN(test_cuda_emulate_sweeps);
+    RUN(test_cuda_emulate_scan_varying);
+    RUN(test_cuda_emulate_jacobian_diag);
     RUN(test_cuda_emulate_dropout);
     RUN(test_cuda_emulate_fft_spectrum);
     RUN(test_cuda_emulate_fft);
@@ -906,6 +996,7 @@ void suite_cuda(void) {
     RUN(test_cuda_gradients_elman);
     RUN(test_cuda_gradients_sweeps);
     RUN(test_cuda_gradients_dropout);
+    RUN(test_cuda_gradients_diag);
     RUN(test_cuda_deterministic);
     RUN(test_cuda_graphs);
     RUN(test_cuda_optim);

@@ -60,33 +60,59 @@ extern "C" void dsf_gpu_emulate_elman_local(float *e, const float *carry, const 
         for (int i = 0; i < H; i++) elman_local_unit(r, i, e, carry, h, ga, H);
 }
 
-// As scan_gpu: P chunks (clamped the same way), every channel.
-extern "C" void dsf_gpu_emulate_scan(float *e, const float *a, int T, int B, int H, int chunks) {
+// As scan_gpu (scan_varying_gpu when varying): P chunks (clamped the same way),
+// every channel.
+static void emulate_scan(float *e, const float *a, int varying, int T, int B, int H, int chunks) {
     int P = chunks < 1 ? 1 : chunks > SCAN_MAX_CHUNKS ? SCAN_MAX_CHUNKS : chunks;
     if (P > T) P = T;
     const size_t C = (size_t)B * H;
     float start[SCAN_MAX_CHUNKS], apow[SCAN_MAX_CHUNKS], carry[SCAN_MAX_CHUNKS];
     for (size_t c = 0; c < C; c++) {
-        const float ac = a[c % H];
+        const float *ap = varying ? a + c : a + c % H;
+        const size_t sa = varying ? C : 0;
         int t0, t1;
         for (int p = 0; p < P; p++) {
             scan_chunk_bounds(p, P, T, &t0, &t1);
-            scan_phase1(e, ac, c, C, t0, t1, &start[p], &apow[p]);
+            scan_phase1(e, ap, sa, c, C, t0, t1, T, &start[p], &apow[p]);
         }
         scan_phase2(start, apow, carry, P, 1);
         for (int p = 0; p < P; p++) {
             scan_chunk_bounds(p, P, T, &t0, &t1);
-            scan_phase3(e, ac, c, C, t0, t1, carry[p]);
+            scan_phase3(e, ap, sa, c, C, t0, t1, carry[p]);
         }
     }
 }
 
+extern "C" void dsf_gpu_emulate_scan(float *e, const float *a, int T, int B, int H, int chunks) {
+    emulate_scan(e, a, 0, T, B, H, chunks);
+}
+
+extern "C" void dsf_gpu_emulate_scan_varying(float *e, const float *a, int T, int B, int H,
+                                             int chunks) {
+    emulate_scan(e, a, 1, T, B, H, chunks);
+}
+
+extern "C" void dsf_gpu_emulate_jacobian_diag(dsf_cell cell, const float *w_hh, const float *x1,
+                                              const float *x2, const float *gates,
+                                              const float *q, float *diag, int n, int H) {
+    for (int r = 0; r < n; r++)
+        for (int i = 0; i < H; i++) {
+            if (cell == DSF_CELL_GRU)
+                gru_jdiag_unit(r, i, w_hh, x1, gates, q, diag, H);
+            else if (cell == DSF_CELL_LSTM)
+                lstm_jdiag_unit(r, i, w_hh, x1, x2, gates, diag, H);
+            else
+                elman_jdiag_unit(r, i, w_hh, x1, diag, H);
+        }
+}
+
 extern "C" void dsf_gpu_emulate_sweep_rhs(const float *e, const float *e0, float *c,
-                                          const float *d, size_t ds, const float *a, int T, int B,
-                                          int H) {
+                                          const float *d, size_t ds, const float *a, int varying,
+                                          int T, int B, int H) {
     const size_t TB = (size_t)T * B;
     for (size_t r = 0; r < TB; r++)
-        for (int i = 0; i < H; i++) sweep_rhs_unit(r, i, e, e0, c, d, ds, a, TB - B, B, H);
+        for (int i = 0; i < H; i++)
+            sweep_rhs_unit(r, i, e, e0, c, d, ds, a, varying, TB - B, B, H);
 }
 
 extern "C" void dsf_gpu_emulate_dropout(const float *x, float *y, size_t n, float p,

@@ -38,14 +38,16 @@
 // Implemented: the GRU, the Elman cell and the LSTM (its backward as
 // lstm_layer_backward: BPTT carries δh and δc step by step; DSF scans δh with
 // a_h, then δc's local part with a_c), --arch stack (tied or not), dropout;
-// bptt, ft and dsf with a feedback that is one fixed vector a per layer (uniform,
-// zero, identity, const, ssm), with or without correction sweeps (+K: the local
-// kernel over all rows, one GEMM for Jᵀδ's W_hh part, the right side, the scan,
-// K times); --scan blelloch (the chunked scan, 16 chunks of time), seq (the same
-// kernel with one chunk: a reverse loop per channel) and fft (cuFFT along time
-// of all B·H channels, buffers of about 4·T·B·H floats and cuFFT's work area
-// made with the model); they agree up to rounding. Everything else is refused
-// by dsf_gpu_check with one clear line.
+// bptt, ft and dsf with a feedback that is one fixed vector a per layer
+// (uniform, zero, identity, const, ssm) or diag (each step's exact Jacobian
+// diagonal by one kernel, then the chunked scan with a varying a), with or
+// without correction sweeps (+K: the local kernel over all rows, one GEMM for
+// Jᵀδ's W_hh part, the right side, the scan, K times); --scan blelloch (the
+// chunked scan, 16 chunks of time), seq (the same kernel with one chunk: a
+// reverse loop per channel) and fft (cuFFT along time of all B·H channels,
+// buffers of about 4·T·B·H floats and cuFFT's work area made with the model;
+// fixed vectors only); they agree up to rounding. Everything else is refused by
+// dsf_gpu_check with one clear line.
 //
 // DSF_CUDA_GRAPHS=1 in the environment (read by dsf_gpu_create) captures each
 // layer's forward loop and BPTT loop over the full T steps into a CUDA graph at
@@ -184,11 +186,20 @@ void dsf_gpu_emulate_elman_forward(const float *gx, const float *gh, const float
 void dsf_gpu_emulate_elman_local(float *e, const float *carry, const float *h, float *ga, int n,
                                  int H);
 void dsf_gpu_emulate_scan(float *e, const float *a, int T, int B, int H, int chunks);
+// The same with a varying a (T−1,B,H) (the diag feedback: slice t multiplies δ_{t+1}).
+void dsf_gpu_emulate_scan_varying(float *e, const float *a, int T, int B, int H, int chunks);
+// diag (n,H), the exact diagonals of J_{t+1} for n rows (cell/*.h *_jacobian_diag):
+// GRU x1 = the previous state of step t+1, its gates and q; LSTM x1 = c_t, x2 =
+// c_{t+1}, the gates of step t+1; Elman x1 = h_{t+1} (x2, gates, q unused).
+void dsf_gpu_emulate_jacobian_diag(dsf_cell cell, const float *w_hh, const float *x1,
+                                   const float *x2, const float *gates, const float *q,
+                                   float *diag, int n, int H);
 // The right side of a correction sweep (--feedback F+K) into c (T,B,H) from δ in
 // e: c_r += e0_r + (d_{r+B} − a) ⊙ δ_{r+B} for rows r < (T−1)·B (d with row stride
-// ds; e0, d NULL count as zero), and c ← e0 at the last step when e0 is given.
+// ds; e0, d NULL count as zero; a (H), or (T−1,B,H) when varying), and c ← e0 at
+// the last step when e0 is given.
 void dsf_gpu_emulate_sweep_rhs(const float *e, const float *e0, float *c, const float *d,
-                               size_t ds, const float *a, int T, int B, int H);
+                               size_t ds, const float *a, int varying, int T, int B, int H);
 // Dropout of rate p under key (model/layers.h's mask): y = x ⊙ m (y may be x).
 void dsf_gpu_emulate_dropout(const float *x, float *y, size_t n, float p, uint64_t key);
 // The fft scan's parts around the two transforms (which the host test does with

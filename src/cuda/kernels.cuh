@@ -9,6 +9,8 @@
 #include <cuda_runtime.h>
 #include <cufft.h>
 
+#include "gpu.h"  // dsf_cell and the C library's headers
+
 // gru.cu: the fused elementwise parts of the GRU (units.cuh).
 void gru_forward_step_gpu(cudaStream_t s, const float *gx, const float *gh, const float *b_ih,
                           const float *b_hh, const float *hp, float *gates, float *q, float *h,
@@ -37,10 +39,17 @@ void lstm_local_gpu(cudaStream_t s, int bptt, float *e, float *dc, const float *
 // `chunks` pieces (at most SCAN_MAX_CHUNKS; fewer when T is shorter).
 enum { SCAN_MAX_CHUNKS = 32, SCAN_DEFAULT_CHUNKS = 16 };
 void scan_gpu(cudaStream_t s, float *e, const float *a, int T, int B, int H, int chunks);
+// The same with a_t varying: a (T−1,B,H), slice t multiplying δ_{t+1} (diag).
+void scan_varying_gpu(cudaStream_t s, float *e, const float *a, int T, int B, int H, int chunks);
 // The right side of a correction sweep into c (T,B,H) (units.cuh, sweep_rhs_unit),
-// from δ in e; e0 and d may be NULL.
+// from δ in e; e0 and d may be NULL; a (H), or (T−1,B,H) when varying.
 void sweep_rhs_gpu(cudaStream_t s, const float *e, const float *e0, float *c, const float *d,
-                   size_t ds, const float *a, int T, int B, int H);
+                   size_t ds, const float *a, int varying, int T, int B, int H);
+// diag (n,H): the exact diagonals of J_{t+1} (units.cuh, *_jdiag_unit) for n rows:
+// GRU x1 = h_prev, gates, q; LSTM x1 = c_prev, x2 = c, gates; Elman x1 = h.
+void jacobian_diag_gpu(cudaStream_t s, dsf_cell cell, const float *w_hh, const float *x1,
+                       const float *x2, const float *gates, const float *q, float *diag, int n,
+                       int H);
 
 // fft.cu: the fft scan (units.cuh) for sequences of up to T steps of B·H
 // channels: its buffers (y (N,B,H) real, X (M,B,H) and K (M,H) complex) and

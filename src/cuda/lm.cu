@@ -66,6 +66,7 @@ struct dsf_gpu {
                       // the Elman cell's ga in gi
     float *carry;     // (B,H)
     float *ref;       // (2,T,B,H): the sweeps' e0 and GEMM part (--feedback F+K only)
+    float *avar;      // (S,T,B,H): the diag feedback's a_t (the LSTM's a_h, then a_c = f)
     int refine;       // K
     float *state;     // (L,B,H)
     float *state_c;   // (L,B,H): the LSTM's c (zeros for the other cells)
@@ -113,10 +114,11 @@ static int check_model(const dsf_lm *m) {
     return 0;
 }
 
-// The feedbacks that are one fixed vector a per layer: what scan_gpu applies.
+// The feedbacks that are one fixed vector a per layer (what scan_gpu applies),
+// and diag (the exact diagonal of each step's Jacobian: scan_varying_gpu).
 static int feedback_implemented(dsf_feedback_kind k) {
     return k == DSF_FEEDBACK_UNIFORM || k == DSF_FEEDBACK_ZERO || k == DSF_FEEDBACK_IDENTITY ||
-           k == DSF_FEEDBACK_CONST || k == DSF_FEEDBACK_SSM;
+           k == DSF_FEEDBACK_CONST || k == DSF_FEEDBACK_SSM || k == DSF_FEEDBACK_DIAG;
 }
 
 extern "C" int dsf_gpu_check(const dsf_lm *m, dsf_method meth, dsf_scan_kind scan) {
@@ -126,9 +128,12 @@ extern "C" int dsf_gpu_check(const dsf_lm *m, dsf_method meth, dsf_scan_kind sca
         char name[64];
         dsf_feedback_format(&m->fb, name, sizeof name);
         return dsf_error_set("--device cuda: --feedback %s is not implemented (uniform, zero, "
-                             "identity, const and ssm are)",
+                             "identity, const, ssm and diag are)",
                              name);
     }
+    if (m->fb.kind == DSF_FEEDBACK_DIAG && scan == DSF_SCAN_FFT)
+        return dsf_error_set("the fft scan needs a stationary feedback (diag is not); use --scan "
+                             "seq or blelloch");
     return 0;
 }
 
@@ -187,6 +192,7 @@ extern "C" int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *o
               (gru && gpu_alloc(&g->layer[l].q, TB * H * F));
     if (!bad && scan == DSF_SCAN_FFT) bad = fft_scan_create(&g->fft, T, B, c->H);
     if (!bad && g->refine) bad = gpu_alloc(&g->ref, 2 * TB * H * F);
+    if (!bad && m->fb.kind == DSF_FEEDBACK_DIAG) bad = gpu_alloc(&g->avar, S * TB * H * F);
     if (!bad && g->graphs && !(bad = gpu_alloc(&g->blas_ws, BLAS_WORKSPACE)))
         CUDA_CHECK(cublasSetWorkspace(g->blas, g->blas_ws, BLAS_WORKSPACE));
     g->err[0] = g->e;
@@ -236,7 +242,7 @@ extern "C" void dsf_gpu_destroy(dsf_gpu *g) {
     }
     if (g->blas_ws) CUDA_CHECK(cudaFree(g->blas_ws));
     void *dev[] = {g->params, g->grads, g->m, g->v, g->feedback, g->tokens, g->emb, g->gx,
-                   g->logits, g->row_loss, g->e, g->dx, g->gi, g->gh, g->carry, g->ref, g->state,
+                   g->logits, g->row_loss, g->e, g->dx, g->gi, g->gh, g->carry, g->ref, g->avar, g->state,
                    g->state_c, g->scalars, g->partial};
     for (size_t k = 0; k < sizeof dev / sizeof dev[0]; k++)
         if (dev[k]) CUDA_CHECK(cudaFree(dev[k]));
@@ -416,28 +422,31 @@ extern "C" double dsf_gpu_forward(dsf_gpu *g, const int32_t *x, const int32_t *y
 
 // ---- backward ----
 
-// DSF's scan of e (T,B,H) with the feedback a (H) of the kind the model was
-// created with: the fft scan, or the chunked one (seq: one chunk).
-static void scan(dsf_gpu *g, float *e, const float *a, int T) {
-    // The caller ran dsf_gpu_check: a stationary diagonal feedback.
-    DSF_ASSERT(feedback_implemented(g->fb_kind));
-    if (g->scan == DSF_SCAN_FFT)
+// DSF's scan of e (T,B,H) with the feedback a of the kind the model was created
+// with: the fft scan, or the chunked one (seq: one chunk); a is (H), or (T−1,B,H)
+// when varying (diag).
+static void scan(dsf_gpu *g, float *e, const float *a, int T, int varying = 0) {
+    // The caller ran dsf_gpu_check: a diagonal feedback, stationary for fft.
+    DSF_ASSERT(feedback_implemented(g->fb_kind) && !(varying && g->scan == DSF_SCAN_FFT));
+    const int chunks = g->scan == DSF_SCAN_SEQ ? 1 : SCAN_DEFAULT_CHUNKS;
+    if (varying)
+        scan_varying_gpu(g->stream, e, a, T, g->B, g->cfg.H, chunks);
+    else if (g->scan == DSF_SCAN_FFT)
         fft_scan_gpu(g->stream, &g->fft, e, a, T);
     else
-        scan_gpu(g->stream, e, a, T, g->B, g->cfg.H,
-                 g->scan == DSF_SCAN_SEQ ? 1 : SCAN_DEFAULT_CHUNKS);
+        scan_gpu(g->stream, e, a, T, g->B, g->cfg.H, chunks);
 }
 
 // One correction sweep (grad/method.c's sweep): δ ← scan(e0 + c + (d − a) S δ) in
 // place on e, which holds δ; c (T,B,H) the GEMM part of J_{t+1}ᵀ δ_{t+1} in its
 // first T−1 steps (overwritten), d its elementwise part (stride ds) or NULL, e0
-// the local errors or NULL (zero).
+// the local errors or NULL (zero); a as scan's.
 static void sweep(dsf_gpu *g, float *e, const float *e0, float *c, const float *d, size_t ds,
-                  const float *a, int T) {
+                  const float *a, int varying, int T) {
     const size_t TBH = (size_t)T * g->B * g->cfg.H;
-    sweep_rhs_gpu(g->stream, e, e0, c, d, ds, a, T, g->B, g->cfg.H);
+    sweep_rhs_gpu(g->stream, e, e0, c, d, ds, a, varying, T, g->B, g->cfg.H);
     CUDA_CHECK(cudaMemcpyAsync(e, c, TBH * sizeof(float), cudaMemcpyDeviceToDevice, g->stream));
-    scan(g, e, a, T);
+    scan(g, e, a, T, varying);
 }
 
 // c (rows,H) = ga (rows, G) · W_hh (G, H): the GEMM part of Jᵀ δ at every row.
@@ -472,24 +481,45 @@ static void lstm_state_backward(dsf_gpu *g, dsf_method meth, int l, int T) {
     }
     // DSF's two stages (DESIGN.md §2): δh by the scan with a_h; then δc's local part
     // from it, scanned with a_c. ft: both local.
-    const float *a = g->feedback + (size_t)l * 2 * H;
-    const int dsf = meth == DSF_METHOD_DSF;
+    const int dsf = meth == DSF_METHOD_DSF, diag = dsf && g->fb_kind == DSF_FEEDBACK_DIAG;
+    // a_h, a_c: the layer's fixed vectors, or with diag step t+1's exact h → h
+    // diagonal and f_{t+1} (slice t of each), the c chain then exact.
+    const float *ah = g->feedback + (size_t)l * 2 * H, *ac = ah + H;
+    if (diag) {
+        const int rows = TB - B;
+        jacobian_diag_gpu(g->stream, DSF_CELL_LSTM, w_hh, c->c + BH, c->c + 2 * BH, c->gates + BG,
+                          NULL, g->avar, rows, H);
+        float *f = g->avar + (size_t)g->T * BH;
+        if (rows > 0)
+            CUDA_CHECK(cudaMemcpy2DAsync(f, H * sizeof(float), c->gates + BG + H, G * sizeof(float),
+                                         H * sizeof(float), rows, cudaMemcpyDeviceToDevice,
+                                         g->stream));
+        ah = g->avar;
+        ac = f;
+    }
     float *e0 = g->ref, *cb = g->ref ? g->ref + (size_t)TB * H : NULL;
     if (dsf && g->refine)
         CUDA_CHECK(cudaMemcpyAsync(e0, e, (size_t)TB * H * sizeof(float),
                                    cudaMemcpyDeviceToDevice, g->stream));
-    if (dsf) scan(g, e, a, T);
+    if (dsf) scan(g, e, ah, T, diag);
     lstm_c_local_gpu(g->stream, e, c->gates, c->c + BH, dc, TB, H);
-    if (dsf) scan(g, dc, a + H, T);
+    if (dsf) scan(g, dc, ac, T, diag);
     for (int k = 0; dsf && k < g->refine; k++) {
         // δh ← scan(e + (Jᵀ − A_h) S δh), Jᵀ through all four gates of step t+1;
-        // then δc ← scan(ĉ + (f − a_c) S δc) (lstm_layer_backward).
+        // then δc ← scan(ĉ + (f − a_c) S δc) (lstm_layer_backward); with diag
+        // a_c = f and the c chain is the scan of ĉ.
         lstm_local_gpu(g->stream, 0, e, dc, NULL, NULL, NULL, c->c, c->c + BH, c->gates, ga, TB,
                        H);
         carry_all(g, ga + BG, w_hh, cb, TB - B, G);
-        sweep(g, e, e0, cb, NULL, 0, a, T);
+        sweep(g, e, e0, cb, NULL, 0, ah, diag, T);
         lstm_c_local_gpu(g->stream, e, c->gates, c->c + BH, cb, TB, H);
-        sweep(g, dc, NULL, cb, c->gates + H, (size_t)G, a + H, T);
+        if (diag) {
+            CUDA_CHECK(cudaMemcpyAsync(dc, cb, (size_t)TB * H * sizeof(float),
+                                       cudaMemcpyDeviceToDevice, g->stream));
+            scan(g, dc, ac, T, 1);
+        } else {
+            sweep(g, dc, NULL, cb, c->gates + H, (size_t)G, ac, 0, T);
+        }
     }
     lstm_local_gpu(g->stream, 0, e, dc, NULL, NULL, NULL, c->c, c->c + BH, c->gates, ga, TB, H);
 }
@@ -513,16 +543,22 @@ static void elman_state_backward(dsf_gpu *g, dsf_method meth, int l, int T) {
         return;
     }
     if (meth == DSF_METHOD_DSF) {
-        const float *a = g->feedback + (size_t)l * H;
+        const int diag = g->fb_kind == DSF_FEEDBACK_DIAG;
+        const float *a = g->feedback + (size_t)l * H, *w_hh = rnn_t(g, g->params, l, 1);
+        if (diag) {  // slice t: (1 − h_{t+1}²) W_hh[i,i]
+            jacobian_diag_gpu(g->stream, DSF_CELL_ELMAN, w_hh, c->h + 2 * BH, NULL, NULL, NULL,
+                              g->avar, TB - B, H);
+            a = g->avar;
+        }
         float *e0 = g->ref, *cb = g->ref ? g->ref + (size_t)TB * H : NULL;
         if (g->refine)
             CUDA_CHECK(cudaMemcpyAsync(e0, e, (size_t)TB * H * sizeof(float),
                                        cudaMemcpyDeviceToDevice, g->stream));
-        scan(g, e, a, T);
+        scan(g, e, a, T, diag);
         for (int k = 0; k < g->refine; k++) {
             elman_local_gpu(g->stream, e, NULL, c->h + BH, ga, TB, H);
-            carry_all(g, ga + BH, rnn_t(g, g->params, l, 1), cb, TB - B, H);
-            sweep(g, e, e0, cb, NULL, 0, a, T);
+            carry_all(g, ga + BH, w_hh, cb, TB - B, H);
+            sweep(g, e, e0, cb, NULL, 0, a, diag, T);
         }
     }
     elman_local_gpu(g->stream, e, NULL, c->h + BH, ga, TB, H);
@@ -550,18 +586,24 @@ static void gru_state_backward(dsf_gpu *g, dsf_method meth, int l, int T) {
         return;
     }
     if (meth == DSF_METHOD_DSF) {
+        const int diag = g->fb_kind == DSF_FEEDBACK_DIAG;
         const float *a = g->feedback + (size_t)l * H;
+        if (diag) {  // slice t: the exact diagonal of J_{t+1}
+            jacobian_diag_gpu(g->stream, DSF_CELL_GRU, w_hh, c->h + BH, NULL, c->gates + BG,
+                              c->q + BH, g->avar, TB - B, H);
+            a = g->avar;
+        }
         if (g->refine)
             CUDA_CHECK(cudaMemcpyAsync(g->ref, e, (size_t)TB * H * sizeof(float),
                                        cudaMemcpyDeviceToDevice, g->stream));
-        scan(g, e, a, T);
+        scan(g, e, a, T, diag);
         for (int k = 0; k < g->refine; k++) {
             // The local backward of every row, its GEMM part gh W_hh into gi
             // (as (T,B,H)), then the sweep with z_{t+1} as the elementwise part.
             gru_local_gpu(g->stream, e, NULL, NULL, NULL, c->h, c->gates, c->q, g->gi, g->gh,
                           TB, H);
             carry_all(g, g->gh + BG, w_hh, g->gi, TB - B, G);
-            sweep(g, e, g->ref, g->gi, c->gates + H, (size_t)G, a, T);
+            sweep(g, e, g->ref, g->gi, c->gates + H, (size_t)G, a, diag, T);
         }
     }
     // ft: δ = e as it is. With δ known at every step, one kernel over all rows.

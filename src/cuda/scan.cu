@@ -3,48 +3,89 @@
 // row) and all P chunks of time of each; the chunks' local results meet in
 // shared memory. The work is about twice a plain reverse loop, the sequential
 // depth T/P + P instead of T.
-// Also the right side of the correction sweeps, one thread per entry.
+// Also the right side of the correction sweeps and the diag feedback's Jacobian
+// diagonals, one thread per entry.
 #include "common.cuh"
 #include "kernels.cuh"
 #include "units.cuh"
 
 enum { SCAN_LANES = 32 };
 
-static __global__ void scan_kernel(float *e, const float *a, int T, int B, int H, int P) {
+static __global__ void scan_kernel(float *e, const float *a, int varying, int T, int B, int H,
+                                   int P) {
     __shared__ float start[SCAN_MAX_CHUNKS][SCAN_LANES], apow[SCAN_MAX_CHUNKS][SCAN_LANES],
         carry[SCAN_MAX_CHUNKS][SCAN_LANES];
     const size_t C = (size_t)B * H;
     const size_t c = (size_t)blockIdx.x * SCAN_LANES + threadIdx.x;
     const int lane = threadIdx.x, p = threadIdx.y;
     const int live = c < C;  // every thread reaches the barriers
-    const float ac = live ? a[c % H] : 0.0f;
+    const float *ap = varying ? a + c : a + c % H;
+    const size_t sa = varying ? C : 0;
     int t0, t1;
     scan_chunk_bounds(p, P, T, &t0, &t1);
-    if (live) scan_phase1(e, ac, c, C, t0, t1, &start[p][lane], &apow[p][lane]);
+    if (live) scan_phase1(e, ap, sa, c, C, t0, t1, T, &start[p][lane], &apow[p][lane]);
     __syncthreads();
     if (live && p == 0) scan_phase2(&start[0][lane], &apow[0][lane], &carry[0][lane], P, SCAN_LANES);
     __syncthreads();
-    if (live) scan_phase3(e, ac, c, C, t0, t1, carry[p][lane]);
+    if (live) scan_phase3(e, ap, sa, c, C, t0, t1, carry[p][lane]);
 }
 
-void scan_gpu(cudaStream_t s, float *e, const float *a, int T, int B, int H, int chunks) {
+static void launch_scan(cudaStream_t s, float *e, const float *a, int varying, int T, int B, int H,
+                        int chunks) {
     int P = chunks < 1 ? 1 : chunks > SCAN_MAX_CHUNKS ? SCAN_MAX_CHUNKS : chunks;
     if (P > T) P = T;
     const dim3 threads(SCAN_LANES, (unsigned)P);
-    scan_kernel<<<gpu_blocks((size_t)B * H, SCAN_LANES), threads, 0, s>>>(e, a, T, B, H, P);
+    scan_kernel<<<gpu_blocks((size_t)B * H, SCAN_LANES), threads, 0, s>>>(e, a, varying, T, B, H,
+                                                                          P);
     CUDA_LAUNCHED(s, "scan_kernel");
 }
 
+void scan_gpu(cudaStream_t s, float *e, const float *a, int T, int B, int H, int chunks) {
+    launch_scan(s, e, a, 0, T, B, H, chunks);
+}
+
+void scan_varying_gpu(cudaStream_t s, float *e, const float *a, int T, int B, int H, int chunks) {
+    launch_scan(s, e, a, 1, T, B, H, chunks);
+}
+
 static __global__ void sweep_rhs_kernel(const float *e, const float *e0, float *c, const float *d,
-                                        size_t ds, const float *a, int T, int B, int H) {
+                                        size_t ds, const float *a, int varying, int T, int B,
+                                        int H) {
     const size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (k >= (size_t)T * B * H) return;
-    sweep_rhs_unit(k / H, (int)(k % H), e, e0, c, d, ds, a, (size_t)(T - 1) * B, B, H);
+    sweep_rhs_unit(k / H, (int)(k % H), e, e0, c, d, ds, a, varying, (size_t)(T - 1) * B, B, H);
 }
 
 void sweep_rhs_gpu(cudaStream_t s, const float *e, const float *e0, float *c, const float *d,
-                   size_t ds, const float *a, int T, int B, int H) {
+                   size_t ds, const float *a, int varying, int T, int B, int H) {
     const unsigned nt = 256;
-    sweep_rhs_kernel<<<gpu_blocks((size_t)T * B * H, nt), nt, 0, s>>>(e, e0, c, d, ds, a, T, B, H);
+    sweep_rhs_kernel<<<gpu_blocks((size_t)T * B * H, nt), nt, 0, s>>>(e, e0, c, d, ds, a, varying,
+                                                                       T, B, H);
     CUDA_LAUNCHED(s, "sweep_rhs_kernel");
+}
+
+// ---- the diag feedback's Jacobian diagonals (units.cuh), one thread per entry ----
+
+static __global__ void jdiag_kernel(dsf_cell cell, const float *w_hh, const float *x1,
+                                    const float *x2, const float *gates, const float *q,
+                                    float *diag, int n, int H) {
+    const size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= (size_t)n * H) return;
+    const int r = (int)(k / H), i = (int)(k % H);
+    if (cell == DSF_CELL_GRU)
+        gru_jdiag_unit(r, i, w_hh, x1, gates, q, diag, H);
+    else if (cell == DSF_CELL_LSTM)
+        lstm_jdiag_unit(r, i, w_hh, x1, x2, gates, diag, H);
+    else
+        elman_jdiag_unit(r, i, w_hh, x1, diag, H);
+}
+
+void jacobian_diag_gpu(cudaStream_t s, dsf_cell cell, const float *w_hh, const float *x1,
+                       const float *x2, const float *gates, const float *q, float *diag, int n,
+                       int H) {
+    const unsigned nt = 256;
+    if (n < 1) return;
+    jdiag_kernel<<<gpu_blocks((size_t)n * H, nt), nt, 0, s>>>(cell, w_hh, x1, x2, gates, q, diag,
+                                                              n, H);
+    CUDA_LAUNCHED(s, "jdiag_kernel");
 }

@@ -142,28 +142,31 @@ __host__ __device__ inline void elman_local_unit(int row, int i, float *e, const
     ga[s] = d * (1.0f - h[s] * h[s]);
 }
 
-// ---- the chunked reverse scan δ_t = e_t + a ⊙ δ_{t+1} (grad/scan.h) ----
+// ---- the chunked reverse scan δ_t = e_t + a_t ⊙ δ_{t+1} (grad/scan.h) ----
 //
-// Channel c of C = B·H (its feedback a[c % H]) is the column e[t·C + c]. The T
-// steps are cut into P chunks; chunk p covers [t0, t1). Three phases, separated
-// by a barrier in the kernel:
+// Channel c of C = B·H is the column e[t·C + c]. Its feedback is a[c % H] at every
+// step (stationary: sa = 0, ap = a + c % H) or a[t·C + c] (varying, the diag
+// feedback: sa = C, ap = a + c), read as ap[t·sa]; a_t multiplies δ_{t+1}, so
+// a_{T−1} is never read. The T steps are cut into P chunks; chunk p covers
+// [t0, t1). Three phases, separated by a barrier in the kernel:
 //   1. every chunk scans itself from δ = 0 at its right edge, in place, and keeps
-//      its local δ at t0 (start) and a^(t1−t0) (apow);
+//      its local δ at t0 (start) and Π_{t0 ≤ s < t1} a_s (apow);
 //   2. one pass per channel over the chunks from the last: the true δ entering
 //      chunk p from the right is carry[p] = start[p+1] + apow[p+1] carry[p+1];
-//   3. every chunk adds carry[p] a^(t1−t) to its steps t.
+//   3. every chunk adds carry[p] Π_{t ≤ s < t1} a_s to its steps t.
 __host__ __device__ inline void scan_chunk_bounds(int p, int P, int T, int *t0, int *t1) {
     *t0 = (int)((long long)p * T / P);
     *t1 = (int)((long long)(p + 1) * T / P);
 }
 
-__host__ __device__ inline void scan_phase1(float *e, float a, size_t c, size_t C, int t0, int t1,
-                                            float *start, float *apow) {
+__host__ __device__ inline void scan_phase1(float *e, const float *ap, size_t sa, size_t c, size_t C,
+                                            int t0, int t1, int T, float *start, float *apow) {
     float d = 0.0f, m = 1.0f;
     for (int t = t1 - 1; t >= t0; t--) {
-        d = e[(size_t)t * C + c] + a * d;
+        const float at = t + 1 < T ? ap[t * sa] : 0.0f;  // nothing beyond the last step
+        d = e[(size_t)t * C + c] + at * d;
         e[(size_t)t * C + c] = d;
-        m *= a;
+        m *= at;
     }
     *start = d;
     *apow = m;
@@ -179,14 +182,53 @@ __host__ __device__ inline void scan_phase2(const float *start, const float *apo
     }
 }
 
-__host__ __device__ inline void scan_phase3(float *e, float a, size_t c, size_t C, int t0, int t1,
-                                            float carry) {
+__host__ __device__ inline void scan_phase3(float *e, const float *ap, size_t sa, size_t c, size_t C,
+                                            int t0, int t1, float carry) {
     if (carry == 0.0f) return;  // the last chunk, and a = 0
-    float m = a;
+    float m = 1.0f;
     for (int t = t1 - 1; t >= t0; t--) {
+        m *= ap[t * sa];
         e[(size_t)t * C + c] += m * carry;
-        m *= a;
     }
+}
+
+// ---- the diag feedback: the exact diagonal of J_{t+1} (cell/*.h *_jacobian_diag) ----
+//
+// Unit i of row r (of the (T−1)·B rows t < T−1) of diag, from step t+1's
+// quantities, which the caller passes offset by one step; w_hh as the cell's.
+
+// The GRU's, from h_{t} (the previous state of step t+1), its gates and q.
+__host__ __device__ inline void gru_jdiag_unit(int r, int i, const float *w_hh, const float *hp,
+                                               const float *gates, const float *q, float *diag,
+                                               int H) {
+    const size_t s = (size_t)r * H + i, g = (size_t)r * 3 * H + i;
+    const float rr = gates[g], z = gates[g + H], n = gates[g + 2 * H];
+    const float whr = w_hh[(size_t)i * H + i], whz = w_hh[(size_t)(H + i) * H + i];
+    const float whn = w_hh[(size_t)(2 * H + i) * H + i];
+    diag[s] = z + (1.0f - z) * (1.0f - n * n) * (rr * whn + q[s] * rr * (1.0f - rr) * whr) +
+              (hp[s] - n) * z * (1.0f - z) * whz;
+}
+
+// The LSTM's h → h diagonal (through the gates at fixed c_{t}), from c_{t}, c_{t+1}
+// and step t+1's gates.
+__host__ __device__ inline void lstm_jdiag_unit(int r, int k, const float *w_hh, const float *cp,
+                                                const float *c, const float *gates, float *diag,
+                                                int H) {
+    const size_t s = (size_t)r * H + k, g = (size_t)r * 4 * H + k;
+    const float i = gates[g], f = gates[g + H], gg = gates[g + 2 * H], o = gates[g + 3 * H];
+    const float tc = tanhf(c[s]);
+    const float whi = w_hh[(size_t)k * H + k], whf = w_hh[(size_t)(H + k) * H + k];
+    const float whg = w_hh[(size_t)(2 * H + k) * H + k];
+    const float who = w_hh[(size_t)(3 * H + k) * H + k];
+    const float dc = cp[s] * f * (1 - f) * whf + gg * i * (1 - i) * whi + i * (1 - gg * gg) * whg;
+    diag[s] = o * (1 - o) * who * tc + o * (1 - tc * tc) * dc;
+}
+
+// The Elman cell's, from h_{t+1}: (1 − h²) W_hh[i,i].
+__host__ __device__ inline void elman_jdiag_unit(int r, int i, const float *w_hh, const float *h,
+                                                 float *diag, int H) {
+    const size_t s = (size_t)r * H + i;
+    diag[s] = (1.0f - h[s] * h[s]) * w_hh[(size_t)i * H + i];
 }
 
 // ---- dropout (model/layers.h: the same mask for the same key) ----
@@ -214,14 +256,16 @@ __host__ __device__ inline void dropout_unit(size_t k, const float *x, float *y,
 // r + B with stride ds (NULL: none), entry (r, i) of the right side is
 //   c_r,i + e0_r,i + (d_{r+B},i − a_i) δ_{r+B},i      (r < rows = (T−1)·B)
 // written to c (e0 NULL counts as zero), and at the last step e0 (c as it is
-// when e0 is NULL). The caller copies c to e and scans it.
+// when e0 is NULL); a is (H), or (T−1, B, H) when varying (the diag feedback).
+// The caller copies c to e and scans it.
 __host__ __device__ inline void sweep_rhs_unit(size_t r, int i, const float *e, const float *e0,
                                                float *c, const float *d, size_t ds,
-                                               const float *a, size_t rows, int B, int H) {
+                                               const float *a, int varying, size_t rows, int B,
+                                               int H) {
     const size_t s = r * H + i;
     if (r < rows) {
         const float dr = d ? d[(r + B) * ds + i] : 0.0f, er = e0 ? e0[s] : 0.0f;
-        c[s] += er + (dr - a[i]) * e[s + (size_t)B * H];
+        c[s] += er + (dr - (varying ? a[s] : a[i])) * e[s + (size_t)B * H];
     } else if (e0) {
         c[s] = e0[s];
     }

@@ -26,7 +26,7 @@ static const char *usage =
     "executed count is printed beside it.\n"
     "\n"
     "--device cuda runs the steps on the GPU (a build with make CUDA=1; GRU, LSTM\n"
-    "or Elman stack, bptt, ft and dsf with a stationary feedback, sweeps and every\n"
+    "or Elman stack, bptt, ft and dsf with a fixed or diag feedback, sweeps, every\n"
     "scan): each step waits for the device, the reference GEMMs are cuBLAS's, and\n"
     "there is no per-phase breakdown yet. DSF_CUDA_GRAPHS=1 replays the recurrent\n"
     "loops from CUDA graphs.";

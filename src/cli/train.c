@@ -22,7 +22,7 @@ static const char *usage =
     "(a generated character-level task that needs a memory of D steps).\n"
     "\n"
     "--device cuda runs the training steps and evaluation on the GPU (a build with\n"
-    "make CUDA=1; GRU, LSTM or Elman stack, bptt, ft and dsf with a stationary\n"
+    "make CUDA=1; GRU, LSTM or Elman stack, bptt, ft and dsf with a fixed or diag\n"
     "feedback, one process): parameters, moments and the carried state are copied\n"
     "back to the host for checkpoints, which are the CPU's.";
 

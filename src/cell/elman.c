@@ -10,22 +10,6 @@
 #include "core/panel.h"
 #include "core/stages.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-// Threads for the per-step parallel regions (as gru.c's).
-static int step_threads(int B, int H) {
-#ifdef _OPENMP
-    if ((double)B * H * H < 1e5 || omp_in_parallel()) return 1;
-    int nt = omp_get_max_threads(), np = dsf_panel_count(H);
-    return nt < np ? nt : np;
-#else
-    (void)B, (void)H;
-    return 1;
-#endif
-}
-
 size_t elman_pack_floats(int H) { return dsf_panel_floats(H, H); }
 
 // h = tanh(pre) for units [k0, k1) of one row, in place.
@@ -54,7 +38,7 @@ void elman_forward(const elman_weights *w, const float *x, elman_cache *cache, f
     const int np = dsf_panel_count(H);
     dsf_stages st;
     dsf_stages_init(&st, T, np);
-#pragma omp parallel num_threads(step_threads(B, H))
+#pragma omp parallel num_threads(dsf_step_threads(B, H))
     {
         dsf_panel_pack(w->w_hh, H, 1, H, H, cache->wpack);
         for (long task; (task = dsf_stages_next(&st)) >= 0; dsf_stages_done(&st)) {
@@ -94,7 +78,7 @@ void elman_backward_bptt(const elman_weights *w, const elman_cache *cache, float
     const int np = dsf_panel_count(H);
     dsf_stages st;
     dsf_stages_init(&st, T, np);
-#pragma omp parallel num_threads(step_threads(B, H))
+#pragma omp parallel num_threads(dsf_step_threads(B, H))
     {
         dsf_panel_pack(w->w_hh, H, 0, H, H, cache->wpack);
         for (long task; (task = dsf_stages_next(&st)) >= 0; dsf_stages_done(&st)) {

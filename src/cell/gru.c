@@ -7,29 +7,11 @@
 #include "cell/params.h"
 #include "core/gemm.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "core/fastmath.h"
 #include "core/panel.h"
 #include "core/stages.h"
 
-
 size_t gru_pack_floats(int H) { return dsf_panel_floats(3 * H, H); }
-
-// Threads for the per-step parallel regions: one step of a small layer is not
-// worth a barrier.
-static int step_threads(int B, int H) {
-#ifdef _OPENMP
-    if ((double)B * H * H < 1e5 || omp_in_parallel()) return 1;
-    int nt = omp_get_max_threads(), np = dsf_panel_count(H);
-    return nt < np ? nt : np;
-#else
-    (void)B, (void)H;
-    return 1;
-#endif
-}
 
 // The gate nonlinearities of units [i0, i1) of one row: g (3H) holds the
 // recurrent pre-activations [W_hr h', W_hz h', W_hn h'] + b_hh on entry and
@@ -82,7 +64,7 @@ void gru_forward(const gru_weights *w, const float *x, gru_cache *cache, float *
     float *P = cache->wpack;
     dsf_stages st;
     dsf_stages_init(&st, T, np);
-#pragma omp parallel num_threads(step_threads(B, H))
+#pragma omp parallel num_threads(dsf_step_threads(B, H))
     {
         for (int k = 0; k < 3; k++)
             dsf_panel_pack(w->w_hh + (size_t)k * H * H, H, 1, H, H, P + k * pf);
@@ -157,7 +139,7 @@ void gru_backward_bptt(const gru_weights *w, const gru_cache *cache, float *e, f
     float *P = cache->wpack;
     dsf_stages st;
     dsf_stages_init(&st, T, np);
-#pragma omp parallel num_threads(step_threads(B, H))
+#pragma omp parallel num_threads(dsf_step_threads(B, H))
     {
         dsf_panel_pack(w->w_hh, H, 0, G, H, P);
         for (long task; (task = dsf_stages_next(&st)) >= 0; dsf_stages_done(&st)) {

@@ -10,23 +10,6 @@
 #include "core/panel.h"
 #include "core/stages.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-// Threads for the per-step parallel regions (as gru.c's): one step of a small
-// layer is not worth a barrier.
-static int step_threads(int B, int H) {
-#ifdef _OPENMP
-    if ((double)B * H * H < 1e5 || omp_in_parallel()) return 1;
-    int nt = omp_get_max_threads(), np = dsf_panel_count(H);
-    return nt < np ? nt : np;
-#else
-    (void)B, (void)H;
-    return 1;
-#endif
-}
-
 size_t lstm_pack_floats(int H) { return dsf_panel_floats(4 * H, H); }
 
 // The gate nonlinearities and the new state of units [k0, k1) of one row: g (4H)
@@ -76,7 +59,7 @@ void lstm_forward(const lstm_weights *w, const float *x, lstm_cache *cache, floa
     float *P = cache->wpack;
     dsf_stages st;
     dsf_stages_init(&st, T, np);
-#pragma omp parallel num_threads(step_threads(B, H))
+#pragma omp parallel num_threads(dsf_step_threads(B, H))
     {
         for (int k = 0; k < 4; k++)
             dsf_panel_pack(w->w_hh + (size_t)k * H * H, H, 1, H, H, P + k * pf);
@@ -172,7 +155,7 @@ void lstm_backward_bptt(const lstm_weights *w, const lstm_cache *cache, float *e
     float *P = cache->wpack;
     dsf_stages st;
     dsf_stages_init(&st, T, np);
-#pragma omp parallel num_threads(step_threads(B, H))
+#pragma omp parallel num_threads(dsf_step_threads(B, H))
     {
         dsf_panel_pack(w->w_hh, H, 0, G, H, P);
         for (long task; (task = dsf_stages_next(&st)) >= 0; dsf_stages_done(&st)) {

@@ -4,6 +4,12 @@
 #include <sched.h>
 #include <stdatomic.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "core/panel.h"
+
 void dsf_stages_init(dsf_stages *st, long S, long n) {
     atomic_init(&st->next, 0);
     atomic_init(&st->done, 0);
@@ -34,4 +40,15 @@ long dsf_stages_next(dsf_stages *st) {
 
 void dsf_stages_done(dsf_stages *st) {
     atomic_fetch_add_explicit(&st->done, 1, memory_order_release);
+}
+
+int dsf_step_threads(int B, int H) {
+#ifdef _OPENMP
+    if ((double)B * H * H < 1e5 || omp_in_parallel()) return 1;
+    int nt = omp_get_max_threads(), np = dsf_panel_count(H);
+    return nt < np ? nt : np;
+#else
+    (void)B, (void)H;
+    return 1;
+#endif
 }

@@ -27,4 +27,10 @@ long dsf_stages_next(dsf_stages *st);
 // Marks the task last returned to this thread as finished.
 void dsf_stages_done(dsf_stages *st);
 
+// Threads for a recurrence over B rows of H units split into panels of
+// DSF_PANEL units (core/panel.h): 1 when one step is too small to be worth the
+// threads' handoffs (B·H² < 1e5) or when already inside a parallel region, else
+// the available threads, at most one per panel.
+int dsf_step_threads(int B, int H);
+
 #endif

@@ -96,14 +96,7 @@ extern "C" void dsf_gpu_emulate_jacobian_diag(dsf_cell cell, const float *w_hh, 
                                               const float *x2, const float *gates,
                                               const float *q, float *diag, int n, int H) {
     for (int r = 0; r < n; r++)
-        for (int i = 0; i < H; i++) {
-            if (cell == DSF_CELL_GRU)
-                gru_jdiag_unit(r, i, w_hh, x1, gates, q, diag, H);
-            else if (cell == DSF_CELL_LSTM)
-                lstm_jdiag_unit(r, i, w_hh, x1, x2, gates, diag, H);
-            else
-                elman_jdiag_unit(r, i, w_hh, x1, diag, H);
-        }
+        for (int i = 0; i < H; i++) jdiag_unit(cell, r, i, w_hh, x1, x2, gates, q, diag, H);
 }
 
 extern "C" void dsf_gpu_emulate_sweep_rhs(const float *e, const float *e0, float *c,

@@ -71,13 +71,7 @@ static __global__ void jdiag_kernel(dsf_cell cell, const float *w_hh, const floa
                                     float *diag, int n, int H) {
     const size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (k >= (size_t)n * H) return;
-    const int r = (int)(k / H), i = (int)(k % H);
-    if (cell == DSF_CELL_GRU)
-        gru_jdiag_unit(r, i, w_hh, x1, gates, q, diag, H);
-    else if (cell == DSF_CELL_LSTM)
-        lstm_jdiag_unit(r, i, w_hh, x1, x2, gates, diag, H);
-    else
-        elman_jdiag_unit(r, i, w_hh, x1, diag, H);
+    jdiag_unit(cell, (int)(k / H), (int)(k % H), w_hh, x1, x2, gates, q, diag, H);
 }
 
 void jacobian_diag_gpu(cudaStream_t s, dsf_cell cell, const float *w_hh, const float *x1,

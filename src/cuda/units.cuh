@@ -8,6 +8,8 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "gpu.h"  // dsf_cell
+
 __host__ __device__ inline float unit_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 // GRU forward, unit i of batch row b (cell/gru.h): gx (B,3H) the input projections
@@ -229,6 +231,19 @@ __host__ __device__ inline void elman_jdiag_unit(int r, int i, const float *w_hh
                                                  float *diag, int H) {
     const size_t s = (size_t)r * H + i;
     diag[s] = (1.0f - h[s] * h[s]) * w_hh[(size_t)i * H + i];
+}
+
+// Entry (r, i) of the diagonals of `cell` (gru_ / lstm_ / elman_jdiag_unit's
+// arguments: x1, x2 the states, gates and q as each reads them).
+__host__ __device__ inline void jdiag_unit(dsf_cell cell, int r, int i, const float *w_hh,
+                                           const float *x1, const float *x2, const float *gates,
+                                           const float *q, float *diag, int H) {
+    if (cell == DSF_CELL_GRU)
+        gru_jdiag_unit(r, i, w_hh, x1, gates, q, diag, H);
+    else if (cell == DSF_CELL_LSTM)
+        lstm_jdiag_unit(r, i, w_hh, x1, x2, gates, diag, H);
+    else
+        elman_jdiag_unit(r, i, w_hh, x1, diag, H);
 }
 
 // ---- dropout (model/layers.h: the same mask for the same key) ----

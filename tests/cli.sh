@@ -386,6 +386,11 @@ done
 # on the device match the CPU's up to rounding, and a run stopped and resumed on
 # the device (its state, moments and parameters through the checkpoint) goes on
 # exactly, across an epoch boundary.
+# close_losses A B: the same rows (kind) and every loss within 0.5%
+close_losses() {
+    paste -d, "$1" "$2" | awk -F, 'NR > 1 { d = $5 - $15; if (d < 0) d = -d;
+        if ($1 != $11 || d > 5e-3 * $15) bad = 1 } END { exit bad || NR < 2 }'
+}
 if "$DSF" bench --device cuda --vocab 50 --emb 16 --hidden 32 --batch 4 --seq 8 --steps 1 \
     --warmup 0 --gemm-size 64 >/dev/null 2>&1; then
     for cell in gru lstm rnn; do
@@ -410,8 +415,7 @@ if "$DSF" bench --device cuda --vocab 50 --emb 16 --hidden 32 --batch 4 --seq 8 
             else
                 fail "--device cuda: resume is bit-identical ($k)"
             fi
-            if paste -d, "$a" "$c" | awk -F, 'NR > 1 { d = $5 - $15; if (d < 0) d = -d;
-                    if ($1 != $11 || d > 5e-3 * $15) bad = 1 } END { exit bad || NR < 2 }'; then
+            if close_losses "$a" "$c"; then
                 ok "--device cuda: losses match the CPU's ($k)"
             else
                 fail "--device cuda: losses match the CPU's ($k)"
@@ -420,7 +424,13 @@ if "$DSF" bench --device cuda --vocab 50 --emb 16 --hidden 32 --batch 4 --seq 8 
     done
     done
     expect_err "--device cuda refuses the block architecture" "only --arch stack" "$DSF" train $W --device cuda --arch block
-    expect_err "--device cuda refuses fit" "fit" "$DSF" train $W --device cuda --feedback fit
+    # fit (GRU): a re-estimated every 2 steps on the device, as on the CPU
+    a="$tmp/ga.csv" c="$tmp/gc.csv"
+    rm -f "$a" "$c"
+    "$DSF" train $W --method dsf --feedback fit:2 --steps $total --log "$c" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+    "$DSF" train $W --device cuda --method dsf --feedback fit:2 --steps $total --log "$a" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+    if close_losses "$a" "$c"; then ok "--device cuda: fit's losses match the CPU's"; else fail "--device cuda: fit's losses match the CPU's"; fi
+    expect_err "--device cuda refuses lowrank" "lowrank" "$DSF" train $W --device cuda --method dsf --feedback lowrank:2
 else
     echo "skip --device cuda (a build without CUDA, or no device)"
 fi

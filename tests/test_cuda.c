@@ -514,6 +514,29 @@ static void test_cuda_emulate_jacobian_diag(void) {
               err[1], err[2]);
 }
 
+// The fit feedback's re-estimate against gru_fit_feedback (its GEMM part by
+// dsf_sgemm here, the kernel's order of summation).
+static void test_cuda_emulate_fit(void) {
+    enum { T = 7, B = 3, H = 6, G = 3 * H, R = (T - 1) * B };
+    dsf_rng r;
+    dsf_rng_seed(&r, 29);
+    float *w_hh = randn(&r, G * H, -0.5f, 0.5f), *gh = randn(&r, T * B * G, -1, 1);
+    float *gates = randn(&r, T * B * G, 0.05f, 0.95f), *e = randn(&r, T * B * H, -1, 1);
+    float *gi = calloc(T * B * G, sizeof(float)), *c = malloc(sizeof(float) * R * H);
+    float *a = randn(&r, H, 0, 1), *ea = malloc(sizeof(float) * H);
+    memcpy(ea, a, sizeof(float) * H);
+    const gru_weights w = {NULL, w_hh, NULL, NULL};
+    gru_cache cache = {NULL, gates, NULL, NULL};
+    gru_backward_work work = {gi, gh, NULL, NULL, NULL};
+    gru_fit_feedback(&w, &cache, e, &work, a, 0.5f, T, B, H);
+    dsf_sgemm(0, 0, R, H, G, 1.0f, gh + B * G, G, w_hh, H, 0.0f, c, H);
+    dsf_gpu_emulate_fit(c, e + B * H, gates + B * G + H, G, R, ea, 0.5f, H);
+    const double err = rel_err(ea, a, H);
+    float *bufs[] = {w_hh, gh, gates, e, gi, c, a, ea};
+    for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) free(bufs[k]);
+    CHECK_MSG(err < 1e-6, "a off by %g", err);
+}
+
 // ---- what is refused (no device needed) ----
 
 static void test_cuda_refusals(void) {
@@ -523,14 +546,11 @@ static void test_cuda_refusals(void) {
     CHECK(dsf_gpu_check(&m, DSF_METHOD_BPTT, DSF_SCAN_SEQ) == 0);
     CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH) == 0);
     CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_FFT) == 0);
-    const char *bad[] = {"lowrank:2", "fit"};
-    for (int k = 0; k < 2; k++) {
-        CHECK(dsf_feedback_parse(bad[k], &m.fb) == 0);
-        CHECK(dsf_gpu_check(&m, DSF_METHOD_BPTT, DSF_SCAN_SEQ) == 0);  // only dsf uses it
-        CHECK_MSG(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_SEQ) == -1 &&
-                      strstr(dsf_error(), "--feedback"),
-                  "%s: %s", bad[k], dsf_error());
-    }
+    CHECK(dsf_feedback_parse("lowrank:2", &m.fb) == 0);
+    CHECK(dsf_gpu_check(&m, DSF_METHOD_BPTT, DSF_SCAN_SEQ) == 0);  // only dsf uses it
+    CHECK_MSG(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_SEQ) == -1 &&
+                  strstr(dsf_error(), "--feedback"),
+              "lowrank: %s", dsf_error());
     CHECK(dsf_feedback_parse("diag", &m.fb) == 0);
     CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH) == 0);
     CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_FFT) == -1 && strstr(dsf_error(), "fft"));
@@ -807,6 +827,46 @@ static void test_cuda_gradients_diag(void) {
             }
 }
 
+// The fit feedback (GRU): two steps that re-estimate a (rate 0.5) on the CPU and
+// the device; the second step's gradients use the first's estimate. The
+// gradients, the loss and the feedback after each step.
+static void test_cuda_fit(void) {
+    NEED_DEVICE();
+    enum { B = 3, T = 9 };
+    const dsf_lm_config cfg = {.V = 13, .E = 5, .H = 7, .L = 2};
+    dsf_lm m;
+    CHECK(make_model_fb(&m, &cfg, 3, 30, T, "fit") == 0);
+    dsf_lm_work w;
+    CHECK(lm_work_create(&w, &m.cfg, B, T) == 0);
+    w.fit_now = 1;
+    w.fit_rate = 0.5f;
+    dsf_gpu *g;
+    CHECK_MSG(dsf_gpu_create(&g, &m, NULL, B, T, DSF_SCAN_BLELLOCH) == 0, "%s", dsf_error());
+    dsf_gpu_set_fit(g, 1, 0.5f);
+    int32_t x[(T + 1) * B];
+    dsf_rng r;
+    dsf_rng_seed(&r, 31);
+    float *grads = malloc(sizeof(float) * m.n), *a = malloc(sizeof(float) * m.cfg.L * m.cfg.H);
+    for (int step = 0; step < 2 && !test_current_failed; step++) {
+        fill_tokens(&r, x, (T + 1) * B, m.cfg.V);
+        const double lc = lm_forward(&m, &w, x, x + B, T);
+        lm_backward(&m, &w, DSF_METHOD_DSF);
+        const double lg = dsf_gpu_forward(g, x, x + B, T);
+        dsf_gpu_backward(g, DSF_METHOD_DSF);
+        dsf_gpu_get_grads(g, grads);
+        dsf_gpu_get_feedback(g, a);
+        const double gerr = rel_err(grads, m.grads, m.n);
+        const double aerr = rel_err(a, m.feedback, (size_t)m.cfg.L * m.cfg.H);
+        CHECK_MSG(fabs(lc - lg) < 1e-5 * fmax(1, lc) && gerr < 1e-4 && aerr < 1e-4,
+                  "step %d: loss %.9g/%.9g, gradients off by %g, a by %g", step, lc, lg, gerr, aerr);
+    }
+    free(grads);
+    free(a);
+    dsf_gpu_destroy(g);
+    lm_work_destroy(&w);
+    lm_destroy(&m);
+}
+
 // Dropout 0.3 on the embedding and every layer's output, the CPU's masks: each
 // cell under bptt and dsf, tied (E = H) and not.
 static void test_cuda_gradients_dropout(void) {
@@ -986,6 +1046,7 @@ void suite_cuda(void) {
     RUN(test_cuda_emulate_scan_varying);
     RUN(test_cuda_emulate_jacobian_diag);
     RUN(test_cuda_emulate_dropout);
+    RUN(test_cuda_emulate_fit);
     RUN(test_cuda_emulate_fft_spectrum);
     RUN(test_cuda_emulate_fft);
     RUN(test_cuda_refusals);
@@ -997,6 +1058,7 @@ void suite_cuda(void) {
     RUN(test_cuda_gradients_sweeps);
     RUN(test_cuda_gradients_dropout);
     RUN(test_cuda_gradients_diag);
+    RUN(test_cuda_fit);
     RUN(test_cuda_deterministic);
     RUN(test_cuda_graphs);
     RUN(test_cuda_optim);

@@ -93,6 +93,7 @@ static void gpu_download(trainer *tr) {
     dsf_gpu_get_params(tr->gpu, tr->m.params);
     dsf_gpu_get_state(tr->gpu, tr->w.state);
     dsf_gpu_get_state_c(tr->gpu, tr->w.state_c);  // the LSTM's c (zeros otherwise)
+    dsf_gpu_get_feedback(tr->gpu, tr->m.feedback);  // fit's re-estimates
     if (tr->o.kind == DSF_OPTIM_ADAMW) dsf_gpu_get_moments(tr->gpu, tr->o.m, tr->o.v);
 }
 
@@ -526,14 +527,15 @@ static int train_loop(trainer *tr, const train_opts *opt) {
         dist_take_streams(y, t, B, tr->first, tr->count, ys);
         float lr = optim_lr(&tr->o);
         double loss, gnorm;
-        if (tr->gpu) {  // forward, backward, clip and (when finite) the update
+        if (tr->m.fb.kind == DSF_FEEDBACK_FIT) {  // the first fit is taken as it is
+            tr->w.fit_now = run->step % tr->m.fb.every == 0;
+            tr->w.fit_rate = run->step == 0 ? 1.0f : DSF_FIT_RATE;
+        }
+        if (tr->gpu) {  // forward, backward (and fit), clip and (when finite) the update
+            dsf_gpu_set_fit(tr->gpu, tr->w.fit_now, tr->w.fit_rate);
             dsf_gpu_step(tr->gpu, xs, ys, t, run->method, run->clip, &tr->o, &loss, &gnorm);
         } else {
             loss = lm_forward(&tr->m, &tr->w, xs, ys, t);
-            if (tr->m.fb.kind == DSF_FEEDBACK_FIT) {  // the first fit is taken as it is
-                tr->w.fit_now = run->step % tr->m.fb.every == 0;
-                tr->w.fit_rate = run->step == 0 ? 1.0f : DSF_FIT_RATE;
-            }
             lm_backward(&tr->m, &tr->w, run->method);
             // A fitted feedback is measured on each rank's own streams: the ranks go on
             // with the mean of their estimates (near one process's, not equal to it).

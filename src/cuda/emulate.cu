@@ -113,6 +113,18 @@ extern "C" void dsf_gpu_emulate_dropout(const float *x, float *y, size_t n, floa
     for (size_t k = 0; k < n; k++) dropout_unit(k, x, y, p, 1.0f / (1.0f - p), key);
 }
 
+extern "C" void dsf_gpu_emulate_fit(const float *c, const float *d, const float *z, size_t zs,
+                                    long rows, float *a, float rate, int H) {
+    static double num[FIT_THREADS], den[FIT_THREADS];
+    for (int i = 0; i < H; i++) {
+        for (int k = 0; k < FIT_THREADS; k++)
+            fit_partial_unit(i, k, c, d, z, zs, rows, H, &num[k], &den[k]);
+        for (int width = FIT_THREADS / 2; width > 0; width /= 2)
+            for (int k = 0; k < FIT_THREADS; k++) fit_tree_unit(k, width, num, den);
+        fit_update_unit(&a[i], num[0], den[0], rate);
+    }
+}
+
 extern "C" int dsf_gpu_fft_length(int T) { return fft_scan_length(T); }
 
 extern "C" void dsf_gpu_emulate_fft_spectrum(float *K, const float *a, int T, int N, int H) {

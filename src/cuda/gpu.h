@@ -38,8 +38,8 @@
 // Implemented: the GRU, the Elman cell and the LSTM (its backward as
 // lstm_layer_backward: BPTT carries δh and δc step by step; DSF scans δh with
 // a_h, then δc's local part with a_c), --arch stack (tied or not), dropout;
-// bptt, ft and dsf with a feedback that is one fixed vector a per layer
-// (uniform, zero, identity, const, ssm) or diag (each step's exact Jacobian
+// bptt, ft and dsf with a feedback that is one vector a per layer (uniform,
+// zero, identity, const, ssm; fit, re-estimated on the device) or diag (each step's exact Jacobian
 // diagonal by one kernel, then the chunked scan with a varying a), with or
 // without correction sweeps (+K: the local kernel over all rows, one GEMM for
 // Jᵀδ's W_hh part, the right side, the scan, K times); --scan blelloch (the
@@ -122,6 +122,10 @@ int dsf_gpu_step(dsf_gpu *g, const int32_t *x, const int32_t *y, int T, dsf_meth
 // error set; p = 0 turns it off. dsf_gpu_forward and dsf_gpu_step use it alike.
 int dsf_gpu_set_dropout(dsf_gpu *g, float p, dsf_rng *rng);
 
+// The fit feedback (GRU): whether the next backward pass under dsf re-estimates
+// each layer's a on the device, and with what weight (lm's fit_now, fit_rate).
+void dsf_gpu_set_fit(dsf_gpu *g, int now, float rate);
+
 // Copies between the device and host buffers of the model's layouts (each waits).
 void dsf_gpu_get_params(dsf_gpu *g, float *params);        // (n)
 void dsf_gpu_set_params(dsf_gpu *g, const float *params);  // (n)
@@ -134,6 +138,7 @@ void dsf_gpu_set_state_c(dsf_gpu *g, const float *state_c);  // (L,B,H)
 // Zeroes the carried state, h and c (does not wait).
 void dsf_gpu_reset_state(dsf_gpu *g);
 void dsf_gpu_set_feedback(dsf_gpu *g, const float *a);     // (L,S·H), m->feedback's layout
+void dsf_gpu_get_feedback(dsf_gpu *g, float *a);           // (L,S·H): what fit has made of it
 // AdamW only (both must be NULL otherwise): (n) each.
 void dsf_gpu_get_moments(dsf_gpu *g, float *m, float *v);
 
@@ -200,6 +205,11 @@ void dsf_gpu_emulate_jacobian_diag(dsf_cell cell, const float *w_hh, const float
 // the last step when e0 is given.
 void dsf_gpu_emulate_sweep_rhs(const float *e, const float *e0, float *c, const float *d,
                                size_t ds, const float *a, int varying, int T, int B, int H);
+// The fit feedback's update of a (H) from c (rows,H) = gh W_hh, δ (rows,H) and z
+// (row stride zs) of the rows of steps t ≥ 1 (gru_fit_feedback's), in the
+// kernel's order of summation.
+void dsf_gpu_emulate_fit(const float *c, const float *d, const float *z, size_t zs, long rows,
+                         float *a, float rate, int H);
 // Dropout of rate p under key (model/layers.h's mask): y = x ⊙ m (y may be x).
 void dsf_gpu_emulate_dropout(const float *x, float *y, size_t n, float p, uint64_t key);
 // The fft scan's parts around the two transforms (which the host test does with

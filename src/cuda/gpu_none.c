@@ -64,4 +64,6 @@ void dsf_gpu_get_state_c(dsf_gpu *g, float *state_c) { DSF_ASSERT(0); }
 void dsf_gpu_set_state_c(dsf_gpu *g, const float *state_c) { DSF_ASSERT(0); }
 void dsf_gpu_reset_state(dsf_gpu *g) { DSF_ASSERT(0); }
 void dsf_gpu_set_feedback(dsf_gpu *g, const float *a) { DSF_ASSERT(0); }
+void dsf_gpu_get_feedback(dsf_gpu *g, float *a) { DSF_ASSERT(0); }
+void dsf_gpu_set_fit(dsf_gpu *g, int now, float rate) { DSF_ASSERT(0); }
 void dsf_gpu_get_moments(dsf_gpu *g, float *m, float *v) { DSF_ASSERT(0); }

@@ -45,6 +45,10 @@ void scan_varying_gpu(cudaStream_t s, float *e, const float *a, int T, int B, in
 // from δ in e; e0 and d may be NULL; a (H), or (T−1,B,H) when varying.
 void sweep_rhs_gpu(cudaStream_t s, const float *e, const float *e0, float *c, const float *d,
                    size_t ds, const float *a, int varying, int T, int B, int H);
+// The fit feedback's update of a (H) (units.cuh): c (rows,H) = gh W_hh of the
+// rows of steps t ≥ 1, d their δ, z their z gate (row stride zs).
+void fit_feedback_gpu(cudaStream_t s, const float *c, const float *d, const float *z, size_t zs,
+                      long rows, float *a, float rate, int H);
 // diag (n,H): the exact diagonals of J_{t+1} (units.cuh, *_jdiag_unit) for n rows:
 // GRU x1 = h_prev, gates, q; LSTM x1 = c_prev, x2 = c, gates; Elman x1 = h.
 void jacobian_diag_gpu(cudaStream_t s, dsf_cell cell, const float *w_hh, const float *x1,

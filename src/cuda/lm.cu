@@ -66,7 +66,10 @@ struct dsf_gpu {
                       // the Elman cell's ga in gi
     float *carry;     // (B,H)
     float *ref;       // (2,T,B,H): the sweeps' e0 and GEMM part (--feedback F+K only)
-    float *avar;      // (S,T,B,H): the diag feedback's a_t (the LSTM's a_h, then a_c = f)
+    float *avar;      // (S,T,B,H): the diag feedback's a_t (the LSTM's a_h, then a_c = f);
+                      // the fit feedback's GEMM part (T,B,H)
+    int fit_now;      // fit: re-estimate a in the next backward pass (dsf_gpu_set_fit)
+    float fit_rate;
     int refine;       // K
     float *state;     // (L,B,H)
     float *state_c;   // (L,B,H): the LSTM's c (zeros for the other cells)
@@ -114,11 +117,13 @@ static int check_model(const dsf_lm *m) {
     return 0;
 }
 
-// The feedbacks that are one fixed vector a per layer (what scan_gpu applies),
-// and diag (the exact diagonal of each step's Jacobian: scan_varying_gpu).
+// The feedbacks that are one vector a per layer (what scan_gpu applies; fit
+// re-estimates it), and diag (the exact diagonal of each step's Jacobian:
+// scan_varying_gpu).
 static int feedback_implemented(dsf_feedback_kind k) {
     return k == DSF_FEEDBACK_UNIFORM || k == DSF_FEEDBACK_ZERO || k == DSF_FEEDBACK_IDENTITY ||
-           k == DSF_FEEDBACK_CONST || k == DSF_FEEDBACK_SSM || k == DSF_FEEDBACK_DIAG;
+           k == DSF_FEEDBACK_CONST || k == DSF_FEEDBACK_SSM || k == DSF_FEEDBACK_DIAG ||
+           k == DSF_FEEDBACK_FIT;
 }
 
 extern "C" int dsf_gpu_check(const dsf_lm *m, dsf_method meth, dsf_scan_kind scan) {
@@ -128,7 +133,7 @@ extern "C" int dsf_gpu_check(const dsf_lm *m, dsf_method meth, dsf_scan_kind sca
         char name[64];
         dsf_feedback_format(&m->fb, name, sizeof name);
         return dsf_error_set("--device cuda: --feedback %s is not implemented (uniform, zero, "
-                             "identity, const, ssm and diag are)",
+                             "identity, const, ssm, fit and diag are)",
                              name);
     }
     if (m->fb.kind == DSF_FEEDBACK_DIAG && scan == DSF_SCAN_FFT)
@@ -193,6 +198,7 @@ extern "C" int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *o
     if (!bad && scan == DSF_SCAN_FFT) bad = fft_scan_create(&g->fft, T, B, c->H);
     if (!bad && g->refine) bad = gpu_alloc(&g->ref, 2 * TB * H * F);
     if (!bad && m->fb.kind == DSF_FEEDBACK_DIAG) bad = gpu_alloc(&g->avar, S * TB * H * F);
+    if (!bad && m->fb.kind == DSF_FEEDBACK_FIT) bad = gpu_alloc(&g->avar, TB * H * F);
     if (!bad && g->graphs && !(bad = gpu_alloc(&g->blas_ws, BLAS_WORKSPACE)))
         CUDA_CHECK(cublasSetWorkspace(g->blas, g->blas_ws, BLAS_WORKSPACE));
     g->err[0] = g->e;
@@ -635,6 +641,15 @@ static void layer_backward(dsf_gpu *g, dsf_method meth, int l, const float *x, i
     colsum_gpu(g->stream, g->gi, rnn_t(g, g->grads, l, 2), TB, G);
     colsum_gpu(g->stream, gh, rnn_t(g, g->grads, l, 3), TB, G);
     gpu_sgemm(g->blas, 0, 0, TB, I, G, 1.0f, g->gi, G, w_ih, I, 0.0f, g->dx, I);
+    // fit (the GRU's, gru_fit_feedback): a re-estimated from this pass's δ (in e)
+    // and gate gradients, for the steps that follow.
+    if (meth == DSF_METHOD_DSF && g->fb_kind == DSF_FEEDBACK_FIT && g->fit_now && !lstm &&
+        !elman) {
+        const size_t BH = (size_t)B * H, BG = (size_t)B * G;
+        carry_all(g, g->gh + BG, rnn_t(g, g->params, l, 1), g->avar, TB - B, G);
+        fit_feedback_gpu(g->stream, g->avar, g->e + BH, c->gates + BG + H, (size_t)G, TB - B,
+                         g->feedback + (size_t)l * H, g->fit_rate, H);
+    }
 }
 
 extern "C" void dsf_gpu_backward(dsf_gpu *g, dsf_method meth) {
@@ -712,6 +727,11 @@ extern "C" int dsf_gpu_step(dsf_gpu *g, const int32_t *x, const int32_t *y, int 
     return 0;
 }
 
+extern "C" void dsf_gpu_set_fit(dsf_gpu *g, int now, float rate) {
+    g->fit_now = now;
+    g->fit_rate = rate;
+}
+
 extern "C" int dsf_gpu_set_dropout(dsf_gpu *g, float p, dsf_rng *rng) {
     DSF_ASSERT(p >= 0 && p < 1);
     for (int l = 0; p > 0 && l < g->cfg.L; l++)
@@ -759,6 +779,10 @@ extern "C" void dsf_gpu_reset_state(dsf_gpu *g) {
 extern "C" void dsf_gpu_set_feedback(dsf_gpu *g, const float *a) {
     copy(g, g->feedback, a, sizeof(float) * g->cfg.L * dsf_cell_states(g->cfg.cell) * g->cfg.H,
          cudaMemcpyHostToDevice);
+}
+extern "C" void dsf_gpu_get_feedback(dsf_gpu *g, float *a) {
+    copy(g, a, g->feedback, sizeof(float) * g->cfg.L * dsf_cell_states(g->cfg.cell) * g->cfg.H,
+         cudaMemcpyDeviceToHost);
 }
 extern "C" void dsf_gpu_get_moments(dsf_gpu *g, float *m, float *v) {
     DSF_ASSERT((m != NULL) == (g->m != NULL) && (v != NULL) == (g->v != NULL));

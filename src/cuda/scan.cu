@@ -4,7 +4,7 @@
 // shared memory. The work is about twice a plain reverse loop, the sequential
 // depth T/P + P instead of T.
 // Also the right side of the correction sweeps and the diag feedback's Jacobian
-// diagonals, one thread per entry.
+// diagonals, one thread per entry, and the fit feedback's estimate.
 #include "common.cuh"
 #include "kernels.cuh"
 #include "units.cuh"
@@ -82,4 +82,26 @@ void jacobian_diag_gpu(cudaStream_t s, dsf_cell cell, const float *w_hh, const f
     jdiag_kernel<<<gpu_blocks((size_t)n * H, nt), nt, 0, s>>>(cell, w_hh, x1, x2, gates, q, diag,
                                                               n, H);
     CUDA_LAUNCHED(s, "jdiag_kernel");
+}
+
+// ---- the fit feedback (units.cuh): one block of FIT_THREADS per channel ----
+
+static __global__ void fit_kernel(const float *c, const float *d, const float *z, size_t zs,
+                                  long rows, float *a, float rate, int H) {
+    __shared__ double num[FIT_THREADS], den[FIT_THREADS];
+    const int i = blockIdx.x, k = threadIdx.x;
+    fit_partial_unit(i, k, c, d, z, zs, rows, H, &num[k], &den[k]);
+    __syncthreads();
+    for (int width = FIT_THREADS / 2; width > 0; width /= 2) {
+        fit_tree_unit(k, width, num, den);
+        __syncthreads();
+    }
+    if (k == 0) fit_update_unit(&a[i], num[0], den[0], rate);
+}
+
+void fit_feedback_gpu(cudaStream_t s, const float *c, const float *d, const float *z, size_t zs,
+                      long rows, float *a, float rate, int H) {
+    if (rows < 1) return;
+    fit_kernel<<<H, FIT_THREADS, 0, s>>>(c, d, z, zs, rows, a, rate, H);
+    CUDA_LAUNCHED(s, "fit_kernel");
 }

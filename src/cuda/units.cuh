@@ -246,6 +246,46 @@ __host__ __device__ inline void jdiag_unit(dsf_cell cell, int r, int i, const fl
         elman_jdiag_unit(r, i, w_hh, x1, diag, H);
 }
 
+// ---- the fit feedback (grad/method.h, gru_fit_feedback) ----
+//
+// For channel i: â = Σ (c_r + δ_r z_r) δ_r / Σ δ_r² over the rows r of steps t ≥ 1
+// (c = gh_t W_hh by a GEMM, δ and z of the same rows), then a ← a + rate
+// (clamp(â, −1, 1) − a) when Σ δ² > 0. FIT_THREADS threads per channel: thread
+// k sums rows k, k + FIT_THREADS, … in double (fit_partial_unit); the partial sums
+// meet in a fixed tree (fit_tree_unit, the kernel's shared memory); the last
+// thread's fit_update_unit writes a.
+enum { FIT_THREADS = 256 };
+
+// c (rows,H); d, z the δ and z_t of the same rows, z with row stride zs.
+__host__ __device__ inline void fit_partial_unit(int i, int k, const float *c, const float *d,
+                                                 const float *z, size_t zs, long rows, int H,
+                                                 double *num, double *den) {
+    double n = 0, q = 0;
+    for (long r = k; r < rows; r += FIT_THREADS) {
+        const double dr = d[r * H + i], zr = z[r * zs + i];
+        n += ((double)c[r * H + i] + dr * zr) * dr;
+        q += dr * dr;
+    }
+    *num = n;
+    *den = q;
+}
+
+// One level of the tree: slot k += slot k + width, for k < width.
+__host__ __device__ inline void fit_tree_unit(int k, int width, double *num, double *den) {
+    if (k < width) {
+        num[k] += num[k + width];
+        den[k] += den[k + width];
+    }
+}
+
+__host__ __device__ inline void fit_update_unit(float *a, double num, double den, float rate) {
+    if (den > 0) {
+        double fit = num / den;
+        fit = fit < -1 ? -1 : fit > 1 ? 1 : fit;
+        *a += rate * ((float)fit - *a);
+    }
+}
+
 // ---- dropout (model/layers.h: the same mask for the same key) ----
 
 __host__ __device__ inline float dropout_uniform_unit(unsigned long long key,

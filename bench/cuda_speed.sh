@@ -26,6 +26,7 @@ run() {
     "$@" >"$tmp/out" 2>&1 || { cat "$tmp/out"; exit 1; }
     awk '/^tokens\/s /{ t = $2 } /^ms\/step /{ m = $2 } END { print t, m }' "$tmp/out" >"$tmp/$name"
     grep -E '^step: ' "$tmp/out" | head -n 1 >"$tmp/$name.step"
+    grep -E '^  [a-z]' "$tmp/out" >"$tmp/$name.phases"  # dsf's ms per phase (CUDA events)
 }
 
 for T in $SEQS; do
@@ -50,6 +51,10 @@ for T in $SEQS; do
             label=$n
             [ $n = torch ] && label="cuDNN nn.$(echo $cell | tr a-z A-Z)"
             printf "%-22s %12s %10s %14s\n" "$label" "$tok" "$ms" "$(awk -v a="$tok" -v b="$ref" 'BEGIN { printf "%.2f", a / b }')"
+        done
+        for n in bptt dsf_blelloch bptt_graphs; do
+            echo "$cell $n, ms per phase:"
+            cat "$tmp/$n.phases"
         done
         echo
     done

@@ -1029,6 +1029,37 @@ static void compare_optim(dsf_optim_kind kind, float lr) {
               dsf_optim_name(kind), err, merr);
 }
 
+// Phase timing: after two profiled steps every phase has a time, none negative.
+static void test_cuda_profile(void) {
+    NEED_DEVICE();
+    enum { B = 3, T = 8 };
+    dsf_lm m;
+    CHECK(make_model(&m, 0, 43, T) == 0);
+    dsf_optim o;
+    CHECK(optim_create(&o, DSF_OPTIM_SGD, 0.1f, m.n) == 0);
+    dsf_gpu *g;
+    CHECK_MSG(dsf_gpu_create(&g, &m, &o, B, T, DSF_SCAN_SEQ) == 0, "%s", dsf_error());
+    int32_t x[(T + 1) * B];
+    dsf_rng r;
+    dsf_rng_seed(&r, 44);
+    dsf_gpu_profile(g, 1);
+    for (int s = 0; s < 2; s++) {
+        fill_tokens(&r, x, (T + 1) * B, m.cfg.V);
+        double loss, norm;
+        CHECK(dsf_gpu_step(g, x, x + B, T, DSF_METHOD_BPTT, 1.0, &o, &loss, &norm) == 0);
+    }
+    double ms[DSF_PROF_NPHASES];
+    dsf_gpu_profile_ms(g, ms);
+    int bad = 0;
+    for (int p = 0; p < DSF_PROF_NPHASES; p++) bad += !(ms[p] > 0) || !isfinite(ms[p]);
+    dsf_gpu_profile(g, 0);
+    dsf_gpu_destroy(g);
+    optim_destroy(&o);
+    lm_destroy(&m);
+    CHECK_MSG(bad == 0, "%d phases without a positive time (forward %g, optimizer %g ms)", bad,
+              ms[DSF_PROF_FORWARD], ms[DSF_PROF_OPTIM]);
+}
+
 static void test_cuda_optim(void) {
     NEED_DEVICE();
     compare_optim(DSF_OPTIM_SGD, 1.0f);
@@ -1062,4 +1093,5 @@ void suite_cuda(void) {
     RUN(test_cuda_deterministic);
     RUN(test_cuda_graphs);
     RUN(test_cuda_optim);
+    RUN(test_cuda_profile);
 }

@@ -69,6 +69,7 @@
 extern "C" {  // the project's C headers too: the .cu files call into the C library
 #endif
 
+#include "core/prof.h"
 #include "grad/method.h"
 #include "model/lm.h"
 #include "optim/optim.h"
@@ -143,6 +144,14 @@ void dsf_gpu_get_feedback(dsf_gpu *g, float *a);           // (L,S·H): what fit
 void dsf_gpu_get_moments(dsf_gpu *g, float *m, float *v);
 
 // ---- for benchmarks and tests ----
+
+// Phase timing (dsf bench): with on, every step records CUDA events where its
+// phases begin (core/prof.h's: forward, decoder, state-grad, param-grad,
+// optimizer) and waits at its end to add up their milliseconds; off by default
+// (no events, no waiting). dsf_gpu_profile zeroes the sums; dsf_gpu_profile_ms
+// fills ms (DSF_PROF_NPHASES) with them.
+void dsf_gpu_profile(dsf_gpu *g, int on);
+void dsf_gpu_profile_ms(dsf_gpu *g, double *ms);
 
 // The best of reps runs of a row-major C (M,N) = A (M,K) op(B) by cuBLAS on device
 // 0, in GFLOP/s (as bench.c's CPU reference); -1 with the error set when there is

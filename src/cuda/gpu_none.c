@@ -67,3 +67,5 @@ void dsf_gpu_set_feedback(dsf_gpu *g, const float *a) { DSF_ASSERT(0); }
 void dsf_gpu_get_feedback(dsf_gpu *g, float *a) { DSF_ASSERT(0); }
 void dsf_gpu_set_fit(dsf_gpu *g, int now, float rate) { DSF_ASSERT(0); }
 void dsf_gpu_get_moments(dsf_gpu *g, float *m, float *v) { DSF_ASSERT(0); }
+void dsf_gpu_profile(dsf_gpu *g, int on) { DSF_ASSERT(0); }
+void dsf_gpu_profile_ms(dsf_gpu *g, double *ms) { DSF_ASSERT(0); }

@@ -11,6 +11,8 @@
 #include "kernels.cuh"
 
 enum { BLAS_WORKSPACE = 32 << 20 };  // bytes: cuBLAS's work area under graph capture
+enum { MAX_MARKS = 8 + 2 * DSF_MAX_LAYERS };  // phase boundaries in one step (dsf_gpu_profile)
+enum { PHASE_END = DSF_PROF_NPHASES };          // the phase after a step's last mark
 
 typedef struct {
     float *h;      // (T+1,B,H): h[0] the carried state, h[t+1] the output of step t
@@ -48,6 +50,13 @@ struct dsf_gpu {
     uint64_t keys[DSF_MAX_LAYERS + 1];
     int dropped_now;
     float *dropped[DSF_MAX_LAYERS];
+    // dsf_gpu_profile: events recorded on the stream where a phase begins (the
+    // phase of the work after mark k is mark_phase[k]), turned into milliseconds
+    // per phase at the end of each step.
+    int prof, nmarks;
+    cudaEvent_t marks[MAX_MARKS];
+    int mark_phase[MAX_MARKS];
+    double prof_ms[DSF_PROF_NPHASES];
     // Device: the flat buffers with m->params' layout, and the feedback (L,S·H)
     // (S = 2 for the LSTM: a_h, then a_c).
     float *params, *grads, *m, *v, *feedback;
@@ -247,6 +256,8 @@ extern "C" void dsf_gpu_destroy(dsf_gpu *g) {
         if (g->bptt_graph[l]) CUDA_CHECK(cudaGraphExecDestroy(g->bptt_graph[l]));
     }
     if (g->blas_ws) CUDA_CHECK(cudaFree(g->blas_ws));
+    for (int k = 0; k < MAX_MARKS; k++)
+        if (g->marks[k]) CUDA_CHECK(cudaEventDestroy(g->marks[k]));
     void *dev[] = {g->params, g->grads, g->m, g->v, g->feedback, g->tokens, g->emb, g->gx,
                    g->logits, g->row_loss, g->e, g->dx, g->gi, g->gh, g->carry, g->ref, g->avar, g->state,
                    g->state_c, g->scalars, g->partial};
@@ -270,6 +281,42 @@ extern "C" void dsf_gpu_destroy(dsf_gpu *g) {
 }
 
 extern "C" const char *dsf_gpu_name(const dsf_gpu *g) { return g->name; }
+
+// ---- phase timing (dsf_gpu_profile) ----
+
+// The work enqueued from here on belongs to phase p (PHASE_END: none).
+static void mark(dsf_gpu *g, int p) {
+    if (!g->prof) return;
+    DSF_ASSERT(g->nmarks < MAX_MARKS);
+    CUDA_CHECK(cudaEventRecord(g->marks[g->nmarks], g->stream));
+    g->mark_phase[g->nmarks++] = p;
+}
+
+// Ends the marked work, waits for it and adds each segment's time to its phase.
+static void collect(dsf_gpu *g) {
+    if (!g->prof || g->nmarks == 0) return;
+    mark(g, PHASE_END);
+    CUDA_CHECK(cudaEventSynchronize(g->marks[g->nmarks - 1]));
+    for (int k = 0; k + 1 < g->nmarks; k++) {
+        float ms;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, g->marks[k], g->marks[k + 1]));
+        if (g->mark_phase[k] != PHASE_END) g->prof_ms[g->mark_phase[k]] += ms;
+    }
+    g->nmarks = 0;
+}
+
+extern "C" void dsf_gpu_profile(dsf_gpu *g, int on) {
+    collect(g);
+    for (int k = 0; on && k < MAX_MARKS; k++)
+        if (!g->marks[k]) CUDA_CHECK(cudaEventCreate(&g->marks[k]));
+    g->prof = on;
+    memset(g->prof_ms, 0, sizeof g->prof_ms);
+}
+
+extern "C" void dsf_gpu_profile_ms(dsf_gpu *g, double *ms) {
+    collect(g);
+    memcpy(ms, g->prof_ms, sizeof g->prof_ms);
+}
 
 // ---- CUDA graphs (DSF_CUDA_GRAPHS=1) ----
 
@@ -381,6 +428,8 @@ static void forward(dsf_gpu *g, const int32_t *x, const int32_t *y, int T) {
     const int B = g->B, TB = T * B, H = c->H, V = c->V;
     DSF_ASSERT(T >= 1 && T <= g->T);
     g->last_T = T;
+    collect(g);  // a previous pass's marks, if any
+    mark(g, DSF_PROF_FORWARD);
     upload_tokens(g, x, y, T);
     embedding_forward_gpu(g->stream, enc_w(g, g->params), g->tokens, g->emb, TB, c->E);
     // Dropout as lm_forward: one key per site from the host's generator, in order.
@@ -407,6 +456,7 @@ static void forward(dsf_gpu *g, const int32_t *x, const int32_t *y, int T) {
         I = H;
     }
     // logits (T·B,V) = in W_decᵀ; the bias, softmax and loss in one kernel.
+    mark(g, DSF_PROF_DECODER);
     gpu_sgemm(g->blas, 0, 1, TB, V, H, 1.0f, in, H, dec_w(g, g->params), H, 0.0f, g->logits, V);
     const int n = g->counted;  // the mean is over the counted rows (0 when there are none)
     softmax_xent_gpu(g->stream, g->logits, dec_b(g, g->params), g->tokens + TB, g->row_loss,
@@ -629,10 +679,12 @@ static void layer_backward(dsf_gpu *g, dsf_method meth, int l, const float *x, i
         else
             gru_state_backward(g, meth, l, T);
     };
+    mark(g, DSF_PROF_STATE_GRAD);
     if (meth == DSF_METHOD_BPTT)  // T small GEMMs and kernels in sequence: worth a graph
         graphed(g, &g->bptt_graph[l], T, state);
     else
         state();
+    mark(g, DSF_PROF_PARAM_GRAD);
     // Parameter and input gradients over all T·B rows (cell_backward_params; the
     // LSTM's and the Elman cell's ga serve both halves).
     const float *gh = lstm || elman ? g->gi : g->gh;
@@ -657,6 +709,7 @@ extern "C" void dsf_gpu_backward(dsf_gpu *g, dsf_method meth) {
     const int T = g->last_T, B = g->B, TB = T * B, E = c->E, H = c->H, V = c->V, L = c->L;
     const size_t BH = (size_t)B * H;
     DSF_ASSERT(T >= 1);
+    mark(g, DSF_PROF_DECODER);
     CUDA_CHECK(cudaMemsetAsync(g->grads, 0, g->n * sizeof(float), g->stream));
     g->e = g->err[0];  // the same buffers for each layer at every call (graphs)
     g->dx = g->err[1];
@@ -685,6 +738,7 @@ extern "C" void dsf_gpu_backward(dsf_gpu *g, dsf_method meth) {
 
 // Σ g² into scalars[1] and the clip, without waiting.
 static void clip(dsf_gpu *g, double max_norm) {
+    mark(g, DSF_PROF_OPTIM);
     sumsq_gpu(g->stream, g->grads, g->n, g->partial, g->scalars + 1);
     clip_gpu(g->stream, g->grads, g->n, g->scalars + 1, max_norm);
 }
@@ -724,6 +778,7 @@ extern "C" int dsf_gpu_step(dsf_gpu *g, const int32_t *x, const int32_t *y, int 
     *norm = sqrt(g->h_scalars[1]);
     if (!isfinite(*loss) || !isfinite(*norm)) return 1;
     if (opt) dsf_gpu_optim_step(g, opt);
+    collect(g);  // (only when profiling: waits for the update)
     return 0;
 }
 

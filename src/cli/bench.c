@@ -132,16 +132,17 @@ static int run_bench(const bench_opts *o, dsf_cell cell, dsf_method method, cons
             t_all = dsf_now();
         }
         const int32_t *x = tok + (size_t)(s % NBATCH) * (TB + B);
-        if (gpu) {  // forward, backward, clip and update; waits for the device
-            double norm;
-            dsf_gpu_step(gpu, x, x + B, T, method, 0.25, &opt, &loss, &norm);
-            continue;
-        }
-        loss = lm_forward(&m, &w, x, x + B, T);  // targets: the next token of each stream
         if (m.fb.kind == DSF_FEEDBACK_FIT) {  // as train does: a re-estimate every fb.every steps
             w.fit_now = s % m.fb.every == 0;
             w.fit_rate = s == 0 ? 1.0f : DSF_FIT_RATE;
         }
+        if (gpu) {  // forward, backward, clip and update; waits for the device
+            double norm;
+            dsf_gpu_set_fit(gpu, w.fit_now, w.fit_rate);
+            dsf_gpu_step(gpu, x, x + B, T, method, 0.25, &opt, &loss, &norm);
+            continue;
+        }
+        loss = lm_forward(&m, &w, x, x + B, T);  // targets: the next token of each stream
         lm_backward(&m, &w, method);
         double t0 = dsf_prof_begin();
         grad_clip(m.grads, m.n, 0.25);

@@ -119,7 +119,7 @@ static int gpu_setup(trainer *tr) {
     dsf_gpu_set_state(tr->gpu, tr->w.state);
     dsf_gpu_set_state_c(tr->gpu, tr->w.state_c);
     // Evaluation: a second copy of the model, for the evaluation batch, no optimizer.
-    return dsf_gpu_create(&tr->egpu, &tr->m, NULL, run->eval_batch, run->seq, DSF_SCAN_SEQ);
+    return dsf_gpu_create_eval(&tr->egpu, &tr->m, run->eval_batch, run->seq);
 }
 
 static double gpu_eval_forward(void *ctx, const int32_t *x, const int32_t *y, int T) {
@@ -487,7 +487,7 @@ static void print_header(const trainer *tr) {
             r->clip, r->batch, r->seq, r->total_steps, batcher_steps(&tr->bt, r->seq),
             dsf_get_threads(), dsf_blas_name());
     if (tr->gpu)
-        fprintf(stderr, "device: %s (the training steps; evaluation on the CPU)\n",
+        fprintf(stderr, "device: %s (training steps and evaluation; checkpoints through the host)\n",
                 dsf_gpu_name(tr->gpu));
     if (dist_size() > 1)
         fprintf(stderr, "data parallel: %d processes (%s), each %" PRId64 " streams and %d "

@@ -91,6 +91,10 @@ int dsf_gpu_check(const dsf_lm *m, dsf_method meth, dsf_scan_kind scan);
 // activations for batch B and at most T steps. The carried state starts at zero.
 int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *opt, int B, int T,
                    dsf_scan_kind scan);
+// The same for evaluation: the buffers of the forward pass alone (no gradients,
+// optimizer or backward scratch); dsf_gpu_backward and dsf_gpu_step must not be
+// called on it.
+int dsf_gpu_create_eval(dsf_gpu **out, const dsf_lm *m, int B, int T);
 void dsf_gpu_destroy(dsf_gpu *g);
 // "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)"
 const char *dsf_gpu_name(const dsf_gpu *g);

@@ -21,6 +21,11 @@ int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *opt, int B, 
     return dsf_error_set(NO_CUDA);
 }
 
+int dsf_gpu_create_eval(dsf_gpu **out, const dsf_lm *m, int B, int T) {
+    *out = NULL;
+    return dsf_error_set(NO_CUDA);
+}
+
 int dsf_gpu_scan(float *e, const float *a, int T, int B, int H, int chunks) {
     return dsf_error_set(NO_CUDA);
 }

@@ -80,6 +80,7 @@ struct dsf_gpu {
     int fit_now;      // fit: re-estimate a in the next backward pass (dsf_gpu_set_fit)
     float fit_rate;
     int refine;       // K
+    int eval_only;    // dsf_gpu_create_eval: the forward pass's buffers alone
     float *state;     // (L,B,H)
     float *state_c;   // (L,B,H): the LSTM's c (zeros for the other cells)
     gpu_layer layer[DSF_MAX_LAYERS];
@@ -153,8 +154,10 @@ extern "C" int dsf_gpu_check(const dsf_lm *m, dsf_method meth, dsf_scan_kind sca
 
 // ---- creation ----
 
-extern "C" int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *opt, int B, int T,
-                              dsf_scan_kind scan) {
+// dsf_gpu_create, or with eval_only the buffers of the forward pass alone
+// (dsf_gpu_create_eval).
+static int create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *opt, int B, int T,
+                  dsf_scan_kind scan, int eval_only) {
     *out = NULL;
     if (check_model(m)) return -1;
     if (B < 1 || T < 1) return dsf_error_set("batch and sequence length must be positive");
@@ -177,8 +180,20 @@ extern "C" int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *o
     g->graphs = graphs && *graphs && *graphs != '0';
     snprintf(g->name, sizeof g->name, "%.256s (sm_%d%d, %.1f GiB)%s", prop.name, prop.major,
              prop.minor, prop.totalGlobalMem / 1073741824.0, g->graphs ? ", CUDA graphs" : "");
-    CUDA_CHECK(cudaStreamCreate(&g->stream));
-    CUDA_CHECK(cublasCreate(&g->blas));
+    g->eval_only = eval_only;
+    // These fail for reasons outside the program (device memory, a device held
+    // in exclusive mode by another process): user errors, not aborts.
+    if (cudaStreamCreate(&g->stream) != cudaSuccess) {
+        (void)cudaGetLastError();
+        g->stream = NULL;
+        dsf_gpu_destroy(g);
+        return dsf_error_set("cannot create a CUDA stream on %s", prop.name);
+    }
+    if (cublasCreate(&g->blas) != CUBLAS_STATUS_SUCCESS) {
+        g->blas = NULL;
+        dsf_gpu_destroy(g);
+        return dsf_error_set("cannot start cuBLAS on %s (device memory?)", prop.name);
+    }
     CUDA_CHECK(cublasSetStream(g->blas, g->stream));
     CUDA_CHECK(cudaEventCreateWithFlags(&g->uploaded, cudaEventDisableTiming));
 
@@ -188,28 +203,33 @@ extern "C" int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *o
     const size_t G = (size_t)dsf_cell_gates(c->cell), S = (size_t)dsf_cell_states(c->cell);
     const int lstm = c->cell == DSF_CELL_LSTM, gru = c->cell == DSF_CELL_GRU;
     const int adamw = opt && opt->kind == DSF_OPTIM_ADAMW;
-    int bad = gpu_alloc(&g->params, g->n * F) || gpu_alloc(&g->grads, g->n * F) ||
-              (adamw && (gpu_alloc(&g->m, g->n * F) || gpu_alloc(&g->v, g->n * F))) ||
+    // The forward pass's buffers, then (unless eval_only) the backward pass's.
+    int bad = gpu_alloc(&g->params, g->n * F) ||
               gpu_alloc(&g->feedback, (size_t)c->L * S * H * F) ||
               gpu_alloc(&g->tokens, (5 * TB + 1) * sizeof(int32_t)) || gpu_alloc(&g->emb, TB * E * F) ||
               gpu_alloc(&g->gx, TB * G * H * F) || gpu_alloc(&g->logits, TB * V * F) ||
-              gpu_alloc(&g->row_loss, TB * F) || gpu_alloc(&g->e, TB * IH * F) ||
-              gpu_alloc(&g->dx, TB * IH * F) || gpu_alloc(&g->gi, TB * G * H * F) ||
-              gpu_alloc(&g->gh, TB * G * H * F) || gpu_alloc(&g->carry, BH * F) ||
-              gpu_alloc(&g->state, (size_t)c->L * BH * F) ||
+              gpu_alloc(&g->row_loss, TB * F) || gpu_alloc(&g->state, (size_t)c->L * BH * F) ||
               gpu_alloc(&g->state_c, (size_t)c->L * BH * F) || gpu_alloc(&g->scalars, 2 * sizeof(double)) ||
-              gpu_alloc(&g->partial, NORM_BLOCKS * sizeof(double));
+              gpu_alloc(&g->blas_ws, BLAS_WORKSPACE);
+    bad = bad || (!eval_only &&
+                  (gpu_alloc(&g->grads, g->n * F) ||
+                   (adamw && (gpu_alloc(&g->m, g->n * F) || gpu_alloc(&g->v, g->n * F))) ||
+                   gpu_alloc(&g->e, TB * IH * F) || gpu_alloc(&g->dx, TB * IH * F) ||
+                   gpu_alloc(&g->gi, TB * G * H * F) || gpu_alloc(&g->gh, TB * G * H * F) ||
+                   gpu_alloc(&g->carry, BH * F) || gpu_alloc(&g->partial, NORM_BLOCKS * sizeof(double))));
     for (int l = 0; l < c->L && !bad; l++)
         bad = gpu_alloc(&g->layer[l].h, (TB + B) * H * F) ||
               gpu_alloc(&g->layer[l].gates, TB * G * H * F) ||
               (lstm && gpu_alloc(&g->layer[l].c, (TB + B) * H * F)) ||
               (gru && gpu_alloc(&g->layer[l].q, TB * H * F));
-    if (!bad && scan == DSF_SCAN_FFT) bad = fft_scan_create(&g->fft, T, B, c->H);
-    if (!bad && g->refine) bad = gpu_alloc(&g->ref, 2 * TB * H * F);
-    if (!bad && m->fb.kind == DSF_FEEDBACK_DIAG) bad = gpu_alloc(&g->avar, S * TB * H * F);
-    if (!bad && m->fb.kind == DSF_FEEDBACK_FIT) bad = gpu_alloc(&g->avar, TB * H * F);
-    if (!bad && g->graphs && !(bad = gpu_alloc(&g->blas_ws, BLAS_WORKSPACE)))
-        CUDA_CHECK(cublasSetWorkspace(g->blas, g->blas_ws, BLAS_WORKSPACE));
+    if (!bad && !eval_only && scan == DSF_SCAN_FFT) bad = fft_scan_create(&g->fft, T, B, c->H);
+    if (!bad && !eval_only && g->refine) bad = gpu_alloc(&g->ref, 2 * TB * H * F);
+    if (!bad && !eval_only && m->fb.kind == DSF_FEEDBACK_DIAG)
+        bad = gpu_alloc(&g->avar, S * TB * H * F);
+    if (!bad && !eval_only && m->fb.kind == DSF_FEEDBACK_FIT) bad = gpu_alloc(&g->avar, TB * H * F);
+    // One work area for cuBLAS, with or without graphs (which need it set), so
+    // that every instance chooses its GEMM algorithms alike.
+    if (!bad) CUDA_CHECK(cublasSetWorkspace(g->blas, g->blas_ws, BLAS_WORKSPACE));
     g->err[0] = g->e;
     g->err[1] = g->dx;
     if (!bad && (cudaMallocHost(&g->h_tokens, (5 * TB + 1) * sizeof(int32_t)) != cudaSuccess ||
@@ -229,7 +249,7 @@ extern "C" int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *o
         return -1;
     }
     CUDA_CHECK(cudaMemcpy(g->params, m->params, g->n * F, cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMemset(g->grads, 0, g->n * F));
+    if (!eval_only) CUDA_CHECK(cudaMemset(g->grads, 0, g->n * F));
     CUDA_CHECK(cudaMemcpy(g->feedback, m->feedback, (size_t)c->L * S * H * F,
                           cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemset(g->state, 0, (size_t)c->L * BH * F));
@@ -245,6 +265,15 @@ extern "C" int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *o
     }
     *out = g;
     return 0;
+}
+
+extern "C" int dsf_gpu_create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *opt, int B, int T,
+                              dsf_scan_kind scan) {
+    return create(out, m, opt, B, T, scan, 0);
+}
+
+extern "C" int dsf_gpu_create_eval(dsf_gpu **out, const dsf_lm *m, int B, int T) {
+    return create(out, m, NULL, B, T, DSF_SCAN_SEQ, 1);
 }
 
 extern "C" void dsf_gpu_destroy(dsf_gpu *g) {
@@ -708,7 +737,7 @@ extern "C" void dsf_gpu_backward(dsf_gpu *g, dsf_method meth) {
     const dsf_lm_config *c = &g->cfg;
     const int T = g->last_T, B = g->B, TB = T * B, E = c->E, H = c->H, V = c->V, L = c->L;
     const size_t BH = (size_t)B * H;
-    DSF_ASSERT(T >= 1);
+    DSF_ASSERT(T >= 1 && !g->eval_only);
     mark(g, DSF_PROF_DECODER);
     CUDA_CHECK(cudaMemsetAsync(g->grads, 0, g->n * sizeof(float), g->stream));
     g->e = g->err[0];  // the same buffers for each layer at every call (graphs)

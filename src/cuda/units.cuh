@@ -10,6 +10,10 @@
 
 #include "gpu.h"  // dsf_cell
 
+extern "C" {
+#include "model/layers.h"  // dsf_dropout_uniform
+}
+
 __host__ __device__ inline float unit_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 // GRU forward, unit i of batch row b (cell/gru.h): gx (B,3H) the input projections
@@ -286,22 +290,13 @@ __host__ __device__ inline void fit_update_unit(float *a, double num, double den
     }
 }
 
-// ---- dropout (model/layers.h: the same mask for the same key) ----
-
-__host__ __device__ inline float dropout_uniform_unit(unsigned long long key,
-                                                      unsigned long long k) {
-    unsigned long long z = key + (k + 1) * 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (float)(z >> 40) * 0x1.0p-24f;
-}
+// ---- dropout (model/layers.h's mask: dsf_dropout_uniform, the same function) ----
 
 // y_k = x_k · m_k, m_k = 0 when element k is dropped under key, else keep =
 // 1/(1 − p): forward (x the activations) and backward (x their gradient) alike.
 __host__ __device__ inline void dropout_unit(size_t k, const float *x, float *y, float p,
                                              float keep, unsigned long long key) {
-    y[k] = x[k] * (dropout_uniform_unit(key, k) < p ? 0.0f : keep);
+    y[k] = x[k] * (dsf_dropout_uniform(key, k) < p ? 0.0f : keep);
 }
 
 // ---- the correction sweeps (--feedback F+K; grad/method.c's sweep_rhs) ----

@@ -28,8 +28,11 @@ void gelu_backward(const float *dy, const float *x, float *dx, size_t n);
 
 // The mask: one key a call drawn from rng, and element k dropped when
 // dsf_dropout_uniform(key, k) < p. A function of (key, k) alone, so that any
-// split of the elements among threads, and the CUDA backend (src/cuda/units.cuh,
-// the same arithmetic), draws the same mask.
+// split of the elements among threads, and the CUDA backend's kernels
+// (src/cuda/units.cuh, which call this same function), draw the same mask.
+#ifdef __CUDACC__
+__host__ __device__
+#endif
 static inline float dsf_dropout_uniform(uint64_t key, uint64_t k) {
     uint64_t z = key + (k + 1) * 0x9E3779B97F4A7C15ull;  // splitmix64's step and finalizer
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;

@@ -43,7 +43,8 @@ void elman_forward(const elman_weights *w, const float *x, elman_cache *cache, f
         dsf_panel_pack(w->w_hh, H, 1, H, H, cache->wpack);
         for (long task; (task = dsf_stages_next(&st)) >= 0; dsf_stages_done(&st)) {
             const int t = (int)(task / np), j = (int)(task % np);
-            const int u0 = j * DSF_PANEL, u1 = u0 + DSF_PANEL < H ? u0 + DSF_PANEL : H;
+            int u0, u1;
+            dsf_panel_columns(j, H, &u0, &u1);
             float *hn = cache->h + (t + 1) * BH;
             for (int b = 0; b < B; b++)
                 memcpy(hn + (size_t)b * H + u0, scratch + t * BH + (size_t)b * H + u0,
@@ -83,7 +84,8 @@ void elman_backward_bptt(const elman_weights *w, const elman_cache *cache, float
         dsf_panel_pack(w->w_hh, H, 0, H, H, cache->wpack);
         for (long task; (task = dsf_stages_next(&st)) >= 0; dsf_stages_done(&st)) {
             const int t = T - 1 - (int)(task / np), j = (int)(task % np);
-            const int u0 = j * DSF_PANEL, u1 = u0 + DSF_PANEL < H ? u0 + DSF_PANEL : H;
+            int u0, u1;
+            dsf_panel_columns(j, H, &u0, &u1);
             float *d = e + t * BH;
             if (t < T - 1) {
                 for (int b = 0; b < B; b++)

@@ -70,7 +70,8 @@ void gru_forward(const gru_weights *w, const float *x, gru_cache *cache, float *
             dsf_panel_pack(w->w_hh + (size_t)k * H * H, H, 1, H, H, P + k * pf);
         for (long task; (task = dsf_stages_next(&st)) >= 0; dsf_stages_done(&st)) {
             const int t = (int)(task / np), j = (int)(task % np);
-            const int u0 = j * DSF_PANEL, u1 = u0 + DSF_PANEL < H ? u0 + DSF_PANEL : H;
+            int u0, u1;
+            dsf_panel_columns(j, H, &u0, &u1);
             const float *hp = cache->h + t * BH, *gx = scratch + t * BG;
             float *gates = cache->gates + t * BG;
             for (int b = 0; b < B; b++)
@@ -144,7 +145,8 @@ void gru_backward_bptt(const gru_weights *w, const gru_cache *cache, float *e, f
         dsf_panel_pack(w->w_hh, H, 0, G, H, P);
         for (long task; (task = dsf_stages_next(&st)) >= 0; dsf_stages_done(&st)) {
             const int t = T - 1 - (int)(task / np), j = (int)(task % np);
-            const int u0 = j * DSF_PANEL, u1 = u0 + DSF_PANEL < H ? u0 + DSF_PANEL : H;
+            int u0, u1;
+            dsf_panel_columns(j, H, &u0, &u1);
             float *d = e + t * BH;
             if (t < T - 1) {
                 const float *g1 = cache->gates + (t + 1) * BG, *d1 = d + BH;

@@ -65,7 +65,8 @@ void lstm_forward(const lstm_weights *w, const float *x, lstm_cache *cache, floa
             dsf_panel_pack(w->w_hh + (size_t)k * H * H, H, 1, H, H, P + k * pf);
         for (long task; (task = dsf_stages_next(&st)) >= 0; dsf_stages_done(&st)) {
             const int t = (int)(task / np), j = (int)(task % np);
-            const int u0 = j * DSF_PANEL, u1 = u0 + DSF_PANEL < H ? u0 + DSF_PANEL : H;
+            int u0, u1;
+            dsf_panel_columns(j, H, &u0, &u1);
             const float *hp = cache->h + t * BH, *cp = cache->c + t * BH, *gx = scratch + t * BG;
             float *gates = cache->gates + t * BG;
             for (int b = 0; b < B; b++)
@@ -160,7 +161,8 @@ void lstm_backward_bptt(const lstm_weights *w, const lstm_cache *cache, float *e
         dsf_panel_pack(w->w_hh, H, 0, G, H, P);
         for (long task; (task = dsf_stages_next(&st)) >= 0; dsf_stages_done(&st)) {
             const int t = T - 1 - (int)(task / np), j = (int)(task % np);
-            const int u0 = j * DSF_PANEL, u1 = u0 + DSF_PANEL < H ? u0 + DSF_PANEL : H;
+            int u0, u1;
+            dsf_panel_columns(j, H, &u0, &u1);
             float *dh = e + t * BH, *dc = dc_work + t * BH;
             const float *gates = cache->gates + t * BG, *c = cache->c + (t + 1) * BH;
             if (t < T - 1) {

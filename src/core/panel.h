@@ -20,6 +20,11 @@
 
 // Panels of an N-column matrix.
 static inline int dsf_panel_count(int N) { return (N + DSF_PANEL - 1) / DSF_PANEL; }
+// The columns [*c0, *c1) of panel p of an N-column matrix.
+static inline void dsf_panel_columns(int p, int N, int *c0, int *c1) {
+    *c0 = p * DSF_PANEL;
+    *c1 = *c0 + DSF_PANEL < N ? *c0 + DSF_PANEL : N;
+}
 // Floats of a packed (K,N) matrix.
 static inline size_t dsf_panel_floats(int K, int N) {
     return (size_t)K * DSF_PANEL * (size_t)dsf_panel_count(N);

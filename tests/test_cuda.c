@@ -722,37 +722,31 @@ static void compare_grads_cell(dsf_cell cell, int tie, dsf_method meth, dsf_scan
     lm_destroy(&m);
 }
 
-static void compare_grads(int tie, dsf_method meth, dsf_scan_kind scan, int T) {
-    compare_grads_cell(DSF_CELL_GRU, tie, meth, scan, T);
+// A small model of `cell`, tied and not: bptt, ft, and dsf with every scan at two
+// lengths; stops at the first failure.
+static void compare_cell(dsf_cell cell) {
+    for (int tie = 0; tie < 2; tie++) {
+        compare_grads_cell(cell, tie, DSF_METHOD_BPTT, DSF_SCAN_SEQ, 9);
+        compare_grads_cell(cell, tie, DSF_METHOD_FT, DSF_SCAN_SEQ, 9);
+        for (int T = 9; T <= 40; T += 31) {
+            compare_grads_cell(cell, tie, DSF_METHOD_DSF, DSF_SCAN_SEQ, T);
+            compare_grads_cell(cell, tie, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH, T);
+            compare_grads_cell(cell, tie, DSF_METHOD_DSF, DSF_SCAN_FFT, T);
+        }
+        if (test_current_failed) return;
+    }
 }
 
 static void test_cuda_gradients(void) {
     NEED_DEVICE();
-    for (int tie = 0; tie < 2; tie++) {
-        compare_grads(tie, DSF_METHOD_BPTT, DSF_SCAN_SEQ, 9);
-        compare_grads(tie, DSF_METHOD_FT, DSF_SCAN_SEQ, 9);
-        for (int T = 9; T <= 40; T += 31) {
-            compare_grads(tie, DSF_METHOD_DSF, DSF_SCAN_SEQ, T);
-            compare_grads(tie, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH, T);
-            compare_grads(tie, DSF_METHOD_DSF, DSF_SCAN_FFT, T);
-        }
-        if (test_current_failed) return;
-    }
+    compare_cell(DSF_CELL_GRU);
 }
 
 // The LSTM: the same comparisons (its feedback a_h, a_c uniform).
 static void test_cuda_gradients_lstm(void) {
     NEED_DEVICE();
-    for (int tie = 0; tie < 2; tie++) {
-        compare_grads_cell(DSF_CELL_LSTM, tie, DSF_METHOD_BPTT, DSF_SCAN_SEQ, 9);
-        compare_grads_cell(DSF_CELL_LSTM, tie, DSF_METHOD_FT, DSF_SCAN_SEQ, 9);
-        for (int T = 9; T <= 40; T += 31) {
-            compare_grads_cell(DSF_CELL_LSTM, tie, DSF_METHOD_DSF, DSF_SCAN_SEQ, T);
-            compare_grads_cell(DSF_CELL_LSTM, tie, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH, T);
-            compare_grads_cell(DSF_CELL_LSTM, tie, DSF_METHOD_DSF, DSF_SCAN_FFT, T);
-        }
-        if (test_current_failed) return;
-    }
+    compare_cell(DSF_CELL_LSTM);
+    if (test_current_failed) return;
     // Many blocks per kernel (H = 300).
     enum { T = 70 };
     const dsf_lm_config cfg = {.V = 50, .E = 300, .H = 300, .L = 1, .cell = DSF_CELL_LSTM};
@@ -766,16 +760,8 @@ static void test_cuda_gradients_lstm(void) {
 // The Elman cell: the same comparisons, then many blocks per kernel (H = 300).
 static void test_cuda_gradients_elman(void) {
     NEED_DEVICE();
-    for (int tie = 0; tie < 2; tie++) {
-        compare_grads_cell(DSF_CELL_ELMAN, tie, DSF_METHOD_BPTT, DSF_SCAN_SEQ, 9);
-        compare_grads_cell(DSF_CELL_ELMAN, tie, DSF_METHOD_FT, DSF_SCAN_SEQ, 9);
-        for (int T = 9; T <= 40; T += 31) {
-            compare_grads_cell(DSF_CELL_ELMAN, tie, DSF_METHOD_DSF, DSF_SCAN_SEQ, T);
-            compare_grads_cell(DSF_CELL_ELMAN, tie, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH, T);
-            compare_grads_cell(DSF_CELL_ELMAN, tie, DSF_METHOD_DSF, DSF_SCAN_FFT, T);
-        }
-        if (test_current_failed) return;
-    }
+    compare_cell(DSF_CELL_ELMAN);
+    if (test_current_failed) return;
     enum { T = 70 };
     const dsf_lm_config cfg = {.V = 50, .E = 300, .H = 300, .L = 1, .cell = DSF_CELL_ELMAN};
     dsf_lm m;

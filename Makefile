@@ -75,7 +75,10 @@ TEST_SRC = $(sort $(wildcard tests/test_*.c))
 # (tests/test_cuda.c) are left out.
 ifeq ($(CUDA),1)
 NVCC      ?= $(or $(shell command -v nvcc 2>/dev/null),/usr/local/cuda/bin/nvcc)
-CUDA_HOME ?= $(abspath $(dir $(NVCC))/..)
+# the toolkit nvcc belongs to, which nvcc names itself (it may be a wrapper script elsewhere)
+ifndef CUDA_HOME
+CUDA_HOME := $(abspath $(or $(shell "$(NVCC)" --dryrun -x cu -c /dev/null 2>&1 | sed -n 's/^\#\$$ TOP=//p' | head -n 1),$(dir $(NVCC))/..))
+endif
 CUDA_ARCH ?= 80 90
 NVCCFLAGS ?= -O3 -std=c++17 $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
              -gencode arch=compute_$(lastword $(CUDA_ARCH)),code=compute_$(lastword $(CUDA_ARCH)) \

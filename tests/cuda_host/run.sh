@@ -10,7 +10,14 @@
 set -eu
 BUILD=${1:-build/cuda}
 NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
-CUDA_INC=$(dirname "$NVCC")/../include
+# The CUDA headers: CUDA_HOME's, else where nvcc itself takes them from (nvcc may
+# be a wrapper script outside the toolkit, as /usr/local/bin/nvcc often is).
+CUDA_INC=
+for top in ${CUDA_HOME:-} "$("$NVCC" --dryrun -x cu -c /dev/null 2>&1 | sed -n 's/^#\$ TOP=//p' | head -n 1)" \
+           "$(dirname "$NVCC")/.." /usr/local/cuda; do
+    if [ -n "$top" ] && [ -f "$top/include/cublas_v2.h" ]; then CUDA_INC=$top/include; break; fi
+done
+[ -n "$CUDA_INC" ] || { echo "cuda_host: no cublas_v2.h found (set CUDA_HOME to the CUDA toolkit)"; exit 1; }
 OUT=$BUILD/cuda_host
 [ -x "$BUILD/test_dsf" ] || { echo "cuda_host: $BUILD/test_dsf not built (make CUDA=1)"; exit 1; }
 [ "$(uname -m)" = x86_64 ] || { echo "cuda_host: skipped (x86-64 only)"; exit 0; }

@@ -82,7 +82,8 @@ expect_err "empty data" "empty" "$DSF" train --data "$tmp/empty.txt"
 expect_err "too short for batch" "tokens" "$DSF" train --data "$tmp/words" --batch 100000
 expect_err "absurd size" "GiB" "$DSF" train --data "$tmp/words" --hidden 1000000 --emb 1000000
 expect_err "unknown device" "unknown device 'gpu'" "$DSF" train --data "$tmp/words" --device gpu
-if "$DSF" bench --device cuda --steps 1 2>&1 | grep -q "built without CUDA"; then
+if "$DSF" bench --device cuda --vocab 50 --emb 16 --hidden 32 --batch 4 --seq 8 --steps 1 \
+    --warmup 0 --gemm-size 64 2>&1 | grep -q "built without CUDA"; then
     expect_err "train --device cuda without CUDA" "built without CUDA (make CUDA=1)" \
         "$DSF" train --data "$tmp/words" --device cuda
 fi
@@ -427,7 +428,18 @@ if "$DSF" bench --device cuda --vocab 50 --emb 16 --hidden 32 --batch 4 --seq 8 
         done
     done
     done
-    expect_err "--device cuda refuses the block architecture" "only --arch stack" "$DSF" train $W --device cuda --arch block
+    # the block architecture (LayerNorms, MLPs, residual sums) with each cell
+    Wb="${W% --lr 1} --lr 0.1 --arch block --mlp 24"
+    for cell in gru lstm rnn; do
+        for m in bptt dsf; do
+            a="$tmp/ga.csv" c="$tmp/gc.csv"
+            rm -f "$a" "$c"
+            "$DSF" train $Wb --cell $cell --method $m --steps $total --log "$c" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+            "$DSF" train $Wb --cell $cell --device cuda --method $m --steps $total --log "$a" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+            if close_losses "$a" "$c"; then ok "--device cuda: block $cell $m losses match the CPU's"
+            else fail "--device cuda: block $cell $m losses match the CPU's"; fi
+        done
+    done
     # fit (GRU): a re-estimated every 2 steps on the device, as on the CPU
     a="$tmp/ga.csv" c="$tmp/gc.csv"
     rm -f "$a" "$c"

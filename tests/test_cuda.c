@@ -7,7 +7,8 @@
 //     refusals of what is not implemented;
 //   - with a device: the scan kernels (chunked and fft), then whole models (GRU,
 //     LSTM and Elman stacks, tied or not, two layers) under bptt, ft and dsf with
-//     every scan, with and without correction sweeps and dropout: the loss, every gradient tensor and the carried state over two
+//     every scan, with and without correction sweeps and dropout; the block
+//     architecture with each cell: the loss, every gradient tensor and the carried state over two
 //     steps against lm_forward / lm_backward, determinism, and SGD and AdamW steps
 //     with clipping against grad_clip and optim_step.
 // Tests that need a device skip, saying so, when there is none.
@@ -566,9 +567,7 @@ static void test_cuda_refusals(void) {
     cfg = (dsf_lm_config){.V = 5, .E = 4, .H = 4, .L = 1, .arch = DSF_ARCH_BLOCK, .tie = 1,
                           .mlp = 8};
     CHECK(lm_create(&m, &cfg) == 0);
-    dsf_gpu *g = NULL;
-    CHECK(dsf_gpu_check(&m, DSF_METHOD_FT, DSF_SCAN_SEQ) == -1 && strstr(dsf_error(), "stack"));
-    CHECK(dsf_gpu_create(&g, &m, NULL, 2, 3, DSF_SCAN_SEQ) == -1 && g == NULL);
+    CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_FFT) == 0);  // the block architecture too
     lm_destroy(&m);
 }
 
@@ -868,6 +867,38 @@ static void test_cuda_gradients_dropout(void) {
         }
 }
 
+// The block architecture (LayerNorms, the MLP, residual sums, tied decoder) with
+// each cell under bptt, ft and dsf with every scan, and diag+1; then sizes that
+// take many blocks in every kernel (H = 300, an MLP of 520).
+static void test_cuda_gradients_block(void) {
+    NEED_DEVICE();
+    const dsf_cell cells[] = {DSF_CELL_GRU, DSF_CELL_LSTM, DSF_CELL_ELMAN};
+    for (int k = 0; k < 3 && !test_current_failed; k++) {
+        const dsf_lm_config cfg = {.V = 13, .E = 7, .H = 7, .L = 2, .cell = cells[k],
+                                   .arch = DSF_ARCH_BLOCK, .tie = 1, .mlp = 10};
+        dsf_lm m;
+        CHECK(make_model_cfg(&m, &cfg, 2, 25, 9) == 0);
+        compare_model(&m, 3, 9, DSF_METHOD_BPTT, DSF_SCAN_SEQ, 1e-4);
+        compare_model(&m, 3, 9, DSF_METHOD_FT, DSF_SCAN_SEQ, 1e-4);
+        compare_model(&m, 3, 9, DSF_METHOD_DSF, DSF_SCAN_SEQ, 1e-4);
+        compare_model(&m, 3, 9, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH, 1e-4);
+        compare_model(&m, 3, 9, DSF_METHOD_DSF, DSF_SCAN_FFT, 1e-4);
+        lm_destroy(&m);
+        CHECK(make_model_fb(&m, &cfg, 2, 26, 9, "diag+1") == 0);
+        compare_model(&m, 3, 9, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH, 1e-4);
+        lm_destroy(&m);
+    }
+    if (test_current_failed) return;
+    enum { T = 20 };
+    const dsf_lm_config cfg = {.V = 50, .E = 300, .H = 300, .L = 1, .arch = DSF_ARCH_BLOCK,
+                               .tie = 1, .mlp = 520};
+    dsf_lm m;
+    CHECK(make_model_cfg(&m, &cfg, 1, 55, T) == 0);
+    compare_model(&m, 5, T, DSF_METHOD_BPTT, DSF_SCAN_SEQ, 1e-3);
+    compare_model(&m, 5, T, DSF_METHOD_DSF, DSF_SCAN_FFT, 1e-3);
+    lm_destroy(&m);
+}
+
 // Sizes that take many blocks in every kernel (H = 300 is no multiple of 32 or
 // of 256): indexing across blocks. (One layer at PyTorch's initialisation; the
 // longer sums of the GEMMs in other orders: a looser tolerance.)
@@ -1075,6 +1106,7 @@ void suite_cuda(void) {
     RUN(test_cuda_gradients_sweeps);
     RUN(test_cuda_gradients_dropout);
     RUN(test_cuda_gradients_diag);
+    RUN(test_cuda_gradients_block);
     RUN(test_cuda_fit);
     RUN(test_cuda_deterministic);
     RUN(test_cuda_graphs);

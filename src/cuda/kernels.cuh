@@ -73,6 +73,23 @@ void fft_scan_gpu(cudaStream_t s, fft_scan *f, float *e, const float *a, int T);
 // dropout.cu: y (n) = x ⊙ the mask of rate p under key (model/layers.h); y may be x.
 void dropout_gpu(cudaStream_t s, const float *x, float *y, size_t n, float p, uint64_t key);
 
+// block.cu: the block architecture's layers (model/layers.c), over n rows.
+// LayerNorm of x (n,D) into y, with each row's mean and 1/std.
+void layernorm_forward_gpu(cudaStream_t s, const float *x, const float *gamma, const float *beta,
+                           float *y, float *mean, float *rstd, int n, int D);
+// Its backward: dx (n,D) from dy (written, or added to dx when add), and
+// dgamma, dbeta (D) += their gradients.
+void layernorm_backward_gpu(cudaStream_t s, const float *dy, const float *x, const float *mean,
+                            const float *rstd, const float *gamma, float *dx, int add,
+                            float *dgamma, float *dbeta, int n, int D);
+// u (n,M) += bias, then y = GELU(u).
+void bias_gelu_gpu(cudaStream_t s, float *u, const float *bias, float *y, int n, int M);
+// d (n) *= GELU'(u).
+void gelu_backward_gpu(cudaStream_t s, float *d, const float *u, size_t n);
+// out (n,D) = a + b + bias (a row vector); b and bias may be NULL, out may be a.
+void add_gpu(cudaStream_t s, float *out, const float *a, const float *b, const float *bias, int n,
+             int D);
+
 // loss.cu: embedding, softmax cross-entropy, column sums, the mean loss.
 // emb (n,E) = encoder rows x (n).
 void embedding_forward_gpu(cudaStream_t s, const float *encoder, const int32_t *x, float *emb,

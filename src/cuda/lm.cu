@@ -1,7 +1,8 @@
 // lm.cu: the language model on the device (gpu.h): its buffers, the forward and
 // backward passes and the update, as model/lm.c does them on the CPU, with the
 // GEMMs on cuBLAS, the fft scan on cuFFT and the rest in the kernels of gru.cu,
-// lstm.cu, elman.cu, scan.cu, fft.cu, loss.cu and optim.cu. Everything runs in order on one stream.
+// lstm.cu, elman.cu, scan.cu, fft.cu, block.cu, loss.cu and optim.cu. Everything runs in
+// order on one stream.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,7 @@
 #include "kernels.cuh"
 
 enum { BLAS_WORKSPACE = 32 << 20 };  // bytes: cuBLAS's work area under graph capture
-enum { MAX_MARKS = 8 + 2 * DSF_MAX_LAYERS };  // phase boundaries in one step (dsf_gpu_profile)
+enum { MAX_MARKS = 8 + 3 * DSF_MAX_LAYERS };  // phase boundaries in one step (dsf_gpu_profile)
 enum { PHASE_END = DSF_PROF_NPHASES };          // the phase after a step's last mark
 
 typedef struct {
@@ -21,6 +22,13 @@ typedef struct {
     float *q;      // GRU: (T,B,H)
     float *c;      // LSTM: (T+1,B,H), as h
 } gpu_layer;
+
+// --arch block: block k's buffers (model/lm.c's dsf_block_cache): a = LN1(x),
+// xmid = x + RNN(a), b = LN2(xmid), u = fc1(b), gl = GELU(u) and the block's
+// output (T,B,H or M); st the two LayerNorms' means and 1/stds (4,T·B).
+typedef struct {
+    float *a, *xmid, *b, *u, *gl, *out, *st;
+} gpu_block;
 
 struct dsf_gpu {
     dsf_lm_config cfg;
@@ -84,6 +92,12 @@ struct dsf_gpu {
     float *state;     // (L,B,H)
     float *state_c;   // (L,B,H): the LSTM's c (zeros for the other cells)
     gpu_layer layer[DSF_MAX_LAYERS];
+    // --arch block: each block's buffers; the final LayerNorm's output yf (T,B,H)
+    // and statistics stf (2,T·B); the stream's gradient d, a scratch gradient
+    // dtmp (T,B,H) and the MLP's du (T,B,M).
+    int block;
+    gpu_block blk[DSF_MAX_LAYERS];
+    float *yf, *stf, *d, *dtmp, *du;
     double *scalars;  // [0] the mean loss, [1] Σ g²
     double *partial;  // (NORM_BLOCKS)
     // Host: pinned staging for the tokens and the scalars; the token sort's tables (V).
@@ -96,10 +110,18 @@ struct dsf_gpu {
 
 static float *view(const dsf_gpu *g, float *base, int k) { return base + g->tensors[k].offset; }
 static float *enc_w(const dsf_gpu *g, float *base) { return view(g, base, 0); }
-// Layer l's w_ih, w_hh, b_ih, b_hh: tensors 1 + 4l + j.
-static float *rnn_t(const dsf_gpu *g, float *base, int l, int j) {
-    return view(g, base, 1 + 4 * l + j);
+// Block k's tensors (lm_layout): 1 + 12k + j.
+enum { LN1_W, LN1_B, RNN_W_IH, LN2_W = 6, LN2_B, FC1_W, FC1_B, FC2_W, FC2_B, BLOCK_TENSORS };
+static float *blk_t(const dsf_gpu *g, float *base, int k, int j) {
+    return view(g, base, 1 + BLOCK_TENSORS * k + j);
 }
+// Layer l's w_ih, w_hh, b_ih, b_hh: tensors 1 + 4l + j, or block l's.
+static float *rnn_t(const dsf_gpu *g, float *base, int l, int j) {
+    return g->block ? blk_t(g, base, l, RNN_W_IH + j) : view(g, base, 1 + 4 * l + j);
+}
+// The block architecture's final LayerNorm: the two tensors before the decoder's bias.
+static float *lnf_w(const dsf_gpu *g, float *base) { return view(g, base, g->ntensors - 3); }
+static float *lnf_b(const dsf_gpu *g, float *base) { return view(g, base, g->ntensors - 2); }
 static float *dec_w(const dsf_gpu *g, float *base) {
     return g->cfg.tie ? enc_w(g, base) : view(g, base, 1 + 4 * g->cfg.L);
 }
@@ -121,12 +143,6 @@ extern "C" int dsf_gpu_device_count(void) {
     return n;
 }
 
-static int check_model(const dsf_lm *m) {
-    if (m->cfg.arch != DSF_ARCH_STACK)
-        return dsf_error_set("--device cuda: only --arch stack is implemented so far");
-    return 0;
-}
-
 // The feedbacks that are one vector a per layer (what scan_gpu applies; fit
 // re-estimates it), and diag (the exact diagonal of each step's Jacobian:
 // scan_varying_gpu).
@@ -137,7 +153,6 @@ static int feedback_implemented(dsf_feedback_kind k) {
 }
 
 extern "C" int dsf_gpu_check(const dsf_lm *m, dsf_method meth, dsf_scan_kind scan) {
-    if (check_model(m)) return -1;
     if (meth != DSF_METHOD_DSF) return 0;
     if (!feedback_implemented(m->fb.kind)) {
         char name[64];
@@ -159,7 +174,7 @@ extern "C" int dsf_gpu_check(const dsf_lm *m, dsf_method meth, dsf_scan_kind sca
 static int create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *opt, int B, int T,
                   dsf_scan_kind scan, int eval_only) {
     *out = NULL;
-    if (check_model(m)) return -1;
+    DSF_ASSERT(m->cfg.arch != DSF_ARCH_BLOCK || m->cfg.tie);  // lm_create's: dec_w is enc_w
     if (B < 1 || T < 1) return dsf_error_set("batch and sequence length must be positive");
     if (dsf_gpu_device_count() < 1) return -1;
     dsf_gpu *g = (dsf_gpu *)calloc(1, sizeof *g);
@@ -171,6 +186,7 @@ static int create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *opt, int B, i
     g->fb_kind = m->fb.kind;
     g->refine = m->fb.refine;
     g->n = m->n;
+    g->block = m->cfg.arch == DSF_ARCH_BLOCK;
     g->ntensors = m->ntensors;
     memcpy(g->tensors, m->tensors, sizeof g->tensors);
     CUDA_CHECK(cudaSetDevice(0));
@@ -222,6 +238,19 @@ static int create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *opt, int B, i
               gpu_alloc(&g->layer[l].gates, TB * G * H * F) ||
               (lstm && gpu_alloc(&g->layer[l].c, (TB + B) * H * F)) ||
               (gru && gpu_alloc(&g->layer[l].q, TB * H * F));
+    const size_t M = (size_t)c->mlp;
+    if (g->block) {
+        for (int k = 0; k < c->L && !bad; k++) {
+            gpu_block *b = &g->blk[k];
+            bad = gpu_alloc(&b->a, TB * H * F) || gpu_alloc(&b->xmid, TB * H * F) ||
+                  gpu_alloc(&b->b, TB * H * F) || gpu_alloc(&b->u, TB * M * F) ||
+                  gpu_alloc(&b->gl, TB * M * F) || gpu_alloc(&b->out, TB * H * F) ||
+                  gpu_alloc(&b->st, 4 * TB * F);
+        }
+        bad = bad || gpu_alloc(&g->yf, TB * H * F) || gpu_alloc(&g->stf, 2 * TB * F);
+        bad = bad || (!eval_only && (gpu_alloc(&g->d, TB * H * F) ||
+                                     gpu_alloc(&g->dtmp, TB * H * F) || gpu_alloc(&g->du, TB * M * F)));
+    }
     if (!bad && !eval_only && scan == DSF_SCAN_FFT) bad = fft_scan_create(&g->fft, T, B, c->H);
     if (!bad && !eval_only && g->refine) bad = gpu_alloc(&g->ref, 2 * TB * H * F);
     if (!bad && !eval_only && m->fb.kind == DSF_FEEDBACK_DIAG)
@@ -289,10 +318,14 @@ extern "C" void dsf_gpu_destroy(dsf_gpu *g) {
         if (g->marks[k]) CUDA_CHECK(cudaEventDestroy(g->marks[k]));
     void *dev[] = {g->params, g->grads, g->m, g->v, g->feedback, g->tokens, g->emb, g->gx,
                    g->logits, g->row_loss, g->e, g->dx, g->gi, g->gh, g->carry, g->ref, g->avar, g->state,
-                   g->state_c, g->scalars, g->partial};
+                   g->state_c, g->scalars, g->partial, g->yf, g->stf, g->d, g->dtmp, g->du};
     for (size_t k = 0; k < sizeof dev / sizeof dev[0]; k++)
         if (dev[k]) CUDA_CHECK(cudaFree(dev[k]));
     for (int l = 0; l < DSF_MAX_LAYERS; l++) {
+        const gpu_block *b = &g->blk[l];
+        float *blk[] = {b->a, b->xmid, b->b, b->u, b->gl, b->out, b->st};
+        for (size_t k = 0; k < sizeof blk / sizeof blk[0]; k++)
+            if (blk[k]) CUDA_CHECK(cudaFree(blk[k]));
         if (g->layer[l].h) CUDA_CHECK(cudaFree(g->layer[l].h));
         if (g->layer[l].gates) CUDA_CHECK(cudaFree(g->layer[l].gates));
         if (g->layer[l].q) CUDA_CHECK(cudaFree(g->layer[l].q));
@@ -451,6 +484,41 @@ static void layer_forward(dsf_gpu *g, int l, const float *in, int I, int T) {
                                    cudaMemcpyDeviceToDevice, g->stream));
 }
 
+// layer_forward, through a graph when graphs are on.
+static void forward_layer(dsf_gpu *g, int l, const float *in, int I, int T) {
+    if (g->fwd_in[l] != in && g->fwd_graph[l]) {  // captured with another input
+        CUDA_CHECK(cudaGraphExecDestroy(g->fwd_graph[l]));
+        g->fwd_graph[l] = NULL;
+    }
+    g->fwd_in[l] = in;
+    graphed(g, &g->fwd_graph[l], T, [&] { layer_forward(g, l, in, I, T); });
+}
+
+// The block architecture (model/lm.c's block_forward) from the embedding:
+// x ← x + RNN(LN1(x)), x ← x + fc2(GELU(fc1(LN2(x)))) for each block, then the
+// final LayerNorm, whose output it returns.
+static const float *block_forward(dsf_gpu *g, int T) {
+    const int B = g->B, H = g->cfg.H, M = g->cfg.mlp, TB = T * B;
+    const float *x = g->emb;
+    float *P = g->params;
+    for (int k = 0; k < g->cfg.L; k++) {
+        const gpu_block *b = &g->blk[k];
+        layernorm_forward_gpu(g->stream, x, blk_t(g, P, k, LN1_W), blk_t(g, P, k, LN1_B), b->a,
+                              b->st, b->st + TB, TB, H);
+        forward_layer(g, k, b->a, H, T);
+        add_gpu(g->stream, b->xmid, x, g->layer[k].h + (size_t)B * H, NULL, TB, H);
+        layernorm_forward_gpu(g->stream, b->xmid, blk_t(g, P, k, LN2_W), blk_t(g, P, k, LN2_B),
+                              b->b, b->st + 2 * TB, b->st + 3 * TB, TB, H);
+        gpu_sgemm(g->blas, 0, 1, TB, M, H, 1.0f, b->b, H, blk_t(g, P, k, FC1_W), H, 0.0f, b->u, M);
+        bias_gelu_gpu(g->stream, b->u, blk_t(g, P, k, FC1_B), b->gl, TB, M);
+        add_gpu(g->stream, b->out, b->xmid, NULL, blk_t(g, P, k, FC2_B), TB, H);
+        gpu_sgemm(g->blas, 0, 1, TB, H, M, 1.0f, b->gl, M, blk_t(g, P, k, FC2_W), M, 1.0f, b->out, H);
+        x = b->out;
+    }
+    layernorm_forward_gpu(g->stream, x, lnf_w(g, P), lnf_b(g, P), g->yf, g->stf, g->stf + TB, TB, H);
+    return g->yf;
+}
+
 // Everything up to the mean loss in scalars[0], without waiting.
 static void forward(dsf_gpu *g, const int32_t *x, const int32_t *y, int T) {
     const dsf_lm_config *c = &g->cfg;
@@ -461,21 +529,17 @@ static void forward(dsf_gpu *g, const int32_t *x, const int32_t *y, int T) {
     mark(g, DSF_PROF_FORWARD);
     upload_tokens(g, x, y, T);
     embedding_forward_gpu(g->stream, enc_w(g, g->params), g->tokens, g->emb, TB, c->E);
-    // Dropout as lm_forward: one key per site from the host's generator, in order.
-    const int drop = g->dropped_now = g->dropout > 0 && g->rng;
+    // Dropout as lm_forward (not in the block architecture): one key per site from
+    // the host's generator, in order.
+    const int drop = g->dropped_now = g->dropout > 0 && g->rng && !g->block;
     if (drop) {
         g->keys[0] = dsf_rng_u64(g->rng);
         dropout_gpu(g->stream, g->emb, g->emb, (size_t)TB * c->E, g->dropout, g->keys[0]);
     }
     const float *in = g->emb;
     int I = c->E;
-    for (int l = 0; l < c->L; l++) {
-        if (g->fwd_in[l] != in && g->fwd_graph[l]) {  // captured with another input
-            CUDA_CHECK(cudaGraphExecDestroy(g->fwd_graph[l]));
-            g->fwd_graph[l] = NULL;
-        }
-        g->fwd_in[l] = in;
-        graphed(g, &g->fwd_graph[l], T, [&] { layer_forward(g, l, in, I, T); });
+    for (int l = 0; l < c->L && !g->block; l++) {
+        forward_layer(g, l, in, I, T);
         in = g->layer[l].h + (size_t)B * H;  // outputs h[1..T]
         if (drop) {
             g->keys[l + 1] = dsf_rng_u64(g->rng);
@@ -484,6 +548,7 @@ static void forward(dsf_gpu *g, const int32_t *x, const int32_t *y, int T) {
         }
         I = H;
     }
+    if (g->block) in = block_forward(g, T);
     // logits (T·B,V) = in W_decᵀ; the bias, softmax and loss in one kernel.
     mark(g, DSF_PROF_DECODER);
     gpu_sgemm(g->blas, 0, 1, TB, V, H, 1.0f, in, H, dec_w(g, g->params), H, 0.0f, g->logits, V);
@@ -733,6 +798,42 @@ static void layer_backward(dsf_gpu *g, dsf_method meth, int l, const float *x, i
     }
 }
 
+// The block architecture's (model/lm.c's block_backward), g->dtmp holding the
+// gradient of the final LayerNorm's output: the gradient of the stream, d, from
+// the top down, each branch's backward pass adding to it; the recurrent layer's
+// local error is d where its output joins it. Returns the embedding's gradient.
+static const float *block_backward(dsf_gpu *g, dsf_method meth, int T) {
+    const int B = g->B, H = g->cfg.H, M = g->cfg.mlp, L = g->cfg.L, TB = T * B;
+    float *G = g->grads, *d = g->d;
+    layernorm_backward_gpu(g->stream, g->dtmp, g->blk[L - 1].out, g->stf, g->stf + TB,
+                           lnf_w(g, g->params), d, 0, lnf_w(g, G), lnf_b(g, G), TB, H);
+    for (int k = L - 1; k >= 0; k--) {
+        const gpu_block *b = &g->blk[k];
+        mark(g, DSF_PROF_PARAM_GRAD);
+        // The MLP branch.
+        gpu_sgemm(g->blas, 1, 0, H, M, TB, 1.0f, d, H, b->gl, M, 1.0f, blk_t(g, G, k, FC2_W), M);
+        colsum_gpu(g->stream, d, blk_t(g, G, k, FC2_B), TB, H);
+        gpu_sgemm(g->blas, 0, 0, TB, M, H, 1.0f, d, H, blk_t(g, g->params, k, FC2_W), M, 0.0f,
+                  g->du, M);
+        gelu_backward_gpu(g->stream, g->du, b->u, (size_t)TB * M);
+        gpu_sgemm(g->blas, 1, 0, M, H, TB, 1.0f, g->du, M, b->b, H, 1.0f, blk_t(g, G, k, FC1_W), H);
+        colsum_gpu(g->stream, g->du, blk_t(g, G, k, FC1_B), TB, M);
+        gpu_sgemm(g->blas, 0, 0, TB, H, M, 1.0f, g->du, M, blk_t(g, g->params, k, FC1_W), H, 0.0f,
+                  g->dtmp, H);
+        layernorm_backward_gpu(g->stream, g->dtmp, b->xmid, b->st + 2 * TB, b->st + 3 * TB,
+                               blk_t(g, g->params, k, LN2_W), d, 1, blk_t(g, G, k, LN2_W),
+                               blk_t(g, G, k, LN2_B), TB, H);
+        // The recurrent branch: its local error is the stream's gradient.
+        CUDA_CHECK(cudaMemcpyAsync(g->e, d, (size_t)TB * H * sizeof(float),
+                                   cudaMemcpyDeviceToDevice, g->stream));
+        layer_backward(g, meth, k, b->a, H, T);
+        layernorm_backward_gpu(g->stream, g->dx, k ? g->blk[k - 1].out : g->emb, b->st, b->st + TB,
+                               blk_t(g, g->params, k, LN1_W), d, 1, blk_t(g, G, k, LN1_W),
+                               blk_t(g, G, k, LN1_B), TB, H);
+    }
+    return d;
+}
+
 extern "C" void dsf_gpu_backward(dsf_gpu *g, dsf_method meth) {
     const dsf_lm_config *c = &g->cfg;
     const int T = g->last_T, B = g->B, TB = T * B, E = c->E, H = c->H, V = c->V, L = c->L;
@@ -744,10 +845,17 @@ extern "C" void dsf_gpu_backward(dsf_gpu *g, dsf_method meth) {
     g->dx = g->err[1];
     // The decoder: g->logits holds dlogits (softmax_xent_gpu).
     const int drop = g->dropped_now;
-    const float *top = drop ? g->dropped[L - 1] : g->layer[L - 1].h + BH;
+    const float *top = g->block ? g->yf : drop ? g->dropped[L - 1] : g->layer[L - 1].h + BH;
     gpu_sgemm(g->blas, 1, 0, V, H, TB, 1.0f, g->logits, V, top, H, 1.0f, dec_w(g, g->grads), H);
     colsum_gpu(g->stream, g->logits, dec_b(g, g->grads), TB, V);
-    gpu_sgemm(g->blas, 0, 0, TB, H, V, 1.0f, g->logits, V, dec_w(g, g->params), H, 0.0f, g->e, H);
+    gpu_sgemm(g->blas, 0, 0, TB, H, V, 1.0f, g->logits, V, dec_w(g, g->params), H, 0.0f,
+              g->block ? g->dtmp : g->e, H);
+    const int32_t *perm = g->tokens + 2 * TB, *tok = perm + TB, *off = tok + g->unique;
+    if (g->block) {
+        embedding_backward_gpu(g->stream, block_backward(g, meth, T), tok, off, perm,
+                               enc_w(g, g->grads), g->unique, E);
+        return;
+    }
     if (drop) dropout_gpu(g->stream, g->e, g->e, (size_t)TB * H, g->dropout, g->keys[L]);
     for (int l = L - 1; l >= 0; l--) {
         const float *x = l == 0 ? g->emb : drop ? g->dropped[l - 1] : g->layer[l - 1].h + BH;
@@ -759,7 +867,6 @@ extern "C" void dsf_gpu_backward(dsf_gpu *g, dsf_method meth) {
         if (drop)
             dropout_gpu(g->stream, g->e, g->e, (size_t)TB * (l ? H : E), g->dropout, g->keys[l]);
     }
-    const int32_t *perm = g->tokens + 2 * TB, *tok = perm + TB, *off = tok + g->unique;
     embedding_backward_gpu(g->stream, g->e, tok, off, perm, enc_w(g, g->grads), g->unique, E);
 }
 

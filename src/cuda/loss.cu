@@ -5,34 +5,7 @@
 
 #include "common.cuh"
 #include "kernels.cuh"
-
-enum { RED_THREADS = 256 };  // the block size of every reduction here
-
-// The sum of v over the block's RED_THREADS threads, in a fixed tree order;
-// every thread gets it. buf: RED_THREADS doubles of shared memory.
-static __device__ double block_sum(double v, double *buf) {
-    buf[threadIdx.x] = v;
-    __syncthreads();
-    for (int k = RED_THREADS / 2; k > 0; k >>= 1) {
-        if ((int)threadIdx.x < k) buf[threadIdx.x] += buf[threadIdx.x + k];
-        __syncthreads();
-    }
-    const double s = buf[0];
-    __syncthreads();  // buf may be reused at once
-    return s;
-}
-
-static __device__ float block_max(float v, float *buf) {
-    buf[threadIdx.x] = v;
-    __syncthreads();
-    for (int k = RED_THREADS / 2; k > 0; k >>= 1) {
-        if ((int)threadIdx.x < k) buf[threadIdx.x] = fmaxf(buf[threadIdx.x], buf[threadIdx.x + k]);
-        __syncthreads();
-    }
-    const float m = buf[0];
-    __syncthreads();
-    return m;
-}
+#include "reduce.cuh"
 
 static __global__ void embedding_forward_kernel(const float *encoder, const int32_t *x,
                                                 float *emb, int n, int E) {
@@ -106,8 +79,7 @@ void softmax_xent_gpu(cudaStream_t s, float *logits, const float *bias, const in
     CUDA_LAUNCHED(s, "softmax_xent_kernel");
 }
 
-// Block j: columns [32j, 32j+32), its 8 rows of threads taking every 8th row.
-enum { COLSUM_COLS = 32, COLSUM_ROWS = 8 };
+// Block j: columns [32j, 32j+32) (reduce.cuh).
 
 static __global__ void colsum_kernel(const float *src, float *dst, int n, int m) {
     __shared__ double buf[COLSUM_ROWS][COLSUM_COLS];

@@ -5,7 +5,8 @@
 # in place of NVIDIA's and with the C objects and tests of a CUDA build (BUILD,
 # default build/cuda: run `make CUDA=1` first); then `test_dsf cuda` runs every
 # test of tests/test_cuda.c, the device ones included. Fails on a failed test or
-# on a barrier warning. Needs g++, FFTW and the CUDA headers (nvcc's include/);
+# on a barrier warning. Also links $BUILD/cuda_host/dsf, the tool on that
+# backend (for tests/cli.sh). Needs g++, FFTW and the CUDA headers (nvcc's include/);
 # x86-64 only.
 set -eu
 BUILD=${1:-build/cuda}
@@ -38,6 +39,9 @@ objs=$(find "$BUILD/src" -name '*.o' ! -path '*/src/cuda/*' ! -path '*/src/cli/*
 libs="-lfftw3f -lm"
 if pkg-config --exists openblas 2>/dev/null; then libs="$(pkg-config --libs openblas) $libs"; fi
 g++ -fopenmp "$BUILD"/tests/*.o $objs "$BUILD/src/cli/args.o" "$OUT"/*.o $libs -o "$OUT/test_dsf"
+# the command-line tool on the same backend: `sh tests/cli.sh $OUT/dsf` runs its
+# --device cuda checks too (slowly: minutes)
+g++ -fopenmp "$BUILD"/src/cli/*.o $objs "$OUT"/*.o $libs -o "$OUT/dsf"
 "$OUT/test_dsf" cuda 2>&1 | tee "$OUT/test.log"
 if grep -q "cuda_host WARNING" "$OUT/test.log"; then echo "cuda_host: barrier warnings"; exit 1; fi
 tail -n 1 "$OUT/test.log" | grep -q ', 0 failed' || exit 1

@@ -446,7 +446,18 @@ if "$DSF" bench --device cuda --vocab 50 --emb 16 --hidden 32 --batch 4 --seq 8 
     "$DSF" train $W --method dsf --feedback fit:2 --steps $total --log "$c" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
     "$DSF" train $W --device cuda --method dsf --feedback fit:2 --steps $total --log "$a" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
     if close_losses "$a" "$c"; then ok "--device cuda: fit's losses match the CPU's"; else fail "--device cuda: fit's losses match the CPU's"; fi
-    expect_err "--device cuda refuses lowrank" "lowrank" "$DSF" train $W --device cuda --method dsf --feedback lowrank:2
+    # lowrank (GRU and Elman), both chunked scans' semantics on the device's sequential kernel
+    for cell in gru rnn; do
+        for s in seq blelloch; do
+            a="$tmp/ga.csv" c="$tmp/gc.csv"
+            rm -f "$a" "$c"
+            "$DSF" train $W --cell $cell --method dsf --feedback lowrank:3 --scan $s --steps $total --log "$c" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+            "$DSF" train $W --cell $cell --device cuda --method dsf --feedback lowrank:3 --scan $s --steps $total --log "$a" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+            if close_losses "$a" "$c"; then ok "--device cuda: lowrank $cell $s losses match the CPU's"
+            else fail "--device cuda: lowrank $cell $s losses match the CPU's"; fi
+        done
+    done
+    expect_err "--device cuda: lowrank refuses the fft scan" "scan fft" "$DSF" train $W --device cuda --method dsf --feedback lowrank:2 --scan fft
 else
     echo "skip --device cuda (a build without CUDA, or no device)"
 fi

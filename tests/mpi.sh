@@ -5,7 +5,10 @@
 # 1e-5 relative), for bptt and dsf, with dropout too; rank 0 alone prints and logs; a checkpoint
 # resumes exactly at the same number of processes and is refused at another.
 # Skips (and says why) without mpirun or with a build without MPI.
+# DSF_DEVICE=cuda runs every training on the GPU backend (a build with CUDA=1
+# MPI=1, or tests/cuda_host's dsf linked with LINK=mpicxx).
 DSF=${1:-build/mpi/dsf}
+DEV=${DSF_DEVICE:+--device $DSF_DEVICE}
 passed=0 failed=0
 if ! command -v mpirun >/dev/null 2>&1; then
     echo "skipped: no mpirun (apt-get install openmpi-bin libopenmpi-dev, then make MPI=1 test)"
@@ -55,7 +58,7 @@ mkdir -p "$tmp/words"
 mkcorpus "$tmp/words/train.txt" 300 1
 mkcorpus "$tmp/words/valid.txt" 40 2
 mkcorpus "$tmp/words/test.txt" 40 3
-W="--data $tmp/words --layers 2 --emb 24 --hidden 32 --batch 8 --seq 10 --eval-batch 4 --threads 1 --log-every 1"
+W="--data $tmp/words --layers 2 --emb 24 --hidden 32 --batch 8 --seq 10 --eval-batch 4 --threads 1 --log-every 1 $DEV"
 per_epoch=$("$DSF" train $W --steps 1 --no-test 2>&1 | sed -nE 's/.*\(([0-9]+) per epoch\).*/\1/p')
 steps=$((per_epoch + 5))  # across an epoch end: a validation row in the middle too
 
@@ -126,7 +129,7 @@ for m in bptt dsf lstm; do
     $MPIRUN -np 2 "$DSF" train $W --cell $c --method $m --lr 1 --steps $steps --stop-at $((per_epoch - 3)) \
         --save "$tmp/r_$c$m.safetensors" --log "$b" >/dev/null 2>"$tmp/err"
     $MPIRUN -np 2 "$DSF" train --data "$tmp/words" --threads 1 --resume "$tmp/r_$c$m.safetensors" \
-        --log "$b" --log-every 1 --no-test >/dev/null 2>"$tmp/err"
+        --log "$b" --log-every 1 --no-test $DEV >/dev/null 2>"$tmp/err"
     if [ "$(grep -c '^train,' "$a")" -eq "$steps" ] && \
         [ "$(cut -d, -f1,3,5 "$a")" = "$(cut -d, -f1,3,5 "$b")" ]; then
         ok "resume with 2 processes is bit-identical ($c, $m, stopped at $((per_epoch - 3)) of $steps)"

@@ -8,7 +8,7 @@
 //   - with a device: the scan kernels (chunked and fft), then whole models (GRU,
 //     LSTM and Elman stacks, tied or not, two layers) under bptt, ft and dsf with
 //     every scan, with and without correction sweeps and dropout; the block
-//     architecture with each cell: the loss, every gradient tensor and the carried state over two
+//     architecture with each cell; the lowrank feedback: the loss, every gradient tensor and the carried state over two
 //     steps against lm_forward / lm_backward, determinism, and SGD and AdamW steps
 //     with clipping against grad_clip and optim_step.
 // Tests that need a device skip, saying so, when there is none.
@@ -446,24 +446,29 @@ static void test_cuda_emulate_fft(void) {
 
 // Dropout's mask on the device is the CPU's for the same key.
 static void test_cuda_emulate_dropout(void) {
-    enum { N = 50000 };
-    dsf_rng r;
-    dsf_rng_seed(&r, 25);
-    float *x = randn(&r, N, -1, 1), *y = malloc(sizeof(float) * N), *m = malloc(sizeof(float) * N);
-    float *ey = malloc(sizeof(float) * N);
-    dsf_rng r0 = r;
-    const uint64_t key = dsf_rng_u64(&r0);
-    dropout_forward(x, y, m, N, 0.4f, &r);
-    dsf_gpu_emulate_dropout(x, ey, N, 0.4f, key);
-    const int same = memcmp(y, ey, sizeof(float) * N) == 0;
-    int zeros = 0;
-    for (int k = 0; k < N; k++) zeros += m[k] == 0;
-    free(x);
-    free(y);
-    free(m);
-    free(ey);
-    CHECK(same);
-    CHECK_MSG(abs(zeros - 20000) < 500, "%d of %d dropped at p = 0.4", zeros, N);
+    enum { T = 25, B = 4, W = 500, N = T * B * W };
+    // The whole batch, then streams [3, 7) of 9 (a rank's share under MPI).
+    const dsf_stream_layout layouts[] = {{T, B, B, 0}, {T, B, 9, 3}};
+    for (int k = 0; k < 2; k++) {
+        dsf_rng r;
+        dsf_rng_seed(&r, 25);
+        float *x = randn(&r, N, -1, 1), *y = malloc(sizeof(float) * N), *m = malloc(sizeof(float) * N);
+        float *ey = malloc(sizeof(float) * N);
+        dsf_rng r0 = r;
+        const uint64_t key = dsf_rng_u64(&r0);
+        dropout_forward_streams(x, y, m, &layouts[k], W, 0.4f, &r);
+        const dsf_gpu_streams st = {layouts[k].B_all, layouts[k].first};
+        dsf_gpu_emulate_dropout(x, ey, T, B, W, &st, 0.4f, key);
+        const int same = memcmp(y, ey, sizeof(float) * N) == 0;
+        int zeros = 0;
+        for (int i = 0; i < N; i++) zeros += m[i] == 0;
+        free(x);
+        free(y);
+        free(m);
+        free(ey);
+        CHECK_MSG(same, "layout %d", k);
+        CHECK_MSG(abs(zeros - 20000) < 500, "%d of %d dropped at p = 0.4", zeros, N);
+    }
 }
 
 // The scan with a varying a (the diag feedback) against grad/scan.c's, every
@@ -547,11 +552,18 @@ static void test_cuda_refusals(void) {
     CHECK(dsf_gpu_check(&m, DSF_METHOD_BPTT, DSF_SCAN_SEQ) == 0);
     CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH) == 0);
     CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_FFT) == 0);
-    CHECK(dsf_feedback_parse("lowrank:2", &m.fb) == 0);
+    dsf_feedback fb;
+    CHECK(dsf_feedback_parse("lowrank:2", &fb) == 0);
+    CHECK(dsf_feedback_parse("lowrank:2", &m.fb) == 0);  // without U and V
     CHECK(dsf_gpu_check(&m, DSF_METHOD_BPTT, DSF_SCAN_SEQ) == 0);  // only dsf uses it
     CHECK_MSG(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_SEQ) == -1 &&
-                  strstr(dsf_error(), "--feedback"),
-              "lowrank: %s", dsf_error());
+                  strstr(dsf_error(), "U and V"), "lowrank: %s", dsf_error());
+    dsf_rng r;
+    dsf_rng_seed(&r, 1);
+    CHECK(lm_set_feedback(&m, &fb, &r, 3) == 0);
+    CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_SEQ) == 0);
+    CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH) == 0);
+    CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_FFT) == -1 && strstr(dsf_error(), "fft"));
     CHECK(dsf_feedback_parse("diag", &m.fb) == 0);
     CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH) == 0);
     CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_FFT) == -1 && strstr(dsf_error(), "fft"));
@@ -559,6 +571,8 @@ static void test_cuda_refusals(void) {
     cfg.cell = DSF_CELL_LSTM;
     CHECK(lm_create(&m, &cfg) == 0);
     CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_FFT) == 0);
+    CHECK(lm_set_feedback(&m, &fb, &r, 3) == 0);
+    CHECK(dsf_gpu_check(&m, DSF_METHOD_DSF, DSF_SCAN_SEQ) == -1 && strstr(dsf_error(), "lstm"));
     lm_destroy(&m);
     cfg.cell = DSF_CELL_ELMAN;
     CHECK(lm_create(&m, &cfg) == 0);
@@ -810,6 +824,29 @@ static void test_cuda_gradients_diag(void) {
                               1e-4);
                 lm_destroy(&m);
             }
+}
+
+// The lowrank feedback (GRU and Elman; rank 3, and 200 of H = 300 with many
+// blocks): its sequential kernel under --scan seq and blelloch against the CPU's
+// scans (blelloch's chunks there, one pass here: equal up to rounding).
+static void test_cuda_gradients_lowrank(void) {
+    NEED_DEVICE();
+    const dsf_cell cells[] = {DSF_CELL_GRU, DSF_CELL_ELMAN};
+    for (int k = 0; k < 2 && !test_current_failed; k++) {
+        const dsf_lm_config cfg = {.V = 13, .E = 5, .H = 7, .L = 2, .cell = cells[k]};
+        dsf_lm m;
+        CHECK(make_model_fb(&m, &cfg, 3, 29, 12, "lowrank:3") == 0);
+        compare_model(&m, 3, 12, DSF_METHOD_DSF, DSF_SCAN_SEQ, 1e-4);
+        compare_model(&m, 3, 12, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH, 1e-4);
+        lm_destroy(&m);
+    }
+    if (test_current_failed) return;
+    enum { T = 20 };
+    const dsf_lm_config cfg = {.V = 50, .E = 300, .H = 300, .L = 1};
+    dsf_lm m;
+    CHECK(make_model_fb(&m, &cfg, 1, 56, T, "lowrank:200") == 0);
+    compare_model(&m, 5, T, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH, 1e-3);
+    lm_destroy(&m);
 }
 
 // The fit feedback (GRU): two steps that re-estimate a (rate 0.5) on the CPU and
@@ -1107,6 +1144,7 @@ void suite_cuda(void) {
     RUN(test_cuda_gradients_dropout);
     RUN(test_cuda_gradients_diag);
     RUN(test_cuda_gradients_block);
+    RUN(test_cuda_gradients_lowrank);
     RUN(test_cuda_fit);
     RUN(test_cuda_deterministic);
     RUN(test_cuda_graphs);

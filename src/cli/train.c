@@ -22,9 +22,11 @@ static const char *usage =
     "(a generated character-level task that needs a memory of D steps).\n"
     "\n"
     "--device cuda runs the training steps and evaluation on the GPU (a build with\n"
-    "make CUDA=1; GRU, LSTM or Elman stack, bptt, ft and dsf with a fixed or diag\n"
-    "feedback, one process): parameters, moments and the carried state are copied\n"
-    "back to the host for checkpoints, which are the CPU's.";
+    "make CUDA=1; every cell, architecture, method, feedback and scan that the CPU\n"
+    "runs): parameters, moments and the carried state are copied back to the host\n"
+    "for checkpoints, which are the CPU's. Under MPI each process takes one GPU (its\n"
+    "rank on the node modulo the GPUs there) and the gradients are averaged through\n"
+    "the host.";
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { stop_requested = sig; }
@@ -107,19 +109,20 @@ static void reset_state(trainer *tr) {
 }
 
 // --device cuda: after setup, a copy of the model, its moments and its carried
-// state (a resumed run's) on the GPU; what the backend cannot train is refused.
+// state (a resumed run's) on the GPU, for this rank's streams; what the backend
+// cannot train is refused.
 static int gpu_setup(trainer *tr) {
     const dsf_run *run = &tr->run;
-    if (dist_size() > 1)
-        return dsf_error_set("--device cuda does not run under MPI yet; use one process");
-    if (dsf_gpu_check(&tr->m, run->method, run->scan) ||
-        dsf_gpu_create(&tr->gpu, &tr->m, &tr->o, run->batch, run->seq, run->scan) ||
+    if (dsf_gpu_select(dist_local_rank()) < 0 || dsf_gpu_check(&tr->m, run->method, run->scan) ||
+        dsf_gpu_create(&tr->gpu, &tr->m, &tr->o, (int)tr->count, run->seq, run->scan) ||
         dsf_gpu_set_dropout(tr->gpu, run->dropout, &tr->rng))  // the CPU's masks, drawn alike
         return -1;
+    dsf_gpu_set_streams(tr->gpu, run->batch, tr->first);  // this rank's part of them
     dsf_gpu_set_state(tr->gpu, tr->w.state);
     dsf_gpu_set_state_c(tr->gpu, tr->w.state_c);
-    // Evaluation: a second copy of the model, for the evaluation batch, no optimizer.
-    return dsf_gpu_create_eval(&tr->egpu, &tr->m, run->eval_batch, run->seq);
+    // Evaluation: a second copy of the model, for this rank's share of the
+    // evaluation batch, no optimizer.
+    return dsf_gpu_create_eval(&tr->egpu, &tr->m, tr->ew.B, run->seq);
 }
 
 static double gpu_eval_forward(void *ctx, const int32_t *x, const int32_t *y, int T) {
@@ -133,7 +136,7 @@ static double evaluate(trainer *tr, int split) {
     if (!tr->egpu) return lm_evaluate(&tr->m, &tr->ew, tokens, tr->run.seq);
     dsf_gpu_set_params(tr->egpu, tr->m.params);
     dsf_gpu_reset_state(tr->egpu);
-    return lm_evaluate_fn(gpu_eval_forward, tr->egpu, tr->run.eval_batch, tokens, tr->run.seq);
+    return lm_evaluate_fn(gpu_eval_forward, tr->egpu, tr->ew.B, tokens, tr->run.seq);
 }
 
 // Collective. Each rank carries the state of its own streams; rank 0 gathers
@@ -487,8 +490,8 @@ static void print_header(const trainer *tr) {
             r->clip, r->batch, r->seq, r->total_steps, batcher_steps(&tr->bt, r->seq),
             dsf_get_threads(), dsf_blas_name());
     if (tr->gpu)
-        fprintf(stderr, "device: %s (training steps and evaluation; checkpoints through the host)\n",
-                dsf_gpu_name(tr->gpu));
+        fprintf(stderr, "device: %s (training steps and evaluation; checkpoints%s through the host)\n",
+                dsf_gpu_name(tr->gpu), dist_size() > 1 ? " and the all-reduce" : "");
     if (dist_size() > 1)
         fprintf(stderr, "data parallel: %d processes (%s), each %" PRId64 " streams and %d "
                         "thread%s; one all-reduce of %zu gradients per step\n",
@@ -531,20 +534,33 @@ static int train_loop(trainer *tr, const train_opts *opt) {
             tr->w.fit_now = run->step % tr->m.fb.every == 0;
             tr->w.fit_rate = run->step == 0 ? 1.0f : DSF_FIT_RATE;
         }
-        if (tr->gpu) {  // forward, backward (and fit), clip and (when finite) the update
-            dsf_gpu_set_fit(tr->gpu, tr->w.fit_now, tr->w.fit_rate);
+        // One process on a GPU: forward, backward (and fit), clip and (when finite)
+        // the update in one call, all on the device.
+        const int fused = tr->gpu && dist_size() == 1;
+        if (tr->gpu) dsf_gpu_set_fit(tr->gpu, tr->w.fit_now, tr->w.fit_rate);
+        if (fused) {
             dsf_gpu_step(tr->gpu, xs, ys, t, run->method, run->clip, &tr->o, &loss, &gnorm);
         } else {
-            loss = lm_forward(&tr->m, &tr->w, xs, ys, t);
-            lm_backward(&tr->m, &tr->w, run->method);
+            if (tr->gpu) {
+                loss = dsf_gpu_forward(tr->gpu, xs, ys, t);
+                dsf_gpu_backward(tr->gpu, run->method);
+            } else {
+                loss = lm_forward(&tr->m, &tr->w, xs, ys, t);
+                lm_backward(&tr->m, &tr->w, run->method);
+            }
             // A fitted feedback is measured on each rank's own streams: the ranks go on
             // with the mean of their estimates (near one process's, not equal to it).
             if (run->method == DSF_METHOD_DSF && tr->m.fb.kind == DSF_FEEDBACK_FIT &&
-                tr->w.fit_now)
+                tr->w.fit_now) {
+                if (tr->gpu) dsf_gpu_get_feedback(tr->gpu, tr->m.feedback);
                 dist_mean_floats(tr->m.feedback, (size_t)tr->m.cfg.L * tr->m.cfg.H);
+                if (tr->gpu) dsf_gpu_set_feedback(tr->gpu, tr->m.feedback);
+            }
             // Every rank's mean is over an equal share of the B·T tokens: the means of
             // the losses and gradients over the ranks are those of the whole batch, and
-            // the clip below sees the global norm.
+            // the clip below sees the global norm. On a GPU the gradients go through
+            // the host (an MPI that reads device memory is not assumed).
+            if (tr->gpu) dsf_gpu_get_grads(tr->gpu, tr->m.grads);
             // Waiting apart, so that the all-reduce time is the communication alone.
             double wait = dist_wait(), comm = dist_mean_floats(tr->m.grads, tr->m.n);
             win_wait += wait;
@@ -552,7 +568,12 @@ static int train_loop(trainer *tr, const train_opts *opt) {
             tr->wait_s += wait;
             tr->comm_s += comm;
             loss = dist_mean(loss);
-            gnorm = grad_clip(tr->m.grads, tr->m.n, run->clip);
+            if (tr->gpu) {
+                dsf_gpu_set_grads(tr->gpu, tr->m.grads);
+                gnorm = dsf_gpu_clip(tr->gpu, run->clip);
+            } else {
+                gnorm = grad_clip(tr->m.grads, tr->m.n, run->clip);
+            }
         }
         if (!isfinite(loss) || !isfinite(gnorm)) {
             if (tr->root)
@@ -566,7 +587,10 @@ static int train_loop(trainer *tr, const train_opts *opt) {
             }
         } else {
             bad = 0;
-            if (!tr->gpu) optim_step(&tr->o, &tr->m);  // (dsf_gpu_step has made it)
+            if (tr->gpu && !fused)
+                dsf_gpu_optim_step(tr->gpu, &tr->o);
+            else if (!tr->gpu)
+                optim_step(&tr->o, &tr->m);  // (dsf_gpu_step has made it)
             win_loss += loss;
             win_steps++;
         }

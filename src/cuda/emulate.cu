@@ -108,9 +108,12 @@ extern "C" void dsf_gpu_emulate_sweep_rhs(const float *e, const float *e0, float
             sweep_rhs_unit(r, i, e, e0, c, d, ds, a, varying, TB - B, B, H);
 }
 
-extern "C" void dsf_gpu_emulate_dropout(const float *x, float *y, size_t n, float p,
-                                        uint64_t key) {
-    for (size_t k = 0; k < n; k++) dropout_unit(k, x, y, p, 1.0f / (1.0f - p), key);
+extern "C" void dsf_gpu_emulate_dropout(const float *x, float *y, int T, int B, int W,
+                                        const dsf_gpu_streams *st, float p, uint64_t key) {
+    const size_t n = (size_t)T * B * W;
+    for (size_t k = 0; k < n; k++)
+        dropout_unit(k, dropout_index(k, W, B, st->B_all, st->first), x, y, p, 1.0f / (1.0f - p),
+                     key);
 }
 
 extern "C" void dsf_gpu_emulate_fit(const float *c, const float *d, const float *z, size_t zs,

@@ -81,6 +81,10 @@ int dsf_gpu_built(void);
 // The number of CUDA devices; 0 with the reason in dsf_error() when there is
 // none (or no driver, or a build without CUDA).
 int dsf_gpu_device_count(void);
+// Makes device k modulo the count the one that dsf_gpu_create uses from then on
+// (default 0; data-parallel training: the rank on the node). Returns its index,
+// or -1 with the error set when there is no device.
+int dsf_gpu_select(int k);
 
 // 0 if the backend can train m with meth, feedback m->fb and scan; else -1 and
 // dsf_error() says what is not implemented on the GPU. Needs no device.
@@ -126,6 +130,13 @@ int dsf_gpu_step(dsf_gpu *g, const int32_t *x, const int32_t *y, int T, dsf_meth
 // and the kernels expand), so the same masks. 0 or -1 (GPU memory) with the
 // error set; p = 0 turns it off. dsf_gpu_forward and dsf_gpu_step use it alike.
 int dsf_gpu_set_dropout(dsf_gpu *g, float p, dsf_rng *rng);
+// Where the instance's B streams lie in the whole batch: streams [first,
+// first + B) of B_all (data-parallel training, lm's drop_B and drop_first),
+// which places the dropout masks as dropout_forward_streams does. Default B, 0.
+typedef struct {
+    int64_t B_all, first;
+} dsf_gpu_streams;
+void dsf_gpu_set_streams(dsf_gpu *g, int64_t B_all, int64_t first);
 
 // The fit feedback (GRU): whether the next backward pass under dsf re-estimates
 // each layer's a on the device, and with what weight (lm's fit_now, fit_rate).
@@ -135,6 +146,7 @@ void dsf_gpu_set_fit(dsf_gpu *g, int now, float rate);
 void dsf_gpu_get_params(dsf_gpu *g, float *params);        // (n)
 void dsf_gpu_set_params(dsf_gpu *g, const float *params);  // (n)
 void dsf_gpu_get_grads(dsf_gpu *g, float *grads);          // (n)
+void dsf_gpu_set_grads(dsf_gpu *g, const float *grads);    // (n): data-parallel training's means
 void dsf_gpu_get_state(dsf_gpu *g, float *state);          // (L,B,H)
 void dsf_gpu_set_state(dsf_gpu *g, const float *state);    // (L,B,H)
 // The LSTM's carried c (starts at zero; the other cells do not use it).
@@ -224,7 +236,8 @@ void dsf_gpu_emulate_sweep_rhs(const float *e, const float *e0, float *c, const 
 void dsf_gpu_emulate_fit(const float *c, const float *d, const float *z, size_t zs, long rows,
                          float *a, float rate, int H);
 // Dropout of rate p under key (model/layers.h's mask): y = x ⊙ m (y may be x).
-void dsf_gpu_emulate_dropout(const float *x, float *y, size_t n, float p, uint64_t key);
+void dsf_gpu_emulate_dropout(const float *x, float *y, int T, int B, int W,
+                             const dsf_gpu_streams *st, float p, uint64_t key);
 // The fft scan's parts around the two transforms (which the host test does with
 // FFTW in the same layout): its length N for T steps (-1: none); the spectrum
 // K (M,H) complex, interleaved, M = N/2 + 1, of the feedback a (H); X (M,B,H)

@@ -11,6 +11,8 @@ int dsf_gpu_device_count(void) {
     return 0;
 }
 
+int dsf_gpu_select(int k) { return dsf_error_set(NO_CUDA); }
+
 int dsf_gpu_check(const dsf_lm *m, dsf_method meth, dsf_scan_kind scan) {
     return dsf_error_set(NO_CUDA);
 }
@@ -63,6 +65,8 @@ int dsf_gpu_set_dropout(dsf_gpu *g, float p, dsf_rng *rng) {
 void dsf_gpu_get_params(dsf_gpu *g, float *params) { DSF_ASSERT(0); }
 void dsf_gpu_set_params(dsf_gpu *g, const float *params) { DSF_ASSERT(0); }
 void dsf_gpu_get_grads(dsf_gpu *g, float *grads) { DSF_ASSERT(0); }
+void dsf_gpu_set_grads(dsf_gpu *g, const float *grads) { DSF_ASSERT(0); }
+void dsf_gpu_set_streams(dsf_gpu *g, int64_t B_all, int64_t first) { DSF_ASSERT(0); }
 void dsf_gpu_get_state(dsf_gpu *g, float *state) { DSF_ASSERT(0); }
 void dsf_gpu_set_state(dsf_gpu *g, const float *state) { DSF_ASSERT(0); }
 void dsf_gpu_get_state_c(dsf_gpu *g, float *state_c) { DSF_ASSERT(0); }

@@ -41,6 +41,10 @@ enum { SCAN_MAX_CHUNKS = 32, SCAN_DEFAULT_CHUNKS = 16 };
 void scan_gpu(cudaStream_t s, float *e, const float *a, int T, int B, int H, int chunks);
 // The same with a_t varying: a (T−1,B,H), slice t multiplying δ_{t+1} (diag).
 void scan_varying_gpu(cudaStream_t s, float *e, const float *a, int T, int B, int H, int chunks);
+// The same with A = diag(a) + U Vᵀ (the lowrank feedback): a (H), u and v (H,r),
+// r ≤ DSF_SCAN_MAX_RANK; sequential over time (one block per batch row).
+void scan_lowrank_gpu(cudaStream_t s, float *e, const float *a, const float *u, const float *v,
+                      int r, int T, int B, int H);
 // The right side of a correction sweep into c (T,B,H) (units.cuh, sweep_rhs_unit),
 // from δ in e; e0 and d may be NULL; a (H), or (T−1,B,H) when varying.
 void sweep_rhs_gpu(cudaStream_t s, const float *e, const float *e0, float *c, const float *d,
@@ -70,8 +74,10 @@ int fft_scan_create(fft_scan *f, int T, int B, int H);
 void fft_scan_destroy(fft_scan *f);
 void fft_scan_gpu(cudaStream_t s, fft_scan *f, float *e, const float *a, int T);
 
-// dropout.cu: y (n) = x ⊙ the mask of rate p under key (model/layers.h); y may be x.
-void dropout_gpu(cudaStream_t s, const float *x, float *y, size_t n, float p, uint64_t key);
+// dropout.cu: y (T,B,W) = x ⊙ the mask of rate p under key (model/layers.h's,
+// with the B streams placed in the whole batch by st); y may be x.
+void dropout_gpu(cudaStream_t s, const float *x, float *y, int T, int B, int W,
+                 const dsf_gpu_streams *st, float p, uint64_t key);
 
 // block.cu: the block architecture's layers (model/layers.c), over n rows.
 // LayerNorm of x (n,D) into y, with each row's mean and 1/std.

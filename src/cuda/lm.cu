@@ -55,6 +55,7 @@ struct dsf_gpu {
     // dropped, and each layer's output after dropout (T,B,H).
     float dropout;
     dsf_rng *rng;
+    dsf_gpu_streams streams;  // where the B streams lie in the whole batch (the masks')
     uint64_t keys[DSF_MAX_LAYERS + 1];
     int dropped_now;
     float *dropped[DSF_MAX_LAYERS];
@@ -66,8 +67,10 @@ struct dsf_gpu {
     int mark_phase[MAX_MARKS];
     double prof_ms[DSF_PROF_NPHASES];
     // Device: the flat buffers with m->params' layout, and the feedback (L,S·H)
-    // (S = 2 for the LSTM: a_h, then a_c).
+    // (S = 2 for the LSTM: a_h, then a_c); lowrank's U and V (L,H,r).
     float *params, *grads, *m, *v, *feedback;
+    float *fb_u, *fb_v;
+    int rank;
     // One upload a step: x (TB), y (TB), perm (TB), then tok (u) and off (u+1)
     // for the u distinct tokens of x (embedding_backward_gpu): at most 5·TB+1.
     int32_t *tokens;
@@ -131,6 +134,13 @@ static float *dec_b(const dsf_gpu *g, float *base) { return view(g, base, g->nte
 
 extern "C" int dsf_gpu_built(void) { return 1; }
 
+extern "C" int dsf_gpu_select(int k) {
+    const int n = dsf_gpu_device_count();
+    if (n < 1) return -1;
+    CUDA_CHECK(cudaSetDevice(k % n));
+    return k % n;
+}
+
 extern "C" int dsf_gpu_device_count(void) {
     int n = 0;
     const cudaError_t e = cudaGetDeviceCount(&n);
@@ -144,12 +154,12 @@ extern "C" int dsf_gpu_device_count(void) {
 }
 
 // The feedbacks that are one vector a per layer (what scan_gpu applies; fit
-// re-estimates it), and diag (the exact diagonal of each step's Jacobian:
-// scan_varying_gpu).
+// re-estimates it), diag (the exact diagonal of each step's Jacobian:
+// scan_varying_gpu), and lowrank (scan_lowrank_gpu), all of them.
 static int feedback_implemented(dsf_feedback_kind k) {
     return k == DSF_FEEDBACK_UNIFORM || k == DSF_FEEDBACK_ZERO || k == DSF_FEEDBACK_IDENTITY ||
            k == DSF_FEEDBACK_CONST || k == DSF_FEEDBACK_SSM || k == DSF_FEEDBACK_DIAG ||
-           k == DSF_FEEDBACK_FIT;
+           k == DSF_FEEDBACK_FIT || k == DSF_FEEDBACK_LOWRANK;
 }
 
 extern "C" int dsf_gpu_check(const dsf_lm *m, dsf_method meth, dsf_scan_kind scan) {
@@ -164,6 +174,15 @@ extern "C" int dsf_gpu_check(const dsf_lm *m, dsf_method meth, dsf_scan_kind sca
     if (m->fb.kind == DSF_FEEDBACK_DIAG && scan == DSF_SCAN_FFT)
         return dsf_error_set("the fft scan needs a stationary feedback (diag is not); use --scan "
                              "seq or blelloch");
+    if (m->fb.kind == DSF_FEEDBACK_LOWRANK) {
+        if (scan == DSF_SCAN_FFT)
+            return dsf_error_set("the fft scan needs a diagonal stationary feedback (lowrank is "
+                                 "not); use --scan seq or blelloch");
+        if (m->cfg.cell == DSF_CELL_LSTM)
+            return dsf_error_set("--feedback lowrank is implemented for --cell gru and rnn, not lstm");
+        if (!m->fb_u || !m->fb_v || m->fb.rank < 1 || m->fb.rank > DSF_SCAN_MAX_RANK)
+            return dsf_error_set("--device cuda: the lowrank feedback's U and V are not set");
+    }
     return 0;
 }
 
@@ -182,6 +201,7 @@ static int create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *opt, int B, i
     g->cfg = m->cfg;
     g->B = B;
     g->T = T;
+    g->streams = (dsf_gpu_streams){B, 0};
     g->scan = scan;
     g->fb_kind = m->fb.kind;
     g->refine = m->fb.refine;
@@ -189,9 +209,10 @@ static int create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *opt, int B, i
     g->block = m->cfg.arch == DSF_ARCH_BLOCK;
     g->ntensors = m->ntensors;
     memcpy(g->tensors, m->tensors, sizeof g->tensors);
-    CUDA_CHECK(cudaSetDevice(0));
+    int dev;
+    CUDA_CHECK(cudaGetDevice(&dev));  // 0, or dsf_gpu_select's
     cudaDeviceProp prop;
-    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
     const char *graphs = getenv("DSF_CUDA_GRAPHS");
     g->graphs = graphs && *graphs && *graphs != '0';
     snprintf(g->name, sizeof g->name, "%.256s (sm_%d%d, %.1f GiB)%s", prop.name, prop.major,
@@ -256,6 +277,16 @@ static int create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *opt, int B, i
     if (!bad && !eval_only && m->fb.kind == DSF_FEEDBACK_DIAG)
         bad = gpu_alloc(&g->avar, S * TB * H * F);
     if (!bad && !eval_only && m->fb.kind == DSF_FEEDBACK_FIT) bad = gpu_alloc(&g->avar, TB * H * F);
+    const size_t UV = (size_t)c->L * H * (m->fb.kind == DSF_FEEDBACK_LOWRANK ? m->fb.rank : 0);
+    if (!bad && !eval_only && UV) {
+        DSF_ASSERT(m->fb_u && m->fb_v);  // (dsf_gpu_check)
+        bad = gpu_alloc(&g->fb_u, UV * F) || gpu_alloc(&g->fb_v, UV * F);
+        if (!bad) {
+            g->rank = m->fb.rank;
+            CUDA_CHECK(cudaMemcpy(g->fb_u, m->fb_u, UV * F, cudaMemcpyHostToDevice));
+            CUDA_CHECK(cudaMemcpy(g->fb_v, m->fb_v, UV * F, cudaMemcpyHostToDevice));
+        }
+    }
     // One work area for cuBLAS, with or without graphs (which need it set), so
     // that every instance chooses its GEMM algorithms alike.
     if (!bad) CUDA_CHECK(cublasSetWorkspace(g->blas, g->blas_ws, BLAS_WORKSPACE));
@@ -316,7 +347,7 @@ extern "C" void dsf_gpu_destroy(dsf_gpu *g) {
     if (g->blas_ws) CUDA_CHECK(cudaFree(g->blas_ws));
     for (int k = 0; k < MAX_MARKS; k++)
         if (g->marks[k]) CUDA_CHECK(cudaEventDestroy(g->marks[k]));
-    void *dev[] = {g->params, g->grads, g->m, g->v, g->feedback, g->tokens, g->emb, g->gx,
+    void *dev[] = {g->params, g->grads, g->m, g->v, g->feedback, g->fb_u, g->fb_v, g->tokens, g->emb, g->gx,
                    g->logits, g->row_loss, g->e, g->dx, g->gi, g->gh, g->carry, g->ref, g->avar, g->state,
                    g->state_c, g->scalars, g->partial, g->yf, g->stf, g->d, g->dtmp, g->du};
     for (size_t k = 0; k < sizeof dev / sizeof dev[0]; k++)
@@ -534,7 +565,7 @@ static void forward(dsf_gpu *g, const int32_t *x, const int32_t *y, int T) {
     const int drop = g->dropped_now = g->dropout > 0 && g->rng && !g->block;
     if (drop) {
         g->keys[0] = dsf_rng_u64(g->rng);
-        dropout_gpu(g->stream, g->emb, g->emb, (size_t)TB * c->E, g->dropout, g->keys[0]);
+        dropout_gpu(g->stream, g->emb, g->emb, T, B, c->E, &g->streams, g->dropout, g->keys[0]);
     }
     const float *in = g->emb;
     int I = c->E;
@@ -543,7 +574,8 @@ static void forward(dsf_gpu *g, const int32_t *x, const int32_t *y, int T) {
         in = g->layer[l].h + (size_t)B * H;  // outputs h[1..T]
         if (drop) {
             g->keys[l + 1] = dsf_rng_u64(g->rng);
-            dropout_gpu(g->stream, in, g->dropped[l], (size_t)TB * H, g->dropout, g->keys[l + 1]);
+            dropout_gpu(g->stream, in, g->dropped[l], T, B, H, &g->streams, g->dropout,
+                        g->keys[l + 1]);
             in = g->dropped[l];
         }
         I = H;
@@ -577,7 +609,8 @@ extern "C" double dsf_gpu_forward(dsf_gpu *g, const int32_t *x, const int32_t *y
 // when varying (diag).
 static void scan(dsf_gpu *g, float *e, const float *a, int T, int varying = 0) {
     // The caller ran dsf_gpu_check: a diagonal feedback, stationary for fft.
-    DSF_ASSERT(feedback_implemented(g->fb_kind) && !(varying && g->scan == DSF_SCAN_FFT));
+    DSF_ASSERT(feedback_implemented(g->fb_kind) && g->fb_kind != DSF_FEEDBACK_LOWRANK &&
+               !(varying && g->scan == DSF_SCAN_FFT));
     const int chunks = g->scan == DSF_SCAN_SEQ ? 1 : SCAN_DEFAULT_CHUNKS;
     if (varying)
         scan_varying_gpu(g->stream, e, a, T, g->B, g->cfg.H, chunks);
@@ -585,6 +618,16 @@ static void scan(dsf_gpu *g, float *e, const float *a, int T, int varying = 0) {
         fft_scan_gpu(g->stream, &g->fft, e, a, T);
     else
         scan_gpu(g->stream, e, a, T, g->B, g->cfg.H, chunks);
+}
+
+// Layer l's DSF scan of e: scan's, or with the lowrank feedback A = diag(a) + U Vᵀ.
+static void layer_scan(dsf_gpu *g, int l, float *e, const float *a, int T, int varying) {
+    if (g->fb_kind != DSF_FEEDBACK_LOWRANK) {
+        scan(g, e, a, T, varying);
+        return;
+    }
+    const size_t o = (size_t)l * g->cfg.H * g->rank;
+    scan_lowrank_gpu(g->stream, e, a, g->fb_u + o, g->fb_v + o, g->rank, T, g->B, g->cfg.H);
 }
 
 // One correction sweep (grad/method.c's sweep): δ ← scan(e0 + c + (d − a) S δ) in
@@ -704,7 +747,7 @@ static void elman_state_backward(dsf_gpu *g, dsf_method meth, int l, int T) {
         if (g->refine)
             CUDA_CHECK(cudaMemcpyAsync(e0, e, (size_t)TB * H * sizeof(float),
                                        cudaMemcpyDeviceToDevice, g->stream));
-        scan(g, e, a, T, diag);
+        layer_scan(g, l, e, a, T, diag);
         for (int k = 0; k < g->refine; k++) {
             elman_local_gpu(g->stream, e, NULL, c->h + BH, ga, TB, H);
             carry_all(g, ga + BH, w_hh, cb, TB - B, H);
@@ -746,7 +789,7 @@ static void gru_state_backward(dsf_gpu *g, dsf_method meth, int l, int T) {
         if (g->refine)
             CUDA_CHECK(cudaMemcpyAsync(g->ref, e, (size_t)TB * H * sizeof(float),
                                        cudaMemcpyDeviceToDevice, g->stream));
-        scan(g, e, a, T, diag);
+        layer_scan(g, l, e, a, T, diag);
         for (int k = 0; k < g->refine; k++) {
             // The local backward of every row, its GEMM part gh W_hh into gi
             // (as (T,B,H)), then the sweep with z_{t+1} as the elementwise part.
@@ -856,7 +899,7 @@ extern "C" void dsf_gpu_backward(dsf_gpu *g, dsf_method meth) {
                                enc_w(g, g->grads), g->unique, E);
         return;
     }
-    if (drop) dropout_gpu(g->stream, g->e, g->e, (size_t)TB * H, g->dropout, g->keys[L]);
+    if (drop) dropout_gpu(g->stream, g->e, g->e, T, B, H, &g->streams, g->dropout, g->keys[L]);
     for (int l = L - 1; l >= 0; l--) {
         const float *x = l == 0 ? g->emb : drop ? g->dropped[l - 1] : g->layer[l - 1].h + BH;
         layer_backward(g, meth, l, x, l == 0 ? E : H, T);
@@ -865,7 +908,8 @@ extern "C" void dsf_gpu_backward(dsf_gpu *g, dsf_method meth) {
         g->dx = t;
         // ... through its dropout (the embedding's key is keys[0], layer l−1's keys[l]).
         if (drop)
-            dropout_gpu(g->stream, g->e, g->e, (size_t)TB * (l ? H : E), g->dropout, g->keys[l]);
+            dropout_gpu(g->stream, g->e, g->e, T, B, l ? H : E, &g->streams, g->dropout,
+                        g->keys[l]);
     }
     embedding_backward_gpu(g->stream, g->e, tok, off, perm, enc_w(g, g->grads), g->unique, E);
 }
@@ -918,6 +962,11 @@ extern "C" int dsf_gpu_step(dsf_gpu *g, const int32_t *x, const int32_t *y, int 
     return 0;
 }
 
+extern "C" void dsf_gpu_set_streams(dsf_gpu *g, int64_t B_all, int64_t first) {
+    DSF_ASSERT(first >= 0 && first + g->B <= B_all);
+    g->streams = (dsf_gpu_streams){B_all, first};
+}
+
 extern "C" void dsf_gpu_set_fit(dsf_gpu *g, int now, float rate) {
     g->fit_now = now;
     g->fit_rate = rate;
@@ -949,6 +998,9 @@ extern "C" void dsf_gpu_set_params(dsf_gpu *g, const float *p) {
 }
 extern "C" void dsf_gpu_get_grads(dsf_gpu *g, float *p) {
     copy(g, p, g->grads, g->n * sizeof(float), cudaMemcpyDeviceToHost);
+}
+extern "C" void dsf_gpu_set_grads(dsf_gpu *g, const float *p) {
+    copy(g, g->grads, p, g->n * sizeof(float), cudaMemcpyHostToDevice);
 }
 extern "C" void dsf_gpu_get_state(dsf_gpu *g, float *s) {
     copy(g, s, g->state, sizeof(float) * g->cfg.L * g->B * g->cfg.H, cudaMemcpyDeviceToHost);

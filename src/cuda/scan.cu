@@ -105,3 +105,42 @@ void fit_feedback_gpu(cudaStream_t s, const float *c, const float *d, const floa
     fit_kernel<<<H, FIT_THREADS, 0, s>>>(c, d, z, zs, rows, a, rate, H);
     CUDA_LAUNCHED(s, "fit_kernel");
 }
+
+// The low-rank feedback A = diag(a) + U Vᵀ (grad/scan.c's lowrank_chunk): block b
+// takes batch row b through all T steps in sequence, δ_t = e_t + A δ_{t+1}: first
+// s = Vᵀ δ_{t+1} (thread j < r sums column j over the H channels in order), then
+// each channel i adds a_i δ_{t+1,i} + Σ_j U_ij s_j, as the CPU does it. Parallel
+// over the batch and the channels, not over time.
+enum { LOWRANK_THREADS = 256 };
+static_assert(DSF_SCAN_MAX_RANK <= LOWRANK_THREADS, "one thread per rank");
+
+static __global__ void lowrank_scan_kernel(float *e, const float *a, const float *u,
+                                           const float *v, int r, int T, int B, int H) {
+    __shared__ float s[LOWRANK_THREADS];
+    const size_t BH = (size_t)B * H;
+    const int j = threadIdx.x;
+    for (int t = T - 2; t >= 0; t--) {
+        float *d = e + t * BH + (size_t)blockIdx.x * H;
+        const float *p = d + BH;
+        if (j < r) {
+            float acc = 0.0f;
+            for (int i = 0; i < H; i++) acc += v[(size_t)i * r + j] * p[i];
+            s[j] = acc;
+        }
+        __syncthreads();
+        for (int i = threadIdx.x; i < H; i += LOWRANK_THREADS) {
+            const float *ui = u + (size_t)i * r;
+            float acc = a[i] * p[i];
+            for (int k = 0; k < r; k++) acc += ui[k] * s[k];
+            d[i] += acc;
+        }
+        __syncthreads();  // δ_t complete before it is read, and s free again
+    }
+}
+
+void scan_lowrank_gpu(cudaStream_t s, float *e, const float *a, const float *u, const float *v,
+                      int r, int T, int B, int H) {
+    DSF_ASSERT(r >= 1 && r <= DSF_SCAN_MAX_RANK);
+    lowrank_scan_kernel<<<(unsigned)B, LOWRANK_THREADS, 0, s>>>(e, a, u, v, r, T, B, H);
+    CUDA_LAUNCHED(s, "lowrank_scan_kernel");
+}

@@ -292,11 +292,22 @@ __host__ __device__ inline void fit_update_unit(float *a, double num, double den
 
 // ---- dropout (model/layers.h's mask: dsf_dropout_uniform, the same function) ----
 
-// y_k = x_k · m_k, m_k = 0 when element k is dropped under key, else keep =
-// 1/(1 − p): forward (x the activations) and backward (x their gradient) alike.
-__host__ __device__ inline void dropout_unit(size_t k, const float *x, float *y, float p,
-                                             float keep, unsigned long long key) {
-    y[k] = x[k] * (dsf_dropout_uniform(key, k) < p ? 0.0f : keep);
+// Element k of a (T,B,W) site whose B streams are streams [first, first + B) of
+// B_all (a rank's share in data-parallel training): its index in the whole
+// batch's (T,B_all,W), which its mask is a hash of (dropout_forward_streams).
+__host__ __device__ inline unsigned long long dropout_index(size_t k, long long W, long long B,
+                                                            long long B_all, long long first) {
+    const long long row = (long long)(k / W), t = row / B, b = row % B;
+    return (unsigned long long)((t * B_all + first + b) * W + (long long)(k % W));
+}
+
+// y_k = x_k · m_k, m_k = 0 when the element of index kg is dropped under key,
+// else keep = 1/(1 − p): forward (x the activations) and backward (x their
+// gradient) alike.
+__host__ __device__ inline void dropout_unit(size_t k, unsigned long long kg, const float *x,
+                                             float *y, float p, float keep,
+                                             unsigned long long key) {
+    y[k] = x[k] * (dsf_dropout_uniform(key, kg) < p ? 0.0f : keep);
 }
 
 // ---- the correction sweeps (--feedback F+K; grad/method.c's sweep_rhs) ----

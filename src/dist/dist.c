@@ -11,7 +11,7 @@
 #include <mpi.h>
 #endif
 
-static int rank, size = 1, local_size = 1, first_failed = -1;
+static int rank, size = 1, local_size = 1, local_rank, first_failed = -1;
 
 void dist_share(int64_t n, int64_t *first, int64_t *count) {
     *first = n * rank / size;
@@ -27,6 +27,7 @@ void dist_take_streams(const int32_t *all, int64_t t, int64_t B, int64_t first, 
 int dist_rank(void) { return rank; }
 int dist_size(void) { return size; }
 int dist_local_size(void) { return local_size; }
+int dist_local_rank(void) { return local_rank; }
 // Errors never agreed on come before any communication, from the command line,
 // and are the same on every rank.
 int dist_reports_error(void) { return first_failed < 0 ? rank == 0 : first_failed == rank; }
@@ -80,6 +81,7 @@ int dist_init(void) {
     MPI_Comm node;
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
     MPI_Comm_size(node, &local_size);
+    MPI_Comm_rank(node, &local_rank);
     MPI_Comm_free(&node);
     char version[MPI_MAX_LIBRARY_VERSION_STRING];
     int len;

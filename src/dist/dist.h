@@ -31,6 +31,8 @@ int dist_rank(void);
 int dist_size(void);
 // Ranks on this machine: they share its cores.
 int dist_local_size(void);
+// This rank's place among them, from 0.
+int dist_local_rank(void);
 // "OpenMPI 4.1.4" or similar, or "none" (a build without MPI).
 const char *dist_name(void);
 

@@ -38,10 +38,12 @@ g++ -std=c++17 -O1 -g -I"$CUDA_INC" -Itests/cuda_host -Wno-attributes -c tests/c
 objs=$(find "$BUILD/src" -name '*.o' ! -path '*/src/cuda/*' ! -path '*/src/cli/*')
 libs="-lfftw3f -lm"
 if pkg-config --exists openblas 2>/dev/null; then libs="$(pkg-config --libs openblas) $libs"; fi
-g++ -fopenmp "$BUILD"/tests/*.o $objs "$BUILD/src/cli/args.o" "$OUT"/*.o $libs -o "$OUT/test_dsf"
+# LINK: mpicxx for a build with MPI=1
+LINK=${LINK:-g++}
+$LINK -fopenmp "$BUILD"/tests/*.o $objs "$BUILD/src/cli/args.o" "$OUT"/*.o $libs -o "$OUT/test_dsf"
 # the command-line tool on the same backend: `sh tests/cli.sh $OUT/dsf` runs its
 # --device cuda checks too (slowly: minutes)
-g++ -fopenmp "$BUILD"/src/cli/*.o $objs "$OUT"/*.o $libs -o "$OUT/dsf"
+$LINK -fopenmp "$BUILD"/src/cli/*.o $objs "$OUT"/*.o $libs -o "$OUT/dsf"
 "$OUT/test_dsf" cuda 2>&1 | tee "$OUT/test.log"
 if grep -q "cuda_host WARNING" "$OUT/test.log"; then echo "cuda_host: barrier warnings"; exit 1; fi
 tail -n 1 "$OUT/test.log" | grep -q ', 0 failed' || exit 1

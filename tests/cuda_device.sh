@@ -11,6 +11,8 @@
 #   cli        sh tests/cli.sh build/cuda/dsf: the command line, --device cuda
 #              losses against the CPU's and bit-identical resumes
 #   speed      sh bench/cuda_speed.sh (STEPS, default 5): tokens/s against cuDNN
+#   mpi        make CUDA=1 MPI=1, then DSF_DEVICE=cuda sh tests/mpi.sh: 2 and 4
+#              processes on the GPU(s) against 1 (skipped, saying so, without mpicc)
 #
 #   sh tests/cuda_device.sh                       every stage, logs in $OUT or ./cuda-device
 #   STAGES="build unit" sh tests/cuda_device.sh   some stages (build is needed once)
@@ -26,7 +28,7 @@
 #   STAGES="machine build unit sync cli" sh tests/cuda_device.sh     (~6 min)
 #   STAGES="speed sanitizer" sh tests/cuda_device.sh
 DIR=${DIR:-${OUT:-cuda-device}}
-STAGES=${STAGES:-"machine build unit sync sanitizer cli speed"}
+STAGES=${STAGES:-"machine build unit sync sanitizer cli speed mpi"}
 CUDA_ARCH=${CUDA_ARCH:-90}
 STEPS=${STEPS:-5}
 mkdir -p "$DIR"
@@ -58,7 +60,10 @@ for s in $STAGES; do
     sanitizer) stage sanitizer 420 "compute-sanitizer --tool memcheck --error-exitcode 1 build/cuda/test_dsf cuda" ;;
     cli) stage cli 420 "sh tests/cli.sh build/cuda/dsf && ! grep -q '^skip --device cuda' '$DIR/cli.log'" ;;
     speed) stage speed 420 "STEPS=$STEPS DSF=build/cuda/dsf sh bench/cuda_speed.sh" ;;
-    *) echo "cuda_device.sh: unknown stage '$s' (machine build unit sync sanitizer cli speed)"; exit 2 ;;
+    mpi) stage mpi 300 "if ! command -v mpicc >/dev/null; then echo 'skipped: no mpicc'; exit 0; fi;
+                        make CUDA=1 MPI=1 CUDA_ARCH='$CUDA_ARCH' BUILD=build/cuda-mpi -j$(nproc) &&
+                        DSF_DEVICE=cuda sh tests/mpi.sh build/cuda-mpi/dsf" ;;
+    *) echo "cuda_device.sh: unknown stage '$s' (machine build unit sync sanitizer cli speed mpi)"; exit 2 ;;
     esac
 done
 exit $bad

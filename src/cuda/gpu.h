@@ -37,17 +37,19 @@
 //
 // Implemented: the GRU, the Elman cell and the LSTM (its backward as
 // lstm_layer_backward: BPTT carries δh and δc step by step; DSF scans δh with
-// a_h, then δc's local part with a_c), --arch stack (tied or not), dropout;
+// a_h, then δc's local part with a_c), --arch stack (tied or not; dropout) and
+// --arch block (LayerNorm, GELU MLP and residual kernels in block.cu);
 // bptt, ft and dsf with a feedback that is one vector a per layer (uniform,
-// zero, identity, const, ssm; fit, re-estimated on the device) or diag (each step's exact Jacobian
-// diagonal by one kernel, then the chunked scan with a varying a), with or
+// zero, identity, const, ssm; fit, re-estimated on the device), diag (each step's exact Jacobian
+// diagonal by one kernel, then the chunked scan with a varying a) or lowrank
+// (a kernel per batch row, sequential over time, for seq and blelloch alike), with or
 // without correction sweeps (+K: the local kernel over all rows, one GEMM for
 // Jᵀδ's W_hh part, the right side, the scan, K times); --scan blelloch (the
 // chunked scan, 16 chunks of time), seq (the same kernel with one chunk: a
 // reverse loop per channel) and fft (cuFFT along time of all B·H channels,
 // buffers of about 4·T·B·H floats and cuFFT's work area made with the model;
-// fixed vectors only); they agree up to rounding. Everything else is refused by
-// dsf_gpu_check with one clear line.
+// fixed vectors only); they agree up to rounding. What the CPU refuses too (fft
+// with diag or lowrank, lowrank for the LSTM) dsf_gpu_check refuses with one line.
 //
 // DSF_CUDA_GRAPHS=1 in the environment (read by dsf_gpu_create) captures each
 // layer's forward loop and BPTT loop over the full T steps into a CUDA graph at

@@ -8,8 +8,8 @@
 #   --threads N    threads for every run (default 2)
 #   --data DIR     the data set (each study has its default)
 #   --force        rerun finished runs
-# Anything else is left in $REST for the study, one argument a line: the study
-# takes it back with  IFS=$NL; set -- $REST; unset IFS.
+# Anything else is left in $REST for the study, one argument a line, which
+# study_options parses (or the study itself, with  IFS=$NL; set -- $REST; unset IFS).
 QUICK="" OUT="" THREADS=2 DATA="" FORCE="" REST=""
 NL='
 '
@@ -36,6 +36,26 @@ parse_common() {  # parse_common STUDY "$@"
     [ -n "$OUT" ] || OUT=experiments/out/$study${QUICK:+-quick}
     mkdir -p "$OUT/logs"
     [ -x "$DSF" ] || make
+}
+
+# study_options STUDY 'name:VAR ...': the study's own options, `--name VALUE`
+# each, from $REST into VAR; anything else is a usage error.
+study_options() {
+    study=$1 spec=$2
+    IFS=$NL
+    # shellcheck disable=SC2086  # one argument a line
+    set -- $REST
+    unset IFS
+    while [ $# -gt 0 ]; do
+        var=""
+        for s in $spec; do
+            [ "--${s%%:*}" != "$1" ] || var=${s#*:}
+        done
+        [ -n "$var" ] || { echo "$study.sh: unknown option $1" >&2; usage >&2; exit 2; }
+        [ $# -ge 2 ] || { echo "$study.sh: $1 needs a value" >&2; exit 2; }
+        eval "$var=\$2"
+        shift 2
+    done
 }
 
 record_machine() {  # writes $OUT/machine.txt (arguments ignored)

@@ -21,18 +21,7 @@ usage() { sed -n '2,19s/^# \{0,1\}//p' experiments/feedback_ablation.sh; }
 . experiments/common.sh
 parse_common ablation "$@"
 EPOCHS=1 FEEDBACKS="zero identity uniform uniform:0,0.5 ssm fit diag lowrank:4"
-IFS=$NL
-# shellcheck disable=SC2086  # one argument a line
-set -- $REST
-unset IFS
-while [ $# -gt 0 ]; do
-    case $1 in
-    --epochs) EPOCHS=$2; shift ;;
-    --feedbacks) FEEDBACKS=$2; shift ;;
-    *) echo "feedback_ablation.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
-    esac
-    shift
-done
+study_options feedback_ablation 'epochs:EPOCHS feedbacks:FEEDBACKS'
 [ -n "$DATA" ] || DATA=../shared/data/ptb
 record_machine "$@"
 DSF=$DSF sh bench/feedback_ablation.sh -e "$EPOCHS" -d "$DATA" -o "$OUT" -t "$THREADS" \

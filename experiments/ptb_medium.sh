@@ -31,21 +31,7 @@ usage() { sed -n '2,25s/^# \{0,1\}//p' experiments/ptb_medium.sh; }
 THREADS=1
 parse_common ptb_medium "$@"
 EPOCHS=39 CELLS="lstm gru" METHODS="bptt dsf" FEEDBACK=diag JOBS=2
-IFS=$NL
-# shellcheck disable=SC2086  # one argument a line
-set -- $REST
-unset IFS
-while [ $# -gt 0 ]; do
-    case $1 in
-    --epochs) EPOCHS=$2; shift ;;
-    --cells) CELLS=$2; shift ;;
-    --methods) METHODS=$2; shift ;;
-    --feedback) FEEDBACK=$2; shift ;;
-    --jobs) JOBS=$2; shift ;;
-    *) echo "ptb_medium.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
-    esac
-    shift
-done
+study_options ptb_medium 'epochs:EPOCHS cells:CELLS methods:METHODS feedback:FEEDBACK jobs:JOBS'
 [ -n "$DATA" ] || DATA=../shared/data/ptb
 [ -d "$DATA" ] || { echo "ptb_medium.sh: no data directory $DATA (give --data DIR)" >&2; exit 2; }
 record_machine "$@"

@@ -28,20 +28,7 @@ usage() { sed -n '2,24s/^# \{0,1\}//p' experiments/ptb_methods.sh; }
 parse_common ptb_methods "$@"
 EPOCHS=6 CONFIGS="1x256 2x256 2x512 3x256" METHODS="bptt dsf ft" FEEDBACK="uniform:0,0.5"
 [ -z "$QUICK" ] || CONFIGS="1x256 2x256"
-IFS=$NL
-# shellcheck disable=SC2086  # one argument a line
-set -- $REST
-unset IFS
-while [ $# -gt 0 ]; do
-    case $1 in
-    --epochs) EPOCHS=$2; shift ;;
-    --configs) CONFIGS=$2; shift ;;
-    --methods) METHODS=$2; shift ;;
-    --feedback) FEEDBACK=$2; shift ;;
-    *) echo "ptb_methods.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
-    esac
-    shift
-done
+study_options ptb_methods 'epochs:EPOCHS configs:CONFIGS methods:METHODS feedback:FEEDBACK'
 [ -n "$DATA" ] || DATA=../shared/data/ptb
 [ -d "$DATA" ] || { echo "ptb_methods.sh: no data directory $DATA (give --data DIR)" >&2; exit 2; }
 record_machine "$@"

@@ -27,21 +27,7 @@ usage() { sed -n '2,23s/^# \{0,1\}//p' experiments/seqlen.sh; }
 parse_common seqlen "$@"
 LENGTHS="64 128 256 512 1024" TOKENS=4096 STEPS=454 METHODS="bptt dsf ft" FEEDBACK="uniform:0,0.5"
 [ -z "$QUICK" ] || { LENGTHS="64 256 1024"; TOKENS=2048; STEPS=100; }
-IFS=$NL
-# shellcheck disable=SC2086  # one argument a line
-set -- $REST
-unset IFS
-while [ $# -gt 0 ]; do
-    case $1 in
-    --lengths) LENGTHS=$2; shift ;;
-    --tokens) TOKENS=$2; shift ;;
-    --steps) STEPS=$2; shift ;;
-    --methods) METHODS=$2; shift ;;
-    --feedback) FEEDBACK=$2; shift ;;
-    *) echo "seqlen.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
-    esac
-    shift
-done
+study_options seqlen 'lengths:LENGTHS tokens:TOKENS steps:STEPS methods:METHODS feedback:FEEDBACK'
 [ -n "$DATA" ] || DATA=../shared/data/ptb
 [ -d "$DATA" ] || { echo "seqlen.sh: no data directory $DATA (give --data DIR)" >&2; exit 2; }
 record_machine "$@"

@@ -25,21 +25,7 @@ usage() { sed -n '2,21s/^# \{0,1\}//p' experiments/wikitext.sh; }
 parse_common wikitext "$@"
 EPOCHS=4 CONFIG=2x256 CELL=gru METHODS="bptt dsf ft" FEEDBACK="uniform:0,0.5"
 [ -z "$QUICK" ] || CONFIG=2x128
-IFS=$NL
-# shellcheck disable=SC2086  # one argument a line
-set -- $REST
-unset IFS
-while [ $# -gt 0 ]; do
-    case $1 in
-    --epochs) EPOCHS=$2; shift ;;
-    --config) CONFIG=$2; shift ;;
-    --cell) CELL=$2; shift ;;
-    --methods) METHODS=$2; shift ;;
-    --feedback) FEEDBACK=$2; shift ;;
-    *) echo "wikitext.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
-    esac
-    shift
-done
+study_options wikitext 'epochs:EPOCHS config:CONFIG cell:CELL methods:METHODS feedback:FEEDBACK'
 [ -n "$DATA" ] || DATA=../shared/data/wikitext-2
 [ -d "$DATA" ] || { echo "wikitext.sh: no data directory $DATA (give --data DIR)" >&2; exit 2; }
 record_machine "$@"

@@ -259,6 +259,7 @@ expect_err "resume with another dropout" "--dropout 0.5 conflicts" "$DSF" train 
 # --- the block architecture: train (each method), resume bit-identically, evaluate, sample
 B="--data $tmp/words --arch block --layers 2 --hidden 16 --mlp 24 --batch 4 --seq 8 --threads 2 --optim adamw"
 for m in bptt dsf; do resumes "--arch block --method $m" "$tmp/block.safetensors" $B --method $m; done
+resumes "--arch block --dropout 0.2" "$tmp/block.safetensors" $B --method dsf --dropout 0.2
 if grep -aq '"blocks.1.mlp.fc2.weight"' "$tmp/block.safetensors" && grep -aq '"ln_f.bias"' "$tmp/block.safetensors"; then
     ok "block tensor names"; else fail "block tensor names"; fi
 expect_ok "eval block checkpoint" "$DSF" eval --ckpt "$tmp/block.safetensors" --data "$tmp/words"
@@ -428,14 +429,17 @@ if "$DSF" bench --device cuda --vocab 50 --emb 16 --hidden 32 --batch 4 --seq 8 
         done
     done
     done
-    # the block architecture (LayerNorms, MLPs, residual sums) with each cell
+    # the block architecture (LayerNorms, MLPs, residual sums) with each cell, and
+    # with dropout (the CPU's masks)
     Wb="${W% --lr 1} --lr 0.1 --arch block --mlp 24"
     for cell in gru lstm rnn; do
-        for m in bptt dsf; do
+        for m in bptt dsf dsf-dropout; do
+            mb="--method $m"
+            [ "$m" = dsf-dropout ] && mb="--method dsf --dropout 0.3"
             a="$tmp/ga.csv" c="$tmp/gc.csv"
             rm -f "$a" "$c"
-            "$DSF" train $Wb --cell $cell --method $m --steps $total --log "$c" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
-            "$DSF" train $Wb --cell $cell --device cuda --method $m --steps $total --log "$a" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+            "$DSF" train $Wb --cell $cell $mb --steps $total --log "$c" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+            "$DSF" train $Wb --cell $cell --device cuda $mb --steps $total --log "$a" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
             if close_losses "$a" "$c"; then ok "--device cuda: block $cell $m losses match the CPU's"
             else fail "--device cuda: block $cell $m losses match the CPU's"; fi
         done

@@ -2,7 +2,7 @@
 # tests/mpi.sh DSF: data-parallel training under mpirun, for a build with
 # `make MPI=1` (build/mpi/dsf). Two processes, each with half of the batch
 # streams, must give the losses of one process with the same global batch (to
-# 1e-5 relative), for bptt and dsf, with dropout too; rank 0 alone prints and logs; a checkpoint
+# 1e-5 relative), for bptt and dsf, with dropout too (stack and block); rank 0 alone prints and logs; a checkpoint
 # resumes exactly at the same number of processes and is refused at another.
 # Skips (and says why) without mpirun or with a build without MPI.
 # DSF_DEVICE=cuda runs every training on the GPU backend (a build with CUDA=1
@@ -58,7 +58,8 @@ mkdir -p "$tmp/words"
 mkcorpus "$tmp/words/train.txt" 300 1
 mkcorpus "$tmp/words/valid.txt" 40 2
 mkcorpus "$tmp/words/test.txt" 40 3
-W="--data $tmp/words --layers 2 --emb 24 --hidden 32 --batch 8 --seq 10 --eval-batch 4 --threads 1 --log-every 1 $DEV"
+Wc="--data $tmp/words --layers 2 --batch 8 --seq 10 --eval-batch 4 --threads 1 --log-every 1 $DEV"
+W="$Wc --emb 24 --hidden 32"
 per_epoch=$("$DSF" train $W --steps 1 --no-test 2>&1 | sed -nE 's/.*\(([0-9]+) per epoch\).*/\1/p')
 steps=$((per_epoch + 5))  # across an epoch end: a validation row in the middle too
 
@@ -168,6 +169,16 @@ if same_losses "$tmp/one_lstmbpttsgd-dropout.csv" "$tmp/four_dropout.csv" >>"$tm
     ok "4 processes with dropout give the losses of 1 (the same masks)"
 else
     fail "4 processes with dropout give the losses of 1 (the same masks)"
+fi
+
+# --- the block architecture with dropout (on the embedding and on both branches)
+Wk="$Wc --hidden 32 --arch block --mlp 40 --dropout 0.3 --steps $steps --lr 1"
+"$DSF" train $Wk --log "$tmp/one_block.csv" >/dev/null 2>"$tmp/err"
+$MPIRUN -np 2 "$DSF" train $Wk --log "$tmp/two_block.csv" >/dev/null 2>"$tmp/err"
+if same_losses "$tmp/one_block.csv" "$tmp/two_block.csv" >>"$tmp/err"; then
+    ok "2 processes give the losses of 1 (--arch block, dropout 0.3)"
+else
+    fail "2 processes give the losses of 1 (--arch block, dropout 0.3)"
 fi
 
 echo "mpi: $passed passed, $failed failed"

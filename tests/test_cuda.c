@@ -905,7 +905,7 @@ static void test_cuda_gradients_dropout(void) {
 }
 
 // The block architecture (LayerNorms, the MLP, residual sums, tied decoder) with
-// each cell under bptt, ft and dsf with every scan, and diag+1; then sizes that
+// each cell under bptt, ft and dsf with every scan, diag+1, and dropout; then sizes that
 // take many blocks in every kernel (H = 300, an MLP of 520).
 static void test_cuda_gradients_block(void) {
     NEED_DEVICE();
@@ -923,6 +923,9 @@ static void test_cuda_gradients_block(void) {
         lm_destroy(&m);
         CHECK(make_model_fb(&m, &cfg, 2, 26, 9, "diag+1") == 0);
         compare_model(&m, 3, 9, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH, 1e-4);
+        // dropout on the embedding and on both branches, the CPU's masks
+        compare_model_drop(&m, 3, 9, DSF_METHOD_BPTT, DSF_SCAN_SEQ, 1e-4, 0.3f);
+        compare_model_drop(&m, 3, 9, DSF_METHOD_DSF, DSF_SCAN_BLELLOCH, 1e-4, 0.3f);
         lm_destroy(&m);
     }
     if (test_current_failed) return;

@@ -393,10 +393,6 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
                 dsf_error_set("--arch block needs --emb equal to --hidden (or no --emb)");
                 goto fail;
             }
-            if (o->dropout > 0) {
-                dsf_error_set("--dropout is not implemented for --arch block yet");
-                goto fail;
-            }
             cfg.arch = DSF_ARCH_BLOCK;
             cfg.E = o->hidden;
             cfg.tie = 1;

@@ -51,12 +51,13 @@ struct dsf_gpu {
     const float *fwd_in[DSF_MAX_LAYERS];  // the input each forward graph reads
     void *blas_ws;
     // Dropout (dsf_gpu_set_dropout): the rate, the host's generator, the keys of
-    // the last forward pass (the embedding's, then layer l's at l + 1), whether it
-    // dropped, and each layer's output after dropout (T,B,H).
+    // the last forward pass (the embedding's, then layer l's at l + 1; block k's
+    // recurrent branch's at 1 + 2k and its MLP's at 2 + 2k), whether it dropped,
+    // and each layer's output after dropout (T,B,H; stack only).
     float dropout;
     dsf_rng *rng;
     dsf_gpu_streams streams;  // where the B streams lie in the whole batch (the masks')
-    uint64_t keys[DSF_MAX_LAYERS + 1];
+    uint64_t keys[2 * DSF_MAX_LAYERS + 1];
     int dropped_now;
     float *dropped[DSF_MAX_LAYERS];
     // dsf_gpu_profile: events recorded on the stream where a phase begins (the
@@ -537,13 +538,30 @@ static const float *block_forward(dsf_gpu *g, int T) {
         layernorm_forward_gpu(g->stream, x, blk_t(g, P, k, LN1_W), blk_t(g, P, k, LN1_B), b->a,
                               b->st, b->st + TB, TB, H);
         forward_layer(g, k, b->a, H, T);
-        add_gpu(g->stream, b->xmid, x, g->layer[k].h + (size_t)B * H, NULL, TB, H);
+        const float *r = g->layer[k].h + (size_t)B * H;
+        if (g->dropped_now) {  // xmid = x + dropout(r)
+            g->keys[1 + 2 * k] = dsf_rng_u64(g->rng);
+            dropout_gpu(g->stream, r, b->xmid, T, B, H, &g->streams, g->dropout, g->keys[1 + 2 * k]);
+            r = b->xmid;
+        }
+        add_gpu(g->stream, b->xmid, x, r, NULL, TB, H);
         layernorm_forward_gpu(g->stream, b->xmid, blk_t(g, P, k, LN2_W), blk_t(g, P, k, LN2_B),
                               b->b, b->st + 2 * TB, b->st + 3 * TB, TB, H);
         gpu_sgemm(g->blas, 0, 1, TB, M, H, 1.0f, b->b, H, blk_t(g, P, k, FC1_W), H, 0.0f, b->u, M);
         bias_gelu_gpu(g->stream, b->u, blk_t(g, P, k, FC1_B), b->gl, TB, M);
-        add_gpu(g->stream, b->out, b->xmid, NULL, blk_t(g, P, k, FC2_B), TB, H);
-        gpu_sgemm(g->blas, 0, 1, TB, H, M, 1.0f, b->gl, M, blk_t(g, P, k, FC2_W), M, 1.0f, b->out, H);
+        if (g->dropped_now) {  // the MLP's output in dtmp (free until the backward pass), dropped
+            gpu_sgemm(g->blas, 0, 1, TB, H, M, 1.0f, b->gl, M, blk_t(g, P, k, FC2_W), M, 0.0f,
+                      g->dtmp, H);
+            add_gpu(g->stream, g->dtmp, g->dtmp, NULL, blk_t(g, P, k, FC2_B), TB, H);
+            g->keys[2 + 2 * k] = dsf_rng_u64(g->rng);
+            dropout_gpu(g->stream, g->dtmp, g->dtmp, T, B, H, &g->streams, g->dropout,
+                        g->keys[2 + 2 * k]);
+            add_gpu(g->stream, b->out, b->xmid, g->dtmp, NULL, TB, H);
+        } else {
+            add_gpu(g->stream, b->out, b->xmid, NULL, blk_t(g, P, k, FC2_B), TB, H);
+            gpu_sgemm(g->blas, 0, 1, TB, H, M, 1.0f, b->gl, M, blk_t(g, P, k, FC2_W), M, 1.0f,
+                      b->out, H);
+        }
         x = b->out;
     }
     layernorm_forward_gpu(g->stream, x, lnf_w(g, P), lnf_b(g, P), g->yf, g->stf, g->stf + TB, TB, H);
@@ -560,9 +578,8 @@ static void forward(dsf_gpu *g, const int32_t *x, const int32_t *y, int T) {
     mark(g, DSF_PROF_FORWARD);
     upload_tokens(g, x, y, T);
     embedding_forward_gpu(g->stream, enc_w(g, g->params), g->tokens, g->emb, TB, c->E);
-    // Dropout as lm_forward (not in the block architecture): one key per site from
-    // the host's generator, in order.
-    const int drop = g->dropped_now = g->dropout > 0 && g->rng && !g->block;
+    // Dropout as lm_forward: one key per site from the host's generator, in order.
+    const int drop = g->dropped_now = g->dropout > 0 && g->rng;
     if (drop) {
         g->keys[0] = dsf_rng_u64(g->rng);
         dropout_gpu(g->stream, g->emb, g->emb, T, B, c->E, &g->streams, g->dropout, g->keys[0]);
@@ -847,16 +864,22 @@ static void layer_backward(dsf_gpu *g, dsf_method meth, int l, const float *x, i
 // local error is d where its output joins it. Returns the embedding's gradient.
 static const float *block_backward(dsf_gpu *g, dsf_method meth, int T) {
     const int B = g->B, H = g->cfg.H, M = g->cfg.mlp, L = g->cfg.L, TB = T * B;
+    const int drop = g->dropped_now;
     float *G = g->grads, *d = g->d;
     layernorm_backward_gpu(g->stream, g->dtmp, g->blk[L - 1].out, g->stf, g->stf + TB,
                            lnf_w(g, g->params), d, 0, lnf_w(g, G), lnf_b(g, G), TB, H);
     for (int k = L - 1; k >= 0; k--) {
         const gpu_block *b = &g->blk[k];
         mark(g, DSF_PROF_PARAM_GRAD);
-        // The MLP branch.
-        gpu_sgemm(g->blas, 1, 0, H, M, TB, 1.0f, d, H, b->gl, M, 1.0f, blk_t(g, G, k, FC2_W), M);
-        colsum_gpu(g->stream, d, blk_t(g, G, k, FC2_B), TB, H);
-        gpu_sgemm(g->blas, 0, 0, TB, M, H, 1.0f, d, H, blk_t(g, g->params, k, FC2_W), M, 0.0f,
+        // The MLP branch (its output's gradient dm: d through its dropout, in e).
+        const float *dm = d;
+        if (drop) {
+            dropout_gpu(g->stream, d, g->e, T, B, H, &g->streams, g->dropout, g->keys[2 + 2 * k]);
+            dm = g->e;
+        }
+        gpu_sgemm(g->blas, 1, 0, H, M, TB, 1.0f, dm, H, b->gl, M, 1.0f, blk_t(g, G, k, FC2_W), M);
+        colsum_gpu(g->stream, dm, blk_t(g, G, k, FC2_B), TB, H);
+        gpu_sgemm(g->blas, 0, 0, TB, M, H, 1.0f, dm, H, blk_t(g, g->params, k, FC2_W), M, 0.0f,
                   g->du, M);
         gelu_backward_gpu(g->stream, g->du, b->u, (size_t)TB * M);
         gpu_sgemm(g->blas, 1, 0, M, H, TB, 1.0f, g->du, M, b->b, H, 1.0f, blk_t(g, G, k, FC1_W), H);
@@ -866,14 +889,18 @@ static const float *block_backward(dsf_gpu *g, dsf_method meth, int T) {
         layernorm_backward_gpu(g->stream, g->dtmp, b->xmid, b->st + 2 * TB, b->st + 3 * TB,
                                blk_t(g, g->params, k, LN2_W), d, 1, blk_t(g, G, k, LN2_W),
                                blk_t(g, G, k, LN2_B), TB, H);
-        // The recurrent branch: its local error is the stream's gradient.
-        CUDA_CHECK(cudaMemcpyAsync(g->e, d, (size_t)TB * H * sizeof(float),
-                                   cudaMemcpyDeviceToDevice, g->stream));
+        // The recurrent branch: its local error is the stream's gradient (through its dropout).
+        if (drop)
+            dropout_gpu(g->stream, d, g->e, T, B, H, &g->streams, g->dropout, g->keys[1 + 2 * k]);
+        else
+            CUDA_CHECK(cudaMemcpyAsync(g->e, d, (size_t)TB * H * sizeof(float),
+                                       cudaMemcpyDeviceToDevice, g->stream));
         layer_backward(g, meth, k, b->a, H, T);
         layernorm_backward_gpu(g->stream, g->dx, k ? g->blk[k - 1].out : g->emb, b->st, b->st + TB,
                                blk_t(g, g->params, k, LN1_W), d, 1, blk_t(g, G, k, LN1_W),
                                blk_t(g, G, k, LN1_B), TB, H);
     }
+    if (drop) dropout_gpu(g->stream, d, d, T, B, H, &g->streams, g->dropout, g->keys[0]);
     return d;
 }
 
@@ -974,7 +1001,7 @@ extern "C" void dsf_gpu_set_fit(dsf_gpu *g, int now, float rate) {
 
 extern "C" int dsf_gpu_set_dropout(dsf_gpu *g, float p, dsf_rng *rng) {
     DSF_ASSERT(p >= 0 && p < 1);
-    for (int l = 0; p > 0 && l < g->cfg.L; l++)
+    for (int l = 0; p > 0 && !g->block && l < g->cfg.L; l++)
         if (!g->dropped[l] &&
             gpu_alloc(&g->dropped[l], (size_t)g->T * g->B * g->cfg.H * sizeof(float)))
             return -1;

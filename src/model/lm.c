@@ -331,6 +331,7 @@ void lm_work_destroy(dsf_lm_work *w) {
         dsf_scan_cache_free(&w->lr_cache[l]);
         dsf_free(w->mask[l]);
         dsf_free(w->dropped[l]);
+        dsf_free(w->mask_mlp[l]);
     }
     memset(w, 0, sizeof *w);
 }
@@ -490,10 +491,14 @@ static void decoder_backward(dsf_lm *m, dsf_lm_work *w, const float *top, float 
 // ---- the block architecture ----
 
 // x ← x + RNN(LN1(x)), x ← x + fc2(GELU(fc1(LN2(x)))) for each block, then the
-// final LayerNorm and the tied decoder.
-static double block_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *y, int T) {
+// final LayerNorm and the tied decoder. With dropout (sl: the masks' layout;
+// the embedding's is done) each branch's output is dropped before it joins the
+// stream: the recurrent branch's under mask[k], the MLP's under mask_mlp[k].
+static double block_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *y, int T,
+                            const dsf_stream_layout *sl) {
     const int B = w->B, H = m->cfg.H, L = m->cfg.L, M = m->cfg.mlp;
     const size_t BH = (size_t)B * H, TB = (size_t)T * B, n = TB * H;
+    const int drop = w->dropped_now;
     w->xs[0] = w->emb;
     for (int k = 0; k < L; k++) {
         const struct dsf_block *p = &m->blk[k];
@@ -503,14 +508,26 @@ static double block_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *y, i
         layernorm_forward(x, p->ln1_w, p->ln1_b, bc->a, bc->st1, bc->st1 + TB, (int)TB, H);
         layer_forward(m, w, k, bc->a, H, T);
         const float *r = w->cache[k].h + BH;
+        if (drop) {  // xmid = x + dropout(r)
+            dropout_forward_streams(r, bc->xmid, w->mask[k], sl, H, w->dropout, w->rng);
+            r = bc->xmid;
+        }
         for (size_t i = 0; i < n; i++) bc->xmid[i] = x[i] + r[i];
         layernorm_forward(bc->xmid, p->ln2_w, p->ln2_b, bc->b, bc->st2, bc->st2 + TB, (int)TB, H);
         for (size_t row = 0; row < TB; row++) memcpy(bc->u + row * M, p->fc1_b, sizeof(float) * M);
         dsf_sgemm(0, 1, (int)TB, M, H, 1.0f, bc->b, H, p->fc1_w, H, 1.0f, bc->u, M);
         gelu_forward(bc->u, bc->gl, TB * M);
+        // The MLP's output: in out itself, or with dropout in dtmp (free until
+        // the backward pass), dropped, then added to the stream.
+        float *mo = drop ? w->dtmp : out;
         for (size_t row = 0; row < TB; row++)
-            for (int i = 0; i < H; i++) out[row * H + i] = bc->xmid[row * H + i] + p->fc2_b[i];
-        dsf_sgemm(0, 1, (int)TB, H, M, 1.0f, bc->gl, M, p->fc2_w, M, 1.0f, out, H);
+            for (int i = 0; i < H; i++)
+                mo[row * H + i] = (drop ? 0.0f : bc->xmid[row * H + i]) + p->fc2_b[i];
+        dsf_sgemm(0, 1, (int)TB, H, M, 1.0f, bc->gl, M, p->fc2_w, M, 1.0f, mo, H);
+        if (drop) {
+            dropout_forward_streams(mo, mo, w->mask_mlp[k], sl, H, w->dropout, w->rng);
+            for (size_t i = 0; i < n; i++) out[i] = bc->xmid[i] + mo[i];
+        }
     }
     layernorm_forward(w->xs[L], m->lnf_w, m->lnf_b, w->yf, w->stf, w->stf + TB, (int)TB, H);
     return decoder_forward(m, w, w->yf, y, T);
@@ -522,6 +539,7 @@ static void block_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth, int fit) 
     const int T = w->last_T, B = w->B, H = m->cfg.H, L = m->cfg.L, M = m->cfg.mlp;
     const size_t TB = (size_t)T * B, n = TB * H;
     float *d = w->d;
+    const int drop = w->dropped_now;
     decoder_backward(m, w, w->yf, w->dtmp, T);
     layernorm_backward(w->dtmp, w->xs[L], w->stf, w->stf + TB, m->lnf_w, d, m->g_lnf_w,
                        m->g_lnf_b, (int)TB, H);
@@ -529,10 +547,15 @@ static void block_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth, int fit) 
         const struct dsf_block *p = &m->blk[k];
         struct dsf_block *g = &m->g_blk[k];
         struct dsf_block_cache *bc = &w->bc[k];
-        // MLP branch.
-        dsf_sgemm(1, 0, H, M, (int)TB, 1.0f, d, H, bc->gl, M, 1.0f, g->fc2_w, M);
-        dsf_add_colsum(g->fc2_b, d, TB, H);
-        dsf_sgemm(0, 0, (int)TB, M, H, 1.0f, d, H, p->fc2_w, M, 0.0f, w->du, M);
+        // MLP branch (its output's gradient dm: d through its dropout, in e).
+        const float *dm = d;
+        if (drop) {
+            dropout_backward(d, w->mask_mlp[k], w->e, n);
+            dm = w->e;
+        }
+        dsf_sgemm(1, 0, H, M, (int)TB, 1.0f, dm, H, bc->gl, M, 1.0f, g->fc2_w, M);
+        dsf_add_colsum(g->fc2_b, dm, TB, H);
+        dsf_sgemm(0, 0, (int)TB, M, H, 1.0f, dm, H, p->fc2_w, M, 0.0f, w->du, M);
         gelu_backward(w->du, bc->u, w->du, TB * M);
         dsf_sgemm(1, 0, M, H, (int)TB, 1.0f, w->du, M, bc->b, H, 1.0f, g->fc1_w, H);
         dsf_add_colsum(g->fc1_b, w->du, TB, M);
@@ -540,14 +563,21 @@ static void block_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth, int fit) 
         layernorm_backward(w->dtmp, bc->xmid, bc->st2, bc->st2 + TB, p->ln2_w, w->e, g->ln2_w,
                            g->ln2_b, (int)TB, H);
         for (size_t i = 0; i < n; i++) d[i] += w->e[i];
-        // Recurrent branch: its local error is the stream's gradient.
-        memcpy(w->e, d, n * sizeof(float));
+        // Recurrent branch: its local error is the stream's gradient (through its dropout).
+        if (drop)
+            dropout_backward(d, w->mask[k], w->e, n);
+        else
+            memcpy(w->e, d, n * sizeof(float));
         layer_backward(m, w, meth, k, bc->a, H, T, fit);
         layernorm_backward(w->dx, w->xs[k], bc->st1, bc->st1 + TB, p->ln1_w, w->e, g->ln1_w,
                            g->ln1_b, (int)TB, H);
         for (size_t i = 0; i < n; i++) d[i] += w->e[i];
     }
-    memcpy(w->e, d, n * sizeof(float));  // the embedding's gradient, scattered by the caller
+    // The embedding's gradient, scattered by the caller (through its dropout).
+    if (drop)
+        dropout_backward(d, w->mask_emb, w->e, n);
+    else
+        memcpy(w->e, d, n * sizeof(float));
 }
 
 double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32_t *y, int T) {
@@ -564,24 +594,26 @@ double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32
         DSF_ASSERT(x[r] >= 0 && x[r] < V);
         memcpy(w->emb + r * E, m->encoder + (size_t)x[r] * E, E * sizeof(float));
     }
-    if (c->arch == DSF_ARCH_BLOCK) {
-        w->dropped_now = 0;
-        const double loss = block_forward(m, w, y, T);
-        dsf_prof_end(DSF_PROF_FORWARD, t0);
-        return loss;
-    }
-    const int drop = w->dropout > 0 && w->rng;
+    const int drop = w->dropout > 0 && w->rng, block = c->arch == DSF_ARCH_BLOCK;
     w->dropped_now = drop;
     if (drop && !w->mask_emb) {  // first use: the buffers for every site
         const size_t n = (size_t)w->T * B;
         DSF_ASSERT((w->mask_emb = dsf_alloc(n * E * sizeof(float))));
         for (int l = 0; l < L; l++) {
             DSF_ASSERT((w->mask[l] = dsf_alloc(n * H * sizeof(float))));
-            DSF_ASSERT((w->dropped[l] = dsf_alloc(n * H * sizeof(float))));
+            float **more = block ? &w->mask_mlp[l] : &w->dropped[l];
+            DSF_ASSERT((*more = dsf_alloc(n * H * sizeof(float))));
         }
     }
+    // The sites draw their keys in order: the embedding, then each layer (block:
+    // its recurrent branch, then its MLP branch).
     const dsf_stream_layout sl = {T, B, w->drop_B, w->drop_first};
     if (drop) dropout_forward_streams(w->emb, w->emb, w->mask_emb, &sl, E, w->dropout, w->rng);
+    if (block) {
+        const double loss = block_forward(m, w, y, T, &sl);
+        dsf_prof_end(DSF_PROF_FORWARD, t0);
+        return loss;
+    }
     const float *in = w->emb;
     int I = E;
     for (int l = 0; l < L; l++) {

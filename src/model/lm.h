@@ -116,7 +116,8 @@ typedef struct {
     float fit_rate;
     dsf_scan_cache lr_cache[DSF_MAX_LAYERS];  // lowrank blelloch powers, per layer
     // Dropout (inverted, a fresh mask each forward pass) on the embedding output,
-    // between layers and before the decoder, when dropout > 0 and rng is set
+    // between layers and before the decoder (block: on the embedding output and
+    // on each branch's output before it joins the stream), when dropout > 0 and rng is set
     // (training); evaluation leaves rng NULL. Buffers allocated on first use.
     float dropout;
     dsf_rng *rng;
@@ -125,8 +126,9 @@ typedef struct {
     // every process draws its part of one single-process mask (B, 0 by default).
     int64_t drop_B, drop_first;
     float *mask_emb;                  // (T,B,E)
-    float *mask[DSF_MAX_LAYERS];      // (T,B,H) on layer l's output
-    float *dropped[DSF_MAX_LAYERS];   // (T,B,H) layer l's output after dropout
+    float *mask[DSF_MAX_LAYERS];      // (T,B,H) on layer l's output (block: its recurrent branch's)
+    float *dropped[DSF_MAX_LAYERS];   // (T,B,H) layer l's output after dropout (stack only)
+    float *mask_mlp[DSF_MAX_LAYERS];  // (T,B,H) block l's MLP branch output (block only)
     int dropped_now;                  // the last forward pass used dropout
     // block: per block the LN1 output a, LN statistics (mean, 1/σ), the stream
     // after the recurrent branch xmid, the LN2 output b, fc1's output u and

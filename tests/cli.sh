@@ -86,6 +86,8 @@ if "$DSF" bench --device cuda --vocab 50 --emb 16 --hidden 32 --batch 4 --seq 8 
     --warmup 0 --gemm-size 64 2>&1 | grep -q "built without CUDA"; then
     expect_err "train --device cuda without CUDA" "built without CUDA (make CUDA=1)" \
         "$DSF" train --data "$tmp/words" --device cuda
+    expect_err "eval --device cuda without CUDA" "built without CUDA (make CUDA=1)" \
+        "$DSF" eval --ckpt "$tmp/none.safetensors" --data "$tmp/words" --device cuda
 fi
 
 # --- training, evaluation and sampling
@@ -443,6 +445,16 @@ if "$DSF" bench --device cuda --vocab 50 --emb 16 --hidden 32 --batch 4 --seq 8 
             if close_losses "$a" "$c"; then ok "--device cuda: block $cell $m losses match the CPU's"
             else fail "--device cuda: block $cell $m losses match the CPU's"; fi
         done
+    done
+    # dsf eval on the device: the CPU's loss (a stack and a block checkpoint)
+    for ck in "$tmp/g.safetensors" "$tmp/block.safetensors"; do
+        lc=$("$DSF" eval --ckpt "$ck" --data "$tmp/words" --split test 2>"$tmp/err" | sed -nE 's/^loss ([0-9.]+) .*/\1/p')
+        lg=$("$DSF" eval --ckpt "$ck" --data "$tmp/words" --split test --device cuda 2>"$tmp/err" | sed -nE 's/^loss ([0-9.]+) .*/\1/p')
+        if [ -n "$lc" ] && awk -v a="$lc" -v b="$lg" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b != "" && d <= 2e-4) }'; then
+            ok "--device cuda: dsf eval gives the CPU's loss ($(basename "$ck"): $lc, $lg)"
+        else
+            fail "--device cuda: dsf eval gives the CPU's loss ($(basename "$ck"): '$lc', '$lg')"
+        fi
     done
     # fit (GRU): a re-estimated every 2 steps on the device, as on the CPU
     a="$tmp/ga.csv" c="$tmp/gc.csv"

@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "core/gemm.h"
+#include "cuda/gpu.h"
 #include "model/evaluate.h"
 
 static const char *usage =
@@ -11,10 +12,15 @@ static const char *usage =
     "\n"
     "Prints the mean loss per token and the perplexity (and bits per character at\n"
     "character level) of the model in FILE on a split of PATH, tokenised with the\n"
-    "checkpoint's vocabulary. The model and level come from the checkpoint.";
+    "checkpoint's vocabulary. The model and level come from the checkpoint.\n"
+    "--device cuda evaluates on the GPU (a build with make CUDA=1).";
+
+static double gpu_forward(void *ctx, const int32_t *x, const int32_t *y, int T) {
+    return dsf_gpu_forward(ctx, x, y, T);
+}
 
 int cmd_eval(int argc, char **argv) {
-    const char *ckpt = NULL, *data = NULL, *split_name = "valid", *level = "word";
+    const char *ckpt = NULL, *data = NULL, *split_name = "valid", *level = "word", *device = "cpu";
     int batch = 0, seq = 0, threads = cli_default_threads();
     arg_spec specs[] = {
         OPT("ckpt", ARG_STR, &ckpt, 0, 0, "checkpoint to evaluate"),
@@ -24,13 +30,15 @@ int cmd_eval(int argc, char **argv) {
         OPT("batch", ARG_INT, &batch, 0, 1 << 20, "batch size (0: the checkpoint's eval batch)"),
         OPT("seq", ARG_INT, &seq, 0, 1 << 20, "sequence length (0: the checkpoint's)"),
         OPT("threads", ARG_INT, &threads, 1, 4096, "threads"),
+        OPT("device", ARG_STR, &device, 0, 0, "cpu, or cuda (a build with make CUDA=1)"),
     };
     const int n = (int)(sizeof specs / sizeof specs[0]);
     int rc = args_parse(argc, argv, specs, n, usage);
     if (rc) return rc > 0 ? 0 : -1;  // 1: --help was printed
     if (!ckpt || !data) return dsf_error_set("--ckpt and --data are required (see --help)");
-    int split;
+    int split, cuda = 0;
     if (dsf_split_parse(split_name, &split)) return -1;
+    if ((rc = cli_parse_device(device, &cuda))) return rc;
     dsf_set_threads(threads);
 
     dsf_lm m;
@@ -44,7 +52,13 @@ int cmd_eval(int argc, char **argv) {
     if (cli_check_level(specs, n, level, run.level) == 0 &&
         corpus_load_split(data, run.level, v, split, &tokens) == 0 &&
         lm_work_create(&w, &m.cfg, batch ? batch : run.eval_batch, seq ? seq : run.seq) == 0) {
-        double loss = lm_evaluate(&m, &w, &tokens, w.T);
+        double loss = NAN;
+        dsf_gpu *g = NULL;
+        if (!cuda)
+            loss = lm_evaluate(&m, &w, &tokens, w.T);
+        else if (dsf_gpu_create_eval(&g, &m, w.B, w.T) == 0)  // from a zero state, as lm_evaluate
+            loss = lm_evaluate_fn(gpu_forward, g, w.B, &tokens, w.T);
+        dsf_gpu_destroy(g);
         if (!isnan(loss)) {
             char buf[96];
             cli_format_loss(buf, sizeof buf, loss, run.level);

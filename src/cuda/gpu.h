@@ -37,8 +37,9 @@
 //
 // Implemented: the GRU, the Elman cell and the LSTM (its backward as
 // lstm_layer_backward: BPTT carries δh and δc step by step; DSF scans δh with
-// a_h, then δc's local part with a_c), --arch stack (tied or not; dropout) and
-// --arch block (LayerNorm, GELU MLP and residual kernels in block.cu);
+// a_h, then δc's local part with a_c), --arch stack (tied or not) and --arch
+// block (LayerNorm, GELU MLP and residual kernels in block.cu), with dropout
+// (the CPU's masks, placed in the whole batch by dsf_gpu_set_streams);
 // bptt, ft and dsf with a feedback that is one vector a per layer (uniform,
 // zero, identity, const, ssm; fit, re-estimated on the device), diag (each step's exact Jacobian
 // diagonal by one kernel, then the chunked scan with a varying a) or lowrank

@@ -577,8 +577,8 @@ static int train_loop(trainer *tr, const train_opts *opt) {
                         isfinite(loss) ? "gradient norm" : "loss");
             reset_state(tr);  // the carried state is likely bad too
             if (++bad >= opt->max_bad) {
-                rc = dsf_error_set("%d consecutive non-finite steps: stopping (the last "
-                                   "checkpoint written is intact)", bad);
+                rc = dsf_error_set("%d consecutive non-finite steps: stopping%s", bad,
+                                   opt->save ? " (the last checkpoint written is intact)" : "");
                 break;
             }
         } else {

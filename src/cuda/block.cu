@@ -130,7 +130,7 @@ static __global__ void add_kernel(float *out, const float *a, const float *b, co
                                   size_t n, int D) {
     const size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (k >= n) return;
-    float v = a[k];
+    float v = a ? a[k] : 0.0f;
     if (b) v += b[k];
     if (bias) v += bias[k % D];
     out[k] = v;

@@ -92,7 +92,7 @@ void layernorm_backward_gpu(cudaStream_t s, const float *dy, const float *x, con
 void bias_gelu_gpu(cudaStream_t s, float *u, const float *bias, float *y, int n, int M);
 // d (n) *= GELU'(u).
 void gelu_backward_gpu(cudaStream_t s, float *d, const float *u, size_t n);
-// out (n,D) = a + b + bias (a row vector); b and bias may be NULL, out may be a.
+// out (n,D) = a + b + bias (a row vector); any of them may be NULL (zero), out may be a or b.
 void add_gpu(cudaStream_t s, float *out, const float *a, const float *b, const float *bias, int n,
              int D);
 

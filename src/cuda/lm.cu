@@ -549,18 +549,15 @@ static const float *block_forward(dsf_gpu *g, int T) {
                               b->b, b->st + 2 * TB, b->st + 3 * TB, TB, H);
         gpu_sgemm(g->blas, 0, 1, TB, M, H, 1.0f, b->b, H, blk_t(g, P, k, FC1_W), H, 0.0f, b->u, M);
         bias_gelu_gpu(g->stream, b->u, blk_t(g, P, k, FC1_B), b->gl, TB, M);
-        if (g->dropped_now) {  // the MLP's output in dtmp (free until the backward pass), dropped
-            gpu_sgemm(g->blas, 0, 1, TB, H, M, 1.0f, b->gl, M, blk_t(g, P, k, FC2_W), M, 0.0f,
-                      g->dtmp, H);
-            add_gpu(g->stream, g->dtmp, g->dtmp, NULL, blk_t(g, P, k, FC2_B), TB, H);
+        // The MLP's output: in out itself, or with dropout in dtmp (free until the
+        // backward pass), dropped, then added to the stream (as model/lm.c).
+        float *mo = g->dropped_now ? g->dtmp : b->out;
+        add_gpu(g->stream, mo, g->dropped_now ? NULL : b->xmid, NULL, blk_t(g, P, k, FC2_B), TB, H);
+        gpu_sgemm(g->blas, 0, 1, TB, H, M, 1.0f, b->gl, M, blk_t(g, P, k, FC2_W), M, 1.0f, mo, H);
+        if (g->dropped_now) {
             g->keys[2 + 2 * k] = dsf_rng_u64(g->rng);
-            dropout_gpu(g->stream, g->dtmp, g->dtmp, T, B, H, &g->streams, g->dropout,
-                        g->keys[2 + 2 * k]);
-            add_gpu(g->stream, b->out, b->xmid, g->dtmp, NULL, TB, H);
-        } else {
-            add_gpu(g->stream, b->out, b->xmid, NULL, blk_t(g, P, k, FC2_B), TB, H);
-            gpu_sgemm(g->blas, 0, 1, TB, H, M, 1.0f, b->gl, M, blk_t(g, P, k, FC2_W), M, 1.0f,
-                      b->out, H);
+            dropout_gpu(g->stream, mo, mo, T, B, H, &g->streams, g->dropout, g->keys[2 + 2 * k]);
+            add_gpu(g->stream, b->out, b->xmid, mo, NULL, TB, H);
         }
         x = b->out;
     }

@@ -297,8 +297,7 @@ __host__ __device__ inline void fit_update_unit(float *a, double num, double den
 // batch's (T,B_all,W), which its mask is a hash of (dropout_forward_streams).
 __host__ __device__ inline unsigned long long dropout_index(size_t k, long long W, long long B,
                                                             long long B_all, long long first) {
-    const long long row = (long long)(k / W), t = row / B, b = row % B;
-    return (unsigned long long)((t * B_all + first + b) * W + (long long)(k % W));
+    return dsf_dropout_row((long long)(k / W), B, B_all, first, W) + k % W;
 }
 
 // y_k = x_k · m_k, m_k = 0 when the element of index kg is dropped under key,

@@ -75,8 +75,7 @@ void dropout_forward_streams(const float *x, float *y, float *mask, const dsf_st
     const int64_t rows = sl->T * sl->B;
 #pragma omp parallel for schedule(static) if (rows * W > 65536)
     for (int64_t r = 0; r < rows; r++) {
-        const int64_t t = r / sl->B, b = r % sl->B;
-        const uint64_t k0 = (uint64_t)((t * sl->B_all + sl->first + b) * W);
+        const uint64_t k0 = dsf_dropout_row(r, sl->B, sl->B_all, sl->first, W);
         const size_t o = (size_t)r * W;
         for (int64_t i = 0; i < W; i++) {
             mask[o + i] = dsf_dropout_uniform(key, k0 + i) < p ? 0.0f : keep;

@@ -41,6 +41,17 @@ static inline float dsf_dropout_uniform(uint64_t key, uint64_t k) {
     return (float)(z >> 40) * 0x1.0p-24f;
 }
 
+// The index of the first element of row r of time-major rows (T, B, W) that are
+// streams [first, first + B) of B_all: (t·B_all + first + b)·W, t = r / B,
+// b = r mod B (dropout_forward_streams below; the CUDA backend's dropout too).
+#ifdef __CUDACC__
+__host__ __device__
+#endif
+static inline uint64_t dsf_dropout_row(int64_t r, int64_t B, int64_t B_all, int64_t first,
+                                       int64_t W) {
+    return (uint64_t)(((r / B) * B_all + first + r % B) * W);
+}
+
 // A fresh mask m (n) for rate p in [0, 1) from one draw of rng, then y = x ⊙ m
 // (y may be x). Element k's fate is dsf_dropout_uniform(key, k).
 void dropout_forward(const float *x, float *y, float *mask, size_t n, float p, dsf_rng *rng);

@@ -25,6 +25,10 @@ int cli_parse_scan(const char *s, dsf_scan_kind *out);
 // --device: 0 for cpu, 1 for cuda; a cuda that this build or machine lacks is one
 // line on stderr and 1 (the exit status); an unknown name is -1 with the error set.
 int cli_parse_device(const char *s, int *cuda);
+// lm_evaluate on a GPU instance g (dsf_gpu_create_eval, its parameters set) with
+// B streams of T steps: from a zero state, the same batching.
+struct dsf_gpu;
+double cli_gpu_evaluate(struct dsf_gpu *g, int B, const dsf_tokens *tokens, int T);
 // Refuses --scan fft for a feedback it cannot apply (diag, lowrank).
 int cli_check_feedback_scan(const dsf_feedback *fb, dsf_scan_kind scan);
 // Refuses a feedback a cell does not have (fit: gru only; lowrank: not lstm).

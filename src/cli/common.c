@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "cuda/gpu.h"
+#include "model/evaluate.h"
 
 int cli_default_threads(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -63,6 +64,15 @@ int cli_parse_device(const char *s, int *cuda) {
         return 1;
     }
     return 0;
+}
+
+static double gpu_forward(void *ctx, const int32_t *x, const int32_t *y, int T) {
+    return dsf_gpu_forward(ctx, x, y, T);
+}
+
+double cli_gpu_evaluate(dsf_gpu *g, int B, const dsf_tokens *tokens, int T) {
+    dsf_gpu_reset_state(g);
+    return lm_evaluate_fn(gpu_forward, g, B, tokens, T);
 }
 
 int cli_check_feedback_scan(const dsf_feedback *fb, dsf_scan_kind scan) {

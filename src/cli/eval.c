@@ -15,10 +15,6 @@ static const char *usage =
     "checkpoint's vocabulary. The model and level come from the checkpoint.\n"
     "--device cuda evaluates on the GPU (a build with make CUDA=1).";
 
-static double gpu_forward(void *ctx, const int32_t *x, const int32_t *y, int T) {
-    return dsf_gpu_forward(ctx, x, y, T);
-}
-
 int cmd_eval(int argc, char **argv) {
     const char *ckpt = NULL, *data = NULL, *split_name = "valid", *level = "word", *device = "cpu";
     int batch = 0, seq = 0, threads = cli_default_threads();
@@ -56,8 +52,8 @@ int cmd_eval(int argc, char **argv) {
         dsf_gpu *g = NULL;
         if (!cuda)
             loss = lm_evaluate(&m, &w, &tokens, w.T);
-        else if (dsf_gpu_create_eval(&g, &m, w.B, w.T) == 0)  // from a zero state, as lm_evaluate
-            loss = lm_evaluate_fn(gpu_forward, g, w.B, &tokens, w.T);
+        else if (dsf_gpu_create_eval(&g, &m, w.B, w.T) == 0)
+            loss = cli_gpu_evaluate(g, w.B, &tokens, w.T);
         dsf_gpu_destroy(g);
         if (!isnan(loss)) {
             char buf[96];

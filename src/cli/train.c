@@ -125,18 +125,13 @@ static int gpu_setup(trainer *tr) {
     return dsf_gpu_create_eval(&tr->egpu, &tr->m, tr->ew.B, run->seq);
 }
 
-static double gpu_eval_forward(void *ctx, const int32_t *x, const int32_t *y, int T) {
-    return dsf_gpu_forward(ctx, x, y, T);
-}
-
 // The mean loss of the model's host parameters over a split: on the GPU with
 // --device cuda (the same batching, from a zero state), else lm_evaluate.
 static double evaluate(trainer *tr, int split) {
     const dsf_tokens *tokens = &tr->corpus.split[split];
     if (!tr->egpu) return lm_evaluate(&tr->m, &tr->ew, tokens, tr->run.seq);
     dsf_gpu_set_params(tr->egpu, tr->m.params);
-    dsf_gpu_reset_state(tr->egpu);
-    return lm_evaluate_fn(gpu_eval_forward, tr->egpu, tr->ew.B, tokens, tr->run.seq);
+    return cli_gpu_evaluate(tr->egpu, tr->ew.B, tokens, tr->run.seq);
 }
 
 // Collective. Each rank carries the state of its own streams; rank 0 gathers

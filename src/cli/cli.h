@@ -29,6 +29,9 @@ int cli_parse_device(const char *s, int *cuda);
 // B streams of T steps: from a zero state, the same batching.
 struct dsf_gpu;
 double cli_gpu_evaluate(struct dsf_gpu *g, int B, const dsf_tokens *tokens, int T);
+// The same with sequence batching (lm_evaluate_seqs), each batch from a zero state.
+double cli_gpu_evaluate_seqs(struct dsf_gpu *g, int B, const dsf_tokens *tokens, int T,
+                             int32_t pad);
 // Refuses --scan fft for a feedback it cannot apply (diag, lowrank).
 int cli_check_feedback_scan(const dsf_feedback *fb, dsf_scan_kind scan);
 // Refuses a feedback a cell does not have (fit: gru only; lowrank: not lstm).
@@ -49,7 +52,7 @@ int cli_check_level(const arg_spec *specs, int n, const char *level, dsf_level c
         OPT("feedback", ARG_STR, &(o).feedback, 0, 0, CLI_FEEDBACK_HELP),                     \
         OPT("scan", ARG_STR, &(o).scan, 0, 0, "dsf scan: seq, blelloch or fft")
 #define CLI_FEEDBACK_HELP                                                               \
-    "dsf feedback: uniform[:LO,HI], zero, identity, const:C, ssm, fit[:N], diag, lowrank:R; " \
+    "dsf feedback: uniform[:LO,HI], linspace[:LO,HI], zero, identity, const:C, ssm, fit[:N], diag, lowrank:R; " \
     "+K: K correction sweeps"
 
 #endif

@@ -75,6 +75,12 @@ double cli_gpu_evaluate(dsf_gpu *g, int B, const dsf_tokens *tokens, int T) {
     return lm_evaluate_fn(gpu_forward, g, B, tokens, T);
 }
 
+static void gpu_reset(void *ctx) { dsf_gpu_reset_state(ctx); }
+
+double cli_gpu_evaluate_seqs(dsf_gpu *g, int B, const dsf_tokens *tokens, int T, int32_t pad) {
+    return lm_evaluate_seqs_fn(gpu_forward, gpu_reset, g, B, tokens, T, pad);
+}
+
 int cli_check_feedback_scan(const dsf_feedback *fb, dsf_scan_kind scan) {
     if (scan == DSF_SCAN_FFT && !dsf_feedback_is_diagonal_stationary(fb)) {
         char name[64];

@@ -18,10 +18,15 @@ static const char *usage =
     "drawn as uniform; --feedback fit estimates a on the tokens first (from a = 0),\n"
     "then takes the gradient with it. Writes the gradient of the mean cross-entropy\n"
     "under the same tensor names, the one-element tensor `loss`, and for dsf the\n"
-    "feedback vectors used (none for diag, which uses the Jacobian's). No update.";
+    "feedback vectors used (none for diag, which uses the Jacobian's). No update.\n"
+    "\n"
+    "--arch residual: the stack with x <- x + RNN(x) at every layer (the tensors are the\n"
+    "stack's). --ignore-index P: rows padded with P; a target equal to P carries no\n"
+    "loss and the loss is the mean over the others (an input P stays an input).";
 
 // Reads B lines of T+1 integers into x, y (T,B) time-major.
-static int read_tokens(const char *path, int V, int32_t **x, int32_t **y, int *B, int *T) {
+static int read_tokens(const char *path, int V, int64_t ignore, int32_t **x, int32_t **y, int *B,
+                       int *T) {
     FILE *f = fopen(path, "r");
     if (!f) return dsf_error_set("cannot open %s: %s", path, strerror(errno));
     int64_t *ids = NULL;
@@ -70,7 +75,8 @@ static int read_tokens(const char *path, int V, int32_t **x, int32_t **y, int *B
         for (int b = 0; b < rows; b++)
             for (int t = 0; t < cols - 1; t++) {
                 (*x)[(size_t)t * rows + b] = (int32_t)ids[(size_t)b * cols + t];
-                (*y)[(size_t)t * rows + b] = (int32_t)ids[(size_t)b * cols + t + 1];
+                const int64_t target = ids[(size_t)b * cols + t + 1];
+                (*y)[(size_t)t * rows + b] = target == ignore ? DSF_IGNORE : (int32_t)target;
             }
     }
     free(ids);
@@ -79,9 +85,9 @@ static int read_tokens(const char *path, int V, int32_t **x, int32_t **y, int *B
 
 int cmd_grad(int argc, char **argv) {
     const char *init = NULL, *tokens = NULL, *out = NULL, *method_name = "bptt", *cell = "gru",
-               *feedback = "uniform", *scan_name = "seq";
+               *feedback = "uniform", *scan_name = "seq", *arch_name = NULL;
     int threads = cli_default_threads();
-    int64_t seed = 1;
+    int64_t seed = 1, ignore = -1;
     arg_spec specs[] = {
         OPT("init", ARG_STR, &init, 0, 0, "model (safetensors, PyTorch names)"),
         OPT("tokens", ARG_STR, &tokens, 0, 0, "B lines of T+1 token ids"),
@@ -91,6 +97,10 @@ int cmd_grad(int argc, char **argv) {
         OPT("feedback", ARG_STR, &feedback, 0, 0, "dsf feedback (default: the model's, else uniform)"),
         OPT("scan", ARG_STR, &scan_name, 0, 0, "dsf scan: seq, blelloch or fft"),
         OPT("seed", ARG_I64, &seed, 0, 9.2e18, "seed for a drawn feedback"),
+        OPT("arch", ARG_STR, &arch_name, 0, 0,
+            "stack, residual or block (default: the file's; residual only when asked)"),
+        OPT("ignore-index", ARG_I64, &ignore, 0, 2147483647.0,
+            "padding id: targets equal to it carry no loss"),
         OPT("threads", ARG_INT, &threads, 1, 4096, "threads"),
     };
     const int n = (int)(sizeof specs / sizeof specs[0]);
@@ -123,12 +133,31 @@ int cmd_grad(int argc, char **argv) {
         lm_destroy(&m);
         return -1;
     }
+    if (arch_name) {  // residual has the stack's tensors: the flag decides
+        dsf_arch arch;
+        if (dsf_arch_parse(arch_name, &arch)) {
+            lm_destroy(&m);
+            return -1;
+        }
+        const int block = m.cfg.arch == DSF_ARCH_BLOCK;
+        if (block != (arch == DSF_ARCH_BLOCK)) {
+            lm_destroy(&m);
+            return dsf_error_set("--arch %s, but %s holds a %s model", arch_name, init,
+                                 block ? "block" : "stack");
+        }
+        if (arch == DSF_ARCH_RESIDUAL && m.cfg.E != m.cfg.H) {
+            lm_destroy(&m);
+            return dsf_error_set("--arch residual needs the embedding size equal to the hidden "
+                                 "size (%s has %d and %d)", init, m.cfg.E, m.cfg.H);
+        }
+        m.cfg.arch = arch;
+    }
     int32_t *x = NULL, *y = NULL;
     int B = 0, T = 0;
     dsf_lm_work w;
     memset(&w, 0, sizeof w);
     rc = -1;
-    if (read_tokens(tokens, m.cfg.V, &x, &y, &B, &T) == 0 &&
+    if (read_tokens(tokens, m.cfg.V, ignore, &x, &y, &B, &T) == 0 &&
         lm_work_create(&w, &m.cfg, B, T) == 0) {
         dsf_rng rng;
         dsf_rng_seed(&rng, (uint64_t)seed);

@@ -67,8 +67,8 @@ static task_eval evaluate(const dsf_lm *m, dsf_lm_work *w, const dsf_task *t, in
             int all = 1;
             for (int s = 0; s < T; s++) {
                 const size_t r = (size_t)s * B + b;
-                if (y[r] == DSF_IGNORE) continue;
-                const float *p = w->probs + r * V;
+                const float *p = lm_row_probs(w, r, V);
+                if (!p) continue;  // an ignored target
                 int best = 0;
                 for (int v = 1; v < V; v++) best = p[v] > p[best] ? v : best;
                 right += best == y[r];

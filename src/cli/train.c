@@ -26,7 +26,15 @@ static const char *usage =
     "runs): parameters, moments and the carried state are copied back to the host\n"
     "for checkpoints, which are the CPU's. Under MPI each process takes one GPU (its\n"
     "rank on the node modulo the GPUs there) and the gradients are averaged through\n"
-    "the host.";
+    "the host.\n"
+    "\n"
+    "--recipe paper-ptb sets the authors' PTB recipe (their PyTorch code, GitHub\n"
+    "p0lcAi/DSF) for every flag not given: --arch residual --batching sentence\n"
+    "--seq 64 --batch 128 --eval-batch 256 --optim adam --lr 1e-3 --weight-decay 1e-4\n"
+    "--clip 0 --schedule step:10,0.1 --epochs 30 --evals 50 --init-std 0.02\n"
+    "--feedback linspace --layers 1 --hidden 256 --emb (= --hidden). Every line of the\n"
+    "data is then a sentence <bos> w1 .. wn <eos> from a zero state, cut to --seq + 1\n"
+    "tokens and padded; padding carries no loss.";
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { stop_requested = sig; }
@@ -35,10 +43,10 @@ typedef struct {
     const char *arch;
     int mlp;
     const char *data, *level, *cell, *method, *feedback, *scan, *optim, *save, *resume, *log, *init,
-        *device;
-    int layers, emb, hidden, batch, seq, eval_batch, threads, log_every, max_bad;
+        *device, *batching, *schedule, *recipe;
+    int layers, emb, hidden, batch, seq, eval_batch, threads, log_every, max_bad, evals;
     int64_t epochs, steps, warmup, stop_at;
-    double lr, clip, weight_decay, dropout;
+    double lr, clip, weight_decay, dropout, init_std, warmup_ratio;
     int64_t seed;
     int no_test, tie;
 } train_opts;
@@ -51,7 +59,9 @@ typedef struct {
     dsf_run run;
     dsf_rng rng;
     dsf_corpus corpus;
-    dsf_batcher bt;
+    dsf_batcher bt;       // stream batching
+    dsf_seq_batcher sb;   // sentence batching (seqs set)
+    int seqs;
     float *best;        // parameters with the best validation loss
     double best_seen;   // that loss, counting evaluations in the middle of an epoch
     FILE *log;
@@ -64,6 +74,10 @@ typedef struct {
     dsf_gpu *gpu;         // --device cuda: the steps run there; NULL on the CPU
     dsf_gpu *egpu;        // --device cuda: evaluation runs there (batch --eval-batch)
 } trainer;
+
+static int64_t steps_per_epoch(const trainer *tr) {
+    return tr->seqs ? seqbatch_steps(&tr->sb) : batcher_steps(&tr->bt, tr->run.seq);
+}
 
 static void log_row(trainer *tr, const char *kind, double loss, double lr, double gnorm,
                     double tok_s) {
@@ -96,7 +110,7 @@ static void gpu_download(trainer *tr) {
     dsf_gpu_get_state(tr->gpu, tr->w.state);
     dsf_gpu_get_state_c(tr->gpu, tr->w.state_c);  // the LSTM's c (zeros otherwise)
     dsf_gpu_get_feedback(tr->gpu, tr->m.feedback);  // fit's re-estimates
-    if (tr->o.kind == DSF_OPTIM_ADAMW) dsf_gpu_get_moments(tr->gpu, tr->o.m, tr->o.v);
+    if (tr->o.m) dsf_gpu_get_moments(tr->gpu, tr->o.m, tr->o.v);
 }
 
 // Zeroes the carried state (on the device too).
@@ -113,6 +127,9 @@ static void reset_state(trainer *tr) {
 // cannot train is refused.
 static int gpu_setup(trainer *tr) {
     const dsf_run *run = &tr->run;
+    if (run->optim == DSF_OPTIM_ADAM)
+        return dsf_error_set("--device cuda: --optim adam (coupled L2) is not implemented on the "
+                             "GPU (sgd and adamw are)");
     if (dsf_gpu_select(dist_local_rank()) < 0 || dsf_gpu_check(&tr->m, run->method, run->scan) ||
         dsf_gpu_create(&tr->gpu, &tr->m, &tr->o, (int)tr->count, run->seq, run->scan) ||
         dsf_gpu_set_dropout(tr->gpu, run->dropout, &tr->rng))  // the CPU's masks, drawn alike
@@ -129,8 +146,10 @@ static int gpu_setup(trainer *tr) {
 // --device cuda (the same batching, from a zero state), else lm_evaluate.
 static double evaluate(trainer *tr, int split) {
     const dsf_tokens *tokens = &tr->corpus.split[split];
+    if (tr->seqs && !tr->egpu) return lm_evaluate_seqs(&tr->m, &tr->ew, tokens, tr->run.seq, DSF_PAD_ID);
     if (!tr->egpu) return lm_evaluate(&tr->m, &tr->ew, tokens, tr->run.seq);
     dsf_gpu_set_params(tr->egpu, tr->m.params);
+    if (tr->seqs) return cli_gpu_evaluate_seqs(tr->egpu, tr->ew.B, tokens, tr->run.seq, DSF_PAD_ID);
     return cli_gpu_evaluate(tr->egpu, tr->ew.B, tokens, tr->run.seq);
 }
 
@@ -178,11 +197,13 @@ static int validate(trainer *tr, const train_opts *opt, int epoch_end) {
                 epoch_end ? "end of epoch" : "in epoch", tr->run.epoch + (tr->run.epoch_pos > 0),
                 tr->run.step, buf, dsf_now() - t, improved ? " | best" : "");
     log_row(tr, "valid", val, optim_lr(&tr->o), 0, 0);
-    // The plateau rule looks at epoch-end evaluations only.
+    // The plateau rule looks at epoch-end evaluations only; with --evals the best
+    // of every evaluation is the run's.
     int plateau = epoch_end && !(val < tr->run.best_val);
     if (epoch_end && !plateau) tr->run.best_val = val;
     if (improved) {
         tr->best_seen = val;
+        if (tr->run.evals > 0) tr->run.best_val = val;
         memcpy(tr->best, tr->m.params, tr->m.n * sizeof(float));
         if (opt->save) {
             char path[4096];
@@ -190,7 +211,7 @@ static int validate(trainer *tr, const train_opts *opt, int epoch_end) {
             if (save_checkpoint(tr, path)) return -1;
         }
     }
-    if (plateau && tr->o.kind == DSF_OPTIM_SGD) {
+    if (plateau && tr->o.kind == DSF_OPTIM_SGD && tr->o.sched == DSF_SCHED_AUTO) {
         tr->o.lr /= 4;
         if (tr->root)
             fprintf(stderr, "| validation did not improve: learning rate now %g\n", tr->o.lr);
@@ -226,8 +247,19 @@ static int check_resume(const dsf_run *ck, const train_opts *o, const arg_spec *
     CONFLICT("lr", o->lr != ck->base_lr, "%g", o->lr, ck->base_lr)
     CONFLICT("clip", o->clip != ck->clip, "%g", o->clip, ck->clip)
     CONFLICT("dropout", o->dropout != ck->dropout, "%g", o->dropout, ck->dropout)
-    CONFLICT("arch", strcmp(o->arch, mc->arch == DSF_ARCH_BLOCK ? "block" : "stack"), "%s",
-             o->arch, mc->arch == DSF_ARCH_BLOCK ? "block" : "stack")
+    CONFLICT("arch", strcmp(o->arch, dsf_arch_name(mc->arch)), "%s", o->arch,
+             dsf_arch_name(mc->arch))
+    const char *unit = ck->unit == DSF_UNIT_SENTENCE ? "sentence" : "stream";
+    CONFLICT("batching", strcmp(o->batching, unit), "%s", o->batching, unit)
+    CONFLICT("evals", o->evals != ck->evals, "%d", o->evals, ck->evals)
+    CONFLICT("init-std", o->init_std != ck->init_std, "%g", o->init_std, ck->init_std)
+    if (args_given(specs, n, "schedule")) {
+        dsf_schedule sc;
+        char canon[48];
+        if (dsf_schedule_parse(o->schedule, &sc)) return -1;
+        dsf_schedule_format(&sc, canon, sizeof canon);
+        CONFLICT("schedule", strcmp(canon, ck->schedule), "%s", canon, ck->schedule)
+    }
     CONFLICT("mlp", o->mlp != mc->mlp, "%d", o->mlp, mc->mlp)
     CONFLICT("tie", o->tie != mc->tie, "%s", o->tie ? "given" : "absent",
              mc->tie ? "tied" : "untied")
@@ -353,11 +385,19 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
     dsf_optim_kind optim;
     dsf_feedback fb;
     dsf_scan_kind scan;
+    dsf_arch arch;
+    dsf_schedule sched;
+    dsf_unit unit = DSF_UNIT_STREAM;
     if (dsf_method_parse(o->method, &method) || dsf_optim_parse(o->optim, &optim) ||
         dsf_feedback_parse(o->feedback, &fb) || cli_parse_scan(o->scan, &scan) ||
-        cli_check_feedback_scan(&fb, scan) || cli_check_feedback_cell(&fb, cell))
+        cli_check_feedback_scan(&fb, scan) || cli_check_feedback_cell(&fb, cell) ||
+        dsf_arch_parse(o->arch, &arch) || dsf_schedule_parse(o->schedule, &sched))
         return -1;
-    if (optim == DSF_OPTIM_ADAMW && !args_given(specs, nspecs, "lr")) o->lr = 1e-3;
+    if (strcmp(o->batching, "sentence") == 0)
+        unit = DSF_UNIT_SENTENCE;
+    else if (strcmp(o->batching, "stream") != 0)
+        return dsf_error_set("unknown batching '%s' (expected stream or sentence)", o->batching);
+    if (optim != DSF_OPTIM_SGD && !args_given(specs, nspecs, "lr")) o->lr = 1e-3;
 
     st_file *ck = NULL;
     dsf_vocab *ck_vocab = NULL;
@@ -372,8 +412,11 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
             return -1;
         }
         level = run->level;
+        unit = run->unit;
+        if (dsf_schedule_parse(run->schedule, &sched)) goto fail;
     }
-    if (corpus_load(&tr->corpus, o->data, level)) goto fail;
+    if (corpus_load_units(&tr->corpus, o->data, level, unit)) goto fail;
+    tr->seqs = unit == DSF_UNIT_SENTENCE;
     if (ck && !same_vocab(ck_vocab, tr->corpus.vocab)) {
         dsf_error_set("the vocabulary of %s (%d entries) differs from the checkpoint's (%d)",
                       o->data, vocab_size(tr->corpus.vocab), vocab_size(ck_vocab));
@@ -382,38 +425,41 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
     if (!ck) {
         dsf_lm_config cfg = {.V = vocab_size(tr->corpus.vocab), .E = o->emb, .H = o->hidden,
                              .L = o->layers, .cell = cell, .tie = o->tie};
-        if (strcmp(o->arch, "block") == 0) {
-            // Residual blocks keep one stream of width H: the embedding is H wide, tied.
+        cfg.arch = arch;
+        if (arch != DSF_ARCH_STACK) {
+            // A residual stream keeps one width H: the embedding is H wide.
             if (args_given(specs, nspecs, "emb") && o->emb != o->hidden) {
-                dsf_error_set("--arch block needs --emb equal to --hidden (or no --emb)");
+                dsf_error_set("--arch %s needs --emb equal to --hidden (or no --emb)", o->arch);
                 goto fail;
             }
-            cfg.arch = DSF_ARCH_BLOCK;
             cfg.E = o->hidden;
+        }
+        if (arch == DSF_ARCH_BLOCK) {  // tied
             cfg.tie = 1;
             cfg.mlp = o->mlp > 0 ? o->mlp : 4 * o->hidden;
-        } else if (strcmp(o->arch, "stack") != 0) {
-            dsf_error_set("unknown architecture '%s' (expected stack or block)", o->arch);
-            goto fail;
         }
         if (lm_create(&tr->m, &cfg)) goto fail;
         *run = (dsf_run){.level = level, .method = method, .optim = optim, .batch = o->batch,
                          .seq = o->seq, .eval_batch = o->eval_batch, .seed = (uint64_t)o->seed,
                          .clip = o->clip, .base_lr = o->lr, .lr = o->lr, .best_val = INFINITY,
-                         .dropout = o->dropout,
-                         .world_size = dist_size()};
+                         .dropout = o->dropout, .unit = unit, .evals = o->evals,
+                         .init_std = o->init_std, .world_size = dist_size()};
+        dsf_schedule_format(&sched, run->schedule, sizeof run->schedule);
         snprintf(run->cell, sizeof run->cell, "%s", o->cell);
         run->scan = scan;
         dsf_feedback_format(&fb, run->feedback, sizeof run->feedback);
         dsf_rng_seed(&tr->rng, run->seed);
         lm_init_params(&tr->m, &tr->rng);
+        if (run->init_std > 0) lm_init_normal(&tr->m, &tr->rng, (float)run->init_std);
         if (lm_set_feedback(&tr->m, &fb, &tr->rng, o->seq)) goto fail;
         if (o->init && load_init(&tr->m, o->init)) goto fail;
     }
-    if (batcher_init(&tr->bt, &tr->corpus.split[DSF_SPLIT_TRAIN], run->batch, run->seq) ||
+    const dsf_tokens *train = &tr->corpus.split[DSF_SPLIT_TRAIN];
+    if ((tr->seqs ? seqbatch_init(&tr->sb, train, run->batch, run->seq, DSF_PAD_ID)
+                  : batcher_init(&tr->bt, train, run->batch, run->seq)) ||
         split_streams(tr, ck, o->resume))
         goto fail;
-    int64_t per_epoch = batcher_steps(&tr->bt, run->seq);
+    int64_t per_epoch = steps_per_epoch(tr);
     if (args_given(specs, nspecs, "steps"))
         run->total_steps = o->steps;
     else if (!ck || args_given(specs, nspecs, "epochs"))
@@ -429,15 +475,28 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
     tr->w.rng = &tr->rng;                 // saved in checkpoints: resume stays exact;
     tr->w.drop_B = run->batch;            // each rank draws its streams' part of the
     tr->w.drop_first = tr->first;         // whole batch's masks
-    if (!ck) {
-        run->weight_decay = o->weight_decay;
-        run->warmup = o->warmup >= 0 ? o->warmup : run->total_steps / 20;
-    } else if (args_given(specs, nspecs, "warmup")) {
-        run->warmup = o->warmup >= 0 ? o->warmup : run->total_steps / 20;
+    // Warm-up: --warmup steps, or --warmup-ratio of the run, else 5% of it (auto)
+    // or none (cosine).
+    const int ratio = args_given(specs, nspecs, "warmup-ratio");
+    if (ratio && args_given(specs, nspecs, "warmup")) {
+        dsf_error_set("give --warmup or --warmup-ratio, not both");
+        goto fail;
+    }
+    if (!ck || args_given(specs, nspecs, "warmup") || ratio) {
+        if (!ck) run->weight_decay = o->weight_decay;
+        run->warmup = o->warmup >= 0 ? o->warmup
+                      : ratio ? llround(o->warmup_ratio * (double)run->total_steps)
+                      : sched.kind == DSF_SCHED_COSINE ? 0 : run->total_steps / 20;
     }
     tr->o.total = run->total_steps;
     tr->o.warmup = run->warmup;
     tr->o.weight_decay = (float)run->weight_decay;
+    tr->o.sched = sched.kind;
+    if (sched.kind == DSF_SCHED_STEP) {
+        tr->o.step_every = llround(sched.every_epochs * (double)per_epoch);
+        if (tr->o.step_every < 1) tr->o.step_every = 1;
+        tr->o.gamma = (float)sched.gamma;
+    }
     if (ck) {
         tr->o.t = run->optim_t;
         tr->o.lr = (float)run->lr;
@@ -471,6 +530,16 @@ static void print_header(const trainer *tr) {
             c->L > 1 ? "s" : "", c->E, c->H,
             c->tie ? " (decoder tied to the embedding)" : "", tr->m.n);
     if (tr->run.dropout > 0) fprintf(stderr, "dropout: %g\n", tr->run.dropout);
+    if (c->arch != DSF_ARCH_STACK || tr->seqs || strcmp(r->schedule, "auto") || r->evals ||
+        r->init_std > 0)
+        fprintf(stderr, "recipe: arch %s, %s batching (%" PRId64 " %s), schedule %s, weight decay "
+                        "%g%s, %s, %s\n",
+                dsf_arch_name(c->arch), tr->seqs ? "sentence" : "stream",
+                tr->seqs ? tr->corpus.split[DSF_SPLIT_TRAIN].nseq : (int64_t)r->batch,
+                tr->seqs ? "sentences from a zero state, padded" : "streams",
+                r->schedule, r->weight_decay, r->optim == DSF_OPTIM_ADAM ? " (coupled L2)" : "",
+                r->evals ? "validation spread over the run" : "validation each epoch",
+                r->init_std > 0 ? "normal initialisation" : "PyTorch's initialisation");
     char dsf_desc[128] = "";
     if (r->method == DSF_METHOD_DSF)
         snprintf(dsf_desc, sizeof dsf_desc, " feedback %s scan %s", r->feedback,
@@ -478,7 +547,7 @@ static void print_header(const trainer *tr) {
     fprintf(stderr, "training: method %s%s, %s lr %g clip %g, batch %d x seq %d, "
                     "%" PRId64 " steps (%" PRId64 " per epoch), %d threads, %s\n",
             dsf_method_name(r->method), dsf_desc, dsf_optim_name(r->optim), r->base_lr,
-            r->clip, r->batch, r->seq, r->total_steps, batcher_steps(&tr->bt, r->seq),
+            r->clip, r->batch, r->seq, r->total_steps, steps_per_epoch(tr),
             dsf_get_threads(), dsf_blas_name());
     if (tr->gpu)
         fprintf(stderr, "device: %s (training steps and evaluation; checkpoints%s through the host)\n",
@@ -502,7 +571,12 @@ static void format_duration(char *buf, size_t n, double s) {
 static int train_loop(trainer *tr, const train_opts *opt) {
     dsf_run *run = &tr->run;
     const int B = run->batch, T = run->seq;
-    const int64_t per_epoch = batcher_steps(&tr->bt, T);
+    const int64_t per_epoch = steps_per_epoch(tr);
+    // --evals N: a validation every `every` steps (the authors' total // N); else
+    // one at each epoch's end.
+    const int64_t every = run->evals > 0 ? (run->total_steps / run->evals > 0
+                                                ? run->total_steps / run->evals : 1) : 0;
+    int64_t ordered = -1;  // sentences: the epoch whose order sb holds
     int32_t *x = dsf_xmalloc(sizeof(int32_t) * (size_t)T * B);
     int32_t *y = dsf_xmalloc(sizeof(int32_t) * (size_t)T * B);
     int32_t *xs = dsf_xmalloc(sizeof(int32_t) * (size_t)T * tr->count);  // this rank's streams
@@ -515,8 +589,15 @@ static int train_loop(trainer *tr, const train_opts *opt) {
     // A signal reaches the ranks at different moments: they stop at the same step.
     while (run->step < stop_at && !(stop = dist_any(stop_requested))) {
         double step_t0 = dsf_now();
-        if (run->epoch_pos == 0) reset_state(tr);
-        int t = (int)batcher_get(&tr->bt, run->epoch_pos * T, T, x, y);
+        if (run->epoch_pos == 0 || tr->seqs) reset_state(tr);  // sentences: every batch
+        if (tr->seqs && ordered != run->epoch) {
+            seqbatch_order(&tr->sb, 1, run->seed, run->epoch);
+            ordered = run->epoch;
+        }
+        int t = (int)(tr->seqs ? seqbatch_get(&tr->sb, run->epoch_pos, x, y)
+                               : batcher_get(&tr->bt, run->epoch_pos * T, T, x, y));
+        int64_t counted = 0;  // the batch's targets that carry a loss
+        for (size_t r = 0; r < (size_t)t * B; r++) counted += y[r] != DSF_IGNORE;
         dist_take_streams(x, t, B, tr->first, tr->count, xs);
         dist_take_streams(y, t, B, tr->first, tr->count, ys);
         float lr = optim_lr(&tr->o);
@@ -552,6 +633,16 @@ static int train_loop(trainer *tr, const train_opts *opt) {
             // the clip below sees the global norm. On a GPU the gradients go through
             // the host (an MPI that reads device memory is not assumed).
             if (tr->gpu) dsf_gpu_get_grads(tr->gpu, tr->m.grads);
+            // Padded batches: each rank's mean is over its own counted targets, so it
+            // is weighted by their share before the mean over the ranks.
+            if (tr->seqs && dist_size() > 1) {
+                int64_t mine = 0;
+                for (size_t r = 0; r < (size_t)t * tr->count; r++) mine += ys[r] != DSF_IGNORE;
+                const float scale = counted ? (float)((double)mine * dist_size() / (double)counted)
+                                            : 0.0f;
+                for (size_t i = 0; i < tr->m.n; i++) tr->m.grads[i] *= scale;
+                loss *= scale;
+            }
             // Waiting apart, so that the all-reduce time is the communication alone.
             double wait = dist_wait(), comm = dist_mean_floats(tr->m.grads, tr->m.n);
             win_wait += wait;
@@ -586,7 +677,7 @@ static int train_loop(trainer *tr, const train_opts *opt) {
             win_steps++;
         }
         tr->step_s += dsf_now() - step_t0;
-        win_tokens += (double)t * B;
+        win_tokens += (double)counted;
         run->step++;
         run->epoch_pos++;
         evaluated_at_end = 0;
@@ -616,9 +707,13 @@ static int train_loop(trainer *tr, const train_opts *opt) {
             win_t0 = now;
             win_from = run->step;
         }
+        if (every && run->step % every == 0) {
+            gpu_download(tr);
+            if ((rc = validate(tr, opt, 0))) break;
+        }
         if (run->epoch_pos == per_epoch) {
             gpu_download(tr);
-            if ((rc = validate(tr, opt, 1))) break;
+            if (!every && (rc = validate(tr, opt, 1))) break;
             run->epoch++;
             run->epoch_pos = 0;
             evaluated_at_end = 1;
@@ -656,14 +751,43 @@ static int train_loop(trainer *tr, const train_opts *opt) {
         fprintf(stderr, "feedback fit: %" PRId64 " re-estimates in %.2fs, %.1f%% of the training "
                         "time\n", tr->m.fits, tr->m.fit_seconds,
                 100 * tr->m.fit_seconds / (dsf_now() - run_t0));
-    if (!evaluated_at_end && run->step > start_step && (rc = validate(tr, opt, 0))) return rc;
+    if (!every && !evaluated_at_end && run->step > start_step && (rc = validate(tr, opt, 0)))
+        return rc;
     if (opt->save && !evaluated_at_end && save_checkpoint(tr, opt->save)) return -1;
+    return 0;
+}
+
+// --recipe: the defaults of a published recipe, for the flags not given.
+static int apply_recipe(train_opts *o, const arg_spec *specs, int n) {
+    if (!o->recipe) return 0;
+    if (strcmp(o->recipe, "paper-ptb") != 0)
+        return dsf_error_set("unknown recipe '%s' (there is paper-ptb)", o->recipe);
+#define SET(flag, field, value) \
+    if (!args_given(specs, n, flag)) o->field = value;
+    SET("arch", arch, "residual")
+    SET("batching", batching, "sentence")
+    SET("seq", seq, 64)
+    SET("batch", batch, 128)
+    SET("eval-batch", eval_batch, 256)
+    SET("optim", optim, "adam")
+    SET("lr", lr, 1e-3)
+    SET("weight-decay", weight_decay, 1e-4)
+    SET("clip", clip, 0)
+    SET("schedule", schedule, "step:10,0.1")
+    SET("epochs", epochs, 30)
+    SET("evals", evals, 50)
+    SET("init-std", init_std, 0.02)
+    SET("feedback", feedback, "linspace")
+    SET("layers", layers, 1)
+    SET("hidden", hidden, 256)
+    SET("emb", emb, o->hidden)
+#undef SET
     return 0;
 }
 
 static int train_command(int argc, char **argv) {
     train_opts o = {.arch = "stack", .level = "word", .cell = "gru", .method = "dsf", .feedback = "uniform",
-                    .scan = "seq",
+                    .scan = "seq", .batching = "stream", .schedule = "auto",
                     .optim = "sgd", .layers = 2, .emb = 200, .hidden = 200, .batch = 20,
                     .seq = 35, .eval_batch = 10, .threads = cli_default_threads(),
                     .log_every = 200, .max_bad = 10, .epochs = 1, .steps = 0, .warmup = -1,
@@ -675,14 +799,27 @@ static int train_command(int argc, char **argv) {
         OPT("batch", ARG_INT, &o.batch, 1, 1 << 20, "parallel streams per step"),
         OPT("seq", ARG_INT, &o.seq, 1, 1 << 20, "steps per truncated sequence"),
         CLI_METHOD_OPTS(o),
-        OPT("optim", ARG_STR, &o.optim, 0, 0, "sgd or adamw"),
-        OPT("lr", ARG_FLOAT, &o.lr, 0, 1e6, "learning rate (adamw default 1e-3)"),
+        OPT("recipe", ARG_STR, &o.recipe, 0, 0,
+            "paper-ptb: the authors' PTB recipe as defaults for the flags not given (see above)"),
+        OPT("batching", ARG_STR, &o.batching, 0, 0,
+            "stream (B streams, state carried) or sentence (each line from a zero state, padded)"),
+        OPT("optim", ARG_STR, &o.optim, 0, 0,
+            "sgd, adamw (decoupled decay) or adam (torch.optim.Adam: coupled L2 on every tensor)"),
+        OPT("lr", ARG_FLOAT, &o.lr, 0, 1e6, "learning rate (adamw, adam default 1e-3)"),
+        OPT("schedule", ARG_STR, &o.schedule, 0, 0,
+            "auto (sgd: plateau division; adam[w]: warm-up, cosine), const, step:E,G (x G every E "
+            "epochs) or cosine (warm-up from 1e-6 lr, cosine to 0.1 lr)"),
         OPT("clip", ARG_FLOAT, &o.clip, 0, 1e9, "global gradient-norm clip (0: none)"),
-        OPT("warmup", ARG_I64, &o.warmup, -1, 1e15, "adamw warm-up steps (-1: 5% of the run)"),
-        OPT("weight-decay", ARG_FLOAT, &o.weight_decay, 0, 1e3, "adamw decoupled weight decay"),
+        OPT("warmup", ARG_I64, &o.warmup, -1, 1e15, "warm-up steps (-1: auto 5% of the run, cosine none)"),
+        OPT("warmup-ratio", ARG_FLOAT, &o.warmup_ratio, 0, 1, "warm-up as a share of the run's steps"),
+        OPT("weight-decay", ARG_FLOAT, &o.weight_decay, 0, 1e3, "adamw decoupled weight decay; adam's L2"),
+        OPT("init-std", ARG_FLOAT, &o.init_std, 0, 10,
+            "embedding and decoder weights N(0, std^2) (0: PyTorch's U(+-0.1))"),
+        OPT("evals", ARG_INT, &o.evals, 0, 1 << 30,
+            "validations spread evenly over the run, the best model kept (0: one per epoch)"),
         OPT("dropout", ARG_FLOAT, &o.dropout, 0, 0.99, "dropout on the embedding, between layers and before the decoder"),
         OPT("tie", ARG_FLAG, &o.tie, 0, 0, "tie the decoder's weight to the embedding (needs --emb = --hidden)"),
-        OPT("arch", ARG_STR, &o.arch, 0, 0, "stack (embedding, layers, decoder) or block (residual RNN + MLP blocks, LayerNorm, tied)"),
+        OPT("arch", ARG_STR, &o.arch, 0, 0, "stack (embedding, layers, decoder), residual (the stack with x <- x + RNN(x), emb = hidden) or block (residual RNN + MLP blocks, LayerNorm, tied)"),
         OPT("mlp", ARG_INT, &o.mlp, 1, 1 << 22, "block: the MLP's width (default 4 x hidden)"),
         OPT("epochs", ARG_I64, &o.epochs, 1, 1e9, "epochs to train"),
         OPT("steps", ARG_I64, &o.steps, 1, 1e15, "total steps of the run (instead of --epochs)"),
@@ -706,6 +843,7 @@ static int train_command(int argc, char **argv) {
     int rc = args_parse(argc, argv, specs, n, usage);
     if (rc) return rc > 0 ? 0 : -1;  // 1: --help was printed
     if (!o.data) return dsf_error_set("--data is required (see --help)");
+    if (apply_recipe(&o, specs, n)) return -1;
     if (o.init && o.resume) return dsf_error_set("give --init or --resume, not both");
     if (args_given(specs, n, "steps") && args_given(specs, n, "epochs"))
         return dsf_error_set("give --epochs or --steps, not both");
@@ -750,7 +888,8 @@ static int train_command(int argc, char **argv) {
             char buf[96];
             cli_format_loss(buf, sizeof buf, test, tr.run.level);
             if (tr.root)
-                printf("test %s (model with the best validation loss, %.4f)\n", buf, tr.best_seen);
+                printf("test %s (model with the best validation loss, %.4f, ppl %.2f)\n", buf,
+                       tr.best_seen, exp(tr.best_seen));
             log_row(&tr, "test", test, 0, 0, 0);
         }
     }
@@ -758,6 +897,7 @@ static int train_command(int argc, char **argv) {
     dsf_gpu_destroy(tr.gpu);
     dsf_gpu_destroy(tr.egpu);
     dsf_free(tr.best);
+    seqbatch_free(&tr.sb);
     dsf_free(tr.state_all);
     optim_destroy(&tr.o);
     lm_work_destroy(&tr.w);

@@ -109,6 +109,15 @@ void dsf_rng_fill_uniform(dsf_rng *r, float *x, size_t n, float lo, float hi) {
     for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * dsf_rng_float(r);
 }
 
+void dsf_rng_fill_normal(dsf_rng *r, float *x, size_t n, float std) {
+    for (size_t i = 0; i < n; i += 2) {
+        const double u1 = 1.0 - dsf_rng_double(r), u2 = dsf_rng_double(r);  // u1 in (0, 1]
+        const double rad = std * sqrt(-2.0 * log(u1)), th = 6.283185307179586 * u2;
+        x[i] = (float)(rad * cos(th));
+        if (i + 1 < n) x[i + 1] = (float)(rad * sin(th));
+    }
+}
+
 double dsf_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

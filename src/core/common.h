@@ -56,6 +56,8 @@ float dsf_rng_float(dsf_rng *r);
 double dsf_rng_double(dsf_rng *r);
 // Fills x[0..n) with uniform values in [lo, hi).
 void dsf_rng_fill_uniform(dsf_rng *r, float *x, size_t n, float lo, float hi);
+// Fills x[0..n) with normal values N(0, std²) (Box–Muller on two doubles a pair).
+void dsf_rng_fill_normal(dsf_rng *r, float *x, size_t n, float std);
 
 // Monotonic wall clock in seconds.
 double dsf_now(void);

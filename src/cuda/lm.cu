@@ -158,18 +158,22 @@ extern "C" int dsf_gpu_device_count(void) {
 // re-estimates it), diag (the exact diagonal of each step's Jacobian:
 // scan_varying_gpu), and lowrank (scan_lowrank_gpu), all of them.
 static int feedback_implemented(dsf_feedback_kind k) {
-    return k == DSF_FEEDBACK_UNIFORM || k == DSF_FEEDBACK_ZERO || k == DSF_FEEDBACK_IDENTITY ||
+    return k == DSF_FEEDBACK_UNIFORM || k == DSF_FEEDBACK_LINSPACE || k == DSF_FEEDBACK_ZERO ||
+           k == DSF_FEEDBACK_IDENTITY ||
            k == DSF_FEEDBACK_CONST || k == DSF_FEEDBACK_SSM || k == DSF_FEEDBACK_DIAG ||
            k == DSF_FEEDBACK_FIT || k == DSF_FEEDBACK_LOWRANK;
 }
 
 extern "C" int dsf_gpu_check(const dsf_lm *m, dsf_method meth, dsf_scan_kind scan) {
+    if (m->cfg.arch == DSF_ARCH_RESIDUAL)
+        return dsf_error_set("--device cuda: --arch residual is not implemented on the GPU (stack "
+                             "and block are); train it with --device cpu");
     if (meth != DSF_METHOD_DSF) return 0;
     if (!feedback_implemented(m->fb.kind)) {
         char name[64];
         dsf_feedback_format(&m->fb, name, sizeof name);
         return dsf_error_set("--device cuda: --feedback %s is not implemented (uniform, zero, "
-                             "identity, const, ssm, fit and diag are)",
+                             "identity, const, ssm, linspace, fit, diag and lowrank are)",
                              name);
     }
     if (m->fb.kind == DSF_FEEDBACK_DIAG && scan == DSF_SCAN_FFT)

@@ -1,7 +1,11 @@
 // batch.c: see batch.h.
 #include "batch.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "core/common.h"
+#include "model/lm.h"
 
 int batcher_init(dsf_batcher *bt, const dsf_tokens *t, int64_t B, int64_t T) {
     bt->ids = NULL;
@@ -38,4 +42,63 @@ int64_t batcher_get(const dsf_batcher *bt, int64_t pos, int64_t T, int32_t *x, i
         }
     }
     return tn;
+}
+
+int seqbatch_init(dsf_seq_batcher *sb, const dsf_tokens *t, int64_t B, int64_t T, int32_t pad) {
+    memset(sb, 0, sizeof *sb);
+    if (B < 1 || T < 1)
+        return dsf_error_set("batch size %lld and sequence length %lld must be positive",
+                             (long long)B, (long long)T);
+    if (!t->starts || t->nseq < 1) return dsf_error_set("no sequences to batch");
+    if (!(sb->order = dsf_alloc(sizeof(int64_t) * (size_t)t->nseq))) return -1;
+    sb->t = t;
+    sb->B = B;
+    sb->T = T;
+    sb->pad = pad;
+    seqbatch_order(sb, 0, 0, 0);
+    return 0;
+}
+
+void seqbatch_free(dsf_seq_batcher *sb) {
+    dsf_free(sb->order);
+    memset(sb, 0, sizeof *sb);
+}
+
+int64_t seqbatch_steps(const dsf_seq_batcher *sb) { return (sb->t->nseq + sb->B - 1) / sb->B; }
+
+void seqbatch_order(dsf_seq_batcher *sb, int shuffle, uint64_t seed, int64_t epoch) {
+    const int64_t n = sb->t->nseq;
+    for (int64_t i = 0; i < n; i++) sb->order[i] = i;
+    if (!shuffle) return;
+    dsf_rng r;
+    dsf_rng_seed(&r, seed + 0x9E3779B97F4A7C15ull * (uint64_t)(epoch + 1));
+    for (int64_t i = n - 1; i > 0; i--) {
+        const int64_t j = (int64_t)(dsf_rng_u64(&r) % (uint64_t)(i + 1));
+        const int64_t tmp = sb->order[i];
+        sb->order[i] = sb->order[j];
+        sb->order[j] = tmp;
+    }
+}
+
+int64_t seqbatch_get(const dsf_seq_batcher *sb, int64_t k, int32_t *x, int32_t *y) {
+    const int64_t B = sb->B, first = k * B, n = sb->t->nseq;
+    DSF_ASSERT(k >= 0 && first < n);
+    const int64_t rows = n - first < B ? n - first : B;
+    int64_t Tb = 1;  // the batch's steps: the longest cut sequence, less one
+    for (int64_t b = 0; b < rows; b++) {
+        const int64_t s = sb->order[first + b];
+        int64_t len = sb->t->starts[s + 1] - sb->t->starts[s];
+        if (len > sb->T + 1) len = sb->T + 1;
+        if (len - 1 > Tb) Tb = len - 1;
+    }
+    for (int64_t i = 0; i < Tb * B; i++) x[i] = sb->pad, y[i] = DSF_IGNORE;
+    for (int64_t b = 0; b < rows; b++) {
+        const int64_t s = sb->order[first + b];
+        const int32_t *ids = sb->t->ids + sb->t->starts[s];
+        int64_t len = sb->t->starts[s + 1] - sb->t->starts[s];
+        if (len > Tb + 1) len = Tb + 1;
+        for (int64_t t = 0; t < len && t < Tb; t++) x[t * B + b] = ids[t];
+        for (int64_t t = 0; t + 1 < len; t++) y[t * B + b] = ids[t + 1];
+    }
+    return Tb;
 }

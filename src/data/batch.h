@@ -36,4 +36,34 @@ int64_t batcher_steps(const dsf_batcher *bt, int64_t T);
 // for t < T' = min(T, L - 1 - pos). x and y hold T*B ids; returns T' (> 0).
 int64_t batcher_get(const dsf_batcher *bt, int64_t pos, int64_t T, int32_t *x, int32_t *y);
 
+// Sequence batching (--batching sentence): every sequence of a dsf_tokens with
+// starts (corpus.h) is its own example from a zero state, as the authors' PTB
+// loader makes them. Each epoch takes the sequences in a fresh order; batch k is
+// the sequences order[kB .. kB + B) (the last one may have fewer: its other rows
+// are empty). Each sequence is cut to its first T + 1 tokens, n_s of them; the
+// batch runs T' = max n_s − 1 steps, with inputs x[t·B + b] = s[t] (pad_id past
+// the sequence's end) and targets y[t·B + b] = s[t + 1], DSF_IGNORE (lm.h) past
+// its end: padding carries no loss.
+//
+// The order of epoch e (from 0) for a run seeded with seed: a xoshiro256**
+// generator (core/common.h) seeded with seed + 0x9E3779B97F4A7C15·(e + 1) (mod
+// 2^64), then Fisher–Yates: for i = n−1 down to 1, j = next() mod (i + 1), swap
+// order[i] and order[j]. Evaluation keeps the file's order.
+typedef struct {
+    const dsf_tokens *t;  // not owned
+    int64_t B, T;
+    int32_t pad;
+    int64_t *order;       // (nseq)
+} dsf_seq_batcher;
+
+// 0, or -1 with the error set (no sequences, or B, T not positive).
+int seqbatch_init(dsf_seq_batcher *sb, const dsf_tokens *t, int64_t B, int64_t T, int32_t pad);
+void seqbatch_free(dsf_seq_batcher *sb);
+// Batches per epoch: ceil(nseq / B).
+int64_t seqbatch_steps(const dsf_seq_batcher *sb);
+// The order of epoch `epoch` (shuffle), or the file's order (shuffle 0).
+void seqbatch_order(dsf_seq_batcher *sb, int shuffle, uint64_t seed, int64_t epoch);
+// Batch k of the current order into x, y ((T,B) each, time-major); returns T' >= 1.
+int64_t seqbatch_get(const dsf_seq_batcher *sb, int64_t k, int32_t *x, int32_t *y);
+
 #endif

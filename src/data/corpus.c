@@ -26,8 +26,8 @@ int dsf_split_parse(const char *s, int *split) {
 
 void tokens_free(dsf_tokens *t) {
     free(t->ids);
-    t->ids = NULL;
-    t->n = 0;
+    free(t->starts);
+    memset(t, 0, sizeof *t);
 }
 
 void corpus_free(dsf_corpus *c) {
@@ -266,6 +266,7 @@ typedef struct {
     int add_all;         // train: every new token is added
     int32_t unk;         // id of <unk>, -1 while there is none
     const char *label;   // the text's name, for messages
+    int sentences;       // DSF_UNIT_SENTENCE: <bos> before each line, its start recorded
 } tokenizer;
 
 // A token for an error message: printable ASCII as is, other bytes as \xNN.
@@ -322,11 +323,22 @@ static int push(id_buf *b, int32_t id, const char *label) {
 
 enum { CH_WORD, CH_SPACE, CH_EOL };
 
+// Sentences: the line's <bos> and its start, before its first token.
+static int open_line(tokenizer *tk, id_buf *b, id_buf *starts, int *open) {
+    if (!tk->sentences || *open) return 0;
+    *open = 1;
+    const int32_t bos = vocab_find(tk->v, "<bos>", 5);
+    DSF_ASSERT(bos >= 0);  // a sentence vocabulary starts with it
+    if ((int64_t)b->n > INT32_MAX) return dsf_error_set("%s: too many tokens", tk->label);
+    return push(starts, (int32_t)b->n, tk->label) || push(b, bos, tk->label);
+}
+
 static int tokenize_words(tokenizer *tk, const uint8_t *p, size_t n, dsf_tokens *out) {
     static const uint8_t cls[256] = {[' '] = CH_SPACE, ['\t'] = CH_SPACE, ['\r'] = CH_SPACE,
                                      ['\v'] = CH_SPACE, ['\f'] = CH_SPACE, ['\n'] = CH_EOL};
-    id_buf b = {0};
+    id_buf b = {0}, starts = {0};
     int32_t eos = -1;
+    int open = 0;
     size_t i = 0;
     for (;;) {
         while (i < n && cls[p[i]] == CH_SPACE) i++;
@@ -334,22 +346,32 @@ static int tokenize_words(tokenizer *tk, const uint8_t *p, size_t n, dsf_tokens 
         if (at_end && (n == 0 || p[n - 1] == '\n')) break;  // no unterminated last line
         if (at_end || p[i] == '\n') {
             if (eos < 0 && (eos = token_id(tk, (const uint8_t *)"<eos>", 5)) < 0) goto fail;
-            if (push(&b, eos, tk->label)) goto fail;
+            if (open_line(tk, &b, &starts, &open) || push(&b, eos, tk->label)) goto fail;
+            open = 0;
             if (at_end) break;
             i++;
             continue;
         }
         size_t j = i + 1;
         while (j < n && cls[p[j]] == CH_WORD) j++;
+        if (open_line(tk, &b, &starts, &open)) goto fail;
         int32_t id = token_id(tk, p + i, j - i);
         if (id < 0 || push(&b, id, tk->label)) goto fail;
         i = j;
     }
     out->ids = b.ids;
     out->n = (int64_t)b.n;
+    if (tk->sentences) {
+        out->nseq = (int64_t)starts.n;
+        out->starts = dsf_xmalloc(sizeof(int64_t) * (starts.n + 1));
+        for (size_t k = 0; k < starts.n; k++) out->starts[k] = starts.ids[k];
+        out->starts[starts.n] = out->n;
+    }
+    free(starts.ids);
     return 0;
 fail:
     free(b.ids);
+    free(starts.ids);
     return -1;
 }
 
@@ -388,13 +410,29 @@ static int tokenize(tokenizer *tk, dsf_level level, const uint8_t *p, size_t n, 
 
 // ---------------------------------------------------------------------------
 
+static int check_unit(dsf_level level, dsf_unit unit) {
+    if (unit == DSF_UNIT_SENTENCE && level != DSF_LEVEL_WORD)
+        return dsf_error_set("sentence batching needs word-level data (--level word)");
+    return 0;
+}
+
 int corpus_load(dsf_corpus *c, const char *path, dsf_level level) {
+    return corpus_load_units(c, path, level, DSF_UNIT_STREAM);
+}
+
+int corpus_load_units(dsf_corpus *c, const char *path, dsf_level level, dsf_unit unit) {
     memset(c, 0, sizeof *c);
     c->level = level;
     source s;
-    if (source_open(&s, path, level, DSF_SPLIT_TRAIN, 1)) goto fail;
+    memset(&s, 0, sizeof s);
+    if (check_unit(level, unit) || source_open(&s, path, level, DSF_SPLIT_TRAIN, 1)) goto fail;
     c->vocab = vocab_new();
-    tokenizer tk = {.v = c->vocab, .grow = c->vocab, .add_all = 1, .unk = -1};
+    tokenizer tk = {.v = c->vocab, .grow = c->vocab, .add_all = 1, .unk = -1,
+                    .sentences = unit == DSF_UNIT_SENTENCE};
+    if (tk.sentences) {  // <pad>, <bos>, <eos>, <unk>: ids 0..3
+        static const char *const special[] = {"<pad>", "<bos>", "<eos>", "<unk>"};
+        for (int k = 0; k < 4; k++) DSF_ASSERT(vocab_add(c->vocab, special[k], 5) == k);
+    }
     for (int k = 0; k < DSF_NSPLITS; k++) {
         const uint8_t *text;
         size_t n;
@@ -424,9 +462,18 @@ fail:
 
 int corpus_load_split(const char *path, dsf_level level, const dsf_vocab *v, int split,
                       dsf_tokens *out) {
-    out->ids = NULL;
-    out->n = 0;
+    return corpus_load_split_units(path, level, DSF_UNIT_STREAM, v, split, out);
+}
+
+int corpus_load_split_units(const char *path, dsf_level level, dsf_unit unit, const dsf_vocab *v,
+                            int split, dsf_tokens *out) {
+    memset(out, 0, sizeof *out);
     if (split < 0 || split >= DSF_NSPLITS) return dsf_error_set("no split number %d", split);
+    if (check_unit(level, unit)) return -1;
+    if (unit == DSF_UNIT_SENTENCE && (vocab_find(v, "<pad>", 5) != DSF_PAD_ID ||
+                                      vocab_find(v, "<bos>", 5) < 0))
+        return dsf_error_set("sentence batching needs a vocabulary that starts with <pad>, <bos> "
+                             "(one made with --batching sentence)");
     source s;
     const uint8_t *text;
     size_t n;
@@ -435,7 +482,8 @@ int corpus_load_split(const char *path, dsf_level level, const dsf_vocab *v, int
     int rc = -1;
     if (source_open(&s, path, level, split, 0) == 0 &&
         source_text(&s, split, level, &text, &n, &owned, &label) == 0) {
-        tokenizer tk = {.v = v, .unk = vocab_find(v, "<unk>", 5), .label = label};
+        tokenizer tk = {.v = v, .unk = vocab_find(v, "<unk>", 5), .label = label,
+                        .sentences = unit == DSF_UNIT_SENTENCE};
         rc = tokenize(&tk, level, text, n, out);
     }
     free(owned);

@@ -42,7 +42,19 @@
 typedef struct {
     int32_t *ids;
     int64_t n;
+    // Sequences (corpus_load_units with DSF_UNIT_SENTENCE): sequence k is
+    // ids[starts[k] .. starts[k+1]), k < nseq; NULL and 0 for a plain stream.
+    int64_t *starts;
+    int64_t nseq;
 } dsf_tokens;
+
+// How text becomes tokens: one stream (every line's words, then <eos>), or one
+// sequence per line as the authors' PTB loader makes them: the vocabulary starts
+// with <pad> = 0, <bos> = 1, <eos> = 2, <unk> = 3, then the train split's words in
+// order of first appearance, and every line (an empty one too) is the sequence
+// <bos> w1 … wn <eos>. Sentences are word level only.
+typedef enum { DSF_UNIT_STREAM, DSF_UNIT_SENTENCE } dsf_unit;
+#define DSF_PAD_ID 0  // <pad> in a sentence vocabulary
 
 enum { DSF_SPLIT_TRAIN, DSF_SPLIT_VALID, DSF_SPLIT_TEST, DSF_NSPLITS };
 
@@ -56,11 +68,14 @@ typedef struct {
 // Loads the three splits and builds the vocabulary from train. 0, or -1 with the
 // error set (and *c empty, safe to corpus_free).
 int corpus_load(dsf_corpus *c, const char *path, dsf_level level);
+int corpus_load_units(dsf_corpus *c, const char *path, dsf_level level, dsf_unit unit);
 // Tokenises one split with a fixed vocabulary (evaluating a checkpoint). In a
 // directory the first set of file names whose file for this split exists is used.
 // Unknown tokens become "<unk>"; without one in v they are an error.
 int corpus_load_split(const char *path, dsf_level level, const dsf_vocab *v, int split,
                       dsf_tokens *out);
+int corpus_load_split_units(const char *path, dsf_level level, dsf_unit unit, const dsf_vocab *v,
+                            int split, dsf_tokens *out);
 void corpus_free(dsf_corpus *c);
 void tokens_free(dsf_tokens *t);
 

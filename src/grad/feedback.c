@@ -29,6 +29,17 @@ static int parse_base(const char *s, dsf_feedback *f) {
             return dsf_error_set("bad feedback '%s': expected uniform:LO,HI with LO <= HI", s);
         return 0;
     }
+    if (strcmp(s, "linspace") == 0) {
+        f->kind = DSF_FEEDBACK_LINSPACE;
+        f->hi = 1;
+        return 0;
+    }
+    if (strncmp(s, "linspace:", 9) == 0) {
+        f->kind = DSF_FEEDBACK_LINSPACE;
+        if (parse_float(s + 9, ',', &f->lo, &rest) || parse_float(rest + 1, '\0', &f->hi, &rest))
+            return dsf_error_set("bad feedback '%s': expected linspace:LO,HI", s);
+        return 0;
+    }
     if (strcmp(s, "zero") == 0) {
         f->kind = DSF_FEEDBACK_ZERO;
         return 0;
@@ -74,8 +85,9 @@ static int parse_base(const char *s, dsf_feedback *f) {
             return dsf_error_set("bad feedback '%s': expected const:C with C a number", s);
         return 0;
     }
-    return dsf_error_set("unknown feedback '%s' (expected uniform[:LO,HI], zero, identity, "
-                         "const:C, ssm, fit[:N], diag or lowrank:R, the first seven with an optional +K)", s);
+    return dsf_error_set("unknown feedback '%s' (expected uniform[:LO,HI], linspace[:LO,HI], "
+                         "zero, identity, const:C, ssm, fit[:N], diag or lowrank:R, all but lowrank "
+                         "with an optional +K)", s);
 }
 
 // The base spelling, then +K: the last '+' followed by digits only, when what
@@ -112,6 +124,7 @@ void dsf_feedback_format(const dsf_feedback *f, char *buf, size_t n) {
     }
     switch (f->kind) {
     case DSF_FEEDBACK_UNIFORM: snprintf(buf, n, "uniform:%g,%g", f->lo, f->hi); break;
+    case DSF_FEEDBACK_LINSPACE: snprintf(buf, n, "linspace:%g,%g", f->lo, f->hi); break;
     case DSF_FEEDBACK_ZERO: snprintf(buf, n, "zero"); break;
     case DSF_FEEDBACK_IDENTITY: snprintf(buf, n, "identity"); break;
     case DSF_FEEDBACK_CONST: snprintf(buf, n, "const:%g", f->lo); break;
@@ -126,6 +139,9 @@ void dsf_feedback_fill(const dsf_feedback *f, dsf_rng *rng, float *a, int H, int
     for (int i = 0; i < H; i++) {
         switch (f->kind) {
         case DSF_FEEDBACK_UNIFORM: a[i] = f->lo + (f->hi - f->lo) * dsf_rng_float(rng); break;
+        case DSF_FEEDBACK_LINSPACE:  // torch.linspace(lo, hi, H): lo at 0, hi at H−1
+            a[i] = H > 1 ? (float)(f->lo + (double)(f->hi - f->lo) * i / (H - 1)) : f->lo;
+            break;
         case DSF_FEEDBACK_ZERO:
         case DSF_FEEDBACK_FIT:
         case DSF_FEEDBACK_DIAG: a[i] = 0; break;

@@ -1,7 +1,9 @@
 // feedback.h: how the DSF feedback vector a (one per layer, H values) is chosen
 // (DESIGN.md §3). Every choice is seeded and fixed; a is saved in checkpoints.
 //
-//   uniform[:lo,hi]  a_i ~ U[lo,hi), default [0,1]: the paper's choice
+//   uniform[:lo,hi]  a_i ~ U[lo,hi), default [0,1]
+//   linspace[:lo,hi] a_i = lo + (hi − lo)·i/(H−1), default [0,1]: the authors' code,
+//                    A = diag(linspace(0, 1, H)), the same in every layer (not drawn)
 //   zero             a_i = 0: DSF then equals FT exactly
 //   identity         a_i = 1
 //   const:c          a_i = c
@@ -32,12 +34,13 @@ typedef enum {
     DSF_FEEDBACK_SSM,
     DSF_FEEDBACK_FIT,
     DSF_FEEDBACK_DIAG,
-    DSF_FEEDBACK_LOWRANK
+    DSF_FEEDBACK_LOWRANK,
+    DSF_FEEDBACK_LINSPACE
 } dsf_feedback_kind;
 
 typedef struct {
     dsf_feedback_kind kind;
-    float lo, hi;  // uniform bounds; const value in lo
+    float lo, hi;  // uniform and linspace bounds; const value in lo
     int rank;      // lowrank: r
     int every;     // fit: steps between re-estimates
     int refine;    // correction sweeps after the scan (the +K suffix; 0: DSF as it is)

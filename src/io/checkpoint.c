@@ -98,7 +98,7 @@ int ckpt_save(const char *path, const dsf_lm *m, const dsf_vocab *v, const dsf_r
 
     add_params(sw, m, m->params, NULL, &names);
     add_feedback(sw, m, &names);
-    if (o && o->kind == DSF_OPTIM_ADAMW) {
+    if (o && o->m) {  // adamw, adam
         add_params(sw, m, o->m, "optim.exp_avg.", &names);
         add_params(sw, m, o->v, "optim.exp_avg_sq.", &names);
     }
@@ -136,6 +136,11 @@ int ckpt_save(const char *path, const dsf_lm *m, const dsf_vocab *v, const dsf_r
     st_writer_meta(sw, "dsf.epoch", pool_fmt(&meta, "%" PRId64, run->epoch));
     st_writer_meta(sw, "dsf.epoch_pos", pool_fmt(&meta, "%" PRId64, run->epoch_pos));
     st_writer_meta(sw, "dsf.optim_t", pool_fmt(&meta, "%" PRId64, run->optim_t));
+    st_writer_meta(sw, "dsf.arch", dsf_arch_name(m->cfg.arch));
+    st_writer_meta(sw, "dsf.batching", run->unit == DSF_UNIT_SENTENCE ? "sentence" : "stream");
+    st_writer_meta(sw, "dsf.schedule", run->schedule[0] ? run->schedule : "auto");
+    st_writer_meta(sw, "dsf.evals", pool_fmt(&meta, "%d", run->evals));
+    st_writer_meta(sw, "dsf.init_std", pool_fmt(&meta, "%.17g", run->init_std));
     st_writer_meta(sw, "dsf.world_size",
                    pool_fmt(&meta, "%d", run->world_size > 0 ? run->world_size : 1));
     int rc = st_writer_save(sw, path);
@@ -185,6 +190,9 @@ int ckpt_read_model(const st_file *f, dsf_lm *m, int *has_feedback) {
                              "an LSTM [4H, H], an Elman RNN [H, H]", hh_name, hh[0], hh[1]);
     dsf_lm_config cfg = {.V = (int)enc[0], .E = (int)enc[1], .H = (int)hh[1], .L = 0, .cell = cell,
                          .arch = block ? DSF_ARCH_BLOCK : DSF_ARCH_STACK, .mlp = (int)fc1[0]};
+    // The residual stack has the stack's tensors: a checkpoint says so in its metadata.
+    const char *arch = st_meta(f, "dsf.arch");
+    if (!block && arch && strcmp(arch, "residual") == 0) cfg.arch = DSF_ARCH_RESIDUAL;
     const int SH = dsf_cell_states(cell) * cfg.H;
     cfg.tie = !st_get(f, "decoder.weight") && enc[1] == hh[1];  // tied: the embedding alone
     char name[48];
@@ -319,6 +327,22 @@ int ckpt_read_run(const st_file *f, dsf_run *run, dsf_vocab **v) {
     x = 1;
     if (st_meta(f, "dsf.world_size") && meta_i64(f, "dsf.world_size", 1, INT32_MAX, &x)) return -1;
     run->world_size = (int)x;
+    // Written since the authors' recipe (--recipe paper-ptb); older files lack them.
+    const char *b = st_meta(f, "dsf.batching");
+    if (b && strcmp(b, "stream") && strcmp(b, "sentence"))
+        return dsf_error_set("checkpoint metadata dsf.batching = '%s' is invalid", b);
+    run->unit = b && strcmp(b, "sentence") == 0 ? DSF_UNIT_SENTENCE : DSF_UNIT_STREAM;
+    const char *sc = st_meta(f, "dsf.schedule");
+    dsf_schedule sched;
+    if (sc && dsf_schedule_parse(sc, &sched)) return -1;
+    snprintf(run->schedule, sizeof run->schedule, "%s", sc ? sc : "auto");
+    run->evals = 0;
+    if (st_meta(f, "dsf.evals")) {
+        if (meta_i64(f, "dsf.evals", 0, INT32_MAX, &x)) return -1;
+        run->evals = (int)x;
+    }
+    run->init_std = 0;
+    if (st_meta(f, "dsf.init_std") && meta_f64(f, "dsf.init_std", &run->init_std)) return -1;
     const st_tensor *off = st_get(f, "vocab.offsets"), *bytes = st_get(f, "vocab.bytes");
     if (!off || !bytes || off->dtype != ST_I64 || bytes->dtype != ST_U8 || off->ndim != 1 ||
         bytes->ndim != 1 || off->shape[0] < 2)
@@ -328,7 +352,7 @@ int ckpt_read_run(const st_file *f, dsf_run *run, dsf_vocab **v) {
 }
 
 int ckpt_read_optim(const st_file *f, const dsf_lm *m, dsf_optim *o) {
-    if (o->kind != DSF_OPTIM_ADAMW) return 0;
+    if (!o->m) return 0;  // sgd
     char name[96];
     for (int k = 0; k < 2; k++) {
         float *dst = k ? o->v : o->m;

@@ -11,6 +11,7 @@
 #ifndef DSF_CHECKPOINT_H
 #define DSF_CHECKPOINT_H
 
+#include "data/corpus.h"
 #include "data/vocab.h"
 #include "grad/method.h"
 #include "io/safetensors.h"
@@ -39,6 +40,10 @@ typedef struct {
     double best_val;       // best validation loss so far (INFINITY when none)
     int64_t optim_t;
     int world_size;        // processes that trained it (src/dist); 1 when not stored
+    dsf_unit unit;         // stream or sentence batching (stream when not stored)
+    char schedule[48];     // canonical --schedule spelling ("auto" when not stored)
+    int evals;             // validations spread over the run (0: one per epoch)
+    double init_std;       // --init-std (0: PyTorch's initialisation)
 } dsf_run;
 
 // Writes path atomically (temporary file, fsync, rename). o, w, rng may be NULL.

@@ -52,3 +52,47 @@ double lm_evaluate(const dsf_lm *m, dsf_lm_work *w, const dsf_tokens *tokens, in
     cpu_eval c = {m, w};
     return lm_evaluate_fn(cpu_forward, &c, w->B, tokens, T);
 }
+
+double lm_evaluate_seqs_fn(dsf_eval_forward forward, void (*reset)(void *ctx), void *ctx,
+                           int B_local, const dsf_tokens *tokens, int T, int32_t pad) {
+    const int64_t B = (int64_t)dist_sum(B_local);
+    int64_t first, count;
+    dist_share(B, &first, &count);
+    DSF_ASSERT(count == B_local);
+    dsf_seq_batcher sb;
+    if (seqbatch_init(&sb, tokens, B, T, pad)) return NAN;
+    int32_t *x = dsf_xmalloc(sizeof(int32_t) * (size_t)T * B);
+    int32_t *y = dsf_xmalloc(sizeof(int32_t) * (size_t)T * B);
+    int32_t *xs = dsf_xmalloc(sizeof(int32_t) * (size_t)T * count);
+    int32_t *ys = dsf_xmalloc(sizeof(int32_t) * (size_t)T * count);
+    double total = 0, counted = 0;  // this rank's summed loss and counted targets
+    for (int64_t k = 0; k < seqbatch_steps(&sb); k++) {
+        const int64_t t = seqbatch_get(&sb, k, x, y);
+        dist_take_streams(x, t, B, first, count, xs);
+        dist_take_streams(y, t, B, first, count, ys);
+        int64_t n = 0;
+        for (int64_t r = 0; r < t * count; r++) n += ys[r] != DSF_IGNORE;
+        if (n == 0) continue;  // this rank's rows are empty
+        reset(ctx);
+        total += forward(ctx, xs, ys, (int)t) * (double)n;
+        counted += (double)n;
+    }
+    free(x);
+    free(y);
+    free(xs);
+    free(ys);
+    seqbatch_free(&sb);
+    counted = dist_sum(counted);
+    return counted > 0 ? dist_sum(total) / counted : 0.0;
+}
+
+static void cpu_reset(void *ctx) {
+    cpu_eval *c = ctx;
+    lm_work_reset_state(c->w, &c->m->cfg);
+}
+
+double lm_evaluate_seqs(const dsf_lm *m, dsf_lm_work *w, const dsf_tokens *tokens, int T,
+                        int32_t pad) {
+    cpu_eval c = {m, w};
+    return lm_evaluate_seqs_fn(cpu_forward, cpu_reset, &c, w->B, tokens, T, pad);
+}

@@ -21,4 +21,14 @@ typedef double (*dsf_eval_forward)(void *ctx, const int32_t *x, const int32_t *y
 double lm_evaluate_fn(dsf_eval_forward forward, void *ctx, int B_local, const dsf_tokens *tokens,
                       int T);
 
+// Sequence batching (batch.h's dsf_seq_batcher, the file's order, pad id pad):
+// each batch from a zero state; the mean loss over every counted target of the
+// split (the authors' figure: summed cross-entropy / counted tokens). Collective
+// under data-parallel training as above.
+double lm_evaluate_seqs(const dsf_lm *m, dsf_lm_work *w, const dsf_tokens *tokens, int T,
+                        int32_t pad);
+// The same over any forward pass; reset(ctx) zeroes its state before each batch.
+double lm_evaluate_seqs_fn(dsf_eval_forward forward, void (*reset)(void *ctx), void *ctx,
+                           int B_local, const dsf_tokens *tokens, int T, int32_t pad);
+
 #endif

@@ -23,6 +23,19 @@ int dsf_cell_parse(const char *s, dsf_cell *out) {
     return dsf_error_set("unknown cell '%s' (expected gru, lstm or rnn)", s);
 }
 
+static const char *const arch_names[] = {"stack", "block", "residual"};
+
+const char *dsf_arch_name(dsf_arch a) { return (unsigned)a < 3 ? arch_names[a] : "unknown"; }
+
+int dsf_arch_parse(const char *s, dsf_arch *out) {
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, arch_names[i]) == 0) {
+            *out = (dsf_arch)i;
+            return 0;
+        }
+    return dsf_error_set("unknown architecture '%s' (expected stack, residual or block)", s);
+}
+
 int dsf_cell_gates(dsf_cell c) { return c == DSF_CELL_GRU ? 3 : c == DSF_CELL_LSTM ? 4 : 1; }
 int dsf_cell_states(dsf_cell c) { return c == DSF_CELL_LSTM ? 2 : 1; }
 
@@ -93,6 +106,9 @@ static int check_config(const dsf_lm_config *c) {
     if (c->arch == DSF_ARCH_BLOCK && (!c->tie || c->mlp < 1 || c->mlp > (1 << 22)))
         return dsf_error_set("the block architecture needs tied weights and an MLP width "
                              "from 1 to %d", 1 << 22);
+    if (c->arch == DSF_ARCH_RESIDUAL && c->E != c->H)
+        return dsf_error_set("the residual architecture needs the embedding size equal to the "
+                             "hidden size (emb %d, hidden %d)", c->E, c->H);
     if (c->tie && c->E != c->H)
         return dsf_error_set("tied weights need the embedding size equal to the hidden size "
                              "(emb %d, hidden %d)", c->E, c->H);
@@ -233,6 +249,20 @@ void lm_init_params(dsf_lm *m, dsf_rng *rng) {
     }
 }
 
+void lm_init_normal(dsf_lm *m, dsf_rng *rng, float std) {
+    const dsf_lm_config *c = &m->cfg;
+    for (int i = 0; i < m->ntensors; i++) {
+        const dsf_param *p = &m->tensors[i];
+        float *x = m->params + p->offset;
+        const int fc2 = strstr(p->name, ".fc2.weight") != NULL;
+        if (strcmp(p->name, "encoder.weight") == 0 || strcmp(p->name, "decoder.weight") == 0 ||
+            strstr(p->name, ".fc1.weight") || fc2)
+            dsf_rng_fill_normal(rng, x, p->numel, fc2 ? std / sqrtf(2.0f * c->L) : std);
+        else if (strstr(p->name, ".fc1.bias") || strstr(p->name, ".fc2.bias"))
+            memset(x, 0, p->numel * sizeof(float));
+    }
+}
+
 // The work buffers, in one table so that sizes and allocation cannot disagree.
 #define WORK_BUFFERS(X)                                                            \
     X(x, int32_t, TB)                                                              \
@@ -241,6 +271,9 @@ void lm_init_params(dsf_lm *m, dsf_rng *rng) {
     X(scratch, float, TB * G * H)                                                  \
     X(probs, float, TB * V)                                                        \
     X(row_loss, float, TB)                                                         \
+    X(rows, int32_t, TB)                                                           \
+    X(slot, int32_t, TB)                                                           \
+    X(crows, float, TB * H)                                                        \
     X(e, float, TB * IH)                                                           \
     X(dx, float, TB * IH)                                                          \
     X(bw.gi, float, TB * G * H)                                                    \
@@ -265,6 +298,7 @@ size_t lm_work_bytes(const dsf_lm_config *c, int B_, int T_) {
     if (c->arch == DSF_ARCH_BLOCK)  // a, xmid, b, xs[k+1], u, gl, statistics; yf, d, dtmp, du
         layer += (4 * TB * H + 2 * TB * c->mlp + 4 * TB) * sizeof(float),
         total += (3 * TB * H + TB * c->mlp + 2 * TB) * sizeof(float);
+    if (c->arch == DSF_ARCH_RESIDUAL) layer += TB * H * sizeof(float), total += TB * H * sizeof(float);
     total += L * layer;
     return total > (double)SIZE_MAX / 4 ? SIZE_MAX / 4 : (size_t)total;
 }
@@ -287,17 +321,21 @@ int lm_work_create(dsf_lm_work *w, const dsf_lm_config *c, int B, int T) {
         LAYER_BUFFERS(ALLOCL)
         if (c->cell == DSF_CELL_LSTM) ok = ok && (w->c[l] = dsf_alloc((T + 1) * B * H * sizeof(float)));
     }
+#define A(ptr, count) ok = ok && ((ptr) = dsf_alloc((count) * sizeof(float)));
     if (c->arch == DSF_ARCH_BLOCK) {
         const size_t M = (size_t)c->mlp;
-#define A(ptr, count) ok = ok && ((ptr) = dsf_alloc((count) * sizeof(float)));
         for (int l = 0; l < c->L; l++) {
             struct dsf_block_cache *b = &w->bc[l];
             A(b->a, TB * H) A(b->st1, 2 * TB) A(b->xmid, TB * H) A(b->b, TB * H)
             A(b->st2, 2 * TB) A(b->u, TB * M) A(b->gl, TB * M) A(w->xs[l + 1], TB * H)
         }
         A(w->yf, TB * H) A(w->stf, 2 * TB) A(w->d, TB * H) A(w->dtmp, TB * H) A(w->du, TB * M)
-#undef A
     }
+    if (c->arch == DSF_ARCH_RESIDUAL) {
+        for (int l = 0; l < c->L; l++) A(w->xs[l + 1], TB * H)
+        A(w->d, TB * H)
+    }
+#undef A
     if (!ok) {
         lm_work_destroy(w);
         return -1;
@@ -429,64 +467,77 @@ static void layer_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth, int l, co
     }
 }
 
-// Rows of y that carry a loss (not DSF_IGNORE).
-static size_t counted_rows(const int32_t *y, size_t TB) {
-    size_t n = 0;
-    for (size_t r = 0; r < TB; r++) n += y[r] != DSF_IGNORE;
-    return n;
-}
-
-// The decoder and the loss: logits (T·B,V) = in W_decᵀ + b, a stable softmax per
-// row into w->probs; returns the mean cross-entropy against y over the rows whose
-// target is not DSF_IGNORE (0 when there are none).
+// The decoder and the loss on the rows whose target is not DSF_IGNORE (w->rows,
+// w->slot, w->counted; their inputs gathered into w->crows when some rows are
+// ignored, so that padding costs nothing here): logits (n,V) = in W_decᵀ + b, a
+// stable softmax per row into w->probs. Returns the mean cross-entropy against y
+// over the counted rows (0 when there are none).
 static double decoder_forward(const dsf_lm *m, dsf_lm_work *w, const float *in, const int32_t *y,
                               int T) {
     const int V = m->cfg.V, H = m->cfg.H;
     const size_t TB = (size_t)T * w->B;
-    // Decoder: logits (T·B,V) = h W_decᵀ + b, then a stable softmax per row.
-    for (size_t r = 0; r < TB; r++) memcpy(w->probs + r * V, m->dec_b, V * sizeof(float));
-    dsf_sgemm(0, 1, (int)TB, V, H, 1.0f, in, H, m->dec_w, H, 1.0f, w->probs, V);
+    size_t n = 0;
+    for (size_t r = 0; r < TB; r++) {
+        DSF_ASSERT(y[r] == DSF_IGNORE || (y[r] >= 0 && y[r] < V));
+        w->slot[r] = y[r] == DSF_IGNORE ? -1 : (int32_t)n;
+        if (y[r] != DSF_IGNORE) w->rows[n++] = (int32_t)r;
+        w->row_loss[r] = 0;
+    }
+    w->counted = (int64_t)n;
+    if (n == 0) return 0.0;
+    const float *src = in;
+    if (n < TB) {
 #pragma omp parallel for schedule(static)
-    for (long r = 0; r < (long)TB; r++) {
-        float *p = w->probs + (size_t)r * V;
+        for (long k = 0; k < (long)n; k++)
+            memcpy(w->crows + (size_t)k * H, in + (size_t)w->rows[k] * H, H * sizeof(float));
+        src = w->crows;
+    }
+    for (size_t k = 0; k < n; k++) memcpy(w->probs + k * V, m->dec_b, V * sizeof(float));
+    dsf_sgemm(0, 1, (int)n, V, H, 1.0f, src, H, m->dec_w, H, 1.0f, w->probs, V);
+#pragma omp parallel for schedule(static)
+    for (long k = 0; k < (long)n; k++) {
+        float *p = w->probs + (size_t)k * V;
+        const int32_t r = w->rows[k];
         double sum = softmax_exp(p, V);
         float inv = (float)(1.0 / sum);
-        DSF_ASSERT(y[r] == DSF_IGNORE || (y[r] >= 0 && y[r] < V));
-        float target = y[r] == DSF_IGNORE ? 1.0f : p[y[r]];
+        float target = p[y[r]];
         for (int v = 0; v < V; v++) p[v] *= inv;
-        w->row_loss[r] = y[r] == DSF_IGNORE ? 0.0f : (float)(log(sum) - log((double)target));
+        w->row_loss[r] = (float)(log(sum) - log((double)target));
     }
     double loss = 0;  // summed in a fixed order: the same for any thread count
-    for (size_t r = 0; r < TB; r++) loss += w->row_loss[r];
-    const size_t n = counted_rows(y, TB);
-    return n ? loss / (double)n : 0.0;
+    for (size_t k = 0; k < n; k++) loss += w->row_loss[w->rows[k]];
+    return loss / (double)n;
 }
 
 // The decoder's backward pass from w->probs: its gradients (the tied embedding's
-// included), and e (T,B,H) = dlogits W_dec for its input top.
+// included), and e (T,B,H) = dlogits W_dec for its input top (0 in ignored rows).
 static void decoder_backward(dsf_lm *m, dsf_lm_work *w, const float *top, float *e, int T) {
     const int V = m->cfg.V, H = m->cfg.H;
-    const size_t TB = (size_t)T * w->B;
-    // dlogits = (softmax − onehot) / n over the n counted rows, in place; 0 in an
-    // ignored row.
-    const size_t n = counted_rows(w->y, TB);
-    const float scale = n ? 1.0f / (float)n : 0.0f;
+    const size_t TB = (size_t)T * w->B, n = (size_t)w->counted;
+    if (n < TB) memset(e, 0, TB * H * sizeof(float));
+    if (n == 0) return;
+    // dlogits = (softmax − onehot) / n over the n counted rows, in place.
+    const float scale = 1.0f / (float)n;
 #pragma omp parallel for schedule(static)
-    for (long r = 0; r < (long)TB; r++) {
-        float *p = w->probs + (size_t)r * V;
-        if (w->y[r] == DSF_IGNORE) {
-            memset(p, 0, V * sizeof(float));
-            continue;
-        }
-        p[w->y[r]] -= 1.0f;
+    for (long k = 0; k < (long)n; k++) {
+        float *p = w->probs + (size_t)k * V;
+        p[w->y[w->rows[k]]] -= 1.0f;
         for (int v = 0; v < V; v++) p[v] *= scale;
     }
-    dsf_sgemm(1, 0, V, H, (int)TB, 1.0f, w->probs, V, top, H, 1.0f, m->g_dec_w, H);  // tie: + g_encoder
-    dsf_add_colsum(m->g_dec_b, w->probs, TB, V);
-    // The top layer's local error: e (T,B,H) = dlogits W_dec.
-    dsf_sgemm(0, 0, (int)TB, H, V, 1.0f, w->probs, V, m->dec_w, H, 0.0f, e, H);
+    const float *src = n < TB ? w->crows : top;  // the gathered inputs of the counted rows
+    dsf_sgemm(1, 0, V, H, (int)n, 1.0f, w->probs, V, src, H, 1.0f, m->g_dec_w, H);  // tie: + g_encoder
+    dsf_add_colsum(m->g_dec_b, w->probs, n, V);
+    // The top layer's local error: e = dlogits W_dec, scattered back to the counted
+    // rows (through crows, whose inputs are no longer needed).
+    if (n == TB) {
+        dsf_sgemm(0, 0, (int)TB, H, V, 1.0f, w->probs, V, m->dec_w, H, 0.0f, e, H);
+        return;
+    }
+    dsf_sgemm(0, 0, (int)n, H, V, 1.0f, w->probs, V, m->dec_w, H, 0.0f, w->crows, H);
+#pragma omp parallel for schedule(static)
+    for (long k = 0; k < (long)n; k++)
+        memcpy(e + (size_t)w->rows[k] * H, w->crows + (size_t)k * H, H * sizeof(float));
 }
-
 
 // ---- the block architecture ----
 
@@ -580,6 +631,30 @@ static void block_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth, int fit) 
         memcpy(w->e, d, n * sizeof(float));
 }
 
+// residual: the stream's gradient d from the decoder down; each layer's local
+// error is d (through its dropout), and its input gradient joins d.
+static void residual_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth, int fit) {
+    const int T = w->last_T, H = m->cfg.H, L = m->cfg.L;
+    const size_t n = (size_t)T * w->B * H;
+    const int drop = w->dropped_now;
+    float *d = w->d;
+    double t0 = dsf_prof_begin();
+    decoder_backward(m, w, w->xs[L], d, T);
+    dsf_prof_end(DSF_PROF_DECODER, t0);
+    for (int l = L - 1; l >= 0; l--) {
+        if (drop)
+            dropout_backward(d, w->mask[l], w->e, n);
+        else
+            memcpy(w->e, d, n * sizeof(float));
+        layer_backward(m, w, meth, l, l == 0 ? w->emb : w->xs[l], H, T, fit);
+        for (size_t i = 0; i < n; i++) d[i] += w->dx[i];
+    }
+    if (drop)  // the embedding output's gradient, through its dropout
+        dropout_backward(d, w->mask_emb, w->e, n);
+    else
+        memcpy(w->e, d, n * sizeof(float));
+}
+
 double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32_t *y, int T) {
     const dsf_lm_config *c = &m->cfg;
     const int B = w->B, E = c->E, H = c->H, V = c->V, L = c->L;
@@ -616,13 +691,20 @@ double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32
     }
     const float *in = w->emb;
     int I = E;
+    const int residual = c->arch == DSF_ARCH_RESIDUAL;
     for (int l = 0; l < L; l++) {
         layer_forward(m, w, l, in, I, T);
-        in = w->cache[l].h + BH;  // outputs h[1..T]
+        const float *h = w->cache[l].h + BH;  // outputs h[1..T]
         if (drop) {
-            dropout_forward_streams(in, w->dropped[l], w->mask[l], &sl, H, w->dropout, w->rng);
-            in = w->dropped[l];
+            dropout_forward_streams(h, w->dropped[l], w->mask[l], &sl, H, w->dropout, w->rng);
+            h = w->dropped[l];
         }
+        if (residual) {  // the stream xs[l+1] = xs[l] + (dropped) h
+            float *out = w->xs[l + 1];
+            for (size_t i = 0; i < TB * H; i++) out[i] = in[i] + h[i];
+            h = out;
+        }
+        in = h;
         I = H;
     }
     dsf_prof_end(DSF_PROF_FORWARD, t0);
@@ -654,6 +736,10 @@ void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
     }
     if (c->arch == DSF_ARCH_BLOCK) {
         block_backward(m, w, meth, fit);
+        goto embedding;
+    }
+    if (c->arch == DSF_ARCH_RESIDUAL) {
+        residual_backward(m, w, meth, fit);
         goto embedding;
     }
     t0 = dsf_prof_begin();

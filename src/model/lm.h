@@ -1,13 +1,14 @@
-// lm.h: the language model: embedding -> L GRU layers -> linear decoder ->
-// softmax cross-entropy (PyTorch's examples/word_language_model, no dropout).
+// lm.h: the language model: embedding -> L recurrent layers (GRU, LSTM or Elman;
+// stacked, residual, or in residual blocks) -> linear decoder -> softmax
+// cross-entropy, with optional dropout (docs/DESIGN.md).
 //
 // Parameters and gradients each live in one flat buffer; dsf_param describes the
 // named views into it, in checkpoint order:
 //   encoder.weight (V,E)
-//   rnn.weight_ih_l{k} (3H,I)  rnn.weight_hh_l{k} (3H,H)  rnn.bias_ih_l{k} (3H)  rnn.bias_hh_l{k} (3H)
+//   rnn.weight_ih_l{k} (G·H,I)  rnn.weight_hh_l{k} (G·H,H)  rnn.bias_ih_l{k} (G·H)  rnn.bias_hh_l{k} (G·H)
 //   decoder.weight (V,H)  decoder.bias (V)
 // The DSF feedback (grad/feedback.h) is not a parameter: its vectors a (L,H),
-// and U, V (L,H,r) for lowrank, are drawn once; only fit changes a, by its own rule.
+// and U, V (L,H,r) for lowrank, are set once; only fit changes a, by its own rule.
 #ifndef DSF_LM_H
 #define DSF_LM_H
 
@@ -31,9 +32,13 @@ int dsf_cell_gates(dsf_cell c);                    // 3, 4, 1
 int dsf_cell_states(dsf_cell c);                   // 1, 2, 1
 
 // stack: embedding -> L recurrent layers -> decoder.
+// residual: the stack with x ← x + RNN(x) at every layer (E = H), as the authors'
+// PTB models: the same tensors as stack.
 // block: L residual blocks  x ← x + RNN(LN1(x)),  x ← x + MLP(LN2(x))  (MLP: fc1 to
 // width mlp, GELU, fc2), then a final LayerNorm and the tied decoder (E = H).
-typedef enum { DSF_ARCH_STACK, DSF_ARCH_BLOCK } dsf_arch;
+typedef enum { DSF_ARCH_STACK, DSF_ARCH_BLOCK, DSF_ARCH_RESIDUAL } dsf_arch;
+const char *dsf_arch_name(dsf_arch a);            // "stack", "block", "residual"
+int dsf_arch_parse(const char *s, dsf_arch *out);  // 0, or -1 with the error set
 
 typedef struct {
     int V, E, H, L;
@@ -81,6 +86,10 @@ void lm_destroy(dsf_lm *m);
 // PyTorch's initialisation: encoder and decoder weights U(±0.1), decoder bias 0,
 // GRU weights and biases U(±1/√H). (The feedback is filled by grad/feedback.h.)
 void lm_init_params(dsf_lm *m, dsf_rng *rng);
+// The authors' initialisation (--init-std): after lm_init_params, the embedding and
+// the decoder weight (and a block's fc1, fc2) redrawn N(0, std²), fc2 with
+// std/√(2L); the recurrent weights keep PyTorch's U(±1/√H).
+void lm_init_normal(dsf_lm *m, dsf_rng *rng, float std);
 const dsf_param *lm_find(const dsf_lm *m, const char *name);
 // Sets the feedback kind and draws every layer's vectors from rng (T is the
 // training sequence length, for ssm): a, and U, V for lowrank (allocated here).
@@ -102,8 +111,14 @@ typedef struct {
     gru_cache cache[DSF_MAX_LAYERS];  // h, gates (T,B,G·H) for every cell; q for the GRU
     float *c[DSF_MAX_LAYERS];         // LSTM: the cell states (T+1,B,H)
     float *scratch;   // (T,B,3H)
-    float *probs;     // (T·B,V): softmax of the logits, then dlogits
-    float *row_loss;  // (T·B)
+    float *probs;     // (n,V): softmax of the logits of the n counted rows, then dlogits
+    float *row_loss;  // (T·B): each row's loss, 0 where ignored
+    // The decoder runs on the rows whose target counts: rows[k] (k < counted) is
+    // the row of probs' row k, slot[r] the probs row of row r (-1: ignored);
+    // crows (counted,H) their decoder inputs, gathered when some are ignored.
+    int32_t *rows, *slot;
+    int64_t counted;
+    float *crows;
     float *e, *dx;    // (T,B,max(E,H))
     gru_backward_work bw;
     float *wpack;     // gru_pack_floats(H): packed W_hh, shared by the layers
@@ -135,9 +150,16 @@ typedef struct {
     // GELU(u) gl; xs[k] the stream entering block k (xs[0] the embedding, xs[L]
     // the final stream), yf the final LN's output; d, dtmp, du backward scratch.
     struct dsf_block_cache { float *a, *st1, *xmid, *b, *st2, *u, *gl; } bc[DSF_MAX_LAYERS];
+    // residual: xs[k] is the stream entering layer k too (xs[L] the decoder's input).
     float *xs[DSF_MAX_LAYERS + 1];
     float *yf, *stf, *d, *dtmp, *du;
 } dsf_lm_work;
+
+// The softmax of row r (time-major t·B + b) of the last forward pass, NULL when
+// its target was ignored.
+static inline const float *lm_row_probs(const dsf_lm_work *w, size_t r, int V) {
+    return w->slot[r] < 0 ? NULL : w->probs + (size_t)w->slot[r] * V;
+}
 
 int lm_work_create(dsf_lm_work *w, const dsf_lm_config *cfg, int B, int T);
 void lm_work_destroy(dsf_lm_work *w);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Tables and plots of the studies in experiments/, from the `dsf train --log` CSVs.
 
-    /usr/bin/python3 experiments/plot.py ptb|medium|seqlen|ablation|wikitext OUTDIR
+    /usr/bin/python3 experiments/plot.py ptb|medium|seqlen|ablation|wikitext|paper OUTDIR
 
 Reads OUTDIR/logs/NAME.csv (NAME = CONFIG_METHOD, or as each study names its
 runs), writes OUTDIR/STUDY.csv (one row per run and evaluation), OUTDIR/table.md
@@ -248,6 +248,65 @@ def study_ablation(out):
     print(f"plot: {path}")
 
 
+def study_paper(out):
+    """experiments/paper_ptb.sh: runs CONFIG_METHOD[_FEEDBACK]_sSEED under the authors'
+    recipe; the figure is the best of the validations so far (partial while running)."""
+    import re
+    rows, table, groups = [], [], {}
+    for name, log in runs_in(out).items():
+        config, rest = name.split("_", 1)
+        label = rest.rsplit("_s", 1)[0]
+        per_epoch = NAN
+        outf = os.path.join(out, "logs", name + ".out")
+        if os.path.exists(outf):
+            m = re.search(r"\((\d+) per epoch\)", open(outf).read())
+            per_epoch = int(m.group(1)) if m else NAN
+        steps = max([r["step"] for r in log["train"] + log["valid"]], default=0)
+        epochs = steps / per_epoch if per_epoch == per_epoch else NAN
+        train_s = max([r["elapsed_s"] for r in log["train"]], default=NAN)
+        tps = train_tokens_per_s(log)
+        for r in log["valid"]:
+            rows.append([name, config, label, f"{r['step'] / per_epoch:.3f}", r["step"],
+                         f"{r['ppl']:.3f}", f"{r['elapsed_s']:.1f}"])
+        best = min((r["ppl"] for r in log["valid"]), default=NAN)
+        groups.setdefault(config, []).append((label, log, per_epoch))
+        table.append((config, label, name.rsplit("_s", 1)[1], epochs, len(log["valid"]), best,
+                      log["test"]["ppl"] if log["test"] else NAN,
+                      train_s / 60 / epochs if epochs else NAN, tps, log["status"]))
+    write_csv(os.path.join(out, "paper.csv"),
+              ["run", "config", "method", "epoch", "step", "valid_ppl", "elapsed_s"], rows)
+    lines = ["| config | method | seed | epochs done | validations | best valid ppl | test ppl | "
+             "min per epoch | train tokens/s | status |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for t in sorted(table, key=lambda t: (config_key(t[0]), t[1], t[2])):
+        lines.append(f"| {t[0]} | {t[1]} | {t[2]} | {fmt(t[3])} | {t[4]} | {fmt(t[5])} | {fmt(t[6])} "
+                     f"| {fmt(t[7], '.1f')} | {fmt(t[8], '.0f')} | {t[9]} |")
+    text = "\n".join(lines)
+    print(text)
+    open(os.path.join(out, "table.md"), "w").write(text + "\n")
+    plt = pyplot()
+    if not plt or not groups:
+        return
+    keys = sorted(groups, key=config_key)
+    fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4.5), squeeze=False)
+    for ax, k in zip(axes[0], keys):
+        for label, log, per_epoch in sorted(groups[k], key=lambda g: g[0]):
+            va = log["valid"]
+            ax.plot([r["step"] / per_epoch for r in va], [r["ppl"] for r in va], ".-",
+                    color=COLORS.get(label.split("_")[0]), label=label, lw=1)
+        ax.set_title(f"PTB, the authors' recipe, GRU {k}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation perplexity")
+        ax.set_yscale("log")
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo, min(hi, 600))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = os.path.join(out, "paper.png")
+    fig.savefig(path, dpi=90)
+    print(f"plot: {path}")
+
+
 def config_key(c):
     try:
         layers, hidden = c.split("x")
@@ -265,7 +324,7 @@ def main():
 
 STUDIES = {"ptb": study_ptb, "medium": lambda out: study_ptb(out, "ptb_medium", "PTB medium"),
            "seqlen": study_seqlen, "ablation": study_ablation,
-           "wikitext": lambda out: study_ptb(out, "wikitext", "block")}
+           "wikitext": lambda out: study_ptb(out, "wikitext", "block"), "paper": study_paper}
 
 if __name__ == "__main__":
     main()

@@ -9,6 +9,7 @@
 #include "data/corpus.h"
 #include "data/synthetic.h"
 #include "data/vocab.h"
+#include "model/lm.h"
 #include "test.h"
 
 // ---------------------------------------------------------------------------
@@ -308,7 +309,7 @@ static void test_data_char_single_file(void) {
     CHECK(vocab_is(c.vocab, 2, "b", 1) && vocab_is(c.vocab, 3, "c", 1));
     CHECK(vocab_is(c.vocab, 4, "<unk>", 5));
     const int32_t head[] = {3, 1, 2, 0, 3, 1}, valid[] = {1, 2, 4, 3, 0}, test[] = {0, 2, 1, 4, 3, 3};
-    CHECK(ids_equal(&(dsf_tokens){c.split[0].ids, 6}, head, 6));
+    CHECK(ids_equal(&(dsf_tokens){.ids = c.split[0].ids, .n = 6}, head, 6));
     CHECK(ids_equal(&c.split[1], valid, 5));
     CHECK(ids_equal(&c.split[2], test, 6));
     CHECK(strstr(c.source[1], "t.bin (next 5%)"));
@@ -495,7 +496,7 @@ static void test_data_load_split_fixed_vocab(void) {
 static void test_data_batcher(void) {
     int32_t ids[26];
     for (int i = 0; i < 26; i++) ids[i] = i;
-    dsf_tokens t = {ids, 26};
+    dsf_tokens t = {.ids = ids, .n = 26};
     dsf_batcher bt;
     CHECK(batcher_init(&bt, &t, 4, 3) == 0);
     CHECK(bt.B == 4 && bt.L == 6 && bt.ids == ids);
@@ -526,6 +527,90 @@ static void test_data_batcher(void) {
               "%s", dsf_error());
     CHECK(batcher_init(&bt, &t, 0, 3) == -1);
     CHECK(batcher_init(&bt, &t, 4, 0) == -1);
+}
+
+// Sentences: <pad> <bos> <eos> <unk> first, <bos> w.. <eos> per line, an empty
+// line too; unknown words of valid become <unk> (3); char level is refused.
+static void test_data_sentences(void) {
+    const char *d = scratch_dir("sentences");
+    write_text(d, "train.txt", "a b\n\nc a <unk>\n");
+    write_text(d, "valid.txt", "a zz\n");
+    write_text(d, "test.txt", "b");
+    dsf_corpus c;
+    CHECK_MSG(corpus_load_units(&c, d, DSF_LEVEL_WORD, DSF_UNIT_SENTENCE) == 0, "%s", dsf_error());
+    CHECK(vocab_size(c.vocab) == 7);  // 4 specials, a b c
+    CHECK(vocab_is(c.vocab, 0, "<pad>", 5) && vocab_is(c.vocab, 1, "<bos>", 5));
+    CHECK(vocab_is(c.vocab, 2, "<eos>", 5) && vocab_is(c.vocab, 3, "<unk>", 5));
+    CHECK(vocab_is(c.vocab, 4, "a", 1) && vocab_is(c.vocab, 6, "c", 1));
+    const int32_t train[] = {1, 4, 5, 2, 1, 2, 1, 6, 4, 3, 2}, valid[] = {1, 4, 3, 2},
+                  test[] = {1, 5, 2};
+    CHECK(ids_equal(&c.split[DSF_SPLIT_TRAIN], train, NUM(train)));
+    CHECK(ids_equal(&c.split[DSF_SPLIT_VALID], valid, NUM(valid)));
+    CHECK(ids_equal(&c.split[DSF_SPLIT_TEST], test, NUM(test)));
+    const dsf_tokens *t = &c.split[DSF_SPLIT_TRAIN];
+    CHECK(t->nseq == 3 && t->starts[0] == 0 && t->starts[1] == 4 && t->starts[2] == 6 &&
+          t->starts[3] == 11);
+    CHECK(c.split[DSF_SPLIT_TEST].nseq == 1);
+    // The same split again with the corpus's vocabulary; a stream vocabulary is refused.
+    dsf_tokens v;
+    CHECK_MSG(corpus_load_split_units(d, DSF_LEVEL_WORD, DSF_UNIT_SENTENCE, c.vocab,
+                                      DSF_SPLIT_VALID, &v) == 0, "%s", dsf_error());
+    CHECK(ids_equal(&v, valid, NUM(valid)) && v.nseq == 1 && v.starts[1] == 4);
+    tokens_free(&v);
+    dsf_corpus plain;
+    CHECK(corpus_load(&plain, d, DSF_LEVEL_WORD) == 0 && !plain.split[0].starts);
+    CHECK(corpus_load_split_units(d, DSF_LEVEL_WORD, DSF_UNIT_SENTENCE, plain.vocab,
+                                  DSF_SPLIT_VALID, &v) == -1);
+    corpus_free(&plain);
+    corpus_free(&c);
+    CHECK(corpus_load_units(&c, d, DSF_LEVEL_CHAR, DSF_UNIT_SENTENCE) == -1 &&
+          strstr(dsf_error(), "word-level"));
+}
+
+// Sequence batches: cut to T+1, padded, targets past the end ignored, the last
+// batch's missing rows empty; the epoch order is a seeded permutation.
+static void test_data_seqbatch(void) {
+    int32_t ids[] = {1, 10, 11, 2, /**/ 1, 2, /**/ 1, 20, 21, 22, 23, 24, 2};
+    int64_t starts[] = {0, 4, 6, 13};
+    dsf_tokens t = {ids, 13, starts, 3};
+    dsf_seq_batcher sb;
+    CHECK(seqbatch_init(&sb, &t, 2, 4, 0) == 0);
+    CHECK(seqbatch_steps(&sb) == 2);
+    int32_t x[8], y[8];
+    // Batch 0: sequences 0 (4 tokens) and 1 (2 tokens): T' = 3.
+    CHECK(seqbatch_get(&sb, 0, x, y) == 3);
+    const int32_t x0[] = {1, 1, 10, 2, 11, 0}, y0[] = {10, 2, 11, -1, 2, -1};
+    CHECK(!memcmp(x, x0, sizeof x0) && !memcmp(y, y0, sizeof y0));
+    // Batch 1: sequence 2 cut to T + 1 = 5 tokens, the second row empty.
+    CHECK(seqbatch_get(&sb, 1, x, y) == 4);
+    const int32_t x1[] = {1, 0, 20, 0, 21, 0, 22, 0}, y1[] = {20, -1, 21, -1, 22, -1, 23, -1};
+    CHECK(!memcmp(x, x1, sizeof x1) && !memcmp(y, y1, sizeof y1));
+    CHECK(DSF_IGNORE == -1);
+    // The order: a permutation, the same for the same seed and epoch, and not
+    // the identity for most epochs of 50 sequences.
+    int32_t many[100];
+    int64_t st[51];
+    for (int i = 0; i < 100; i++) many[i] = i % 2 ? 2 : 1;
+    for (int i = 0; i <= 50; i++) st[i] = 2 * i;
+    dsf_tokens m = {many, 100, st, 50};
+    seqbatch_free(&sb);
+    CHECK(seqbatch_init(&sb, &m, 8, 4, 0) == 0);
+    int64_t first[50];
+    seqbatch_order(&sb, 1, 7, 3);
+    memcpy(first, sb.order, sizeof first);
+    int seen[50] = {0}, moved = 0;
+    for (int i = 0; i < 50; i++) seen[sb.order[i]]++, moved += sb.order[i] != i;
+    for (int i = 0; i < 50; i++) CHECK(seen[i] == 1);
+    CHECK(moved > 40);
+    seqbatch_order(&sb, 1, 7, 4);
+    CHECK(memcmp(first, sb.order, sizeof first) != 0);
+    seqbatch_order(&sb, 1, 7, 3);
+    CHECK(memcmp(first, sb.order, sizeof first) == 0);
+    seqbatch_order(&sb, 0, 7, 3);
+    for (int i = 0; i < 50; i++) CHECK(sb.order[i] == i);
+    seqbatch_free(&sb);
+    dsf_tokens none = {ids, 13, NULL, 0};
+    CHECK(seqbatch_init(&sb, &none, 2, 4, 0) == -1);
 }
 
 // ---------------------------------------------------------------------------
@@ -636,6 +721,8 @@ void suite_data(void) {
     RUN(test_data_empty_files);
     RUN(test_data_load_split_fixed_vocab);
     RUN(test_data_batcher);
+    RUN(test_data_sentences);
+    RUN(test_data_seqbatch);
     RUN(test_data_recall);
     RUN(test_data_real_corpora);
 }

@@ -80,6 +80,76 @@ static void test_optim_schedule(void) {
     optim_destroy(&o);
 }
 
+// torch.optim.Adam's coupled L2: g + wd·p on every tensor, biases included.
+static void test_optim_adam_coupled(void) {
+    dsf_lm_config cfg = {.V = 3, .E = 2, .H = 2, .L = 1};
+    dsf_lm m;
+    CHECK(lm_create(&m, &cfg) == 0);
+    // |g| well above the L2 term wd·p = 0.05, so that g + wd·p keeps its sign
+    for (size_t i = 0; i < m.n; i++)
+        m.params[i] = 0.5f, m.grads[i] = (i % 2 ? 1.0f : -1.0f) * (0.1f + 0.01f * (float)i);
+    dsf_optim o;
+    CHECK(optim_create(&o, DSF_OPTIM_ADAM, 1e-2f, m.n) == 0);
+    o.sched = DSF_SCHED_CONST;
+    o.weight_decay = 0.1f;
+    optim_step(&o, &m);
+    optim_step(&o, &m);
+    for (size_t i = 0; i < m.n; i++) {
+        double p = 0.5, mo = 0, v = 0;
+        for (int t = 1; t <= 2; t++) {
+            const double g = m.grads[i] + 0.1 * p;
+            mo = 0.9 * mo + 0.1 * g;
+            v = 0.999 * v + 0.001 * g * g;
+            p -= 1e-2 * (mo / (1 - pow(0.9, t))) / (sqrt(v / (1 - pow(0.999, t))) + 1e-8);
+        }
+        CHECK_CLOSE(m.params[i], p, 1e-6);
+    }
+    optim_destroy(&o);
+    lm_destroy(&m);
+    dsf_optim_kind k;
+    CHECK(dsf_optim_parse("adam", &k) == 0 && k == DSF_OPTIM_ADAM);
+    CHECK(dsf_optim_parse("adagrad", &k) == -1);
+}
+
+// step: lr·γ^⌊t/every⌋; cosine: torch's LinearLR then CosineAnnealingLR.
+static void test_optim_schedules(void) {
+    dsf_schedule s;
+    char buf[48];
+    CHECK(dsf_schedule_parse("step:10,0.1", &s) == 0 && s.kind == DSF_SCHED_STEP &&
+          s.every_epochs == 10 && s.gamma == 0.1);
+    dsf_schedule_format(&s, buf, sizeof buf);
+    CHECK(strcmp(buf, "step:10,0.1") == 0);
+    CHECK(dsf_schedule_parse("step:10", &s) == -1 && dsf_schedule_parse("step:0,0.1", &s) == -1);
+    CHECK(dsf_schedule_parse("cosine", &s) == 0 && s.kind == DSF_SCHED_COSINE);
+    CHECK(dsf_schedule_parse("auto", &s) == 0 && s.kind == DSF_SCHED_AUTO);
+    CHECK(dsf_schedule_parse("linear", &s) == -1);
+    dsf_optim o;
+    CHECK(optim_create(&o, DSF_OPTIM_ADAM, 1e-3f, 1) == 0);
+    o.sched = DSF_SCHED_STEP;
+    o.step_every = 100;
+    o.gamma = 0.1f;
+    o.t = 99;
+    CHECK_CLOSE(optim_lr(&o), 1e-3, 1e-9);
+    o.t = 100;
+    CHECK_CLOSE(optim_lr(&o), 1e-4, 1e-10);
+    o.t = 250;
+    CHECK_CLOSE(optim_lr(&o), 1e-5, 1e-11);
+    o.sched = DSF_SCHED_COSINE;
+    o.warmup = 10;
+    o.total = 110;
+    o.t = 0;
+    CHECK_CLOSE(optim_lr(&o), 1e-3 * 1e-6, 1e-12);  // start_factor 1e-6
+    o.t = 5;
+    CHECK_CLOSE(optim_lr(&o), 1e-3 * (1e-6 + (1 - 1e-6) * 0.5), 1e-10);
+    o.t = 10;
+    CHECK_CLOSE(optim_lr(&o), 1e-3, 1e-10);
+    o.t = 60;
+    CHECK_CLOSE(optim_lr(&o), 1e-4 + 0.9e-3 * 0.5, 1e-10);
+    o.t = 110;
+    CHECK_CLOSE(optim_lr(&o), 1e-4, 1e-10);
+    optim_destroy(&o);
+}
+
 static void test_optim_feedback_choices(void) {
     dsf_feedback f;
     float a[8];
@@ -102,6 +172,16 @@ static void test_optim_feedback_choices(void) {
     CHECK_CLOSE(a[0], exp(-1.0), 1e-6);
     CHECK_CLOSE(a[7], exp(-1.0 / 35), 1e-6);
     CHECK(a[3] > a[2]);
+    CHECK(dsf_feedback_parse("linspace", &f) == 0);
+    dsf_feedback_fill(&f, &r, a, 8, 35);
+    for (int i = 0; i < 8; i++) CHECK_CLOSE(a[i], i / 7.0, 1e-7);
+    dsf_feedback_format(&f, buf, sizeof buf);
+    CHECK(strcmp(buf, "linspace:0,1") == 0);
+    CHECK(dsf_feedback_parse("linspace:0.2,0.5+2", &f) == 0 && f.refine == 2);
+    dsf_feedback_fill(&f, &r, a, 4, 35);
+    CHECK_CLOSE(a[0], 0.2, 1e-7);
+    CHECK_CLOSE(a[3], 0.5, 1e-7);
+    CHECK(dsf_feedback_parse("linspace:1", &f) != 0);
     CHECK(dsf_feedback_parse("uniform:0.9,0.1", &f) != 0);
     CHECK(dsf_feedback_parse("const:", &f) != 0);
     CHECK(dsf_feedback_parse("gaussian", &f) != 0);
@@ -111,5 +191,7 @@ void suite_optim(void) {
     RUN(test_optim_clip);
     RUN(test_optim_sgd_and_adamw);
     RUN(test_optim_schedule);
+    RUN(test_optim_adam_coupled);
+    RUN(test_optim_schedules);
     RUN(test_optim_feedback_choices);
 }

@@ -82,7 +82,7 @@ static int64_t steps_per_epoch(const trainer *tr) {
 static void log_row(trainer *tr, const char *kind, double loss, double lr, double gnorm,
                     double tok_s) {
     if (!tr->log) return;
-    int64_t tokens = tr->run.step * (int64_t)tr->run.batch * tr->run.seq;
+    const int64_t tokens = tr->run.tokens;
     fprintf(tr->log, "%s,%" PRId64 ",%" PRId64 ",%" PRId64 ",%.6f,%.4f,%.6g,%.6g,%.1f,%.3f\n",
             kind, tr->run.epoch + (tr->run.epoch_pos > 0), tr->run.step, tokens, loss, exp(loss),
             lr, gnorm, tok_s, dsf_now() - tr->t0);
@@ -678,6 +678,7 @@ static int train_loop(trainer *tr, const train_opts *opt) {
         }
         tr->step_s += dsf_now() - step_t0;
         win_tokens += (double)counted;
+        run->tokens += counted;
         run->step++;
         run->epoch_pos++;
         evaluated_at_end = 0;

@@ -137,6 +137,7 @@ int ckpt_save(const char *path, const dsf_lm *m, const dsf_vocab *v, const dsf_r
     st_writer_meta(sw, "dsf.epoch_pos", pool_fmt(&meta, "%" PRId64, run->epoch_pos));
     st_writer_meta(sw, "dsf.optim_t", pool_fmt(&meta, "%" PRId64, run->optim_t));
     st_writer_meta(sw, "dsf.arch", dsf_arch_name(m->cfg.arch));
+    st_writer_meta(sw, "dsf.tokens", pool_fmt(&meta, "%" PRId64, run->tokens));
     st_writer_meta(sw, "dsf.batching", run->unit == DSF_UNIT_SENTENCE ? "sentence" : "stream");
     st_writer_meta(sw, "dsf.schedule", run->schedule[0] ? run->schedule : "auto");
     st_writer_meta(sw, "dsf.evals", pool_fmt(&meta, "%d", run->evals));
@@ -341,6 +342,8 @@ int ckpt_read_run(const st_file *f, dsf_run *run, dsf_vocab **v) {
         if (meta_i64(f, "dsf.evals", 0, INT32_MAX, &x)) return -1;
         run->evals = (int)x;
     }
+    run->tokens = run->step * run->batch * run->seq;
+    if (st_meta(f, "dsf.tokens") && meta_i64(f, "dsf.tokens", 0, INT64_MAX, &run->tokens)) return -1;
     run->init_std = 0;
     if (st_meta(f, "dsf.init_std") && meta_f64(f, "dsf.init_std", &run->init_std)) return -1;
     const st_tensor *off = st_get(f, "vocab.offsets"), *bytes = st_get(f, "vocab.bytes");

@@ -36,6 +36,7 @@ typedef struct {
     int64_t step;          // steps taken
     int64_t epoch;         // completed epochs
     int64_t epoch_pos;     // steps taken in the current epoch
+    int64_t tokens;        // counted training targets so far (step·batch·seq when not stored)
     double lr;             // the SGD rate now (after plateau divisions)
     double best_val;       // best validation loss so far (INFINITY when none)
     int64_t optim_t;

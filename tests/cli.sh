@@ -386,6 +386,54 @@ for k in copy add; do
     fi
 done
 
+# --- the authors' recipe (--recipe paper-ptb): sentences from a zero state, padded,
+# Adam with coupled L2, the residual stack; resume is bit-identical across an epoch
+# (the order of each epoch is drawn again), --evals spreads the validations
+R="--data $tmp/words --recipe paper-ptb --layers 2 --hidden 16 --batch 64 --seq 12 --eval-batch 16 --threads 2"
+resumes "recipe paper-ptb (10 steps an epoch)" "$tmp/p.safetensors" $R --evals 0
+resumes "recipe paper-ptb, dsf linspace+1, ft" "$tmp/p.safetensors" $R --evals 0 --method dsf --feedback linspace+1
+resumes "recipe paper-ptb, ft, cosine" "$tmp/p.safetensors" $R --evals 0 --method ft --schedule cosine --warmup-ratio 0.2
+rm -f "$tmp/p.csv"
+if "$DSF" train $R --lr 0.01 --steps 20 --evals 4 --save "$tmp/p.safetensors" --log "$tmp/p.csv" --log-every 1 >"$tmp/out" 2>"$tmp/err" &&
+   [ "$(grep '^valid,' "$tmp/p.csv" | cut -d, -f3 | tr '\n' ' ')" = "5 10 15 20 " ] &&
+   grep -q "recipe: arch residual, sentence batching (600 sentences" "$tmp/err" &&
+   grep -q "adam lr 0.01 clip 0, batch 64 x seq 12" "$tmp/err"; then
+    ok "recipe paper-ptb: --evals 4 validates at steps 5 10 15 20, the header says the recipe"
+else
+    fail "recipe paper-ptb: --evals 4 validates at steps 5 10 15 20, the header says the recipe"
+fi
+lt=$(sed -n 's/^test loss \([0-9.]*\) .*/\1/p' "$tmp/out")
+le=$("$DSF" eval --ckpt "$tmp/p.best.safetensors" --data "$tmp/words" --split test 2>"$tmp/err" | sed -n 's/^loss \([0-9.]*\) .*/\1/p')
+first=$(grep '^train,' "$tmp/p.csv" | head -n 1 | cut -d, -f5)
+last=$(grep '^train,' "$tmp/p.csv" | tail -n 1 | cut -d, -f5)
+if [ -n "$lt" ] && [ "$lt" = "$le" ] && awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a - 0.1) }'; then
+    ok "recipe paper-ptb: the loss falls ($first to $last); dsf eval of the best model gives train's test loss ($lt)"
+else
+    fail "recipe paper-ptb: the loss falls ('$first' to '$last'); dsf eval gives train's test loss ('$lt', '$le')"
+fi
+expect_ok "gradstats on a sentence checkpoint" "$DSF" gradstats --ckpt "$tmp/p.safetensors" --data "$tmp/words" --batches 2 --feedback zero
+if grep -q "^dsf linspace:0,1 (checkpoint)" "$tmp/out"; then ok "gradstats: the recipe's feedback is linspace"; else fail "gradstats: the recipe's feedback is linspace"; fi
+rm -f "$tmp/c.csv"
+"$DSF" train $R --steps 10 --evals 0 --schedule cosine --warmup-ratio 0.5 --log "$tmp/c.csv" --log-every 1 --no-test 2>"$tmp/err" >/dev/null
+lrs=$(grep '^train,' "$tmp/c.csv" | cut -d, -f7 | tr '\n' ' ')
+# torch's LinearLR(start_factor 1e-6) over 5 steps, then CosineAnnealingLR to 0.1 lr
+if echo "$lrs" | awk '{ w[1] = 1e-9; w[2] = 2e-4; w[3] = 4e-4; w[6] = 1e-3
+        w[8] = 1e-4 + 0.9e-3 * (1 + cos(3.14159265 * 2 / 5)) / 2
+        for (i in w) if ((w[i] - $i) ^ 2 > (1e-5 * w[i]) ^ 2) exit 1 }'; then
+    ok "cosine: warm-up from 1e-6 lr over 5 of 10 steps, then to 0.1 lr ($lrs)"
+else
+    fail "cosine: warm-up from 1e-6 lr over 5 of 10 steps, then to 0.1 lr ($lrs)"
+fi
+expect_err "resume keeps the batching" "--batching stream conflicts with the checkpoint's sentence" "$DSF" train --data "$tmp/words" --batching stream --resume "$tmp/p.safetensors"
+expect_err "unknown recipe" "unknown recipe 'paper-xyz'" "$DSF" train --data "$tmp/words" --recipe paper-xyz
+expect_err "unknown batching" "unknown batching 'lines'" "$DSF" train --data "$tmp/words" --batching lines
+expect_err "sentences need words" "word-level" "$DSF" train --data "$tmp/words" --level char --batching sentence
+expect_err "unknown schedule" "unknown schedule 'linear'" "$DSF" train --data "$tmp/words" --schedule linear
+expect_err "bad step schedule" "expected step:E,G" "$DSF" train --data "$tmp/words" --schedule step:2
+expect_err "residual needs emb = hidden" "needs --emb equal to --hidden" "$DSF" train --data "$tmp/words" --arch residual --emb 8 --hidden 16
+expect_err "warmup and warmup-ratio" "not both" "$DSF" train $R --warmup 3 --warmup-ratio 0.1
+expect_err "unknown architecture" "expected stack, residual or block" "$DSF" train --data "$tmp/words" --arch tower
+
 # --- --device cuda: a CUDA build on a machine with a GPU (else skipped). The steps
 # on the device match the CPU's up to rounding, and a run stopped and resumed on
 # the device (its state, moments and parameters through the checkpoint) goes on

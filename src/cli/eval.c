@@ -12,7 +12,9 @@ static const char *usage =
     "\n"
     "Prints the mean loss per token and the perplexity (and bits per character at\n"
     "character level) of the model in FILE on a split of PATH, tokenised with the\n"
-    "checkpoint's vocabulary. The model and level come from the checkpoint.\n"
+    "checkpoint's vocabulary. The model, level and batching come from the checkpoint:\n"
+    "a run with --batching sentence is evaluated sentence by sentence, each from a\n"
+    "zero state, the loss averaged over every target that is not padding.\n"
     "--device cuda evaluates on the GPU (a build with make CUDA=1).";
 
 int cmd_eval(int argc, char **argv) {
@@ -46,14 +48,18 @@ int cmd_eval(int argc, char **argv) {
     memset(&w, 0, sizeof w);
     rc = -1;
     if (cli_check_level(specs, n, level, run.level) == 0 &&
-        corpus_load_split(data, run.level, v, split, &tokens) == 0 &&
+        corpus_load_split_units(data, run.level, run.unit, v, split, &tokens) == 0 &&
         lm_work_create(&w, &m.cfg, batch ? batch : run.eval_batch, seq ? seq : run.seq) == 0) {
         double loss = NAN;
         dsf_gpu *g = NULL;
+        const int seqs = run.unit == DSF_UNIT_SENTENCE;
         if (!cuda)
-            loss = lm_evaluate(&m, &w, &tokens, w.T);
-        else if (dsf_gpu_create_eval(&g, &m, w.B, w.T) == 0)
-            loss = cli_gpu_evaluate(g, w.B, &tokens, w.T);
+            loss = seqs ? lm_evaluate_seqs(&m, &w, &tokens, w.T, DSF_PAD_ID)
+                        : lm_evaluate(&m, &w, &tokens, w.T);
+        else if (dsf_gpu_check(&m, DSF_METHOD_BPTT, DSF_SCAN_SEQ) == 0 &&
+                 dsf_gpu_create_eval(&g, &m, w.B, w.T) == 0)
+            loss = seqs ? cli_gpu_evaluate_seqs(g, w.B, &tokens, w.T, DSF_PAD_ID)
+                        : cli_gpu_evaluate(g, w.B, &tokens, w.T);
         dsf_gpu_destroy(g);
         if (!isnan(loss)) {
             char buf[96];

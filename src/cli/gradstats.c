@@ -81,6 +81,7 @@ int cmd_gradstats(int argc, char **argv) {
     memset(rows, 0, sizeof rows);
     rc = -1;
     dsf_tokens tokens = {0};
+    dsf_seq_batcher sb = {0};
     dsf_lm_work w;
     memset(&w, 0, sizeof w);
     float *ref = NULL, *state0 = NULL;
@@ -132,12 +133,17 @@ int cmd_gradstats(int argc, char **argv) {
         rows[i].cos = calloc((size_t)m.ntensors, sizeof(double));
         rows[i].ratio = calloc((size_t)m.ntensors, sizeof(double));
     }
-    if (corpus_load_split(data, run.level, v, split, &tokens) ||
+    // The checkpoint's batching: streams carrying their state, or sentences in the
+    // file's order, each batch from a zero state.
+    const int seqs = run.unit == DSF_UNIT_SENTENCE;
+    if (corpus_load_split_units(data, run.level, run.unit, v, split, &tokens) ||
         lm_work_create(&w, c, run.batch, run.seq))
         goto done;
     dsf_batcher bt;
-    if (batcher_init(&bt, &tokens, run.batch, run.seq)) goto done;
-    int64_t avail = batcher_steps(&bt, run.seq);
+    if (seqs ? seqbatch_init(&sb, &tokens, run.batch, run.seq, DSF_PAD_ID)
+             : batcher_init(&bt, &tokens, run.batch, run.seq))
+        goto done;
+    int64_t avail = seqs ? seqbatch_steps(&sb) : batcher_steps(&bt, run.seq);
     if (batches > avail) batches = (int)avail;
     ref = dsf_xmalloc(m.n * sizeof(float));
     const size_t LBH = (size_t)c->L * run.batch * c->H;  // the carried h (and the LSTM's c)
@@ -147,7 +153,9 @@ int cmd_gradstats(int argc, char **argv) {
     lm_work_reset_state(&w, c);
     double t0 = dsf_now(), loss = 0;
     for (int b = 0; b < batches; b++) {
-        int T = (int)batcher_get(&bt, (int64_t)b * run.seq, run.seq, x, y);
+        if (seqs) lm_work_reset_state(&w, c);
+        int T = (int)(seqs ? seqbatch_get(&sb, b, x, y)
+                           : batcher_get(&bt, (int64_t)b * run.seq, run.seq, x, y));
         memcpy(state0, w.state, LBH * sizeof(float));
         memcpy(state0 + LBH, w.state_c, LBH * sizeof(float));
         loss += lm_forward(&m, &w, x, y, T) / batches;
@@ -200,6 +208,7 @@ done:
     }
     free(ref);
     free(state0);
+    seqbatch_free(&sb);
     lm_work_destroy(&w);
     tokens_free(&tokens);
     vocab_free(v);

@@ -434,6 +434,26 @@ expect_err "residual needs emb = hidden" "needs --emb equal to --hidden" "$DSF" 
 expect_err "warmup and warmup-ratio" "not both" "$DSF" train $R --warmup 3 --warmup-ratio 0.1
 expect_err "unknown architecture" "expected stack, residual or block" "$DSF" train --data "$tmp/words" --arch tower
 
+# --- the authors' WikiText recipe (--recipe paper-wikitext): the block with a
+# projection after the RNN and its own head, chunks of seq + 1 tokens from a zero
+# state (the train epoch drops an incomplete batch), cosine with warm-up
+K="--data $tmp/words --recipe paper-wikitext --layers 2 --hidden 16 --batch 16 --seq 15 --eval-batch 16 --threads 2"
+resumes "recipe paper-wikitext (chunks, block proj untied)" "$tmp/k.safetensors" $K --evals 0
+rm -f "$tmp/k.csv"
+if "$DSF" train $K --lr 0.01 --epochs 2 --evals 3 --save "$tmp/k.safetensors" --log "$tmp/k.csv" >"$tmp/out" 2>"$tmp/err" &&
+   grep -q "recipe: arch block, chunk batching (269 chunks" "$tmp/err" && grep -q "(16 per epoch)" "$tmp/err" &&
+   "$PY" tests/st_py_check.py "$tmp/k.safetensors" | grep -q "^blocks.1.proj.weight F32 \[16,16\]" &&
+   "$PY" tests/st_py_check.py "$tmp/k.safetensors" | grep -q "^decoder.weight F32"; then
+    ok "recipe paper-wikitext: chunks, 269 of 16 tokens in 16 full batches an epoch, the checkpoint has proj and its own head"
+else
+    fail "recipe paper-wikitext: chunks, 269 of 16 tokens in 16 full batches an epoch, the checkpoint has proj and its own head"
+fi
+lt=$(sed -n 's/^test loss \([0-9.]*\) .*/\1/p' "$tmp/out")
+le=$("$DSF" eval --ckpt "$tmp/k.best.safetensors" --data "$tmp/words" --split test 2>"$tmp/err" | sed -n 's/^loss \([0-9.]*\) .*/\1/p')
+if [ -n "$lt" ] && [ "$lt" = "$le" ]; then ok "recipe paper-wikitext: dsf eval gives train's test loss ($lt)"
+else fail "recipe paper-wikitext: dsf eval gives train's test loss ('$lt', '$le')"; fi
+expect_err "block options need the block" "options of --arch block" "$DSF" train --data "$tmp/words" --block-proj
+
 # --- --device cuda: a CUDA build on a machine with a GPU (else skipped). The steps
 # on the device match the CPU's up to rounding, and a run stopped and resumed on
 # the device (its state, moments and parameters through the checkpoint) goes on

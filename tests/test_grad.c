@@ -500,6 +500,66 @@ static void test_grad_block_fd(void) {
         }
 }
 
+// The residual stack (x ← x + RNN(x), untied) and the block with the projection
+// after the RNN and an untied head, each with and without dropout, the same way.
+static void test_grad_residual_proj_fd(void) {
+    for (int drop = 0; drop < 2; drop++) {
+        dsf_lm_config res = {.V = 11, .E = 8, .H = 8, .L = 2, .arch = DSF_ARCH_RESIDUAL};
+        double worst = float_fd_worst(&res, drop ? 0.3f : 0);
+        CHECK_MSG(worst >= 0 && worst < 0.03, "residual, dropout %d: worst error %.3g", drop, worst);
+        dsf_lm_config blk = {.V = 11, .E = 8, .H = 8, .L = 2, .arch = DSF_ARCH_BLOCK, .mlp = 12,
+                             .proj = 1};
+        worst = float_fd_worst(&blk, drop ? 0.3f : 0);
+        CHECK_MSG(worst >= 0 && worst < 0.03, "block proj untied, dropout %d: worst error %.3g",
+                  drop, worst);
+    }
+}
+
+// A decoder that holds fewer logits rows than the batch (lm_set_decoder_bytes)
+// goes through them in blocks and takes its gradients in the forward pass: the
+// loss and every gradient are those of the one-block decoder, for the stack
+// (tied) and the residual stack, with ignored rows; no_grad gives the same loss.
+static void test_grad_decoder_blocks(void) {
+    enum { B = 8, T = 20 };
+    for (int arch = 0; arch < 2; arch++) {
+        dsf_lm_config cfg = {.V = 13, .E = 8, .H = 8, .L = 2, .tie = !arch,
+                             .arch = arch ? DSF_ARCH_RESIDUAL : DSF_ARCH_STACK};
+        dsf_lm m;
+        random_model(&m, &cfg, 23, 0.5f);
+        int32_t x[B * T], y[B * T];
+        test_random_tokens(x, y, B * T, cfg.V, 29);
+        for (int r = 0; r < B * T; r += 5) y[r] = DSF_IGNORE;  // 128 counted rows
+        float *g1 = malloc(m.n * sizeof(float));
+        double loss[3];
+        for (int pass = 0; pass < 3; pass++) {
+            const double old = lm_set_decoder_bytes(pass ? 1.0 : 1 << 30);  // 64-row blocks
+            dsf_lm_work w;
+            DSF_ASSERT(lm_work_create(&w, &m.cfg, B, T) == 0);
+            lm_set_decoder_bytes(old);
+            CHECK(w.dec_rows == (pass ? 64 : B * T));
+            w.no_grad = pass == 2;
+            loss[pass] = lm_forward(&m, &w, x, y, T);
+            CHECK(w.dec_fused == (pass == 1));
+            if (pass == 0) {
+                lm_backward(&m, &w, DSF_METHOD_DSF);
+                memcpy(g1, m.grads, m.n * sizeof(float));
+            } else if (pass == 1) {
+                lm_backward(&m, &w, DSF_METHOD_DSF);
+                double amax = 0, d = 0;
+                for (size_t i = 0; i < m.n; i++)
+                    d = fmax(d, fabs((double)m.grads[i] - g1[i])), amax = fmax(amax, fabs(g1[i]));
+                CHECK_MSG(d <= 1e-6 * amax, "%s: gradients differ by %g (max %g)",
+                          dsf_arch_name(cfg.arch), d, amax);
+            }
+            lm_work_destroy(&w);
+        }
+        CHECK_CLOSE(loss[1], loss[0], 1e-6);
+        CHECK_CLOSE(loss[2], loss[0], 1e-6);
+        free(g1);
+        lm_destroy(&m);
+    }
+}
+
 void suite_grad(void) {
     RUN(test_grad_gru_cell_fd);
     RUN(test_grad_bptt_fd_one_layer);
@@ -514,4 +574,6 @@ void suite_grad(void) {
     RUN(test_grad_lowrank_zero_factors_is_diagonal);
     RUN(test_grad_dropout_tie_fd);
     RUN(test_grad_block_fd);
+    RUN(test_grad_residual_proj_fd);
+    RUN(test_grad_decoder_blocks);
 }

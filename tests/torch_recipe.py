@@ -16,6 +16,10 @@ written from that description alone:
         layer (the authors' A = diag(torch.linspace(0, 1, H)));
 for 1 and 3 layers and rows of different lengths. Tolerances as tests/torch_grad.py.
 
+Then the authors' WikiText model (`--arch block --block-proj --untied`): per block
+x <- x + Linear(GRU(LN(x))), x <- x + W2 GELU(W1 LN(x)), a final LayerNorm and an
+untied head, with the same three methods (no padding: chunks of equal length).
+
 One line per comparison, then "torch: N passed, N failed".
 """
 import os
@@ -107,6 +111,74 @@ def reference(method, P32, tokens, L, H, a=None):
     return float(loss), grads
 
 
+def make_block(L, V, H, M, seed):
+    g = torch.Generator().manual_seed(seed)
+
+    def u(*shape):
+        return (torch.rand(*shape, generator=g, dtype=torch.float64) - 0.5).float()
+
+    P = {"encoder.weight": u(V, H)}
+    for k in range(L):
+        q = f"blocks.{k}."
+        P.update({q + "ln1.weight": 1 + u(H), q + "ln1.bias": u(H),
+                  q + "rnn.weight_ih": u(3 * H, H), q + "rnn.weight_hh": u(3 * H, H),
+                  q + "rnn.bias_ih": u(3 * H), q + "rnn.bias_hh": u(3 * H),
+                  q + "proj.weight": u(H, H), q + "proj.bias": u(H),
+                  q + "ln2.weight": 1 + u(H), q + "ln2.bias": u(H),
+                  q + "mlp.fc1.weight": u(M, H), q + "mlp.fc1.bias": u(M),
+                  q + "mlp.fc2.weight": u(H, M), q + "mlp.fc2.bias": u(H)})
+    P.update({"ln_f.weight": 1 + u(H), "ln_f.bias": u(H), "decoder.weight": u(V, H),
+              "decoder.bias": u(V)})
+    return P
+
+
+def block_reference(method, P32, tokens, L, H, a=None):
+    """The transformer-like model: torch modules for bptt, the per-step loop with the
+    detached (ft) or surrogate-carrying (dsf) recurrent input otherwise."""
+    P = {k: v.double().requires_grad_(True) for k, v in P32.items()}
+    F = torch.nn.functional
+    T = tokens.shape[1] - 1
+    s = P["encoder.weight"][torch.as_tensor(tokens[:, :T].T.copy())]
+    y = torch.as_tensor(tokens[:, 1:].T.copy())
+    B = y.shape[1]
+    mods = []
+    for k in range(L):
+        q = f"blocks.{k}."
+        x = F.layer_norm(s, (H,), P[q + "ln1.weight"], P[q + "ln1.bias"], 1e-5)
+        if method == "bptt":
+            gru = torch.nn.GRU(H, H).double()
+            with torch.no_grad():
+                for name, prm in gru.named_parameters():
+                    prm.copy_(P[q + "rnn." + name.replace("_l0", "")])
+            r, _ = gru(x)
+            mods.append((k, gru))
+        else:
+            C = {f"rnn.{n}_l0": P[q + "rnn." + n] for n in
+                 ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+            h = torch.zeros(B, H, dtype=torch.float64)
+            outs = []
+            for t in range(T):
+                new = cell(C, 0, x[t], h.detach(), H)
+                if method == "dsf":
+                    new = new + (a * h - (a * h).detach())
+                h = new
+                outs.append(h)
+            r = torch.stack(outs)
+        s = s + r @ P[q + "proj.weight"].T + P[q + "proj.bias"]
+        b = F.layer_norm(s, (H,), P[q + "ln2.weight"], P[q + "ln2.bias"], 1e-5)
+        u = F.gelu(b @ P[q + "mlp.fc1.weight"].T + P[q + "mlp.fc1.bias"])
+        s = s + u @ P[q + "mlp.fc2.weight"].T + P[q + "mlp.fc2.bias"]
+    yf = F.layer_norm(s, (H,), P["ln_f.weight"], P["ln_f.bias"], 1e-5)
+    logits = yf @ P["decoder.weight"].T + P["decoder.bias"]
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+    loss.backward()
+    grads = {k: v.grad.numpy() for k, v in P.items() if v.grad is not None}
+    for k, gru in mods:
+        for name, prm in gru.named_parameters():
+            grads[f"blocks.{k}.rnn." + name.replace("_l0", "")] = prm.grad.numpy()
+    return float(loss), grads
+
+
 def main():
     dsf = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "build", "dsf")
     passed = failed = 0
@@ -175,6 +247,23 @@ def main():
         gap = float(np.abs(g_full["decoder.bias"] - g_res["decoder.bias"]).max())
         report(gap > 1e-2, "ignoring the padded targets changes the gradient",
                f"max difference {gap:.1e}")
+
+        # The authors' WikiText model.
+        for L in (1, 2):
+            B, T, V, H, M = 3, 6, 13, 8, 12
+            P = make_block(L, V, H, M, seed=300 + L)
+            tokens = np.random.RandomState(10 + L).randint(1, V, size=(B, T + 1))  # no PAD
+            lin = torch.linspace(0, 1, H, dtype=torch.float64)
+            for method, extra, a in (("bptt", (), None), ("ft", (), None),
+                                     ("dsf", ("--feedback", "linspace"), lin)):
+                desc = f"block with proj, untied head, {method} L={L} B={B} T={T} H={H} mlp={M}"
+                got, err = run_c(method, P, tokens, extra, arch="block")
+                if got is None:
+                    report(False, desc, err)
+                    continue
+                loss, ref = block_reference(method, P, tokens, L, H, a)
+                bad, worst = compare(got, ref, float(got["loss"].reshape(-1)[0]), loss)
+                report(not bad, f"{desc} (worst error/tolerance {worst:.1e})", "; ".join(bad))
 
     print(f"torch: {passed} passed, {failed} failed")
     return 1 if failed else 0

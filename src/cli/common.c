@@ -81,6 +81,16 @@ double cli_gpu_evaluate_seqs(dsf_gpu *g, int B, const dsf_tokens *tokens, int T,
     return lm_evaluate_seqs_fn(gpu_forward, gpu_reset, g, B, tokens, T, pad);
 }
 
+int cli_load_split(const char *data, const dsf_run *run, const dsf_vocab *v, int split,
+                   dsf_tokens *out) {
+    if (corpus_load_split_units(data, run->level, run->unit, v, split, out)) return -1;
+    if (run->unit == DSF_UNIT_CHUNK && tokens_chunk(out, (int64_t)run->seq + 1, dsf_split_name(split))) {
+        tokens_free(out);
+        return -1;
+    }
+    return 0;
+}
+
 int cli_check_feedback_scan(const dsf_feedback *fb, dsf_scan_kind scan) {
     if (scan == DSF_SCAN_FFT && !dsf_feedback_is_diagonal_stationary(fb)) {
         char name[64];

@@ -13,8 +13,9 @@ static const char *usage =
     "Prints the mean loss per token and the perplexity (and bits per character at\n"
     "character level) of the model in FILE on a split of PATH, tokenised with the\n"
     "checkpoint's vocabulary. The model, level and batching come from the checkpoint:\n"
-    "a run with --batching sentence is evaluated sentence by sentence, each from a\n"
-    "zero state, the loss averaged over every target that is not padding.\n"
+    "a run with --batching sentence (chunk) is evaluated sentence by sentence (chunk\n"
+    "by chunk), each from a zero state, the loss averaged over every target that is\n"
+    "not padding.\n"
     "--device cuda evaluates on the GPU (a build with make CUDA=1).";
 
 int cmd_eval(int argc, char **argv) {
@@ -48,11 +49,11 @@ int cmd_eval(int argc, char **argv) {
     memset(&w, 0, sizeof w);
     rc = -1;
     if (cli_check_level(specs, n, level, run.level) == 0 &&
-        corpus_load_split_units(data, run.level, run.unit, v, split, &tokens) == 0 &&
+        cli_load_split(data, &run, v, split, &tokens) == 0 &&
         lm_work_create(&w, &m.cfg, batch ? batch : run.eval_batch, seq ? seq : run.seq) == 0) {
         double loss = NAN;
         dsf_gpu *g = NULL;
-        const int seqs = run.unit == DSF_UNIT_SENTENCE;
+        const int seqs = run.unit != DSF_UNIT_STREAM;
         if (!cuda)
             loss = seqs ? lm_evaluate_seqs(&m, &w, &tokens, w.T, DSF_PAD_ID)
                         : lm_evaluate(&m, &w, &tokens, w.T);

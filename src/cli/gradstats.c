@@ -135,8 +135,8 @@ int cmd_gradstats(int argc, char **argv) {
     }
     // The checkpoint's batching: streams carrying their state, or sentences in the
     // file's order, each batch from a zero state.
-    const int seqs = run.unit == DSF_UNIT_SENTENCE;
-    if (corpus_load_split_units(data, run.level, run.unit, v, split, &tokens) ||
+    const int seqs = run.unit != DSF_UNIT_STREAM;
+    if (cli_load_split(data, &run, v, split, &tokens) ||
         lm_work_create(&w, c, run.batch, run.seq))
         goto done;
     dsf_batcher bt;

@@ -34,7 +34,15 @@ static const char *usage =
     "--clip 0 --schedule step:10,0.1 --epochs 30 --evals 50 --init-std 0.02\n"
     "--feedback linspace --layers 1 --hidden 256 --emb (= --hidden). Every line of the\n"
     "data is then a sentence <bos> w1 .. wn <eos> from a zero state, cut to --seq + 1\n"
-    "tokens and padded; padding carries no loss.";
+    "tokens and padded; padding carries no loss.\n"
+    "\n"
+    "--recipe paper-wikitext sets the authors' WikiText recipe: --arch block\n"
+    "--block-proj --untied (per block x <- x + Linear(GRU(LN x)), x <- x + MLP(LN x),\n"
+    "a final LayerNorm, its own head) --batching chunk --seq 255 (chunks of 256\n"
+    "tokens) --batch 128 --eval-batch 256 --optim adam --lr 1e-3 --weight-decay 0\n"
+    "--clip 0 --schedule cosine --warmup-ratio 0.1 --epochs 5 --evals 50 --init-std\n"
+    "0.02 --feedback linspace --layers 3 --hidden 256 --emb (= --hidden). The data and\n"
+    "tokens are dsf's (words, <eos> at each line's end), not the authors' BPE.";
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { stop_requested = sig; }
@@ -48,7 +56,7 @@ typedef struct {
     int64_t epochs, steps, warmup, stop_at;
     double lr, clip, weight_decay, dropout, init_std, warmup_ratio;
     int64_t seed;
-    int no_test, tie;
+    int no_test, tie, untied, block_proj;
 } train_opts;
 
 // Steps already completed and where the data stands: everything needed to go on.
@@ -249,7 +257,7 @@ static int check_resume(const dsf_run *ck, const train_opts *o, const arg_spec *
     CONFLICT("dropout", o->dropout != ck->dropout, "%g", o->dropout, ck->dropout)
     CONFLICT("arch", strcmp(o->arch, dsf_arch_name(mc->arch)), "%s", o->arch,
              dsf_arch_name(mc->arch))
-    const char *unit = ck->unit == DSF_UNIT_SENTENCE ? "sentence" : "stream";
+    const char *unit = dsf_unit_name(ck->unit);
     CONFLICT("batching", strcmp(o->batching, unit), "%s", o->batching, unit)
     CONFLICT("evals", o->evals != ck->evals, "%d", o->evals, ck->evals)
     CONFLICT("init-std", o->init_std != ck->init_std, "%g", o->init_std, ck->init_std)
@@ -261,6 +269,10 @@ static int check_resume(const dsf_run *ck, const train_opts *o, const arg_spec *
         CONFLICT("schedule", strcmp(canon, ck->schedule), "%s", canon, ck->schedule)
     }
     CONFLICT("mlp", o->mlp != mc->mlp, "%d", o->mlp, mc->mlp)
+    CONFLICT("block-proj", o->block_proj != mc->proj, "%s", o->block_proj ? "given" : "absent",
+             mc->proj ? "with a projection" : "without one")
+    CONFLICT("untied", o->untied != !mc->tie, "%s", o->untied ? "given" : "absent",
+             mc->tie ? "tied" : "untied")
     CONFLICT("tie", o->tie != mc->tie, "%s", o->tie ? "given" : "absent",
              mc->tie ? "tied" : "untied")
     CONFLICT("weight-decay", o->weight_decay != ck->weight_decay, "%g", o->weight_decay,
@@ -393,10 +405,7 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
         cli_check_feedback_scan(&fb, scan) || cli_check_feedback_cell(&fb, cell) ||
         dsf_arch_parse(o->arch, &arch) || dsf_schedule_parse(o->schedule, &sched))
         return -1;
-    if (strcmp(o->batching, "sentence") == 0)
-        unit = DSF_UNIT_SENTENCE;
-    else if (strcmp(o->batching, "stream") != 0)
-        return dsf_error_set("unknown batching '%s' (expected stream or sentence)", o->batching);
+    if (dsf_unit_parse(o->batching, &unit)) return -1;
     if (optim != DSF_OPTIM_SGD && !args_given(specs, nspecs, "lr")) o->lr = 1e-3;
 
     st_file *ck = NULL;
@@ -416,7 +425,11 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
         if (dsf_schedule_parse(run->schedule, &sched)) goto fail;
     }
     if (corpus_load_units(&tr->corpus, o->data, level, unit)) goto fail;
-    tr->seqs = unit == DSF_UNIT_SENTENCE;
+    tr->seqs = unit != DSF_UNIT_STREAM;
+    for (int k = 0; unit == DSF_UNIT_CHUNK && k < DSF_NSPLITS; k++)  // chunks of seq + 1 tokens
+        if (tokens_chunk(&tr->corpus.split[k], (int64_t)(ck ? run->seq : o->seq) + 1,
+                         tr->corpus.source[k]))
+            goto fail;
     if (ck && !same_vocab(ck_vocab, tr->corpus.vocab)) {
         dsf_error_set("the vocabulary of %s (%d entries) differs from the checkpoint's (%d)",
                       o->data, vocab_size(tr->corpus.vocab), vocab_size(ck_vocab));
@@ -434,9 +447,13 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
             }
             cfg.E = o->hidden;
         }
-        if (arch == DSF_ARCH_BLOCK) {  // tied
-            cfg.tie = 1;
+        if (arch == DSF_ARCH_BLOCK) {  // tied unless --untied
+            cfg.tie = !o->untied;
+            cfg.proj = o->block_proj;
             cfg.mlp = o->mlp > 0 ? o->mlp : 4 * o->hidden;
+        } else if (o->untied || o->block_proj) {
+            dsf_error_set("--untied and --block-proj are options of --arch block");
+            goto fail;
         }
         if (lm_create(&tr->m, &cfg)) goto fail;
         *run = (dsf_run){.level = level, .method = method, .optim = optim, .batch = o->batch,
@@ -459,6 +476,7 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
                   : batcher_init(&tr->bt, train, run->batch, run->seq)) ||
         split_streams(tr, ck, o->resume))
         goto fail;
+    tr->sb.drop_last = unit == DSF_UNIT_CHUNK;  // as the authors' train loader
     int64_t per_epoch = steps_per_epoch(tr);
     if (args_given(specs, nspecs, "steps"))
         run->total_steps = o->steps;
@@ -534,9 +552,11 @@ static void print_header(const trainer *tr) {
         r->init_std > 0)
         fprintf(stderr, "recipe: arch %s, %s batching (%" PRId64 " %s), schedule %s, weight decay "
                         "%g%s, %s, %s\n",
-                dsf_arch_name(c->arch), tr->seqs ? "sentence" : "stream",
+                dsf_arch_name(c->arch), dsf_unit_name(r->unit),
                 tr->seqs ? tr->corpus.split[DSF_SPLIT_TRAIN].nseq : (int64_t)r->batch,
-                tr->seqs ? "sentences from a zero state, padded" : "streams",
+                r->unit == DSF_UNIT_SENTENCE ? "sentences from a zero state, padded"
+                : r->unit == DSF_UNIT_CHUNK  ? "chunks from a zero state"
+                                             : "streams",
                 r->schedule, r->weight_decay, r->optim == DSF_OPTIM_ADAM ? " (coupled L2)" : "",
                 r->evals ? "validation spread over the run" : "validation each epoch",
                 r->init_std > 0 ? "normal initialisation" : "PyTorch's initialisation");
@@ -761,25 +781,43 @@ static int train_loop(trainer *tr, const train_opts *opt) {
 // --recipe: the defaults of a published recipe, for the flags not given.
 static int apply_recipe(train_opts *o, const arg_spec *specs, int n) {
     if (!o->recipe) return 0;
-    if (strcmp(o->recipe, "paper-ptb") != 0)
-        return dsf_error_set("unknown recipe '%s' (there is paper-ptb)", o->recipe);
+    const int ptb = strcmp(o->recipe, "paper-ptb") == 0;
+    if (!ptb && strcmp(o->recipe, "paper-wikitext") != 0)
+        return dsf_error_set("unknown recipe '%s' (there are paper-ptb and paper-wikitext)",
+                             o->recipe);
 #define SET(flag, field, value) \
     if (!args_given(specs, n, flag)) o->field = value;
-    SET("arch", arch, "residual")
-    SET("batching", batching, "sentence")
-    SET("seq", seq, 64)
+    // Both: Adam at 1e-3 without clipping, batches of 128 sequences from a zero
+    // state (validation in 256), the best of 50 validations, N(0, 0.02) weights,
+    // A = diag(linspace(0, 1, H)).
     SET("batch", batch, 128)
     SET("eval-batch", eval_batch, 256)
     SET("optim", optim, "adam")
     SET("lr", lr, 1e-3)
-    SET("weight-decay", weight_decay, 1e-4)
     SET("clip", clip, 0)
-    SET("schedule", schedule, "step:10,0.1")
-    SET("epochs", epochs, 30)
     SET("evals", evals, 50)
     SET("init-std", init_std, 0.02)
     SET("feedback", feedback, "linspace")
-    SET("layers", layers, 1)
+    if (ptb) {  // configs/ptb_word/gru_*.yml
+        SET("arch", arch, "residual")
+        SET("batching", batching, "sentence")
+        SET("seq", seq, 64)
+        SET("weight-decay", weight_decay, 1e-4)
+        SET("schedule", schedule, "step:10,0.1")
+        SET("epochs", epochs, 30)
+        SET("layers", layers, 1)
+    } else {  // configs/wikitext103_word/gru_3L*.yml
+        SET("arch", arch, "block")
+        SET("block-proj", block_proj, 1)
+        SET("untied", untied, 1)
+        SET("batching", batching, "chunk")
+        SET("seq", seq, 255)
+        SET("weight-decay", weight_decay, 0)
+        SET("schedule", schedule, "cosine")
+        SET("warmup-ratio", warmup_ratio, 0.1)
+        SET("epochs", epochs, 5)
+        SET("layers", layers, 3)
+    }
     SET("hidden", hidden, 256)
     SET("emb", emb, o->hidden)
 #undef SET
@@ -801,9 +839,10 @@ static int train_command(int argc, char **argv) {
         OPT("seq", ARG_INT, &o.seq, 1, 1 << 20, "steps per truncated sequence"),
         CLI_METHOD_OPTS(o),
         OPT("recipe", ARG_STR, &o.recipe, 0, 0,
-            "paper-ptb: the authors' PTB recipe as defaults for the flags not given (see above)"),
+            "paper-ptb or paper-wikitext: the authors' recipe as defaults for the flags not given (see above)"),
         OPT("batching", ARG_STR, &o.batching, 0, 0,
-            "stream (B streams, state carried) or sentence (each line from a zero state, padded)"),
+            "stream (B streams, state carried), sentence (each line from a zero state, padded) "
+            "or chunk (the stream cut into chunks of seq + 1 tokens, each from a zero state)"),
         OPT("optim", ARG_STR, &o.optim, 0, 0,
             "sgd, adamw (decoupled decay) or adam (torch.optim.Adam: coupled L2 on every tensor)"),
         OPT("lr", ARG_FLOAT, &o.lr, 0, 1e6, "learning rate (adamw, adam default 1e-3)"),
@@ -822,6 +861,8 @@ static int train_command(int argc, char **argv) {
         OPT("tie", ARG_FLAG, &o.tie, 0, 0, "tie the decoder's weight to the embedding (needs --emb = --hidden)"),
         OPT("arch", ARG_STR, &o.arch, 0, 0, "stack (embedding, layers, decoder), residual (the stack with x <- x + RNN(x), emb = hidden) or block (residual RNN + MLP blocks, LayerNorm, tied)"),
         OPT("mlp", ARG_INT, &o.mlp, 1, 1 << 22, "block: the MLP's width (default 4 x hidden)"),
+        OPT("block-proj", ARG_FLAG, &o.block_proj, 0, 0, "block: a Linear H -> H after the RNN, x <- x + proj(RNN(LN(x)))"),
+        OPT("untied", ARG_FLAG, &o.untied, 0, 0, "block: the decoder has its own weight"),
         OPT("epochs", ARG_I64, &o.epochs, 1, 1e9, "epochs to train"),
         OPT("steps", ARG_I64, &o.steps, 1, 1e15, "total steps of the run (instead of --epochs)"),
         OPT("eval-batch", ARG_INT, &o.eval_batch, 1, 1 << 20, "batch size for evaluation"),

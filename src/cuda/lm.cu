@@ -165,6 +165,9 @@ static int feedback_implemented(dsf_feedback_kind k) {
 }
 
 extern "C" int dsf_gpu_check(const dsf_lm *m, dsf_method meth, dsf_scan_kind scan) {
+    if (m->cfg.arch == DSF_ARCH_BLOCK && (m->cfg.proj || !m->cfg.tie))
+        return dsf_error_set("--device cuda: the block with --block-proj or --untied is not "
+                             "implemented on the GPU; train it with --device cpu");
     if (m->cfg.arch == DSF_ARCH_RESIDUAL)
         return dsf_error_set("--device cuda: --arch residual is not implemented on the GPU (stack "
                              "and block are); train it with --device cpu");

@@ -64,7 +64,10 @@ void seqbatch_free(dsf_seq_batcher *sb) {
     memset(sb, 0, sizeof *sb);
 }
 
-int64_t seqbatch_steps(const dsf_seq_batcher *sb) { return (sb->t->nseq + sb->B - 1) / sb->B; }
+int64_t seqbatch_steps(const dsf_seq_batcher *sb) {
+    const int64_t n = sb->t->nseq, B = sb->B;
+    return sb->drop_last && n >= B ? n / B : (n + B - 1) / B;
+}
 
 void seqbatch_order(dsf_seq_batcher *sb, int shuffle, uint64_t seed, int64_t epoch) {
     const int64_t n = sb->t->nseq;

@@ -53,13 +53,15 @@ typedef struct {
     const dsf_tokens *t;  // not owned
     int64_t B, T;
     int32_t pad;
+    int drop_last;        // an incomplete last batch is left out (the authors' chunks)
     int64_t *order;       // (nseq)
 } dsf_seq_batcher;
 
 // 0, or -1 with the error set (no sequences, or B, T not positive).
 int seqbatch_init(dsf_seq_batcher *sb, const dsf_tokens *t, int64_t B, int64_t T, int32_t pad);
 void seqbatch_free(dsf_seq_batcher *sb);
-// Batches per epoch: ceil(nseq / B).
+// Batches per epoch: ceil(nseq / B), or floor with drop_last (set after init; at
+// least 1: with fewer than B sequences the one batch is incomplete).
 int64_t seqbatch_steps(const dsf_seq_batcher *sb);
 // The order of epoch `epoch` (shuffle), or the file's order (shuffle 0).
 void seqbatch_order(dsf_seq_batcher *sb, int shuffle, uint64_t seed, int64_t epoch);

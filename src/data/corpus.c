@@ -24,6 +24,32 @@ int dsf_split_parse(const char *s, int *split) {
     return dsf_error_set("unknown split '%s' (use train, valid or test)", s ? s : "");
 }
 
+static const char *const unit_names[] = {"stream", "sentence", "chunk"};
+
+const char *dsf_unit_name(dsf_unit u) { return (unsigned)u < 3 ? unit_names[u] : "unknown"; }
+
+int dsf_unit_parse(const char *s, dsf_unit *out) {
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, unit_names[i]) == 0) {
+            *out = (dsf_unit)i;
+            return 0;
+        }
+    return dsf_error_set("unknown batching '%s' (expected stream, sentence or chunk)", s);
+}
+
+int tokens_chunk(dsf_tokens *t, int64_t len, const char *what) {
+    DSF_ASSERT(len >= 2);
+    const int64_t k = t->n / len;
+    if (k < 1)
+        return dsf_error_set("%s has %lld tokens, fewer than one chunk of %lld", what,
+                             (long long)t->n, (long long)len);
+    free(t->starts);
+    t->starts = dsf_xmalloc(sizeof(int64_t) * (size_t)(k + 1));
+    for (int64_t i = 0; i <= k; i++) t->starts[i] = i * len;
+    t->nseq = k;
+    return 0;
+}
+
 void tokens_free(dsf_tokens *t) {
     free(t->ids);
     free(t->starts);

@@ -53,7 +53,11 @@ typedef struct {
 // with <pad> = 0, <bos> = 1, <eos> = 2, <unk> = 3, then the train split's words in
 // order of first appearance, and every line (an empty one too) is the sequence
 // <bos> w1 … wn <eos>. Sentences are word level only.
-typedef enum { DSF_UNIT_STREAM, DSF_UNIT_SENTENCE } dsf_unit;
+// Chunks (the authors' WikiText loader): the stream's tokens cut into sequences of
+// equal length, the last incomplete one dropped (tokens_chunk).
+typedef enum { DSF_UNIT_STREAM, DSF_UNIT_SENTENCE, DSF_UNIT_CHUNK } dsf_unit;
+const char *dsf_unit_name(dsf_unit u);            // "stream", "sentence", "chunk"
+int dsf_unit_parse(const char *s, dsf_unit *out);  // 0, or -1 with the error set
 #define DSF_PAD_ID 0  // <pad> in a sentence vocabulary
 
 enum { DSF_SPLIT_TRAIN, DSF_SPLIT_VALID, DSF_SPLIT_TEST, DSF_NSPLITS };
@@ -78,6 +82,9 @@ int corpus_load_split_units(const char *path, dsf_level level, dsf_unit unit, co
                             int split, dsf_tokens *out);
 void corpus_free(dsf_corpus *c);
 void tokens_free(dsf_tokens *t);
+// Makes t's sequences the consecutive chunks of len tokens (floor(n / len) of them);
+// -1 with the error set when there is not one.
+int tokens_chunk(dsf_tokens *t, int64_t len, const char *what);
 
 // "train", "valid", "test".
 const char *dsf_split_name(int split);

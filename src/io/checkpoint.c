@@ -138,7 +138,7 @@ int ckpt_save(const char *path, const dsf_lm *m, const dsf_vocab *v, const dsf_r
     st_writer_meta(sw, "dsf.optim_t", pool_fmt(&meta, "%" PRId64, run->optim_t));
     st_writer_meta(sw, "dsf.arch", dsf_arch_name(m->cfg.arch));
     st_writer_meta(sw, "dsf.tokens", pool_fmt(&meta, "%" PRId64, run->tokens));
-    st_writer_meta(sw, "dsf.batching", run->unit == DSF_UNIT_SENTENCE ? "sentence" : "stream");
+    st_writer_meta(sw, "dsf.batching", dsf_unit_name(run->unit));
     st_writer_meta(sw, "dsf.schedule", run->schedule[0] ? run->schedule : "auto");
     st_writer_meta(sw, "dsf.evals", pool_fmt(&meta, "%d", run->evals));
     st_writer_meta(sw, "dsf.init_std", pool_fmt(&meta, "%.17g", run->init_std));
@@ -191,6 +191,7 @@ int ckpt_read_model(const st_file *f, dsf_lm *m, int *has_feedback) {
                              "an LSTM [4H, H], an Elman RNN [H, H]", hh_name, hh[0], hh[1]);
     dsf_lm_config cfg = {.V = (int)enc[0], .E = (int)enc[1], .H = (int)hh[1], .L = 0, .cell = cell,
                          .arch = block ? DSF_ARCH_BLOCK : DSF_ARCH_STACK, .mlp = (int)fc1[0]};
+    cfg.proj = block && st_get(f, "blocks.0.proj.weight") != NULL;
     // The residual stack has the stack's tensors: a checkpoint says so in its metadata.
     const char *arch = st_meta(f, "dsf.arch");
     if (!block && arch && strcmp(arch, "residual") == 0) cfg.arch = DSF_ARCH_RESIDUAL;
@@ -330,9 +331,9 @@ int ckpt_read_run(const st_file *f, dsf_run *run, dsf_vocab **v) {
     run->world_size = (int)x;
     // Written since the authors' recipe (--recipe paper-ptb); older files lack them.
     const char *b = st_meta(f, "dsf.batching");
-    if (b && strcmp(b, "stream") && strcmp(b, "sentence"))
+    run->unit = DSF_UNIT_STREAM;
+    if (b && dsf_unit_parse(b, &run->unit))
         return dsf_error_set("checkpoint metadata dsf.batching = '%s' is invalid", b);
-    run->unit = b && strcmp(b, "sentence") == 0 ? DSF_UNIT_SENTENCE : DSF_UNIT_STREAM;
     const char *sc = st_meta(f, "dsf.schedule");
     dsf_schedule sched;
     if (sc && dsf_schedule_parse(sc, &sched)) return -1;

@@ -50,7 +50,11 @@ static double cpu_forward(void *ctx, const int32_t *x, const int32_t *y, int T) 
 double lm_evaluate(const dsf_lm *m, dsf_lm_work *w, const dsf_tokens *tokens, int T) {
     lm_work_reset_state(w, &m->cfg);
     cpu_eval c = {m, w};
-    return lm_evaluate_fn(cpu_forward, &c, w->B, tokens, T);
+    const int no_grad = w->no_grad;
+    w->no_grad = 1;  // no backward pass follows
+    const double loss = lm_evaluate_fn(cpu_forward, &c, w->B, tokens, T);
+    w->no_grad = no_grad;
+    return loss;
 }
 
 double lm_evaluate_seqs_fn(dsf_eval_forward forward, void (*reset)(void *ctx), void *ctx,
@@ -94,5 +98,9 @@ static void cpu_reset(void *ctx) {
 double lm_evaluate_seqs(const dsf_lm *m, dsf_lm_work *w, const dsf_tokens *tokens, int T,
                         int32_t pad) {
     cpu_eval c = {m, w};
-    return lm_evaluate_seqs_fn(cpu_forward, cpu_reset, &c, w->B, tokens, T, pad);
+    const int no_grad = w->no_grad;
+    w->no_grad = 1;  // no backward pass follows
+    const double loss = lm_evaluate_seqs_fn(cpu_forward, cpu_reset, &c, w->B, tokens, T, pad);
+    w->no_grad = no_grad;
+    return loss;
 }

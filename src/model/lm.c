@@ -70,6 +70,10 @@ void lm_layout(dsf_lm *m) {
             BLOCK("rnn.weight_hh", 2, GH, c->H)
             BLOCK("rnn.bias_ih", 1, GH, 1)
             BLOCK("rnn.bias_hh", 1, GH, 1)
+            if (c->proj) {
+                BLOCK("proj.weight", 2, c->H, c->H)
+                BLOCK("proj.bias", 1, c->H, 1)
+            }
             BLOCK("ln2.weight", 1, c->H, 1)
             BLOCK("ln2.bias", 1, c->H, 1)
             BLOCK("mlp.fc1.weight", 2, c->mlp, c->H)
@@ -80,6 +84,7 @@ void lm_layout(dsf_lm *m) {
         }
         add_param(m, "ln_f.weight", 1, c->H, 1);
         add_param(m, "ln_f.bias", 1, c->H, 1);
+        if (!c->tie) add_param(m, "decoder.weight", 2, c->V, c->H);
         add_param(m, "decoder.bias", 1, c->V, 1);
         return;
     }
@@ -103,9 +108,11 @@ static int check_config(const dsf_lm_config *c) {
         return dsf_error_set("model sizes must be positive (vocab %d, emb %d, hidden %d, layers %d)",
                              c->V, c->E, c->H, c->L);
     if (c->L > DSF_MAX_LAYERS) return dsf_error_set("at most %d layers", DSF_MAX_LAYERS);
-    if (c->arch == DSF_ARCH_BLOCK && (!c->tie || c->mlp < 1 || c->mlp > (1 << 22)))
-        return dsf_error_set("the block architecture needs tied weights and an MLP width "
-                             "from 1 to %d", 1 << 22);
+    if (c->arch == DSF_ARCH_BLOCK && (c->E != c->H || c->mlp < 1 || c->mlp > (1 << 22)))
+        return dsf_error_set("the block architecture needs the embedding size equal to the "
+                             "hidden size and an MLP width from 1 to %d", 1 << 22);
+    if (c->proj && c->arch != DSF_ARCH_BLOCK)
+        return dsf_error_set("the projection after the RNN is part of the block architecture");
     if (c->arch == DSF_ARCH_RESIDUAL && c->E != c->H)
         return dsf_error_set("the residual architecture needs the embedding size equal to the "
                              "hidden size (emb %d, hidden %d)", c->E, c->H);
@@ -122,6 +129,7 @@ size_t lm_bytes(const dsf_lm_config *c) {
     const double G = dsf_cell_gates(c->cell), S = dsf_cell_states(c->cell);
     for (int l = 0; l < c->L; l++) n += G * c->H * ((l ? c->H : c->E) + c->H + 2);
     if (c->arch == DSF_ARCH_BLOCK) n += c->L * (4.0 * c->H + 2.0 * c->mlp * c->H + c->mlp + c->H) + 2.0 * c->H;
+    if (c->proj) n += c->L * ((double)c->H * c->H + c->H);
     double bytes = 2 * n * sizeof(float) + S * c->L * c->H * sizeof(float);
     return bytes > (double)SIZE_MAX / 4 ? SIZE_MAX / 4 : (size_t)bytes;
 }
@@ -154,19 +162,27 @@ int lm_create(dsf_lm *m, const dsf_lm_config *cfg) {
     m->g_encoder = m->grads + p->offset;
     p++;
     const int block = cfg->arch == DSF_ARCH_BLOCK;
-    for (int l = 0; l < cfg->L; l++, p += block ? 12 : 4) {
+    for (int l = 0; l < cfg->L; l++) {
         const dsf_param *r = block ? p + 2 : p;  // block: ln1, then the recurrent layer
         m->rnn[l] = (gru_weights){m->params + r[0].offset, m->params + r[1].offset,
                                   m->params + r[2].offset, m->params + r[3].offset};
         m->g_rnn[l] = (gru_grads){m->grads + r[0].offset, m->grads + r[1].offset,
                                   m->grads + r[2].offset, m->grads + r[3].offset};
-        if (!block) continue;
-        const int at[8] = {0, 1, 6, 7, 8, 9, 10, 11};
-        float **v = &m->blk[l].ln1_w, **gv = &m->g_blk[l].ln1_w;
-        for (int k = 0; k < 8; k++) {
-            v[k] = m->params + p[at[k]].offset;
-            gv[k] = m->grads + p[at[k]].offset;
+        if (!block) {
+            p += 4;
+            continue;
         }
+        // ln1 (2), rnn (4), proj (2, when there), ln2 (2), fc1 (2), fc2 (2)
+        const dsf_param *q = p + 6;
+        float **v = &m->blk[l].ln1_w, **gv = &m->g_blk[l].ln1_w;
+        const dsf_param *at[10] = {p, p + 1, q + 2 * cfg->proj, q + 1 + 2 * cfg->proj,
+                                   q + 2 + 2 * cfg->proj, q + 3 + 2 * cfg->proj,
+                                   q + 4 + 2 * cfg->proj, q + 5 + 2 * cfg->proj, q, q + 1};
+        for (int k = 0; k < (cfg->proj ? 10 : 8); k++) {
+            v[k] = m->params + at[k]->offset;
+            gv[k] = m->grads + at[k]->offset;
+        }
+        p += 12 + 2 * cfg->proj;
     }
     if (block) {
         m->lnf_w = m->params + p[0].offset, m->g_lnf_w = m->grads + p[0].offset;
@@ -240,8 +256,9 @@ void lm_init_params(dsf_lm *m, dsf_rng *rng) {
             dsf_rng_fill_uniform(rng, x, p->numel, -k, k);
         else if (strstr(p->name, "ln1.") || strstr(p->name, "ln2.") || strstr(p->name, "ln_f."))
             for (size_t j = 0; j < p->numel; j++) x[j] = strcmp(tail, ".weight") == 0;  // γ 1, β 0
-        else if (strstr(p->name, ".fc1.") || strstr(p->name, ".fc2.")) {  // torch.nn.Linear: ±1/√in
-            const float kin = 1.0f / sqrtf((float)(strstr(p->name, ".fc1.") ? c->H : c->mlp));
+        else if (strstr(p->name, ".fc1.") || strstr(p->name, ".fc2.") ||
+                 strstr(p->name, ".proj.")) {  // torch.nn.Linear: ±1/√in
+            const float kin = 1.0f / sqrtf((float)(strstr(p->name, ".fc2.") ? c->mlp : c->H));
             dsf_rng_fill_uniform(rng, x, p->numel, -kin, kin);
         }
         else
@@ -254,11 +271,13 @@ void lm_init_normal(dsf_lm *m, dsf_rng *rng, float std) {
     for (int i = 0; i < m->ntensors; i++) {
         const dsf_param *p = &m->tensors[i];
         float *x = m->params + p->offset;
-        const int fc2 = strstr(p->name, ".fc2.weight") != NULL;
+        // the last Linear of each branch (fc2, proj) as GPT-2: std/√(2L)
+        const int last = strstr(p->name, ".fc2.weight") || strstr(p->name, ".proj.weight");
         if (strcmp(p->name, "encoder.weight") == 0 || strcmp(p->name, "decoder.weight") == 0 ||
-            strstr(p->name, ".fc1.weight") || fc2)
-            dsf_rng_fill_normal(rng, x, p->numel, fc2 ? std / sqrtf(2.0f * c->L) : std);
-        else if (strstr(p->name, ".fc1.bias") || strstr(p->name, ".fc2.bias"))
+            strstr(p->name, ".fc1.weight") || last)
+            dsf_rng_fill_normal(rng, x, p->numel, last ? std / sqrtf(2.0f * c->L) : std);
+        else if (strstr(p->name, ".fc1.bias") || strstr(p->name, ".fc2.bias") ||
+                 strstr(p->name, ".proj.bias"))
             memset(x, 0, p->numel * sizeof(float));
     }
 }
@@ -269,7 +288,7 @@ void lm_init_normal(dsf_lm *m, dsf_rng *rng, float std) {
     X(y, int32_t, TB)                                                              \
     X(emb, float, TB * E)                                                          \
     X(scratch, float, TB * G * H)                                                  \
-    X(probs, float, TB * V)                                                        \
+    X(probs, float, dec_rows(TB, V) * V)                                           \
     X(row_loss, float, TB)                                                         \
     X(rows, int32_t, TB)                                                           \
     X(slot, int32_t, TB)                                                           \
@@ -287,6 +306,20 @@ void lm_init_normal(dsf_lm *m, dsf_rng *rng, float std) {
     X(gates, float, TB * G * H)                                                    \
     X(q, float, TB * H)
 
+static double decoder_bytes = 1 << 30;
+
+double lm_set_decoder_bytes(double bytes) {
+    const double old = decoder_bytes;
+    decoder_bytes = bytes;
+    return old;
+}
+
+// Rows of logits the decoder holds at once (lm.h).
+static double dec_rows(double TB, double V) {
+    const double r = floor(decoder_bytes / (V * sizeof(float)));
+    return r >= TB ? TB : r < 64 ? 64 : r;
+}
+
 size_t lm_work_bytes(const dsf_lm_config *c, int B_, int T_) {
     double B = B_, T = T_, TB = T * B, E = c->E, H = c->H, V = c->V, L = c->L;
     double IH = E > H ? E : H, total = 0, layer = 0, G = dsf_cell_gates(c->cell);
@@ -296,9 +329,10 @@ size_t lm_work_bytes(const dsf_lm_config *c, int B_, int T_) {
     LAYER_BUFFERS(SIZEL)
     if (c->cell == DSF_CELL_LSTM) layer += (T + 1) * B * H * sizeof(float);  // c
     if (c->arch == DSF_ARCH_BLOCK)  // a, xmid, b, xs[k+1], u, gl, statistics; yf, d, dtmp, du
-        layer += (4 * TB * H + 2 * TB * c->mlp + 4 * TB) * sizeof(float),
+        layer += ((4 + c->proj) * TB * H + 2 * TB * c->mlp + 4 * TB) * sizeof(float),
         total += (3 * TB * H + TB * c->mlp + 2 * TB) * sizeof(float);
     if (c->arch == DSF_ARCH_RESIDUAL) layer += TB * H * sizeof(float), total += TB * H * sizeof(float);
+    if (dec_rows(TB, V) < TB) total += (TB * H + V * H + V) * sizeof(float);  // de, gdec
     total += L * layer;
     return total > (double)SIZE_MAX / 4 ? SIZE_MAX / 4 : (size_t)total;
 }
@@ -328,12 +362,18 @@ int lm_work_create(dsf_lm_work *w, const dsf_lm_config *c, int B, int T) {
             struct dsf_block_cache *b = &w->bc[l];
             A(b->a, TB * H) A(b->st1, 2 * TB) A(b->xmid, TB * H) A(b->b, TB * H)
             A(b->st2, 2 * TB) A(b->u, TB * M) A(b->gl, TB * M) A(w->xs[l + 1], TB * H)
+            if (c->proj) A(b->rp, TB * H)
         }
         A(w->yf, TB * H) A(w->stf, 2 * TB) A(w->d, TB * H) A(w->dtmp, TB * H) A(w->du, TB * M)
     }
     if (c->arch == DSF_ARCH_RESIDUAL) {
         for (int l = 0; l < c->L; l++) A(w->xs[l + 1], TB * H)
         A(w->d, TB * H)
+    }
+    w->dec_rows = (int64_t)dec_rows((double)TB, (double)V);
+    if ((size_t)w->dec_rows < TB) {
+        A(w->de, TB * H)
+        A(w->gdec, V * H + V)
     }
 #undef A
     if (!ok) {
@@ -357,9 +397,11 @@ void lm_work_destroy(dsf_lm_work *w) {
     dsf_free(w->mask_emb);
     for (int l = 0; l < DSF_MAX_LAYERS; l++) {
         float **b = &w->bc[l].a;
-        for (int k = 0; k < 7; k++) dsf_free(b[k]);
+        for (int k = 0; k < 8; k++) dsf_free(b[k]);
         dsf_free(w->xs[l + 1]);
     }
+    dsf_free(w->de);
+    dsf_free(w->gdec);
     dsf_free(w->yf);
     dsf_free(w->stf);
     dsf_free(w->d);
@@ -467,11 +509,24 @@ static void layer_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth, int l, co
     }
 }
 
+// dlogits = (softmax − onehot) / n for nb rows of probs (the counted rows k0..),
+// in place.
+static void dlogits(dsf_lm_work *w, float *probs, size_t k0, size_t nb, int V, size_t n) {
+    const float scale = 1.0f / (float)n;
+#pragma omp parallel for schedule(static)
+    for (long k = 0; k < (long)nb; k++) {
+        float *p = probs + (size_t)k * V;
+        p[w->y[w->rows[k0 + k]]] -= 1.0f;
+        for (int v = 0; v < V; v++) p[v] *= scale;
+    }
+}
+
 // The decoder and the loss on the rows whose target is not DSF_IGNORE (w->rows,
 // w->slot, w->counted; their inputs gathered into w->crows when some rows are
-// ignored, so that padding costs nothing here): logits (n,V) = in W_decᵀ + b, a
-// stable softmax per row into w->probs. Returns the mean cross-entropy against y
-// over the counted rows (0 when there are none).
+// ignored, so that padding costs nothing here): logits = in W_decᵀ + b, a stable
+// softmax per row into w->probs, at most w->dec_rows rows at a time; when there
+// are more, each block's gradients are taken at once unless w->no_grad (lm.h).
+// Returns the mean cross-entropy against y over the counted rows (0 when none).
 static double decoder_forward(const dsf_lm *m, dsf_lm_work *w, const float *in, const int32_t *y,
                               int T) {
     const int V = m->cfg.V, H = m->cfg.H;
@@ -484,6 +539,8 @@ static double decoder_forward(const dsf_lm *m, dsf_lm_work *w, const float *in, 
         w->row_loss[r] = 0;
     }
     w->counted = (int64_t)n;
+    const size_t P = (size_t)w->dec_rows;
+    w->dec_fused = n > P && !w->no_grad;
     if (n == 0) return 0.0;
     const float *src = in;
     if (n < TB) {
@@ -492,51 +549,68 @@ static double decoder_forward(const dsf_lm *m, dsf_lm_work *w, const float *in, 
             memcpy(w->crows + (size_t)k * H, in + (size_t)w->rows[k] * H, H * sizeof(float));
         src = w->crows;
     }
-    for (size_t k = 0; k < n; k++) memcpy(w->probs + k * V, m->dec_b, V * sizeof(float));
-    dsf_sgemm(0, 1, (int)n, V, H, 1.0f, src, H, m->dec_w, H, 1.0f, w->probs, V);
+    if (w->dec_fused) memset(w->gdec, 0, ((size_t)V * H + V) * sizeof(float));
+    for (size_t k0 = 0; k0 < n; k0 += P) {
+        const size_t nb = n - k0 < P ? n - k0 : P;
+        const float *sb = src + k0 * H;
+        for (size_t k = 0; k < nb; k++) memcpy(w->probs + k * V, m->dec_b, V * sizeof(float));
+        dsf_sgemm(0, 1, (int)nb, V, H, 1.0f, sb, H, m->dec_w, H, 1.0f, w->probs, V);
 #pragma omp parallel for schedule(static)
-    for (long k = 0; k < (long)n; k++) {
-        float *p = w->probs + (size_t)k * V;
-        const int32_t r = w->rows[k];
-        double sum = softmax_exp(p, V);
-        float inv = (float)(1.0 / sum);
-        float target = p[y[r]];
-        for (int v = 0; v < V; v++) p[v] *= inv;
-        w->row_loss[r] = (float)(log(sum) - log((double)target));
+        for (long k = 0; k < (long)nb; k++) {
+            float *p = w->probs + (size_t)k * V;
+            const int32_t r = w->rows[k0 + k];
+            double sum = softmax_exp(p, V);
+            float inv = (float)(1.0 / sum);
+            float target = p[y[r]];
+            for (int v = 0; v < V; v++) p[v] *= inv;
+            w->row_loss[r] = (float)(log(sum) - log((double)target));
+        }
+        if (!w->dec_fused) continue;
+        // This block's share of the decoder's gradients and of its input's (de).
+        dlogits(w, w->probs, k0, nb, V, n);
+        dsf_sgemm(1, 0, V, H, (int)nb, 1.0f, w->probs, V, sb, H, 1.0f, w->gdec, H);
+        dsf_add_colsum(w->gdec + (size_t)V * H, w->probs, nb, V);
+        dsf_sgemm(0, 0, (int)nb, H, V, 1.0f, w->probs, V, m->dec_w, H, 0.0f, w->de + k0 * H, H);
     }
     double loss = 0;  // summed in a fixed order: the same for any thread count
     for (size_t k = 0; k < n; k++) loss += w->row_loss[w->rows[k]];
     return loss / (double)n;
 }
 
-// The decoder's backward pass from w->probs: its gradients (the tied embedding's
-// included), and e (T,B,H) = dlogits W_dec for its input top (0 in ignored rows).
+// The decoder's backward pass from w->probs (or, when decoder_forward took them,
+// from w->gdec and w->de): its gradients (the tied embedding's included), and e
+// (T,B,H) = dlogits W_dec for its input top (0 in ignored rows).
 static void decoder_backward(dsf_lm *m, dsf_lm_work *w, const float *top, float *e, int T) {
     const int V = m->cfg.V, H = m->cfg.H;
     const size_t TB = (size_t)T * w->B, n = (size_t)w->counted;
+    DSF_ASSERT(n <= (size_t)w->dec_rows || w->dec_fused);  // not after a no_grad forward
     if (n < TB) memset(e, 0, TB * H * sizeof(float));
     if (n == 0) return;
-    // dlogits = (softmax − onehot) / n over the n counted rows, in place.
-    const float scale = 1.0f / (float)n;
+    const float *de = w->de;  // the input's gradient of the counted rows, compact
+    if (w->dec_fused) {
+        const size_t VH = (size_t)V * H;
 #pragma omp parallel for schedule(static)
-    for (long k = 0; k < (long)n; k++) {
-        float *p = w->probs + (size_t)k * V;
-        p[w->y[w->rows[k]]] -= 1.0f;
-        for (int v = 0; v < V; v++) p[v] *= scale;
+        for (long i = 0; i < (long)VH; i++) m->g_dec_w[i] += w->gdec[i];  // tie: + g_encoder
+        for (int v = 0; v < V; v++) m->g_dec_b[v] += w->gdec[VH + v];
+    } else {
+        dlogits(w, w->probs, 0, n, V, n);
+        const float *src = n < TB ? w->crows : top;  // the gathered inputs of the counted rows
+        dsf_sgemm(1, 0, V, H, (int)n, 1.0f, w->probs, V, src, H, 1.0f, m->g_dec_w, H);  // tie: + g_encoder
+        dsf_add_colsum(m->g_dec_b, w->probs, n, V);
+        // The top layer's local error: e = dlogits W_dec (into crows, whose inputs are
+        // no longer needed, when it is to be scattered).
+        float *out = n == TB ? e : w->crows;
+        dsf_sgemm(0, 0, (int)n, H, V, 1.0f, w->probs, V, m->dec_w, H, 0.0f, out, H);
+        if (n == TB) return;
+        de = w->crows;
     }
-    const float *src = n < TB ? w->crows : top;  // the gathered inputs of the counted rows
-    dsf_sgemm(1, 0, V, H, (int)n, 1.0f, w->probs, V, src, H, 1.0f, m->g_dec_w, H);  // tie: + g_encoder
-    dsf_add_colsum(m->g_dec_b, w->probs, n, V);
-    // The top layer's local error: e = dlogits W_dec, scattered back to the counted
-    // rows (through crows, whose inputs are no longer needed).
     if (n == TB) {
-        dsf_sgemm(0, 0, (int)TB, H, V, 1.0f, w->probs, V, m->dec_w, H, 0.0f, e, H);
+        memcpy(e, de, TB * H * sizeof(float));
         return;
     }
-    dsf_sgemm(0, 0, (int)n, H, V, 1.0f, w->probs, V, m->dec_w, H, 0.0f, w->crows, H);
 #pragma omp parallel for schedule(static)
     for (long k = 0; k < (long)n; k++)
-        memcpy(e + (size_t)w->rows[k] * H, w->crows + (size_t)k * H, H * sizeof(float));
+        memcpy(e + (size_t)w->rows[k] * H, de + (size_t)k * H, H * sizeof(float));
 }
 
 // ---- the block architecture ----
@@ -559,6 +633,11 @@ static double block_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *y, i
         layernorm_forward(x, p->ln1_w, p->ln1_b, bc->a, bc->st1, bc->st1 + TB, (int)TB, H);
         layer_forward(m, w, k, bc->a, H, T);
         const float *r = w->cache[k].h + BH;
+        if (p->proj_w) {  // rp = r W_projᵀ + b_proj
+            for (size_t row = 0; row < TB; row++) memcpy(bc->rp + row * H, p->proj_b, sizeof(float) * H);
+            dsf_sgemm(0, 1, (int)TB, H, H, 1.0f, r, H, p->proj_w, H, 1.0f, bc->rp, H);
+            r = bc->rp;
+        }
         if (drop) {  // xmid = x + dropout(r)
             dropout_forward_streams(r, bc->xmid, w->mask[k], sl, H, w->dropout, w->rng);
             r = bc->xmid;
@@ -614,11 +693,21 @@ static void block_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth, int fit) 
         layernorm_backward(w->dtmp, bc->xmid, bc->st2, bc->st2 + TB, p->ln2_w, w->e, g->ln2_w,
                            g->ln2_b, (int)TB, H);
         for (size_t i = 0; i < n; i++) d[i] += w->e[i];
-        // Recurrent branch: its local error is the stream's gradient (through its dropout).
-        if (drop)
-            dropout_backward(d, w->mask[k], w->e, n);
-        else
+        // Recurrent branch: its local error is the stream's gradient (through its
+        // dropout and, with proj, through the projection: e = d_rp W_proj).
+        const float *dr = d;
+        if (drop) {
+            dropout_backward(d, w->mask[k], p->proj_w ? w->dtmp : w->e, n);
+            dr = p->proj_w ? w->dtmp : w->e;
+        }
+        if (p->proj_w) {
+            const float *h = w->cache[k].h + (size_t)B * H;
+            dsf_sgemm(1, 0, H, H, (int)TB, 1.0f, dr, H, h, H, 1.0f, g->proj_w, H);
+            dsf_add_colsum(g->proj_b, dr, TB, H);
+            dsf_sgemm(0, 0, (int)TB, H, H, 1.0f, dr, H, p->proj_w, H, 0.0f, w->e, H);
+        } else if (!drop) {
             memcpy(w->e, d, n * sizeof(float));
+        }
         layer_backward(m, w, meth, k, bc->a, H, T, fit);
         layernorm_backward(w->dx, w->xs[k], bc->st1, bc->st1 + TB, p->ln1_w, w->e, g->ln1_w,
                            g->ln1_b, (int)TB, H);

@@ -35,7 +35,9 @@ int dsf_cell_states(dsf_cell c);                   // 1, 2, 1
 // residual: the stack with x ← x + RNN(x) at every layer (E = H), as the authors'
 // PTB models: the same tensors as stack.
 // block: L residual blocks  x ← x + RNN(LN1(x)),  x ← x + MLP(LN2(x))  (MLP: fc1 to
-// width mlp, GELU, fc2), then a final LayerNorm and the tied decoder (E = H).
+// width mlp, GELU, fc2), then a final LayerNorm and the decoder (E = H), tied unless
+// untied; with proj the recurrent branch ends in a Linear H → H,
+// x ← x + proj(RNN(LN1(x))): the authors' "transformer-like" WikiText model.
 typedef enum { DSF_ARCH_STACK, DSF_ARCH_BLOCK, DSF_ARCH_RESIDUAL } dsf_arch;
 const char *dsf_arch_name(dsf_arch a);            // "stack", "block", "residual"
 int dsf_arch_parse(const char *s, dsf_arch *out);  // 0, or -1 with the error set
@@ -45,6 +47,7 @@ typedef struct {
     dsf_cell cell;  // GRU unless set
     dsf_arch arch;  // stack unless set
     int mlp;        // block: the MLP's width
+    int proj;       // block: a Linear after the RNN (blocks.{k}.proj.weight, .bias)
     int tie;        // the decoder's weight is the embedding's (E = H): no decoder.weight
 } dsf_lm_config;
 
@@ -74,8 +77,10 @@ typedef struct {
     gru_weights rnn[DSF_MAX_LAYERS];
     gru_grads g_rnn[DSF_MAX_LAYERS];
     // block: the non-recurrent tensors of each block, and the final LayerNorm
-    struct dsf_block { float *ln1_w, *ln1_b, *ln2_w, *ln2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b; }
-        blk[DSF_MAX_LAYERS], g_blk[DSF_MAX_LAYERS];
+    struct dsf_block {
+        float *ln1_w, *ln1_b, *ln2_w, *ln2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b;
+        float *proj_w, *proj_b;  // NULL without proj
+    } blk[DSF_MAX_LAYERS], g_blk[DSF_MAX_LAYERS];
     float *lnf_w, *lnf_b, *g_lnf_w, *g_lnf_b;
 } dsf_lm;
 
@@ -111,7 +116,7 @@ typedef struct {
     gru_cache cache[DSF_MAX_LAYERS];  // h, gates (T,B,G·H) for every cell; q for the GRU
     float *c[DSF_MAX_LAYERS];         // LSTM: the cell states (T+1,B,H)
     float *scratch;   // (T,B,3H)
-    float *probs;     // (n,V): softmax of the logits of the n counted rows, then dlogits
+    float *probs;     // (P,V): softmax of the logits of the counted rows, then dlogits
     float *row_loss;  // (T·B): each row's loss, 0 where ignored
     // The decoder runs on the rows whose target counts: rows[k] (k < counted) is
     // the row of probs' row k, slot[r] the probs row of row r (-1: ignored);
@@ -119,6 +124,14 @@ typedef struct {
     int32_t *rows, *slot;
     int64_t counted;
     float *crows;
+    // The decoder holds P = dec_rows logits rows at once: the whole batch when its
+    // (T·B)·V floats fit in DSF_DECODER_BYTES, else it goes through the counted rows
+    // in blocks of P and, unless no_grad (evaluation), takes the decoder's gradients
+    // (gdec: weight (V,H) then bias (V)) and its input's (de, (n,H)) in the same pass
+    // (dec_fused), for lm_backward to use.
+    int64_t dec_rows;
+    int no_grad, dec_fused;
+    float *gdec, *de;
     float *e, *dx;    // (T,B,max(E,H))
     gru_backward_work bw;
     float *wpack;     // gru_pack_floats(H): packed W_hh, shared by the layers
@@ -149,7 +162,8 @@ typedef struct {
     // after the recurrent branch xmid, the LN2 output b, fc1's output u and
     // GELU(u) gl; xs[k] the stream entering block k (xs[0] the embedding, xs[L]
     // the final stream), yf the final LN's output; d, dtmp, du backward scratch.
-    struct dsf_block_cache { float *a, *st1, *xmid, *b, *st2, *u, *gl; } bc[DSF_MAX_LAYERS];
+    // rp: the projected recurrent output (proj only).
+    struct dsf_block_cache { float *a, *st1, *xmid, *b, *st2, *u, *gl, *rp; } bc[DSF_MAX_LAYERS];
     // residual: xs[k] is the stream entering layer k too (xs[L] the decoder's input).
     float *xs[DSF_MAX_LAYERS + 1];
     float *yf, *stf, *d, *dtmp, *du;
@@ -158,8 +172,14 @@ typedef struct {
 // The softmax of row r (time-major t·B + b) of the last forward pass, NULL when
 // its target was ignored.
 static inline const float *lm_row_probs(const dsf_lm_work *w, size_t r, int V) {
+    DSF_ASSERT(w->counted <= w->dec_rows);  // all the rows' softmax is there
     return w->slot[r] < 0 ? NULL : w->probs + (size_t)w->slot[r] * V;
 }
+
+// The most logits the decoder of a work area created next holds at once (default
+// 1 GiB, at least 64 rows), so that a large vocabulary times a long batch does not
+// need them all; returns the previous value.
+double lm_set_decoder_bytes(double bytes);
 
 int lm_work_create(dsf_lm_work *w, const dsf_lm_config *cfg, int B, int T);
 void lm_work_destroy(dsf_lm_work *w);

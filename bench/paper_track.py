@@ -6,8 +6,8 @@ step for step, from the same initial weights and the same batches.
         [--dsf build/dsf] [--layers 1] [--hidden 256] [--steps 200] [--methods bptt,ft,dsf] \
         [--seed 1] [--threads 2] [--out experiments/results/paper_track]
 
-The PyTorch side is written from the recipe's description (docs/DESIGN.md, "The
-authors' recipe"), in the authors' own formulation of each method:
+The PyTorch side is written from the recipe's description (docs/RECIPES.md), in
+the authors' own formulation of each method:
   bptt  torch.nn.GRU per layer, autograd through time;
   ft    the states computed without gradient, then every step recomputed in
         parallel from its detached previous state (their NoBpttRnn);

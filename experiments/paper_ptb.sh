@@ -6,7 +6,7 @@
 # PTB word level with the authors' recipe (`dsf train --recipe paper-ptb`: residual
 # GRU stack, every sentence from a zero state and padded, Adam lr 1e-3 with L2
 # 1e-4, lr x 0.1 every 10 epochs, 30 epochs, the best of 50 validations spread
-# over the run; docs/DESIGN.md, "The authors' recipe"). One run per config,
+# over the run; docs/RECIPES.md). One run per config,
 # method, dsf feedback and seed, named CONFIG_METHOD[_FEEDBACK]_sSEED. Each run
 # saves a checkpoint every epoch (and when interrupted) in OUT/logs/NAME.safetensors
 # and is resumed from it, so the study can be stopped and started again at any

@@ -3,7 +3,7 @@
 
     /usr/bin/python3 tests/torch_recipe.py [build/dsf]
 
-The authors' PTB model (docs/DESIGN.md, "The authors' recipe"): an embedding of
+The authors' PTB model (docs/RECIPES.md): an embedding of
 width H, L GRU layers each with a residual connection x <- x + GRU(x), an untied
 linear decoder; every row of the batch is a sentence from a zero state, padded
 with P to the longest, and a target equal to P carries no loss (the loss is the

@@ -536,7 +536,7 @@ fail:
     return -1;
 }
 
-static void print_header(const trainer *tr) {
+static void print_header(trainer *tr) {
     const dsf_lm_config *c = &tr->m.cfg;
     const dsf_run *r = &tr->run;
     fprintf(stderr, "data: %s, train %" PRId64 " valid %" PRId64 " test %" PRId64
@@ -560,6 +560,15 @@ static void print_header(const trainer *tr) {
                 r->schedule, r->weight_decay, r->optim == DSF_OPTIM_ADAM ? " (coupled L2)" : "",
                 r->evals ? "validation spread over the run" : "validation each epoch",
                 r->init_std > 0 ? "normal initialisation" : "PyTorch's initialisation");
+    if (r->unit == DSF_UNIT_SENTENCE) {  // what the padding costs (docs/SPEED.md)
+        int64_t targets, positions;
+        seqbatch_order(&tr->sb, 1, r->seed, r->epoch);
+        seqbatch_fill(&tr->sb, &targets, &positions);
+        fprintf(stderr, "padding: epoch %" PRId64 " has %" PRId64 " targets in %" PRId64
+                        " recurrence positions (%.1f%% padding); the decoder runs on the "
+                        "targets only\n", r->epoch + 1, targets, positions,
+                100.0 * (double)(positions - targets) / (double)positions);
+    }
     char dsf_desc[128] = "";
     if (r->method == DSF_METHOD_DSF)
         snprintf(dsf_desc, sizeof dsf_desc, " feedback %s scan %s", r->feedback,

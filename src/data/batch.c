@@ -83,6 +83,21 @@ void seqbatch_order(dsf_seq_batcher *sb, int shuffle, uint64_t seed, int64_t epo
     }
 }
 
+void seqbatch_fill(const dsf_seq_batcher *sb, int64_t *targets, int64_t *positions) {
+    *targets = *positions = 0;
+    for (int64_t k = 0; k < seqbatch_steps(sb); k++) {
+        int64_t longest = 1;
+        for (int64_t b = k * sb->B; b < (k + 1) * sb->B && b < sb->t->nseq; b++) {
+            const int64_t s = sb->order[b];
+            int64_t len = sb->t->starts[s + 1] - sb->t->starts[s];
+            if (len > sb->T + 1) len = sb->T + 1;
+            *targets += len - 1;
+            if (len - 1 > longest) longest = len - 1;
+        }
+        *positions += longest * sb->B;
+    }
+}
+
 int64_t seqbatch_get(const dsf_seq_batcher *sb, int64_t k, int32_t *x, int32_t *y) {
     const int64_t B = sb->B, first = k * B, n = sb->t->nseq;
     DSF_ASSERT(k >= 0 && first < n);

@@ -65,6 +65,9 @@ void seqbatch_free(dsf_seq_batcher *sb);
 int64_t seqbatch_steps(const dsf_seq_batcher *sb);
 // The order of epoch `epoch` (shuffle), or the file's order (shuffle 0).
 void seqbatch_order(dsf_seq_batcher *sb, int shuffle, uint64_t seed, int64_t epoch);
+// Over the epoch in the current order: the targets that carry a loss, and the
+// positions the recurrence runs (T'·B summed over the batches).
+void seqbatch_fill(const dsf_seq_batcher *sb, int64_t *targets, int64_t *positions);
 // Batch k of the current order into x, y ((T,B) each, time-major); returns T' >= 1.
 int64_t seqbatch_get(const dsf_seq_batcher *sb, int64_t k, int32_t *x, int32_t *y);
 

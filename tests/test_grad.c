@@ -209,6 +209,77 @@ static void test_grad_dsf_zero_equals_ft(void) {
     }
 }
 
+// The gradient of m under meth with scan sc into g (m->n floats).
+static void grads_with(dsf_lm *m, const int32_t *x, const int32_t *y, int B, int T,
+                       dsf_method meth, dsf_scan_kind sc, float *g) {
+    dsf_lm_work w;
+    DSF_ASSERT(lm_work_create(&w, &m->cfg, B, T) == 0);
+    w.scan = sc;
+    lm_forward(m, &w, x, y, T);
+    lm_backward(m, &w, meth);
+    memcpy(g, m->grads, m->n * sizeof(float));
+    lm_work_destroy(&w);
+}
+
+static size_t count_differ(const float *a, const float *b, size_t from, size_t to, float tol) {
+    size_t n = 0;
+    for (size_t i = from; i < to; i++) n += fabsf(a[i] - b[i]) > tol * (1 + fabsf(b[i]));
+    return n;
+}
+
+// Each layer uses its own feedback, and the LSTM's c chain its own a_c, for every
+// scan: with layer 1's a zero, the top layer's and the decoder's gradients are
+// FT's whatever layer 0's a is; with layer 0's a zero, the top layer's gradients
+// do not depend on it either (they equal those with both layers' a drawn); and
+// the LSTM's gradient changes when a_c alone changes.
+static void test_grad_feedback_per_layer(void) {
+    enum { B = 3, T = 9 };
+    for (int cell = 0; cell < 3; cell++)
+        for (int sc = 0; sc < 3; sc++) {
+            if (!dsf_scan_available((dsf_scan_kind)sc)) {
+                test_skip("the fft scan needs FFTW");
+                continue;
+            }
+            dsf_lm_config cfg = {.V = 11, .E = 6, .H = 7, .L = 2, .cell = (dsf_cell)cell};
+            dsf_lm m;
+            random_model(&m, &cfg, 31, 0.4f);
+            const size_t SH = (size_t)dsf_cell_states(m.cfg.cell) * cfg.H;
+            dsf_rng r;
+            dsf_rng_seed(&r, 3);
+            dsf_rng_fill_uniform(&r, m.feedback, 2 * SH, 0.2f, 0.9f);
+            float *drawn = malloc(2 * SH * sizeof(float));
+            memcpy(drawn, m.feedback, 2 * SH * sizeof(float));
+            int32_t x[B * T], y[B * T];
+            test_random_tokens(x, y, B * T, cfg.V, 13);
+            float *ft = malloc(m.n * sizeof(float)), *g = malloc(m.n * sizeof(float)),
+                  *both = malloc(m.n * sizeof(float));
+            grads_with(&m, x, y, B, T, DSF_METHOD_FT, (dsf_scan_kind)sc, ft);
+            grads_with(&m, x, y, B, T, DSF_METHOD_DSF, (dsf_scan_kind)sc, both);
+            const size_t top = lm_find(&m, "rnn.weight_ih_l1")->offset;  // layer 1, decoder
+            memset(m.feedback + SH, 0, SH * sizeof(float));                // layer 1: a = 0
+            grads_with(&m, x, y, B, T, DSF_METHOD_DSF, (dsf_scan_kind)sc, g);
+            size_t d1 = count_differ(g, ft, top, m.n, 1e-6f);
+            size_t d0 = count_differ(g, ft, 0, top, 1e-6f);  // layer 0 keeps its DSF
+            memcpy(m.feedback + SH, drawn + SH, SH * sizeof(float));
+            memset(m.feedback, 0, SH * sizeof(float));  // layer 0: a = 0
+            grads_with(&m, x, y, B, T, DSF_METHOD_DSF, (dsf_scan_kind)sc, g);
+            size_t d2 = count_differ(g, both, top, m.n, 1e-5f);
+            CHECK_MSG(d1 == 0 && d0 > 0 && d2 == 0,
+                      "%s, scan %s: top layer with a = 0 differs from ft in %zu; layer 0 in %zu "
+                      "(should); top layer depends on layer 0's a in %zu",
+                      dsf_cell_name((dsf_cell)cell), dsf_scan_name((dsf_scan_kind)sc), d1, d0, d2);
+            if (cell == DSF_CELL_LSTM) {  // a_c alone: layer 0's second half
+                memcpy(m.feedback, drawn, 2 * SH * sizeof(float));
+                for (int l = 0; l < 2; l++) memset(m.feedback + l * SH + cfg.H, 0, cfg.H * sizeof(float));
+                grads_with(&m, x, y, B, T, DSF_METHOD_DSF, (dsf_scan_kind)sc, g);
+                CHECK_MSG(count_differ(g, both, 0, m.n, 1e-4f) > 0,
+                          "lstm, scan %s: a_c = 0 changes nothing", dsf_scan_name((dsf_scan_kind)sc));
+            }
+            free(ft), free(g), free(both), free(drawn);
+            lm_destroy(&m);
+        }
+}
+
 // With T = 1 there is no recurrence to approximate: all methods agree.
 static void test_grad_t1_methods_agree(void) {
     dsf_lm_config cfg = {.V = 9, .E = 5, .H = 7, .L = 3};
@@ -576,4 +647,5 @@ void suite_grad(void) {
     RUN(test_grad_block_fd);
     RUN(test_grad_residual_proj_fd);
     RUN(test_grad_decoder_blocks);
+    RUN(test_grad_feedback_per_layer);
 }

@@ -63,7 +63,19 @@ static double rel_diff(const float *g, const float *ref, size_t n) {
     return d / s;
 }
 
-// T−1 sweeps: BPTT's gradient (to float rounding); one sweep: not yet.
+// test_lm_grad with the scan sc.
+static void grad_scan(dsf_lm *m, const int32_t *x, const int32_t *y, int B, int T,
+                      dsf_method meth, dsf_scan_kind sc) {
+    dsf_lm_work w;
+    DSF_ASSERT(lm_work_create(&w, &m->cfg, B, T) == 0);
+    w.scan = sc;
+    lm_forward(m, &w, x, y, T);
+    lm_backward(m, &w, meth);
+    lm_work_destroy(&w);
+}
+
+// T−1 sweeps: BPTT's gradient (to float rounding); one sweep: not yet; with the
+// seq and the blelloch scans.
 static void test_refine_full_equals_bptt(void) {
     enum { B = 3, T = 8 };
     static const char *const fbs[] = {"uniform:0,0.5", "diag", "zero"};
@@ -80,18 +92,21 @@ static void test_refine_full_equals_bptt(void) {
                 float *ref = malloc(sizeof(float) * m.n);
                 memcpy(ref, m.grads, sizeof(float) * m.n);
                 double err[2];
-                for (int j = 0; j < 2; j++) {
-                    m.fb.refine = j == 0 ? T - 1 : 1;
-                    if (j == 0) dsf_feedback_format(&m.fb, spec, sizeof spec);
-                    test_lm_grad(&m, x, y, B, T, DSF_METHOD_DSF);
-                    err[j] = rel_diff(m.grads, ref, m.n);
+                for (int sc = 0; sc < 2; sc++) {  // seq, blelloch
+                    for (int j = 0; j < 2; j++) {
+                        m.fb.refine = j == 0 ? T - 1 : 1;
+                        if (j == 0) dsf_feedback_format(&m.fb, spec, sizeof spec);
+                        grad_scan(&m, x, y, B, T, DSF_METHOD_DSF, (dsf_scan_kind)sc);
+                        err[j] = rel_diff(m.grads, ref, m.n);
+                    }
+                    CHECK_MSG(err[0] < 2e-5, "%s %s %s scan %s: relative difference %g from bptt",
+                              dsf_cell_name((dsf_cell)cell), arch ? "block" : "stack", spec,
+                              dsf_scan_name((dsf_scan_kind)sc), err[0]);
+                    CHECK_MSG(err[1] > 1e-4, "%s %s: one sweep already bptt (%g)",
+                              dsf_cell_name((dsf_cell)cell), fbs[k], err[1]);
                 }
                 free(ref);
                 lm_destroy(&m);
-                CHECK_MSG(err[0] < 2e-5, "%s %s %s: relative difference %g from bptt",
-                          dsf_cell_name((dsf_cell)cell), arch ? "block" : "stack", spec, err[0]);
-                CHECK_MSG(err[1] > 1e-4, "%s %s: one sweep already bptt (%g)",
-                          dsf_cell_name((dsf_cell)cell), fbs[k], err[1]);
             }
 }
 
@@ -173,25 +188,31 @@ static void test_refine_exact_tail(void) {
 }
 
 // +0 is DSF as it is: the same gradient, bit for bit, as the feedback without suffix.
+// "F+0" is F itself: it parses to no sweep and spells as F, and a model made with
+// it (its own, drawn from the same seed) has plain F's gradient bit for bit,
+// where one sweep changes it.
 static void test_refine_zero_is_dsf(void) {
     enum { B = 2, T = 6 };
     int32_t x[B * T], y[B * T];
     test_random_tokens(x, y, B * T, 11, 8);
+    dsf_feedback fb;
+    char spec[64];
+    CHECK(dsf_feedback_parse("uniform:0,0.5+0", &fb) == 0 && fb.refine == 0);
+    dsf_feedback_format(&fb, spec, sizeof spec);
+    CHECK(strcmp(spec, "uniform:0,0.5") == 0);
     for (int cell = 0; cell < 3; cell++) {
-        dsf_lm m;
-        make_model(&m, (dsf_cell)cell, 2, DSF_ARCH_STACK, "diag+0", T, 3);
-        test_lm_grad(&m, x, y, B, T, DSF_METHOD_DSF);
-        float *g = malloc(sizeof(float) * m.n);
-        memcpy(g, m.grads, sizeof(float) * m.n);
-        m.fb.refine = 1;
-        test_lm_grad(&m, x, y, B, T, DSF_METHOD_DSF);
-        const double moved = rel_diff(m.grads, g, m.n);
-        m.fb.refine = 0;
+        dsf_lm m, p;
+        make_model(&m, (dsf_cell)cell, 2, DSF_ARCH_STACK, "uniform:0,0.5+0", T, 3);
+        make_model(&p, (dsf_cell)cell, 2, DSF_ARCH_STACK, "uniform:0,0.5", T, 3);
+        test_lm_grad(&p, x, y, B, T, DSF_METHOD_DSF);
         test_lm_grad(&m, x, y, B, T, DSF_METHOD_DSF);
         size_t diff = 0;
-        for (size_t i = 0; i < m.n; i++) diff += g[i] != m.grads[i];
-        free(g);
+        for (size_t i = 0; i < m.n; i++) diff += p.grads[i] != m.grads[i];
+        m.fb.refine = 1;
+        test_lm_grad(&m, x, y, B, T, DSF_METHOD_DSF);
+        const double moved = rel_diff(m.grads, p.grads, m.n);
         lm_destroy(&m);
+        lm_destroy(&p);
         CHECK(diff == 0);
         CHECK(moved > 1e-4);  // and one sweep does change it
     }

@@ -567,7 +567,8 @@ static int save_one(const char *path, const char *name, int ndim, const int64_t 
 static void test_st_writer_errors(void) {
     float x[4] = {1, 2, 3, 4};
     int64_t s1[1] = {4}, neg[1] = {-1}, s9[9] = {1, 1, 1, 1, 1, 1, 1, 1, 4};
-    const char *path = tpath("w.st");
+    char path[512];  // a copy: tpath's ring of four buffers is reused below
+    snprintf(path, sizeof path, "%s", tpath("w.st"));
     char want[512];
 
     // Folder missing: the temporary file cannot be made.
@@ -576,12 +577,19 @@ static void test_st_writer_errors(void) {
     snprintf(want, sizeof want, "cannot save checkpoint %s: cannot create %s.tmp.", nodir, nodir);
     CHECK_MSG(strstr(dsf_error(), want) && strstr(dsf_error(), strerror(ENOENT)), "%s", dsf_error());
 
-    // Target is a folder: the rename fails and the temporary file is removed.
+    // Target is a folder, or a FIFO: refused before anything is written (a rename
+    // would replace a FIFO or a device node with a regular file).
     const char *dir = tpath("adir");
     CHECK(mkdir(dir, 0755) == 0);
     CHECK(write_all_file(tpath("adir/inside"), "x", 1) == 0);
     CHECK(save_one(dir, "x", 1, s1, x, NULL) == -1);
-    CHECK_MSG(strstr(dsf_error(), "cannot rename") && strstr(dsf_error(), dir), "%s", dsf_error());
+    CHECK_MSG(strstr(dsf_error(), "is not a regular file") && strstr(dsf_error(), dir), "%s",
+              dsf_error());
+    const char *fifo = tpath("afifo");
+    CHECK(mkfifo(fifo, 0644) == 0);
+    CHECK(save_one(fifo, "x", 1, s1, x, NULL) == -1);
+    struct stat fst;
+    CHECK(stat(fifo, &fst) == 0 && S_ISFIFO(fst.st_mode));
     CHECK(count_temp_files() == 0);
 
     // Bad arguments are reported by the save, which then writes nothing.

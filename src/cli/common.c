@@ -18,7 +18,7 @@ int cli_open_checkpoint(const char *path, dsf_lm *m, dsf_run *run, dsf_vocab **v
     int has_feedback, rc = -1;
     if (ckpt_read_run(f, run, v) == 0) {
         if (ckpt_read_model(f, m, &has_feedback) == 0) {
-            if (ckpt_set_feedback(m, run->feedback)) {
+            if (ckpt_set_feedback(m, run->feedback) || ckpt_check_cell(m, run)) {
                 lm_destroy(m);
             } else if (m->cfg.V != vocab_size(*v)) {
                 dsf_error_set("%s: the decoder has %d outputs but the vocabulary %d words", path,

@@ -1,8 +1,10 @@
 // train.c: `dsf train`: the training loop, evaluation, checkpoints and logs.
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "core/gemm.h"
@@ -73,6 +75,7 @@ typedef struct {
     float *best;        // parameters with the best validation loss
     double best_seen;   // that loss, counting evaluations in the middle of an epoch
     FILE *log;
+    int log_errno;        // a write to the log failed (errno), and the run stops
     double t0;
     int root;             // rank 0 alone prints, logs and writes checkpoints
     int64_t first, count; // this rank's training streams (dist_share of the batch)
@@ -94,7 +97,7 @@ static void log_row(trainer *tr, const char *kind, double loss, double lr, doubl
     fprintf(tr->log, "%s,%" PRId64 ",%" PRId64 ",%" PRId64 ",%.6f,%.4f,%.6g,%.6g,%.1f,%.3f\n",
             kind, tr->run.epoch + (tr->run.epoch_pos > 0), tr->run.step, tokens, loss, exp(loss),
             lr, gnorm, tok_s, dsf_now() - tr->t0);
-    fflush(tr->log);
+    if (fflush(tr->log) != 0 || ferror(tr->log)) tr->log_errno = errno ? errno : EIO;
 }
 
 // <stem>.best.safetensors beside <stem>.safetensors
@@ -387,6 +390,32 @@ static int read_state(trainer *tr, const st_file *ck) {
     return rc;
 }
 
+// The files the run writes must not be one of the data files it reads, and the
+// checkpoints (--save and its best model), which replace their file by a rename,
+// not a device, a FIFO or a directory (a log may be /dev/stdout).
+static int check_outputs(const trainer *tr, const train_opts *o) {
+    char best[4096];
+    if (o->save) best_path(best, sizeof best, o->save);
+    const char *out[3] = {o->save, o->save ? best : NULL, o->log};
+    const char *what[3] = {"--save", "--save's best model", "--log"};
+    for (int i = 0; i < 3; i++) {
+        struct stat so;
+        if (!out[i] || stat(out[i], &so) != 0) continue;
+        if (i < 2 && !S_ISREG(so.st_mode))  // a checkpoint replaces its file by a rename
+            return dsf_error_set("%s %s exists and is not a regular file", what[i], out[i]);
+        const char *data[DSF_NSPLITS + 1] = {o->data, tr->corpus.source[0], tr->corpus.source[1],
+                                             tr->corpus.source[2]};
+        for (int k = 0; k <= DSF_NSPLITS; k++) {
+            struct stat sd;
+            if (data[k] && stat(data[k], &sd) == 0 && sd.st_dev == so.st_dev &&
+                sd.st_ino == so.st_ino)
+                return dsf_error_set("%s %s is the data file %s: it would be overwritten",
+                                     what[i], out[i], data[k]);
+        }
+    }
+    return 0;
+}
+
 static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
     dsf_run *run = &tr->run;
     dsf_level level;
@@ -414,7 +443,7 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
         if (!(ck = st_load(o->resume))) return -1;
         int has_fb;
         if (ckpt_read_run(ck, run, &ck_vocab) || ckpt_read_model(ck, &tr->m, &has_fb) ||
-            ckpt_set_feedback(&tr->m, run->feedback) ||
+            ckpt_set_feedback(&tr->m, run->feedback) || ckpt_check_cell(&tr->m, run) ||
             check_resume(run, o, specs, nspecs, &tr->m.cfg)) {
             st_free(ck);
             vocab_free(ck_vocab);
@@ -424,7 +453,7 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
         unit = run->unit;
         if (dsf_schedule_parse(run->schedule, &sched)) goto fail;
     }
-    if (corpus_load_units(&tr->corpus, o->data, level, unit)) goto fail;
+    if (corpus_load_units(&tr->corpus, o->data, level, unit) || check_outputs(tr, o)) goto fail;
     tr->seqs = unit != DSF_UNIT_STREAM;
     for (int k = 0; unit == DSF_UNIT_CHUNK && k < DSF_NSPLITS; k++)  // chunks of seq + 1 tokens
         if (tokens_chunk(&tr->corpus.split[k], (int64_t)(ck ? run->seq : o->seq) + 1,
@@ -478,6 +507,24 @@ static int setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
         goto fail;
     tr->sb.drop_last = unit == DSF_UNIT_CHUNK;  // as the authors' train loader
     int64_t per_epoch = steps_per_epoch(tr);
+    if (ck && run->epoch_pos >= per_epoch) {
+        dsf_error_set("%s stopped at step %" PRId64 " of an epoch, but %s has %" PRId64
+                      " steps per epoch (other data, or another batch size?)", o->resume,
+                      run->epoch_pos, o->data, per_epoch);
+        goto fail;
+    }
+    // The splits evaluated must hold a batch: found now, not after training.
+    for (int k = DSF_SPLIT_VALID; k <= (o->no_test ? DSF_SPLIT_VALID : DSF_SPLIT_TEST); k++) {
+        const dsf_tokens *t = &tr->corpus.split[k];
+        dsf_batcher probe;
+        if (tr->seqs ? t->nseq < 1 : batcher_init(&probe, t, run->eval_batch, run->seq)) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", tr->seqs ? "it has no sequence" : dsf_error());
+            dsf_error_set("the %s split (%s) is too small to evaluate: %s", dsf_split_name(k),
+                          tr->corpus.source[k], why);
+            goto fail;
+        }
+    }
     if (args_given(specs, nspecs, "steps"))
         run->total_steps = o->steps;
     else if (!ck || args_given(specs, nspecs, "epochs"))
@@ -616,7 +663,13 @@ static int train_loop(trainer *tr, const train_opts *opt) {
     int bad = 0, rc = 0, evaluated_at_end = 0, stop = 0;
     const int64_t stop_at = opt->stop_at > 0 && opt->stop_at < run->total_steps ? opt->stop_at : run->total_steps;
     // A signal reaches the ranks at different moments: they stop at the same step.
+    int64_t finite = 0;  // steps with a finite loss and gradient
     while (run->step < stop_at && !(stop = dist_any(stop_requested))) {
+        if (dist_any(tr->log_errno)) {
+            rc = dsf_error_set("cannot write the log %s: %s", opt->log,
+                               strerror(tr->log_errno ? tr->log_errno : EIO));
+            break;
+        }
         double step_t0 = dsf_now();
         if (run->epoch_pos == 0 || tr->seqs) reset_state(tr);  // sentences: every batch
         if (tr->seqs && ordered != run->epoch) {
@@ -704,6 +757,7 @@ static int train_loop(trainer *tr, const train_opts *opt) {
                 optim_step(&tr->o, &tr->m);  // (dsf_gpu_step has made it)
             win_loss += loss;
             win_steps++;
+            finite++;
         }
         tr->step_s += dsf_now() - step_t0;
         win_tokens += (double)counted;
@@ -755,6 +809,8 @@ static int train_loop(trainer *tr, const train_opts *opt) {
     free(xs);
     free(ys);
     if (rc) return rc;
+    if (run->step > start_step && finite == 0)
+        return dsf_error_set("no step of the run had a finite loss and gradient");
     gpu_download(tr);
     if (run->step < run->total_steps) {  // interrupted, or --stop-at
         const char *why = stop ? "interrupted" : "stopped (--stop-at)";
@@ -916,8 +972,10 @@ static int train_command(int argc, char **argv) {
             tr.log = fopen(o.log, append ? "a" : "w");
             if (!tr.log)
                 rc = dsf_error_set("cannot write log %s", o.log);
-            else if (!append || ftell(tr.log) == 0)
-                fprintf(tr.log, "kind,epoch,step,tokens,loss,ppl,lr,grad_norm,tokens_per_s,elapsed_s\n");
+            else if ((!append || ftell(tr.log) == 0) &&
+                     (fprintf(tr.log, "kind,epoch,step,tokens,loss,ppl,lr,grad_norm,tokens_per_s,"
+                                      "elapsed_s\n") < 0 || fflush(tr.log) != 0))
+                rc = dsf_error_set("cannot write log %s: %s", o.log, strerror(errno));
         }
     }
     rc = dist_agree(rc);  // setup on every rank, the log on rank 0
@@ -944,7 +1002,9 @@ static int train_command(int argc, char **argv) {
             log_row(&tr, "test", test, 0, 0, 0);
         }
     }
-    if (tr.log) fclose(tr.log);
+    if (tr.log && (fclose(tr.log) != 0 || tr.log_errno) && rc == 0)
+        rc = dsf_error_set("cannot write the log %s: %s", o.log,
+                           strerror(tr.log_errno ? tr.log_errno : errno));
     dsf_gpu_destroy(tr.gpu);
     dsf_gpu_destroy(tr.egpu);
     dsf_free(tr.best);

@@ -165,6 +165,16 @@ int ckpt_save_grads(const char *path, const dsf_lm *m, double loss, int with_fee
     return rc;
 }
 
+// A model or optimizer tensor read from a file must hold finite values (and, with
+// nonneg, none below 0): a NaN would otherwise run silently to the end.
+static int check_finite(const float *x, size_t n, const char *name, int nonneg) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]) || (nonneg && x[i] < 0))
+            return dsf_error_set("checkpoint tensor '%s' holds %g at index %zu (%s)", name,
+                                 (double)x[i], i, nonneg ? "must be finite and >= 0" : "must be finite");
+    return 0;
+}
+
 static int shape_of(const st_file *f, const char *name, int ndim, int64_t *shape) {
     const st_tensor *t = st_get(f, name);
     if (!t) return dsf_error_set("checkpoint has no tensor '%s'", name);
@@ -223,6 +233,10 @@ int ckpt_read_model(const st_file *f, dsf_lm *m, int *has_feedback) {
             return -1;
         }
         memcpy(m->params + p->offset, t->data, p->numel * sizeof(float));
+        if (check_finite(m->params + p->offset, p->numel, p->name, 0)) {
+            lm_destroy(m);
+            return -1;
+        }
     }
     *has_feedback = 0;
     for (int l = 0; l < cfg.L; l++) {
@@ -241,6 +255,10 @@ int ckpt_read_model(const st_file *f, dsf_lm *m, int *has_feedback) {
             return -1;
         }
         memcpy(m->feedback + (size_t)l * SH, t->data, (size_t)SH * sizeof(float));
+        if (check_finite(m->feedback + (size_t)l * SH, (size_t)SH, name, 0)) {
+            lm_destroy(m);
+            return -1;
+        }
         *has_feedback = 1;
     }
     if (read_lowrank(f, m)) {
@@ -259,6 +277,13 @@ int ckpt_read_model(const st_file *f, dsf_lm *m, int *has_feedback) {
             }
         }
     }
+    return 0;
+}
+
+int ckpt_check_cell(const dsf_lm *m, const dsf_run *run) {
+    if (strcmp(run->cell, dsf_cell_name(m->cfg.cell)))
+        return dsf_error_set("the checkpoint's metadata says cell %s but its tensors are a %s's",
+                             run->cell, dsf_cell_name(m->cfg.cell));
     return 0;
 }
 
@@ -327,6 +352,15 @@ int ckpt_read_run(const st_file *f, dsf_run *run, dsf_vocab **v) {
         return -1;
     // Checkpoints from before data-parallel training were written by one process.
     x = 1;
+    // The settings a run goes on with: finite and in range.
+    if (!(run->clip >= 0 && isfinite(run->clip)) || !(run->base_lr >= 0 && isfinite(run->base_lr)) ||
+        !(run->lr >= 0 && isfinite(run->lr)) ||
+        !(run->weight_decay >= 0 && isfinite(run->weight_decay)) ||
+        !(run->dropout >= 0 && run->dropout < 1) || isnan(run->best_val))
+        return dsf_error_set("checkpoint metadata out of range (clip %g, lr %g, base lr %g, "
+                             "weight decay %g, dropout %g, best validation %g)", run->clip,
+                             run->lr, run->base_lr, run->weight_decay, run->dropout,
+                             run->best_val);
     if (st_meta(f, "dsf.world_size") && meta_i64(f, "dsf.world_size", 1, INT32_MAX, &x)) return -1;
     run->world_size = (int)x;
     // Written since the authors' recipe (--recipe paper-ptb); older files lack them.
@@ -347,6 +381,8 @@ int ckpt_read_run(const st_file *f, dsf_run *run, dsf_vocab **v) {
     if (st_meta(f, "dsf.tokens") && meta_i64(f, "dsf.tokens", 0, INT64_MAX, &run->tokens)) return -1;
     run->init_std = 0;
     if (st_meta(f, "dsf.init_std") && meta_f64(f, "dsf.init_std", &run->init_std)) return -1;
+    if (!(run->init_std >= 0 && isfinite(run->init_std)))
+        return dsf_error_set("checkpoint metadata dsf.init_std = %g is out of range", run->init_std);
     const st_tensor *off = st_get(f, "vocab.offsets"), *bytes = st_get(f, "vocab.bytes");
     if (!off || !bytes || off->dtype != ST_I64 || bytes->dtype != ST_U8 || off->ndim != 1 ||
         bytes->ndim != 1 || off->shape[0] < 2)
@@ -366,6 +402,7 @@ int ckpt_read_optim(const st_file *f, const dsf_lm *m, dsf_optim *o) {
             snprintf(name, sizeof name, "optim.%s.%s", k ? "exp_avg_sq" : "exp_avg", p->name);
             if (st_expect(f, name, ST_F32, p->ndim, p->shape, &t)) return -1;
             memcpy(dst + p->offset, t->data, p->numel * sizeof(float));
+            if (check_finite(dst + p->offset, p->numel, name, k)) return -1;
         }
     }
     return 0;

@@ -61,6 +61,8 @@ int ckpt_read_model(const st_file *f, dsf_lm *m, int *has_feedback);
 // feedback's factors were in the file ckpt_read_model read (it reads
 // rnn.feedback_{u,v}_l{k} (H,r) when present).
 int ckpt_set_feedback(dsf_lm *m, const char *spelling);
+// The cell the run names (dsf.cell) must be the one the tensors' shapes say.
+int ckpt_check_cell(const dsf_lm *m, const dsf_run *run);
 // The run description and the vocabulary (a file written by ckpt_save).
 int ckpt_read_run(const st_file *f, dsf_run *run, dsf_vocab **v);
 // The optimizer moments (AdamW) and the carried state and RNG, for resume.

@@ -422,6 +422,13 @@ int st_writer_save(st_writer *w, const char *path) {
     uint8_t len[8];
     for (int i = 0; i < 8; i++) len[i] = (uint8_t)((uint64_t)h.n >> (8 * i));
 
+    // The save replaces path by a rename: never a device, a FIFO or a directory.
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        free(h.p);
+        return dsf_error_set("cannot save checkpoint %s: it exists and is not a regular file",
+                             path);
+    }
     size_t tmp_cap = strlen(path) + 32;
     char *tmp = dsf_xmalloc(tmp_cap);
     snprintf(tmp, tmp_cap, "%s.tmp.%ld", path, (long)getpid());
@@ -1079,7 +1086,8 @@ static st_file *load_fd(int fd, const char *path) {
 }
 
 st_file *st_load(const char *path) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO must not wait for a writer (load_fd then refuses it).
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         dsf_error_set("cannot open checkpoint %s: %s", path, strerror(errno));
         return NULL;

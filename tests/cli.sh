@@ -187,6 +187,16 @@ if [ -w /dev/full ]; then
 else
     skip "--log /dev/full fails, saying so" "no /dev/full"
 fi
+dead=$(sh -c 'echo $$')  # a process that has ended
+: >"$tmp/st.safetensors.tmp.$dead"
+: >"$tmp/st.safetensors.tmp.$$"
+"$DSF" train $W --steps 2 --no-test --save "$tmp/st.safetensors" >/dev/null 2>&1
+if [ ! -e "$tmp/st.safetensors.tmp.$dead" ] && [ -e "$tmp/st.safetensors.tmp.$$" ]; then
+    ok "a save removes the temporary a killed save left (its process gone), not a live one's"
+    rm -f "$tmp/st.safetensors.tmp.$$"
+else
+    fail "a save removes the temporary a killed save left (its process gone), not a live one's"
+fi
 printf 'one single line of words\n' >"$tmp/oneline.txt"
 "$DSF" train --data "$tmp/oneline.txt" --batch 2 --seq 4 --steps 2 >"$tmp/out" 2>"$tmp/err"
 if [ $? -ne 0 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "too small to evaluate" "$tmp/err"; then

@@ -5,8 +5,11 @@
 
 #include "safetensors.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -390,6 +393,32 @@ static int write_all(int fd, const void *buf, size_t n) {
     return 0;
 }
 
+// Removes the temporaries PATH.tmp.PID that a save killed before its rename left
+// behind (kill -9), when process PID is gone. Best effort.
+static void remove_stale_temporaries(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char *dir = dsf_xstrdup(slash ? path : ".");
+    if (slash) dir[slash == path ? 1 : slash - path] = 0;
+    const char *base = slash ? slash + 1 : path;
+    const size_t bl = strlen(base);
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, bl) || strncmp(n + bl, ".tmp.", 5)) continue;
+        char *end;
+        const long pid = strtol(n + bl + 5, &end, 10);
+        if (end == n + bl + 5 || *end || pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;  // still running, or unknown
+        size_t len = strlen(dir) + strlen(n) + 2;
+        char *full = dsf_xmalloc(len);
+        snprintf(full, len, "%s/%s", dir, n);
+        (void)unlink(full);
+        free(full);
+    }
+    if (d) closedir(d);
+    free(dir);
+}
+
 // Makes a completed rename durable. Best effort: some file systems refuse.
 static void fsync_parent(const char *path) {
     const char *slash = strrchr(path, '/');
@@ -462,6 +491,7 @@ int st_writer_save(st_writer *w, const char *path) {
     }
     free(tmp);
     fsync_parent(path);
+    remove_stale_temporaries(path);
     return 0;
 }
 

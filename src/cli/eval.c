@@ -67,6 +67,8 @@ int cmd_eval(int argc, char **argv) {
             cli_format_loss(buf, sizeof buf, loss, run.level);
             printf("%s\n", buf);
             rc = 0;
+        } else if (strcmp(dsf_error(), "unknown error") == 0) {  // finite weights, NaN loss
+            dsf_error_set("the loss is not a number: the model's values overflow in float");
         }
     }
     lm_work_destroy(&w);

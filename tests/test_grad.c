@@ -400,6 +400,37 @@ static void layer_case_free(layer_case *lc) {
     for (size_t k = 0; k < sizeof bufs / sizeof *bufs; k++) free(bufs[k]);
 }
 
+// A sequence classifier's only error is at the last step: DSF's state gradient is
+// then δ_t = a^(T−1−t) ⊙ e_{T−1} exactly (FT's is zero before T−1), through
+// gru_layer_backward, for every scan.
+static void test_grad_last_error_powers(void) {
+    enum { T = 40, B = 2, I = 1, H = 5 };
+    const float a[H] = {0, 0.5f, 0.9f, 0.99f, 1};
+    for (int sc = 0; sc < 3; sc++) {
+        if (!dsf_scan_available((dsf_scan_kind)sc)) {
+            test_skip("the fft scan needs FFTW");
+            continue;
+        }
+        layer_case lc;
+        layer_case_init(&lc, T, B, I, H, 41);
+        float last[B * H];
+        memcpy(last, lc.e + (size_t)(T - 1) * B * H, sizeof last);
+        memset(lc.e, 0, sizeof(float) * (size_t)(T - 1) * B * H);
+        const dsf_layer_feedback fb = {DSF_FEEDBACK_CONST, a, NULL, NULL, 0, NULL, 0};
+        gru_layer_backward(DSF_METHOD_DSF, (dsf_scan_kind)sc, &fb, &lc.w, lc.x, &lc.c, lc.e,
+                           &lc.work, &lc.gr, lc.dx, T, B, I, H);
+        double worst = 0;
+        for (int t = 0; t < T; t++)
+            for (int k = 0; k < B * H; k++) {
+                const double want = pow(a[k % H], T - 1 - t) * last[k];
+                worst = fmax(worst, fabs(lc.e[(size_t)t * B * H + k] - want));
+            }
+        layer_case_free(&lc);
+        CHECK_MSG(worst < 1e-6, "scan %s: |δ_t − a^(T−1−t) e_{T−1}| up to %g",
+                  dsf_scan_name((dsf_scan_kind)sc), worst);
+    }
+}
+
 // The diag feedback: δ_t = e_t + diag(J_{t+1}) δ_{t+1} with the diagonal taken by
 // central differences of the double reference step at the forward pass's
 // states, then the recurrence in double; seq and blelloch.
@@ -648,4 +679,5 @@ void suite_grad(void) {
     RUN(test_grad_residual_proj_fd);
     RUN(test_grad_decoder_blocks);
     RUN(test_grad_feedback_per_layer);
+    RUN(test_grad_last_error_powers);
 }

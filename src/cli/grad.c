@@ -2,6 +2,8 @@
 // with other implementations (tests/torch_grad.py compares it with autograd).
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -22,7 +24,13 @@ static const char *usage =
     "\n"
     "--arch residual: the stack with x <- x + RNN(x) at every layer (the tensors are the\n"
     "stack's). --ignore-index P: rows padded with P; a target equal to P carries no\n"
-    "loss and the loss is the mean over the others (an input P stays an input).";
+    "loss and the loss is the mean over the others (an input P stays an input).\n"
+    "\n"
+    "A classifier of continuous inputs (a model file without encoder.weight: its head\n"
+    "is decoder.weight (C,H), decoder.bias (C)) takes --floats X --labels Y instead of\n"
+    "--tokens: B lines of T·I numbers (step t's I inputs at columns tI..tI+I-1, I from\n"
+    "rnn.weight_ih_l0), and B class ids; the loss is the mean cross-entropy of the class\n"
+    "read from the last step.";
 
 // Reads B lines of T+1 integers into x, y (T,B) time-major.
 static int read_tokens(const char *path, int V, int64_t ignore, int32_t **x, int32_t **y, int *B,
@@ -83,14 +91,87 @@ static int read_tokens(const char *path, int V, int64_t ignore, int32_t **x, int
     return rc;
 }
 
+// Reads B lines of T·I numbers into xf (T,B,I) and B class ids below C into y
+// (T,B): the class at the last step, DSF_IGNORE before it.
+static int read_floats(const char *xpath, const char *ypath, int I, int C, float **xf,
+                       int32_t **y, int *B, int *T) {
+    FILE *f = fopen(xpath, "r");
+    if (!f) return dsf_error_set("cannot open %s: %s", xpath, strerror(errno));
+    double *v = NULL;
+    size_t n = 0, cap = 0;
+    int rows = 0, cols = -1, rc = 0;
+    char line[1 << 16];
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        if (!strchr(line, '\n') && !feof(f)) {
+            rc = dsf_error_set("%s: line %d is longer than %d bytes", xpath, rows + 1,
+                               (int)sizeof line - 1);
+            break;
+        }
+        int col = 0;
+        for (char *p = line, *end;; p = end) {
+            while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
+            if (!*p) break;
+            double d = strtod(p, &end);
+            if (end == p || !isfinite(d)) {
+                rc = dsf_error_set("%s: line %d: expected finite numbers", xpath, rows + 1);
+                break;
+            }
+            if (n == cap) v = dsf_xrealloc(v, (cap = cap ? 2 * cap : 1024) * sizeof *v);
+            v[n++] = d;
+            col++;
+        }
+        if (rc || col == 0) continue;
+        if (cols >= 0 && col != cols)
+            rc = dsf_error_set("%s: line %d has %d numbers, line 1 has %d", xpath, rows + 1, col, cols);
+        cols = col;
+        rows++;
+    }
+    fclose(f);
+    if (rc == 0 && (rows == 0 || cols % I))
+        rc = dsf_error_set("%s: need lines of T x %d numbers (the model's inputs per step)", xpath, I);
+    int32_t *lab = NULL;
+    if (rc == 0) {
+        lab = dsf_xmalloc(sizeof(int32_t) * (size_t)rows);
+        FILE *g = fopen(ypath, "r");
+        if (!g) rc = dsf_error_set("cannot open %s: %s", ypath, strerror(errno));
+        for (int b = 0; rc == 0 && b < rows; b++) {
+            long c;
+            if (fscanf(g, "%ld", &c) != 1 || c < 0 || c >= C)
+                rc = dsf_error_set("%s: need %d class ids from 0 to %d, one a row", ypath, rows, C - 1);
+            else
+                lab[b] = (int32_t)c;
+        }
+        if (g) fclose(g);
+    }
+    if (rc == 0) {
+        const int steps = cols / I;
+        *B = rows;
+        *T = steps;
+        *xf = dsf_xmalloc(sizeof(float) * (size_t)rows * cols);
+        *y = dsf_xmalloc(sizeof(int32_t) * (size_t)rows * steps);
+        for (int b = 0; b < rows; b++)
+            for (int t = 0; t < steps; t++) {
+                for (int i = 0; i < I; i++)
+                    (*xf)[((size_t)t * rows + b) * I + i] = (float)v[(size_t)b * cols + t * I + i];
+                (*y)[(size_t)t * rows + b] = t == steps - 1 ? lab[b] : DSF_IGNORE;
+            }
+    }
+    free(v);
+    free(lab);
+    return rc;
+}
+
 int cmd_grad(int argc, char **argv) {
     const char *init = NULL, *tokens = NULL, *out = NULL, *method_name = "bptt", *cell = "gru",
-               *feedback = "uniform", *scan_name = "seq", *arch_name = NULL;
+               *feedback = "uniform", *scan_name = "seq", *arch_name = NULL, *floats = NULL,
+               *labels = NULL;
     int threads = cli_default_threads();
     int64_t seed = 1, ignore = -1;
     arg_spec specs[] = {
         OPT("init", ARG_STR, &init, 0, 0, "model (safetensors, PyTorch names)"),
         OPT("tokens", ARG_STR, &tokens, 0, 0, "B lines of T+1 token ids"),
+        OPT("floats", ARG_STR, &floats, 0, 0, "a classifier's inputs: B lines of T x I numbers"),
+        OPT("labels", ARG_STR, &labels, 0, 0, "a classifier's classes: B ids"),
         OPT("out", ARG_STR, &out, 0, 0, "where to write the gradient"),
         OPT("method", ARG_STR, &method_name, 0, 0, "bptt, ft or dsf"),
         OPT("cell", ARG_STR, &cell, 0, 0, "gru, lstm or rnn: must be the model's (from its shapes)"),
@@ -106,7 +187,8 @@ int cmd_grad(int argc, char **argv) {
     const int n = (int)(sizeof specs / sizeof specs[0]);
     int rc = args_parse(argc, argv, specs, n, usage);
     if (rc) return rc > 0 ? 0 : -1;  // 1: --help was printed
-    if (!init || !tokens || !out) return dsf_error_set("--init, --tokens and --out are required");
+    if (!init || !out || (!tokens && !(floats && labels)))
+        return dsf_error_set("--init, --out and --tokens (or --floats and --labels) are required");
     dsf_cell want;
     if (dsf_cell_parse(cell, &want)) return -1;
     dsf_method method;
@@ -157,7 +239,13 @@ int cmd_grad(int argc, char **argv) {
     dsf_lm_work w;
     memset(&w, 0, sizeof w);
     rc = -1;
-    if (read_tokens(tokens, m.cfg.V, ignore, &x, &y, &B, &T) == 0 &&
+    float *xf = NULL;
+    if (m.cfg.inputs && tokens) {
+        rc = dsf_error_set("%s is a classifier of continuous inputs: give --floats and --labels", init);
+    } else if (!m.cfg.inputs && !tokens) {
+        rc = dsf_error_set("%s is a language model: give --tokens", init);
+    } else if ((m.cfg.inputs ? read_floats(floats, labels, m.cfg.inputs, m.cfg.V, &xf, &y, &B, &T)
+                             : read_tokens(tokens, m.cfg.V, ignore, &x, &y, &B, &T)) == 0 &&
         lm_work_create(&w, &m.cfg, B, T) == 0) {
         dsf_rng rng;
         dsf_rng_seed(&rng, (uint64_t)seed);
@@ -166,7 +254,7 @@ int cmd_grad(int argc, char **argv) {
         else rc = 0;
         w.scan = scan;
         double loss = 0;
-        if (rc == 0) loss = lm_forward(&m, &w, x, y, T);
+        if (rc == 0) loss = xf ? lm_forward_floats(&m, &w, xf, y, T) : lm_forward(&m, &w, x, y, T);
         if (rc == 0 && method == DSF_METHOD_DSF && m.fb.kind == DSF_FEEDBACK_FIT) {
             w.fit_now = 1, w.fit_rate = 1;  // a from these tokens, then the gradient with it
             lm_backward(&m, &w, method);
@@ -179,6 +267,7 @@ int cmd_grad(int argc, char **argv) {
         if (rc == 0) printf("loss %.6f\n", loss);
     }
     free(x);
+    free(xf);
     free(y);
     lm_work_destroy(&w);
     lm_destroy(&m);

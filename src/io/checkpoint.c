@@ -193,7 +193,18 @@ int ckpt_read_model(const st_file *f, dsf_lm *m, int *has_feedback) {
     // The block architecture has blocks.{k}.rnn.* where the stack has rnn.*_l{k}.
     const int block = st_get(f, "blocks.0.rnn.weight_hh") != NULL;
     const char *hh_name = block ? "blocks.0.rnn.weight_hh" : "rnn.weight_hh_l0";
-    if (shape_of(f, "encoder.weight", 2, enc) || shape_of(f, hh_name, 2, hh)) return -1;
+    // A classifier of continuous inputs has no encoder.weight: its sizes come from
+    // its head (decoder.weight (V,H)) and its first layer's input (weight_ih_l0 (G·H,I)).
+    const int floats = !block && !st_get(f, "encoder.weight") && st_get(f, "decoder.weight");
+    if (floats) {
+        int64_t dec[2], ih[2];
+        if (shape_of(f, "decoder.weight", 2, dec) || shape_of(f, "rnn.weight_ih_l0", 2, ih))
+            return -1;
+        enc[0] = dec[0], enc[1] = ih[1];
+    } else if (shape_of(f, "encoder.weight", 2, enc)) {
+        return -1;
+    }
+    if (shape_of(f, hh_name, 2, hh)) return -1;
     if (block && shape_of(f, "blocks.0.mlp.fc1.weight", 2, fc1)) return -1;
     dsf_cell cell = hh[0] == 3 * hh[1] ? DSF_CELL_GRU : hh[0] == 4 * hh[1] ? DSF_CELL_LSTM : DSF_CELL_ELMAN;
     if (hh[0] != (int64_t)dsf_cell_gates(cell) * hh[1])
@@ -207,6 +218,7 @@ int ckpt_read_model(const st_file *f, dsf_lm *m, int *has_feedback) {
     if (!block && arch && strcmp(arch, "residual") == 0) cfg.arch = DSF_ARCH_RESIDUAL;
     const int SH = dsf_cell_states(cell) * cfg.H;
     cfg.tie = !st_get(f, "decoder.weight") && enc[1] == hh[1];  // tied: the embedding alone
+    if (floats) cfg.inputs = cfg.E;
     char name[48];
     for (;;) {
         snprintf(name, sizeof name, block ? "blocks.%d.rnn.weight_ih" : "rnn.weight_ih_l%d", cfg.L);

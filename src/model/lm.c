@@ -58,7 +58,7 @@ void lm_layout(dsf_lm *m) {
     m->ntensors = 0;
     m->n = 0;
     const int64_t GH = (int64_t)dsf_cell_gates(c->cell) * c->H;
-    add_param(m, "encoder.weight", 2, c->V, c->E);
+    if (!c->inputs) add_param(m, "encoder.weight", 2, c->V, c->E);
     if (c->arch == DSF_ARCH_BLOCK) {
         for (int k = 0; k < c->L; k++) {
 #define BLOCK(fmt, nd, d0, d1)                                                     \
@@ -113,6 +113,9 @@ static int check_config(const dsf_lm_config *c) {
                              "hidden size and an MLP width from 1 to %d", 1 << 22);
     if (c->proj && c->arch != DSF_ARCH_BLOCK)
         return dsf_error_set("the projection after the RNN is part of the block architecture");
+    if (c->inputs && (c->inputs != c->E || c->arch != DSF_ARCH_STACK || c->tie))
+        return dsf_error_set("a model of continuous inputs is a stack of width emb = inputs "
+                             "(%d, %d), untied", c->E, c->inputs);
     if (c->arch == DSF_ARCH_RESIDUAL && c->E != c->H)
         return dsf_error_set("the residual architecture needs the embedding size equal to the "
                              "hidden size (emb %d, hidden %d)", c->E, c->H);
@@ -125,7 +128,7 @@ static int check_config(const dsf_lm_config *c) {
 }
 
 size_t lm_bytes(const dsf_lm_config *c) {
-    double n = (double)c->V * c->E + (double)c->V * ((c->tie ? 0 : c->H) + 1);
+    double n = (double)c->V * (c->inputs ? 0 : c->E) + (double)c->V * ((c->tie ? 0 : c->H) + 1);
     const double G = dsf_cell_gates(c->cell), S = dsf_cell_states(c->cell);
     for (int l = 0; l < c->L; l++) n += G * c->H * ((l ? c->H : c->E) + c->H + 2);
     if (c->arch == DSF_ARCH_BLOCK) n += c->L * (4.0 * c->H + 2.0 * c->mlp * c->H + c->mlp + c->H) + 2.0 * c->H;
@@ -158,9 +161,11 @@ int lm_create(dsf_lm *m, const dsf_lm_config *cfg) {
         return -1;
     }
     const dsf_param *p = m->tensors;
-    m->encoder = m->params + p->offset;
-    m->g_encoder = m->grads + p->offset;
-    p++;
+    if (!cfg->inputs) {  // continuous inputs: no embedding table
+        m->encoder = m->params + p->offset;
+        m->g_encoder = m->grads + p->offset;
+        p++;
+    }
     const int block = cfg->arch == DSF_ARCH_BLOCK;
     for (int l = 0; l < cfg->L; l++) {
         const dsf_param *r = block ? p + 2 : p;  // block: ln1, then the recurrent layer
@@ -744,20 +749,41 @@ static void residual_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth, int fi
         memcpy(w->e, d, n * sizeof(float));
 }
 
+static double forward_from_emb(const dsf_lm *m, dsf_lm_work *w, const int32_t *y, int T,
+                               double t0);
+
 double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32_t *y, int T) {
     const dsf_lm_config *c = &m->cfg;
-    const int B = w->B, E = c->E, H = c->H, V = c->V, L = c->L;
-    const size_t TB = (size_t)T * B, BH = (size_t)B * H;
-    DSF_ASSERT(T >= 1 && T <= w->T);
+    const int E = c->E, V = c->V;
+    const size_t TB = (size_t)T * w->B;
+    DSF_ASSERT(T >= 1 && T <= w->T && !c->inputs);
     w->last_T = T;
     memcpy(w->x, x, TB * sizeof(int32_t));
-    memcpy(w->y, y, TB * sizeof(int32_t));
-
     double t0 = dsf_prof_begin();
     for (size_t r = 0; r < TB; r++) {
         DSF_ASSERT(x[r] >= 0 && x[r] < V);
         memcpy(w->emb + r * E, m->encoder + (size_t)x[r] * E, E * sizeof(float));
     }
+    return forward_from_emb(m, w, y, T, t0);
+}
+
+double lm_forward_floats(const dsf_lm *m, dsf_lm_work *w, const float *xf, const int32_t *y,
+                         int T) {
+    const size_t TB = (size_t)T * w->B;
+    DSF_ASSERT(T >= 1 && T <= w->T && m->cfg.inputs == m->cfg.E);
+    w->last_T = T;
+    double t0 = dsf_prof_begin();
+    memcpy(w->emb, xf, TB * m->cfg.E * sizeof(float));
+    return forward_from_emb(m, w, y, T, t0);
+}
+
+// The rest of the forward pass from the inputs in w->emb (T,B,E).
+static double forward_from_emb(const dsf_lm *m, dsf_lm_work *w, const int32_t *y, int T,
+                               double t0) {
+    const dsf_lm_config *c = &m->cfg;
+    const int B = w->B, E = c->E, H = c->H, L = c->L;
+    const size_t TB = (size_t)T * B, BH = (size_t)B * H;
+    memcpy(w->y, y, TB * sizeof(int32_t));
     const int drop = w->dropout > 0 && w->rng, block = c->arch == DSF_ARCH_BLOCK;
     w->dropped_now = drop;
     if (drop && !w->mask_emb) {  // first use: the buffers for every site
@@ -850,6 +876,7 @@ void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
             dropout_backward(w->e, l ? w->mask[l - 1] : w->mask_emb, w->e, TB * (l ? H : E));
     }
 embedding:  // w->e (T,B,E) is the embedding output's gradient
+    if (c->inputs) return;  // continuous inputs: no table to update
     t0 = dsf_prof_begin();
     for (size_t r = 0; r < TB; r++) {
         float *g = m->g_encoder + (size_t)w->x[r] * E;

@@ -49,6 +49,10 @@ typedef struct {
     int mlp;        // block: the MLP's width
     int proj;       // block: a Linear after the RNN (blocks.{k}.proj.weight, .bias)
     int tie;        // the decoder's weight is the embedding's (E = H): no decoder.weight
+    // Continuous inputs (sequence classification): no embedding table; step t of
+    // row b reads E = inputs floats (lm_forward_floats), and the decoder is the
+    // head of V classes. 0: token inputs through encoder.weight.
+    int inputs;
 } dsf_lm_config;
 
 typedef struct {
@@ -194,6 +198,11 @@ void lm_work_reset_state(dsf_lm_work *w, const dsf_lm_config *cfg);
 // w->state, leaves the final state there, returns the mean cross-entropy over the
 // targets that are not DSF_IGNORE (0 if all are).
 double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32_t *y, int T);
+// The same for a model of continuous inputs (cfg.inputs = E): xf (T,B,E) are the
+// inputs; y as above (a classifier's targets: the class at the last step, every
+// other DSF_IGNORE).
+double lm_forward_floats(const dsf_lm *m, dsf_lm_work *w, const float *xf, const int32_t *y,
+                         int T);
 // Gradient of the mean cross-entropy of the last forward pass (over its counted
 // targets), into m->grads
 // (overwritten), under method meth.

@@ -9,7 +9,8 @@
 #   make fuzz       runs each harness FUZZ_SECONDS (60) s on a copy of fuzz/corpus/<harness>
 #
 # Switches: BLAS=0 uses the portable blocked GEMM even when OpenBLAS is present;
-# FFTW=0 builds without FFTW (no fft scan); OMP=0 builds without OpenMP;
+# FFTW=0 builds without FFTW (no fft scan); ZLIB=0 without zlib (plain IDX files
+# only); OMP=0 builds without OpenMP;
 # DEBUG=1 builds without optimisation. Switching needs `make clean` or BUILD=dir.
 # MPI=1 builds with mpicc for data-parallel training (src/dist), in build/mpi
 # unless BUILD is given: `mpirun -np N build/mpi/dsf train ...`.
@@ -56,6 +57,13 @@ FFTW ?= $(shell pkg-config --exists fftw3f 2>/dev/null && echo 1 || echo 0)
 ifeq ($(FFTW),1)
 CFLAGS  += -DDSF_USE_FFTW $(shell pkg-config --cflags fftw3f)
 LDLIBS  += $(shell pkg-config --libs fftw3f)
+endif
+
+# zlib when present, for gzip-compressed IDX image files (src/data/images.c).
+ZLIB ?= $(shell pkg-config --exists zlib 2>/dev/null && echo 1 || echo 0)
+ifeq ($(ZLIB),1)
+CFLAGS  += -DDSF_USE_ZLIB $(shell pkg-config --cflags zlib)
+LDLIBS  += $(shell pkg-config --libs zlib)
 endif
 
 OMP ?= 1

@@ -7,9 +7,13 @@
 #include "core/common.h"
 #include "data/batch.h"
 #include "data/corpus.h"
+#include "data/images.h"
 #include "data/synthetic.h"
 #include "data/vocab.h"
 #include "model/lm.h"
+#ifdef DSF_USE_ZLIB
+#include <zlib.h>
+#endif
 #include "test.h"
 
 // ---------------------------------------------------------------------------
@@ -614,6 +618,136 @@ static void test_data_seqbatch(void) {
 }
 
 // ---------------------------------------------------------------------------
+// Images (IDX)
+
+// An IDX images file of n images rows x cols with pixel value (i·7 + k) mod 256,
+// and a labels file (i mod 3), plain or (with zlib) gzip.
+static void write_idx(const char *dir, const char *img, const char *lab, uint32_t n,
+                      uint32_t rows, uint32_t cols, int gz) {
+    const size_t P = (size_t)rows * cols, ni = 16 + n * P, nl = 8 + n;
+    uint8_t *a = malloc(ni), *b = malloc(nl);
+    const uint32_t ha[4] = {0x803, n, rows, cols}, hb[2] = {0x801, n};
+    for (int k = 0; k < 16; k++) a[k] = (uint8_t)(ha[k / 4] >> (24 - 8 * (k % 4)));
+    for (int k = 0; k < 8; k++) b[k] = (uint8_t)(hb[k / 4] >> (24 - 8 * (k % 4)));
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < P; k++) a[16 + i * P + k] = (uint8_t)((i * 7 + k) % 256);
+        b[8 + i] = (uint8_t)(i % 3);
+    }
+#ifdef DSF_USE_ZLIB
+    if (gz) {
+        char path[1024];
+        for (int f = 0; f < 2; f++) {
+            snprintf(path, sizeof path, "%s/%s", dir, f ? lab : img);
+            gzFile z = gzopen(path, "wb");
+            DSF_ASSERT(z && gzwrite(z, f ? b : a, (unsigned)(f ? nl : ni)) == (int)(f ? nl : ni));
+            gzclose(z);
+        }
+        free(a), free(b);
+        return;
+    }
+#endif
+    (void)gz;
+    write_bytes(dir, img, a, ni);
+    write_bytes(dir, lab, b, nl);
+    free(a), free(b);
+}
+
+static void test_data_images_idx(void) {
+    const char *d = scratch_dir("idx");
+    char ip[1024], lp[1024];
+    for (int gz = 0; gz < 2; gz++) {
+#ifndef DSF_USE_ZLIB
+        if (gz) {
+            test_skip("this build has no zlib: gzip IDX files not read");
+            break;
+        }
+#endif
+        write_idx(d, "im", "lb", 3, 2, 3, gz);
+        snprintf(ip, sizeof ip, "%s/im", d), snprintf(lp, sizeof lp, "%s/lb", d);
+        dsf_images im;
+        CHECK_MSG(images_load_idx(&im, ip, lp) == 0, "%s", dsf_error());
+        CHECK(im.n == 3 && im.rows == 2 && im.cols == 3 && im.classes == 3);
+        CHECK(im.pixels[6 + 5] == 12 && im.labels[2] == 2);
+        // A batch of B = 3 rows from images 2 and 0, pixels in the order perm.
+        const int32_t perm[6] = {5, 4, 3, 2, 1, 0};
+        const int64_t idx[2] = {2, 0};
+        float xf[6 * 3];
+        int32_t y[6 * 3];
+        images_batch(&im, idx, 2, 3, perm, xf, y);
+        CHECK_CLOSE(xf[0 * 3 + 0], (14 + 5) / 255.0, 1e-7);  // image 2, pixel 5, at t = 0
+        CHECK_CLOSE(xf[5 * 3 + 1], 0.0, 1e-7);               // image 0, pixel 0, at t = 5
+        CHECK(xf[2 * 3 + 2] == 0 && y[5 * 3 + 2] == DSF_IGNORE);  // the empty row
+        CHECK(y[5 * 3 + 0] == 2 && y[5 * 3 + 1] == 0 && y[4 * 3 + 0] == DSF_IGNORE);
+        images_batch(&im, idx, 2, 3, NULL, xf, y);
+        CHECK_CLOSE(xf[1 * 3 + 0], 15 / 255.0, 1e-7);  // raster order: pixel 1 at t = 1
+        images_free(&im);
+    }
+    // Hostile files: each one clear error, nothing allocated.
+    write_idx(d, "im", "lb", 3, 2, 3, 0);
+    dsf_images im;
+    const uint8_t bad_magic[16] = {0, 0, 8, 4, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1};
+    write_bytes(d, "bad", bad_magic, sizeof bad_magic);
+    snprintf(ip, sizeof ip, "%s/bad", d), snprintf(lp, sizeof lp, "%s/lb", d);
+    CHECK(images_load_idx(&im, ip, lp) == -1 && strstr(dsf_error(), "not an IDX images file"));
+    CHECK(im.pixels == NULL && im.n == 0);
+    const uint8_t short_file[20] = {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4};
+    write_bytes(d, "short", short_file, sizeof short_file);
+    snprintf(ip, sizeof ip, "%s/short", d);
+    CHECK(images_load_idx(&im, ip, lp) == -1 && strstr(dsf_error(), "need 34"));
+    const uint8_t huge[16] = {0, 0, 8, 3, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1};
+    write_bytes(d, "huge", huge, sizeof huge);
+    snprintf(ip, sizeof ip, "%s/huge", d);
+    CHECK(images_load_idx(&im, ip, lp) == -1 && strstr(dsf_error(), "out of range"));
+    write_idx(d, "im4", "lb4", 4, 2, 3, 0);
+    snprintf(ip, sizeof ip, "%s/im", d), snprintf(lp, sizeof lp, "%s/lb4", d);
+    CHECK(images_load_idx(&im, ip, lp) == -1 && strstr(dsf_error(), "holds 4 labels"));
+    snprintf(lp, sizeof lp, "%s/none", d);
+    CHECK(images_load_idx(&im, ip, lp) == -1 && strstr(dsf_error(), "cannot open"));
+    dsf_images split[DSF_NSPLITS];
+    CHECK(images_load_fashion(split, d) == -1 && strstr(dsf_error(), "train-images"));
+    CHECK(images_load_fashion(split, "/nonexistent/dir") == -1 &&
+          strstr(dsf_error(), "dataset-fashion-mnist"));
+}
+
+// The permutation: a permutation of every position, fixed by the seed.
+static void test_data_images_permutation(void) {
+    int32_t p[784], q[784];
+    int seen[784] = {0}, moved = 0;
+    images_permutation(p, 784, 1);
+    for (int i = 0; i < 784; i++) seen[p[i]]++, moved += p[i] != i;
+    for (int i = 0; i < 784; i++) CHECK(seen[i] == 1);
+    CHECK(moved > 770);
+    images_permutation(q, 784, 1);
+    CHECK(memcmp(p, q, sizeof p) == 0);
+    images_permutation(q, 784, 2);
+    CHECK(memcmp(p, q, sizeof p) != 0);
+}
+
+// Debian's Fashion-MNIST: 55,000 + 5,000 + 10,000 images of 28 x 28, ten classes,
+// 6,000 training and 1,000 test images of each.
+static void test_data_fashion_mnist(void) {
+    struct stat st;
+    if (stat(DSF_FASHION_DIR, &st) != 0) {
+        test_skip("no %s (apt-get install dataset-fashion-mnist)", DSF_FASHION_DIR);
+        return;
+    }
+#ifndef DSF_USE_ZLIB
+    test_skip("this build has no zlib for its .gz files");
+    return;
+#endif
+    dsf_images s[DSF_NSPLITS];
+    CHECK_MSG(images_load_fashion(s, DSF_FASHION_DIR) == 0, "%s", dsf_error());
+    CHECK(s[0].n == 55000 && s[1].n == 5000 && s[2].n == 10000);
+    CHECK(s[0].rows == 28 && s[0].cols == 28 && s[2].rows == 28 && s[0].classes == 10);
+    int train[10] = {0}, test[10] = {0};
+    for (int k = 0; k < 2; k++)
+        for (int64_t i = 0; i < s[k].n; i++) train[s[k].labels[i]]++;
+    for (int64_t i = 0; i < s[2].n; i++) test[s[2].labels[i]]++;
+    for (int c = 0; c < 10; c++) CHECK(train[c] == 6000 && test[c] == 1000);
+    for (int k = 0; k < DSF_NSPLITS; k++) images_free(&s[k]);
+}
+
+// ---------------------------------------------------------------------------
 // The built-in corpus
 
 static void test_data_recall(void) {
@@ -723,6 +857,9 @@ void suite_data(void) {
     RUN(test_data_batcher);
     RUN(test_data_sentences);
     RUN(test_data_seqbatch);
+    RUN(test_data_images_idx);
+    RUN(test_data_images_permutation);
+    RUN(test_data_fashion_mnist);
     RUN(test_data_recall);
     RUN(test_data_real_corpora);
 }

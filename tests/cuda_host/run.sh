@@ -38,6 +38,7 @@ g++ -std=c++17 -O1 -g -I"$CUDA_INC" -Itests/cuda_host -Wno-attributes -c tests/c
 objs=$(find "$BUILD/src" -name '*.o' ! -path '*/src/cuda/*' ! -path '*/src/cli/*')
 libs="-lfftw3f -lm"
 if pkg-config --exists openblas 2>/dev/null; then libs="$(pkg-config --libs openblas) $libs"; fi
+if pkg-config --exists zlib 2>/dev/null; then libs="$libs $(pkg-config --libs zlib)"; fi
 # LINK: mpicxx for a build with MPI=1
 LINK=${LINK:-g++}
 $LINK -fopenmp "$BUILD"/tests/*.o $objs "$BUILD/src/cli/args.o" "$OUT"/*.o $libs -o "$OUT/test_dsf"

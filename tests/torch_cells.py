@@ -11,7 +11,7 @@ For each cell and configuration the reference is:
   ft    a per-step loop whose recurrent inputs (h, and the LSTM's c) are detached;
   dsf   the ft loop plus zero-valued surrogates  a_h*h' - (a_h*h').detach()  on h
         and, for the LSTM,  a_c*c' - (a_c*c').detach()  on c: exactly
-        δh_t = e_t + a_h ⊙ δh_{t+1},  δc_t = ĉ_t + a_c ⊙ δc_{t+1}  (DESIGN.md §2).
+        δh_t = e_t + a_h ⊙ δh_{t+1},  δc_t = ĉ_t + a_c ⊙ δc_{t+1}  (docs/DESIGN.md §2).
 The per-step loop without detaching is first checked against the torch module.
 
 The block architecture (--arch block) is checked under bptt against a torch

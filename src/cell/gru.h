@@ -76,7 +76,7 @@ void gru_backward_params(const gru_weights *w, const float *x, const gru_cache *
                          const float *gi, const float *gh, gru_grads *g, float *dx, int T, int B,
                          int I, int H);
 
-// The exact diagonal of ∂h_t/∂h_{t-1} for one step (B,H), as DESIGN.md §2.
+// The exact diagonal of ∂h_t/∂h_{t-1} for one step (B,H), as docs/DESIGN.md §2.
 void gru_jacobian_diag(const gru_weights *w, const float *h_prev, const float *gates,
                        const float *q, float *diag, int B, int H);
 

@@ -1,5 +1,5 @@
 // bench.c: `dsf bench`: the speed of full training steps on random tokens, per
-// phase, against the FLOP model of DESIGN.md §8 and a GEMM measured in the same run.
+// phase, against the FLOP model of docs/DESIGN.md §8 and a GEMM measured in the same run.
 #include <math.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -19,7 +19,7 @@ static const char *usage =
     "achieved GFLOP/s and the same-precision GEMM throughput of this machine at the\n"
     "same thread count, measured in the same run.\n"
     "\n"
-    "FLOPs counted (DESIGN.md §8): per token and layer 2*GH*(I+H) for the cell's\n"
+    "FLOPs counted (docs/DESIGN.md §8): per token and layer 2*GH*(I+H) for the cell's\n"
     "forward (G = 3 gates for gru, 4 for lstm, 1 for rnn), 2*H*V for the decoder,\n"
     "and a training step as 3x the forward. That is what BPTT executes; ft and dsf\n"
     "skip the backward product with W_hh (2*GH*H per token and layer), and their\n"
@@ -179,7 +179,7 @@ static int run_bench(const bench_opts *o, dsf_cell cell, dsf_method method, cons
     printf("  %-27s %9.3f ms  %5.1f%%\n", "other", ms - counted, 100 * (ms - counted) / ms);
     printf("peak RSS %.1f MiB\n", peak_rss_mib());
 
-    // DESIGN.md §8: per token 2*GH*(I+H) a layer (G = 3 for the GRU) and 2*H*V for
+    // docs/DESIGN.md §8: per token 2*GH*(I+H) a layer (G = 3 for the GRU) and 2*H*V for
     // the decoder, forward; x3 to train.
     double fwd = 2.0 * H * V, skip = 0;
     for (int l = 0; l < L; l++) {

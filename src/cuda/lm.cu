@@ -693,7 +693,7 @@ static void lstm_state_backward(dsf_gpu *g, dsf_method meth, int l, int T) {
         }
         return;
     }
-    // DSF's two stages (DESIGN.md §2): δh by the scan with a_h; then δc's local part
+    // DSF's two stages (docs/DESIGN.md §2): δh by the scan with a_h; then δc's local part
     // from it, scanned with a_c. ft: both local.
     const int dsf = meth == DSF_METHOD_DSF, diag = dsf && g->fb_kind == DSF_FEEDBACK_DIAG;
     // a_h, a_c: the layer's fixed vectors, or with diag step t+1's exact h → h

@@ -1,4 +1,4 @@
-// synthetic.h: long-range tasks generated in code, as text (DESIGN.md §6).
+// synthetic.h: long-range tasks generated in code, as text (docs/DESIGN.md §6).
 //
 // The delayed-recall task: every line is a key letter, '.', `delay` random filler
 // letters, '=' and the key letter again, then '\n'. With delay 4:

@@ -1,4 +1,4 @@
-// tasks.h: long-range tasks as token sequences with answer positions (DESIGN.md §6).
+// tasks.h: long-range tasks as token sequences with answer positions (docs/DESIGN.md §6).
 //
 // A batch is B independent sequences of T tokens, time-major: x[t*B + b] is the
 // input of sequence b at step t and y[t*B + b] what the model must output there,

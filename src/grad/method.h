@@ -57,7 +57,7 @@ void gru_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedba
                         gru_backward_work *work, gru_grads *g, float *dx, int T, int B, int I,
                         int H);
 
-// The fit feedback (DESIGN.md §3), right after gru_layer_backward of the same
+// The fit feedback (docs/DESIGN.md §3), right after gru_layer_backward of the same
 // layer under dsf (e holds δ, work->gh the gate gradients; work->gi is used as
 // scratch): the least-squares diagonal â_i = Σ (J_tᵀ δ_t)_i δ_t,i / Σ δ_t,i² over
 // the steps t ≥ 1 and every row, J_tᵀ δ_t = δ_t ⊙ z_t + gh_t W_hh by one GEMM;
@@ -72,7 +72,7 @@ void gru_fit_feedback(const gru_weights *w, const gru_cache *cache, const float 
 //
 // The same three methods. work->gi holds the gate gradients (T,B,G·H); for the
 // LSTM work->gh holds δc (T,B,H) and work->avar, for diag, 2·T·B·H floats.
-// LSTM feedback (DESIGN.md §2): fb->a has 2H values per layer, a_h then a_c;
+// LSTM feedback (docs/DESIGN.md §2): fb->a has 2H values per layer, a_h then a_c;
 //   δh_t = e_t + a_h ⊙ δh_{t+1},  ĉ_t = δh_t ⊙ o_t ⊙ (1 − tanh² c_t),  δc_t = ĉ_t + a_c ⊙ δc_{t+1}
 // (diag: a_h the exact h→h diagonal of step t+1 and a_c = f_{t+1}, the exact c→c one).
 // lowrank is for the GRU and Elman cells; fit for the GRU only (the callers check).

@@ -1,5 +1,5 @@
 // layers.h: the non-recurrent layers of the block architecture and of
-// regularisation (DESIGN.md §5), each a forward and a backward over n rows of
+// regularisation (docs/DESIGN.md §5), each a forward and a backward over n rows of
 // width D, row-major, in PyTorch's conventions.
 //
 //   layernorm  y = (x − μ) / √(σ² + 1e-5) ⊙ γ + β   per row (torch.nn.LayerNorm)

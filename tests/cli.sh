@@ -563,6 +563,38 @@ if [ -n "$lt" ] && [ "$lt" = "$le" ]; then ok "recipe paper-wikitext: dsf eval g
 else fail "recipe paper-wikitext: dsf eval gives train's test loss ('$lt', '$le')"; fi
 expect_err "block options need the block" "options of --arch block" "$DSF" train --data "$tmp/words" --block-proj
 
+# --- dsf classify: images one pixel a step (Debian's Fashion-MNIST; skipped without it)
+if [ -d /usr/share/datasets/fashion-mnist ]; then
+    C="--limit 192 --batch 64 --eval-batch 96 --hidden 16 --threads 2 --log-every 1"
+    for task in seq perm; do
+        rm -f "$tmp/ca.csv" "$tmp/cb.csv" "$tmp/c.safetensors"
+        "$DSF" classify $C --task $task --steps 7 --no-test --log "$tmp/ca.csv" 2>"$tmp/err" >/dev/null
+        "$DSF" classify $C --task $task --steps 7 --stop-at 4 --save "$tmp/c.safetensors" --log "$tmp/cb.csv" 2>"$tmp/err" >/dev/null
+        "$DSF" classify --resume "$tmp/c.safetensors" --no-test --log "$tmp/cb.csv" --log-every 1 2>"$tmp/err" >/dev/null
+        if [ "$(grep -c '^train,' "$tmp/ca.csv")" -eq 7 ] && [ "$(grep -c '^valid,' "$tmp/ca.csv")" -eq 3 ] &&
+           [ "$(grep -E '^(train|valid),' "$tmp/ca.csv" | cut -d, -f1,3,4,5)" = "$(grep -E '^(train|valid),' "$tmp/cb.csv" | cut -d, -f1,3,4,5)" ]; then
+            ok "classify --task $task: 7 steps over 3 epochs, resume at step 4 is bit-identical"
+        else
+            fail "classify --task $task: 7 steps over 3 epochs, resume at step 4 is bit-identical"
+        fi
+        cut -d, -f4 "$tmp/ca.csv" | sed -n 2p >"$tmp/first_$task"
+    done
+    if ! cmp -s "$tmp/first_seq" "$tmp/first_perm"; then ok "classify: perm reads the pixels in another order than seq"
+    else fail "classify: perm reads the pixels in another order than seq"; fi
+    "$DSF" classify $C --epochs 1 --save "$tmp/c.safetensors" >"$tmp/out" 2>"$tmp/err"
+    if grep -q "^test loss [0-9.]* accuracy 0\.[0-9]* (model with the best validation loss" "$tmp/out"; then
+        ok "classify: the test line"
+    else
+        fail "classify: the test line"
+    fi
+    expect_err "classify: resume keeps the task" "resume takes the configuration" "$DSF" classify --resume "$tmp/c.safetensors" --task perm
+    expect_err "classify: a language model checkpoint is refused" "not a \`dsf classify\` checkpoint" "$DSF" classify --resume "$tmp/w.safetensors"
+else
+    skip "classify checks" "no /usr/share/datasets/fashion-mnist"
+fi
+expect_err "classify: unknown task" "unknown task 'rows'" "$DSF" classify --task rows --data /usr/share/datasets/fashion-mnist
+expect_err "classify: no data says which package" "dataset-fashion-mnist" "$DSF" classify --data "$tmp/nothere"
+
 # --- --device cuda: a CUDA build on a machine with a GPU (else skipped). The steps
 # on the device match the CPU's up to rounding, and a run stopped and resumed on
 # the device (its state, moments and parameters through the checkpoint) goes on

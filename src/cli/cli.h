@@ -13,6 +13,7 @@ int cmd_grad(int argc, char **argv);
 int cmd_gradstats(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_task(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
 
 // The number of online cores: the default for --threads.
 int cli_default_threads(void);

@@ -20,6 +20,7 @@ static const char *usage =
     "  gradstats  cosine and norm ratio of ft and dsf gradients against bptt\n"
     "  bench    tokens/s, time per phase and % of GEMM peak of training steps\n"
     "  task     train on a long-range task (copy, add, recall) and measure accuracy\n"
+    "  classify train a classifier of images read one pixel a step (Fashion-MNIST)\n"
     "  version  print the version and the matrix-product backend\n";
 
 int main(int argc, char **argv) {
@@ -44,11 +45,13 @@ int main(int argc, char **argv) {
         rc = cmd_bench(argc - 2, argv + 2);
     else if (strcmp(cmd, "task") == 0)
         rc = cmd_task(argc - 2, argv + 2);
+    else if (strcmp(cmd, "classify") == 0)
+        rc = cmd_classify(argc - 2, argv + 2);
     else if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("dsf %s, matrix products by %s\n", DSF_VERSION, dsf_blas_name());
         return 0;
     } else {
-        fprintf(stderr, "dsf: unknown command '%s' (expected train, eval, sample, grad, gradstats, bench, task)\n", cmd);
+        fprintf(stderr, "dsf: unknown command '%s' (expected train, eval, sample, grad, gradstats, bench, task, classify)\n", cmd);
         return 2;
     }
     if (rc < 0) {

@@ -69,18 +69,24 @@ int64_t seqbatch_steps(const dsf_seq_batcher *sb) {
     return sb->drop_last && n >= B ? n / B : (n + B - 1) / B;
 }
 
-void seqbatch_order(dsf_seq_batcher *sb, int shuffle, uint64_t seed, int64_t epoch) {
-    const int64_t n = sb->t->nseq;
-    for (int64_t i = 0; i < n; i++) sb->order[i] = i;
-    if (!shuffle) return;
+void dsf_epoch_order(int64_t *order, int64_t n, uint64_t seed, int64_t epoch) {
+    for (int64_t i = 0; i < n; i++) order[i] = i;
     dsf_rng r;
     dsf_rng_seed(&r, seed + 0x9E3779B97F4A7C15ull * (uint64_t)(epoch + 1));
     for (int64_t i = n - 1; i > 0; i--) {
         const int64_t j = (int64_t)(dsf_rng_u64(&r) % (uint64_t)(i + 1));
-        const int64_t tmp = sb->order[i];
-        sb->order[i] = sb->order[j];
-        sb->order[j] = tmp;
+        const int64_t tmp = order[i];
+        order[i] = order[j];
+        order[j] = tmp;
     }
+}
+
+void seqbatch_order(dsf_seq_batcher *sb, int shuffle, uint64_t seed, int64_t epoch) {
+    if (shuffle) {
+        dsf_epoch_order(sb->order, sb->t->nseq, seed, epoch);
+        return;
+    }
+    for (int64_t i = 0; i < sb->t->nseq; i++) sb->order[i] = i;
 }
 
 void seqbatch_fill(const dsf_seq_batcher *sb, int64_t *targets, int64_t *positions) {

@@ -1,4 +1,4 @@
-// batch.h: the stateful language-model batching of DESIGN.md §5, as PyTorch's
+// batch.h: the stateful language-model batching of docs/DESIGN.md §6, as PyTorch's
 // batchify / get_batch in examples/word_language_model.
 //
 // The n tokens are cut into B streams of L = n / B tokens each (the last n % B
@@ -60,6 +60,9 @@ typedef struct {
 // 0, or -1 with the error set (no sequences, or B, T not positive).
 int seqbatch_init(dsf_seq_batcher *sb, const dsf_tokens *t, int64_t B, int64_t T, int32_t pad);
 void seqbatch_free(dsf_seq_batcher *sb);
+// order[0..n) ← the examples' order in epoch `epoch` of a run seeded with seed,
+// as described above (the sentence batcher's, and `dsf classify`'s).
+void dsf_epoch_order(int64_t *order, int64_t n, uint64_t seed, int64_t epoch);
 // Batches per epoch: ceil(nseq / B), or floor with drop_last (set after init; at
 // least 1: with fewer than B sequences the one batch is incomplete).
 int64_t seqbatch_steps(const dsf_seq_batcher *sb);

@@ -142,6 +142,10 @@ int ckpt_save(const char *path, const dsf_lm *m, const dsf_vocab *v, const dsf_r
     st_writer_meta(sw, "dsf.schedule", run->schedule[0] ? run->schedule : "auto");
     st_writer_meta(sw, "dsf.evals", pool_fmt(&meta, "%d", run->evals));
     st_writer_meta(sw, "dsf.init_std", pool_fmt(&meta, "%.17g", run->init_std));
+    if (run->task[0]) {
+        st_writer_meta(sw, "dsf.task", run->task);
+        st_writer_meta(sw, "dsf.limit", pool_fmt(&meta, "%" PRId64, run->limit));
+    }
     st_writer_meta(sw, "dsf.world_size",
                    pool_fmt(&meta, "%d", run->world_size > 0 ? run->world_size : 1));
     int rc = st_writer_save(sw, path);
@@ -391,6 +395,12 @@ int ckpt_read_run(const st_file *f, dsf_run *run, dsf_vocab **v) {
     }
     run->tokens = run->step * run->batch * run->seq;
     if (st_meta(f, "dsf.tokens") && meta_i64(f, "dsf.tokens", 0, INT64_MAX, &run->tokens)) return -1;
+    const char *task = st_meta(f, "dsf.task");
+    if (task && strcmp(task, "seq") && strcmp(task, "perm"))
+        return dsf_error_set("checkpoint metadata dsf.task = '%s' is invalid", task);
+    snprintf(run->task, sizeof run->task, "%s", task ? task : "");
+    run->limit = 0;
+    if (task && meta_i64(f, "dsf.limit", 0, INT64_MAX, &run->limit)) return -1;
     run->init_std = 0;
     if (st_meta(f, "dsf.init_std") && meta_f64(f, "dsf.init_std", &run->init_std)) return -1;
     if (!(run->init_std >= 0 && isfinite(run->init_std)))

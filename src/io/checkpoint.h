@@ -1,4 +1,4 @@
-// checkpoint.h: a training run in one safetensors file (DESIGN.md §7).
+// checkpoint.h: a training run in one safetensors file (docs/DESIGN.md §7).
 //
 // Tensors: the model under PyTorch's names (lm.h), rnn.feedback_l{k} (H) (and for a
 // lowrank feedback rnn.feedback_u_l{k}, rnn.feedback_v_l{k} (H,r)), the
@@ -45,6 +45,8 @@ typedef struct {
     char schedule[48];     // canonical --schedule spelling ("auto" when not stored)
     int evals;             // validations spread over the run (0: one per epoch)
     double init_std;       // --init-std (0: PyTorch's initialisation)
+    char task[16];         // `dsf classify`: "seq" or "perm" (empty for a language model)
+    int64_t limit;         // `dsf classify --limit`: images of each split used (0: all)
 } dsf_run;
 
 // Writes path atomically (temporary file, fsync, rename). o, w, rng may be NULL.

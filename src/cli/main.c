@@ -13,7 +13,7 @@ static const char *usage =
     "usage: dsf <command> [options]     (dsf <command> --help for its options)\n"
     "\n"
     "commands:\n"
-    "  train    train a GRU language model with bptt, ft or dsf gradients\n"
+    "  train    train a recurrent language model with bptt, ft or dsf gradients\n"
     "  eval     loss and perplexity of a checkpoint on a data split\n"
     "  sample   generate text from a checkpoint\n"
     "  grad     write the gradient of a model on given tokens (reference hook)\n"

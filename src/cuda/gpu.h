@@ -21,7 +21,8 @@
 //   forward   embedding gather; per layer one cuBLAS GEMM for the input projections
 //             of all T·B rows, then per step one GEMM h' W_hhᵀ and one fused kernel
 //             for the gates; decoder GEMM; one fused softmax-cross-entropy kernel
-//             that leaves dlogits = (softmax − onehot)/(T·B) in place.
+//             that leaves dlogits = (softmax − onehot)/n in place (n: the rows
+//             whose target counts).
 //   backward  decoder GEMMs; per layer the state-gradient recurrence of the method:
 //               bptt  per step one fused kernel (δ_t = e_t + δ_{t+1} ⊙ z_{t+1} + carry,
 //                     then the local gate gradients) and one GEMM carry = gh_t W_hh;

@@ -1,5 +1,7 @@
 // feedback.h: how the DSF feedback vector a (one per layer, H values) is chosen
-// (docs/DESIGN.md §3). Every choice is seeded and fixed; a is saved in checkpoints.
+// (docs/DESIGN.md §3). Each is fixed once set (drawn from the run's seed, or not
+// drawn at all as linspace), but fit, which re-estimates a by its own rule; a is
+// saved in checkpoints.
 //
 //   uniform[:lo,hi]  a_i ~ U[lo,hi), default [0,1]
 //   linspace[:lo,hi] a_i = lo + (hi − lo)·i/(H−1), default [0,1]: the authors' code,

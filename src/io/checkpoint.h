@@ -1,10 +1,11 @@
 // checkpoint.h: a training run in one safetensors file (docs/DESIGN.md §7).
 //
-// Tensors: the model under PyTorch's names (lm.h), rnn.feedback_l{k} (H) (and for a
-// lowrank feedback rnn.feedback_u_l{k}, rnn.feedback_v_l{k} (H,r)), the
-// vocabulary as vocab.offsets (V+1, I64) and vocab.bytes (U8), the AdamW
-// moments as optim.exp_avg.<name> and optim.exp_avg_sq.<name>, the carried
-// recurrent state as state.h_l{k} (B,H) and the RNG as rng.state (4, I64).
+// Tensors: the model under PyTorch's names (lm.h), rnn.feedback_l{k} (S·H: the
+// LSTM's a_h then a_c) (and for a lowrank feedback rnn.feedback_u_l{k},
+// rnn.feedback_v_l{k} (H,r)), the vocabulary as vocab.offsets (V+1, I64) and
+// vocab.bytes (U8), the Adam or AdamW moments as optim.exp_avg.<name> and
+// optim.exp_avg_sq.<name>, the carried recurrent state as state.h_l{k} (B,H)
+// (state.c_l{k} for the LSTM) and the RNG as rng.state (4, I64).
 // The configuration and the position of the run are __metadata__ strings
 // "dsf.*". A model-only file (as `dsf grad --init` takes) holds the model
 // tensors alone, optionally with the feedback.

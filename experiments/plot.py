@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Tables and plots of the studies in experiments/, from the `dsf train --log` CSVs.
 
-    /usr/bin/python3 experiments/plot.py ptb|medium|seqlen|ablation|wikitext|paper OUTDIR
+    /usr/bin/python3 experiments/plot.py ptb|medium|seqlen|ablation|wikitext|paper|fashion OUTDIR
 
 Reads OUTDIR/logs/NAME.csv (NAME = CONFIG_METHOD, or as each study names its
 runs), writes OUTDIR/STUDY.csv (one row per run and evaluation), OUTDIR/table.md
@@ -307,6 +307,64 @@ def study_paper(out):
     print(f"plot: {path}")
 
 
+def study_fashion(out):
+    """experiments/fashion.sh: `dsf classify` runs TASK_METHOD[_FEEDBACK], whose logs
+    have kind,epoch,step,loss,accuracy,lr,grad_norm,pixels_per_s,elapsed_s."""
+    import re
+    d = os.path.join(out, "logs")
+    names = sorted(n[:-4] for n in os.listdir(d) if n.endswith(".csv")) if os.path.isdir(d) else []
+    rows, table, groups = [], [], {}
+    for name in names:
+        log = [r for r in csv.DictReader(open(os.path.join(d, name + ".csv"))) if r["kind"] != "kind"]
+        task, label = name.split("_", 1)
+        valid = [r for r in log if r["kind"] == "valid"]
+        test = [r for r in log if r["kind"] == "test"]
+        train = [r for r in log if r["kind"] == "train"]
+        done = os.path.exists(os.path.join(d, name + ".done"))
+        # elapsed_s restarts with each resumed process: add up the segments
+        total, last, secs = 0.0, 0.0, []
+        for r in valid:
+            e = float(r["elapsed_s"])
+            total += e - last if e >= last else e
+            last = e
+            secs.append(total)
+        pps = [float(r["pixels_per_s"]) for r in train if float(r["pixels_per_s"]) > 0]
+        for r in valid:
+            rows.append([name, task, label, r["epoch"], r["loss"], r["accuracy"]])
+        groups.setdefault(task, []).append((label, [(int(r["epoch"]), float(r["accuracy"])) for r in valid]))
+        table.append((task, label, len(valid), max((float(r["accuracy"]) for r in valid), default=NAN),
+                      float(test[-1]["accuracy"]) if test else NAN,
+                      secs[-1] / 60 / len(secs) if secs else NAN,
+                      sum(pps) / len(pps) if pps else NAN, "done" if done else "running"))
+    write_csv(os.path.join(out, "fashion.csv"), ["run", "task", "method", "epoch", "loss", "accuracy"], rows)
+    lines = ["| task | method | epochs | best valid accuracy | test accuracy | min per epoch | pixels/s | status |",
+             "|---|---|---|---|---|---|---|---|"]
+    for t in table:
+        lines.append(f"| {t[0]} | {t[1]} | {t[2]} | {fmt(t[3], '.4f')} | {fmt(t[4], '.4f')} | {fmt(t[5], '.1f')} "
+                     f"| {t[6]:.0f} | {t[7]} |" if math.isfinite(t[6]) else f"| - | {t[7]} |")
+    text = "\n".join(lines)
+    print(text)
+    open(os.path.join(out, "table.md"), "w").write(text + "\n")
+    plt = pyplot()
+    if not plt or not groups:
+        return
+    keys = sorted(groups)
+    fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4.2), squeeze=False)
+    for ax, k in zip(axes[0], keys):
+        for label, pts in sorted(groups[k]):
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=label,
+                    color=COLORS.get(label.split("_")[0]))
+        ax.set_title(f"{'sequential' if k == 'seq' else 'permuted'} Fashion-MNIST, T = 784")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = os.path.join(out, "fashion.png")
+    fig.savefig(path, dpi=90)
+    print(f"plot: {path}")
+
+
 def config_key(c):
     try:
         layers, hidden = c.split("x")
@@ -324,7 +382,8 @@ def main():
 
 STUDIES = {"ptb": study_ptb, "medium": lambda out: study_ptb(out, "ptb_medium", "PTB medium"),
            "seqlen": study_seqlen, "ablation": study_ablation,
-           "wikitext": lambda out: study_ptb(out, "wikitext", "block"), "paper": study_paper}
+           "wikitext": lambda out: study_ptb(out, "wikitext", "block"), "paper": study_paper,
+           "fashion": study_fashion}
 
 if __name__ == "__main__":
     main()

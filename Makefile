@@ -5,6 +5,8 @@
 #   make demo       trains the built-in task with bptt, dsf and ft side by side
 #   make asan       the unit tests under AddressSanitizer and UBSan
 #   make valgrind   the small unit tests under valgrind
+#   make install    libdsf.a, libdsf.so, the headers, dsf.pc and the command under
+#                   PREFIX (/usr/local): cc prog.c $$(pkg-config --cflags --libs dsf)
 #   make fuzz-build the libFuzzer harnesses fuzz/*.c as build/fuzz/<harness> (needs clang)
 #   make fuzz       runs each harness FUZZ_SECONDS (60) s on a copy of fuzz/corpus/<harness>
 #
@@ -103,7 +105,7 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test unit asan valgrind demo clean info
+.PHONY: all test unit asan valgrind demo clean info install
 all: info $(BUILD)/libdsf.a $(BUILD)/dsf
 
 info:
@@ -164,10 +166,54 @@ valgrind:
 demo: all
 	@sh demo.sh $(BUILD)
 
+# --- Installation. The shared library is made of position-independent objects
+# of its own ($(BUILD)/pic); the headers keep their folders under include/dsf,
+# which dsf.pc puts on the include path (#include <dsf.h>).
+PREFIX  ?= /usr/local
+VERSION  = 0.1.0
+PIC_OBJ  = $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+LIB_HDR  = $(sort $(wildcard src/core/*.h src/cell/*.h src/grad/*.h src/model/*.h src/data/*.h \
+                             src/optim/*.h src/io/*.h src/dist/*.h))
+
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC $(INC) -MMD -MP -c $< -o $@
+
+$(BUILD)/libdsf.so: $(PIC_OBJ)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libdsf.so.0 $^ $(LDLIBS) -o $@
+
+$(BUILD)/dsf.pc: Makefile
+	@mkdir -p $(BUILD)
+	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	    'Name: dsf' 'Description: Diagonal State Feedbacks: fast training of recurrent language models' \
+	    'Version: $(VERSION)' 'Cflags: -I$${includedir}/dsf' 'Libs: -L$${libdir} -ldsf' \
+	    'Libs.private: $(strip $(LDFLAGS) $(LDLIBS))' >$@
+
+ifeq ($(CUDA),1)
+INSTALL_SO =
+else
+INSTALL_SO = $(BUILD)/libdsf.so
+endif
+
+install: $(BUILD)/libdsf.a $(INSTALL_SO) $(BUILD)/dsf $(BUILD)/dsf.pc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/dsf
+	install -m 755 $(BUILD)/dsf $(DESTDIR)$(PREFIX)/bin/dsf
+	install -m 644 $(BUILD)/libdsf.a $(DESTDIR)$(PREFIX)/lib/libdsf.a
+ifneq ($(CUDA),1)
+	install -m 755 $(BUILD)/libdsf.so $(DESTDIR)$(PREFIX)/lib/libdsf.so.$(VERSION)
+	ln -sf libdsf.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libdsf.so.0
+	ln -sf libdsf.so.0 $(DESTDIR)$(PREFIX)/lib/libdsf.so
+endif
+	install -m 644 $(BUILD)/dsf.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/dsf.pc
+	install -m 644 include/dsf.h $(DESTDIR)$(PREFIX)/include/dsf/dsf.h
+	for h in $(LIB_HDR); do \
+	    install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/dsf/$${h#src/} || exit 1; \
+	done
+
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/tests/test_main.d
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/tests/test_main.d $(PIC_OBJ:.o=.d)
 
 # --- Fuzzing: libFuzzer harnesses (fuzz/fuzz_*.c), built by clang with ASan and UBSan.
 # The library sources (and the argument parser) are compiled again, instrumented, into

@@ -20,8 +20,8 @@
 //   dsf_rng_seed(&rng, 1);
 //   lm_init_params(&m, &rng);                      // PyTorch's initialisation
 //   dsf_feedback fb;                               // grad/feedback.h
-//   dsf_feedback_parse("uniform", &fb);
-//   for (int l = 0; l < cfg.L; l++) dsf_feedback_fill(&fb, &rng, m.feedback + l * cfg.H, cfg.H, 35);
+//   dsf_feedback_parse("linspace", &fb);           // A = diag(linspace(0, 1, H))
+//   lm_set_feedback(&m, &fb, &rng, 35);            // every layer (the LSTM's a_h, a_c)
 //
 //   dsf_lm_work w;                                 // activations for B = 20, T = 35
 //   lm_work_create(&w, &cfg, 20, 35);
@@ -38,8 +38,10 @@
 //       optim_step(&o, &m);
 //   }
 //
-// Compile with -Iinclude -Isrc and link build/libdsf.a with OpenBLAS, OpenMP
-// and libm (see the Makefile's LDLIBS).
+// Installed (make install PREFIX=P): cc prog.c $(pkg-config --cflags --libs dsf)
+// with PKG_CONFIG_PATH=P/lib/pkgconfig (--static for libdsf.a, whose libraries
+// pkg-config lists); in the tree: -Iinclude -Isrc and build/libdsf.a with the
+// Makefile's LDLIBS. tests/api_tutorial.c is this tutorial as a program.
 #ifndef DSF_H
 #define DSF_H
 

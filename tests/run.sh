@@ -44,6 +44,7 @@ suite torch "$PY" tests/torch_grad.py "$BUILD/dsf"
 suite torch "$PY" tests/torch_cells.py "$BUILD/dsf"
 suite torch "$PY" tests/torch_recipe.py "$BUILD/dsf"
 suite torch "$PY" tests/torch_classify.py "$BUILD/dsf"
+suite install sh tests/install.sh "$BUILD"
 suite mpi sh tests/mpi.sh "$BUILD/dsf"
 rm -f "$out"
 if [ "$skipped" -gt 0 ]; then

@@ -14,8 +14,8 @@ static void test_api_tutorial_trains(void) {
     dsf_rng_seed(&rng, 1);
     lm_init_params(&m, &rng);
     dsf_feedback fb;
-    CHECK(dsf_feedback_parse("uniform", &fb) == 0);
-    for (int l = 0; l < cfg.L; l++) dsf_feedback_fill(&fb, &rng, m.feedback + l * cfg.H, cfg.H, 16);
+    CHECK(dsf_feedback_parse("linspace", &fb) == 0);
+    CHECK(lm_set_feedback(&m, &fb, &rng, 16) == 0);
     dsf_lm_work w;
     CHECK(lm_work_create(&w, &cfg, 8, 16) == 0);
     dsf_batcher bt;

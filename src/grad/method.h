@@ -66,7 +66,6 @@ void gru_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedba
 void gru_fit_feedback(const gru_weights *w, const gru_cache *cache, const float *e,
                       gru_backward_work *work, float *a, float rate, int T, int B, int H);
 
-#endif
 
 // ---- LSTM and Elman layers (cell/lstm.h, cell/elman.h) ----
 //
@@ -84,3 +83,5 @@ void elman_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feed
                           const elman_weights *w, const float *x, const elman_cache *cache,
                           float *e, gru_backward_work *work, elman_grads *g, float *dx, int T,
                           int B, int I, int H);
+
+#endif

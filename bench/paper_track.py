@@ -28,9 +28,15 @@ with --init. Both sides train `--steps` steps; the script writes losses.csv (ste
 method, dsf, torch) and prints a summary per method: the loss at a few steps and
 the largest relative difference over all steps.
 """
+import os
+
+# PyTorch at its best on a CPU (Debian's torch runs nn.GRU's products through
+# OpenBLAS): OpenBLAS single-threaded, so that its own threads do not fight the
+# --threads OpenMP threads of torch. Set before numpy or torch loads OpenBLAS; an
+# OPENBLAS_NUM_THREADS already in the environment wins (to time the other setting).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse
 import csv
-import os
 import subprocess
 import sys
 import tempfile

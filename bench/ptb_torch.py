@@ -17,9 +17,15 @@ stdout holds only the results: one line per epoch,
 tokens over training time) and a final line `test_ppl X`. Progress goes to stderr.
 --log writes the columns of `dsf train --log`, so bench/ptb_compare.sh reads both.
 """
+import os
+
+# PyTorch at its best on a CPU (Debian's torch runs nn.GRU's products through
+# OpenBLAS): OpenBLAS single-threaded, so that its own threads do not fight the
+# --threads OpenMP threads of torch. Set before numpy or torch loads OpenBLAS; an
+# OPENBLAS_NUM_THREADS already in the environment wins (to time the other setting).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse
 import math
-import os
 import sys
 import time
 
@@ -104,6 +110,8 @@ def main():
     a = p.parse_args()
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
+    print(f"threads: torch {torch.get_num_threads()}, OPENBLAS_NUM_THREADS="
+          f"{os.environ.get('OPENBLAS_NUM_THREADS')}", file=sys.stderr)
 
     vocab = {}
     splits = {}

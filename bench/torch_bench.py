@@ -15,6 +15,13 @@ float32 by default), so that both sides compute in float32, as `dsf bench
 --device cuda` does.
 
 Needs Debian's python3-torch (apt-get install python3-torch python3-numpy)."""
+import os
+
+# PyTorch at its best on a CPU (Debian's torch runs nn.GRU's products through
+# OpenBLAS): OpenBLAS single-threaded, so that its own threads do not fight the
+# --threads OpenMP threads of torch. Set before numpy or torch loads OpenBLAS; an
+# OPENBLAS_NUM_THREADS already in the environment wins (to time the other setting).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse
 import resource
 import time
@@ -71,6 +78,10 @@ def main():
                  f"tf32 {'on' if a.tf32 else 'off'}")
     print(f"step: batch {B} x seq {T} = {B * T} tokens, SGD, clip 0.25, {where}, "
           f"torch {torch.__version__}")
+    print(f"threads: torch {torch.get_num_threads()}, OPENBLAS_NUM_THREADS="
+          f"{os.environ.get('OPENBLAS_NUM_THREADS')}; "
+          + "; ".join(l.strip() for l in torch.__config__.parallel_info().splitlines()
+                      if "OpenMP" in l or "ATen" in l or "MKL" in l))
     sync = torch.cuda.synchronize if a.device == "cuda" else (lambda: None)
     t0 = None
     for s in range(a.warmup + a.steps):

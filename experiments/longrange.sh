@@ -3,7 +3,7 @@
 #                          [--steps N] [--seeds "S ..."] [--methods "bptt dsf dsf-diag ft"]
 #                          [--jobs N] [common options]
 #
-# Long-range tasks (`dsf task`: copy, add, recall; README "Long-range tasks"):
+# Long-range tasks (`dsf task`: copy, add, recall; docs/USAGE.md "Long-range tasks"):
 # held-out accuracy at the answers against the delay, for each gradient method,
 # which shows where truncating the gradient fails. Every run of a task, delay and
 # seed has the same model (1-layer GRU, emb 32, hidden 64), initial weights,

@@ -212,7 +212,7 @@ static void test_scan_fft_availability(void) {
 }
 
 // Near a = 1 over long T every float scan loses accuracy (the sums grow to ~1/(1−a)
-// terms): the bound the README states, measured against the double reference at
+// terms): the bound docs/FEEDBACK.md states, measured against the double reference at
 // a = 0.9999, e ~ U[−1,1), relative to max(1, |δ|): seq and blelloch 1e-4 at
 // T = 2048 and 10000, fft 1e-3.
 static void test_scan_long_near_one(void) {

@@ -35,6 +35,11 @@ while getopts e:d:o:t:m:qrh opt; do
 done
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
+# PyTorch at its best: OpenBLAS's own pool (which Debian's torch uses for nn.GRU's
+# products) single-threaded beside torch's OpenMP threads, 2.4x faster than with
+# the pool on at this shape (experiments/results/speed/torch_openblas_threads.txt;
+# bench/speed.sh times both settings each run). TORCH_OPENBLAS=N to run another.
+TORCH_OPENBLAS=${TORCH_OPENBLAS:-1}
 [ -d "$DATA" ] || { echo "ptb_compare.sh: no data directory $DATA (give -d DIR)" >&2; exit 2; }
 [ -x build/dsf ] || make
 mkdir -p "$OUT"
@@ -55,7 +60,7 @@ fi
 
 init=""
 if [ -z "$OWN_INIT" ]; then
-    "$PY" bench/ptb_torch.py --data "$DATA" $recipe --save-init "$OUT/init.safetensors" 2>/dev/null
+    OPENBLAS_NUM_THREADS="$TORCH_OPENBLAS" "$PY" bench/ptb_torch.py --data "$DATA" $recipe --save-init "$OUT/init.safetensors" 2>/dev/null
     init="--init $OUT/init.safetensors"
     echo "every run starts from PyTorch's initial weights ($OUT/init.safetensors)"
 fi
@@ -74,7 +79,7 @@ done
 echo "== PyTorch ($OUT/torch.out)"
 rm -f "$OUT/torch.csv"
 # shellcheck disable=SC2086
-if ! "$PY" bench/ptb_torch.py --data "$DATA" $recipe $torch_len --log "$OUT/torch.csv" \
+if ! OPENBLAS_NUM_THREADS="$TORCH_OPENBLAS" "$PY" bench/ptb_torch.py --data "$DATA" $recipe $torch_len --log "$OUT/torch.csv" \
     >"$OUT/torch.out" 2>&1; then
     echo "   failed: $(tail -n 1 "$OUT/torch.out")"
     failed="$failed torch"

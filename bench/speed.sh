@@ -16,9 +16,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 [ -x "$DSF" ] || { echo "speed.sh: $DSF not built (make)"; exit 1; }
 
-# best CMD...: runs CMD REPS times, keeps the output with the highest tokens/s in $tmp/best
+# best CMD...: runs CMD REPS times, keeps the output with the highest tokens/s so far
+# (since top was last set to 0) in $tmp/best
 best() {
-    top=0
     for r in $(seq "$REPS"); do
         "$@" >"$tmp/run" 2>&1 || { cat "$tmp/run"; return 1; }
         v=$(awk '/^tokens\/s /{ print $2 }' "$tmp/run")
@@ -63,10 +63,20 @@ for shape in $SHAPES; do
         [ "$m" = bptt ] && grep -E '^GEMM' "$tmp/best" | sed 's/^/           /'
     done
     if "$PY" -c "import torch" 2>/dev/null; then
-        best "$PY" bench/torch_bench.py $args --threads "$THREADS" --steps $tsteps --warmup 1 || exit 1
+        # PyTorch at its best: its OpenMP threads = THREADS, and OpenBLAS's own pool
+        # (which Debian's torch uses for nn.GRU's products) single-threaded or on;
+        # both are timed and the faster kept (experiments/results/speed/
+        # torch_openblas_threads.txt: single-threaded is 2.4x faster on 2 cores).
+        top=0
+        for ob in 1 "$THREADS"; do
+            best env OPENBLAS_NUM_THREADS="$ob" "$PY" bench/torch_bench.py $args --threads "$THREADS" \
+                --steps $tsteps --warmup 1 || exit 1
+        done
         tok_torch=$(awk '/^tokens\/s /{ print $2 }' "$tmp/best")
-        printf "%-10s %10s %9s %8s %9s\n" torch "$tok_torch" "$(awk '/^ms\/step /{ print $2 }' "$tmp/best")" "" \
-            "$(awk '/^peak RSS /{ print $3 }' "$tmp/best")"
+        ob=$(sed -n 's/.*OPENBLAS_NUM_THREADS=\([0-9]*\).*/\1/p' "$tmp/best")
+        printf "%-10s %10s %9s %8s %9s  (OPENBLAS_NUM_THREADS=%s, the faster of 1 and %s)\n" torch \
+            "$tok_torch" "$(awk '/^ms\/step /{ print $2 }' "$tmp/best")" "" \
+            "$(awk '/^peak RSS /{ print $3 }' "$tmp/best")" "$ob" "$THREADS"
     else
         tok_torch=
         echo "torch: not installed (apt-get install python3-torch python3-numpy): no ratios against it"

@@ -38,6 +38,11 @@ while getopts e:r:d:o:t:qh opt; do
 done
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
+# PyTorch at its best: OpenBLAS's own pool (which Debian's torch uses for nn.GRU's
+# products) single-threaded beside torch's OpenMP threads, 2.4x faster than with
+# the pool on at this shape (experiments/results/speed/torch_openblas_threads.txt;
+# bench/speed.sh times both settings each run). TORCH_OPENBLAS=N to run another.
+TORCH_OPENBLAS=${TORCH_OPENBLAS:-1}
 [ -d "$DATA" ] || { echo "time_to_quality.sh: no data directory $DATA (give -d DIR)" >&2; exit 2; }
 DSF=${DSF:-build/dsf}  # the binary measured
 [ -x "$DSF" ] || make
@@ -57,7 +62,7 @@ fi
     "$DSF" version
     "$PY" -c "import torch; print('torch', torch.__version__)"
 } | tee "$OUT/machine.txt"
-"$PY" bench/ptb_torch.py --data "$DATA" $recipe --save-init "$OUT/init.safetensors" 2>/dev/null
+OPENBLAS_NUM_THREADS="$TORCH_OPENBLAS" "$PY" bench/ptb_torch.py --data "$DATA" $recipe --save-init "$OUT/init.safetensors" 2>/dev/null
 : >"$OUT/wall.txt"
 
 failed=""
@@ -84,7 +89,7 @@ echo "== PyTorch ($OUT/torch.out)"
 rm -f "$OUT/torch.csv"
 t0=$(now)
 # shellcheck disable=SC2086
-if "$PY" bench/ptb_torch.py --data "$DATA" $recipe $torch_len --log "$OUT/torch.csv" >"$OUT/torch.out" 2>&1; then
+if OPENBLAS_NUM_THREADS="$TORCH_OPENBLAS" "$PY" bench/ptb_torch.py --data "$DATA" $recipe $torch_len --log "$OUT/torch.csv" >"$OUT/torch.out" 2>&1; then
     echo "torch torch $(awk "BEGIN { print $(now) - $t0 }")" >>"$OUT/wall.txt"
 else
     echo "   failed: $(tail -n 1 "$OUT/torch.out")"

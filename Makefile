@@ -74,7 +74,7 @@ CFLAGS  += -fopenmp
 LDFLAGS += -fopenmp
 endif
 
-INC      = -Isrc
+INC      = -Isrc -Iinclude
 LIB_SRC  = $(sort $(wildcard src/core/*.c src/cell/*.c src/grad/*.c src/model/*.c \
                              src/data/*.c src/optim/*.c src/io/*.c src/dist/*.c))
 CLI_SRC  = $(sort $(wildcard src/cli/*.c))

@@ -84,14 +84,6 @@ static cls_eval evaluate(classifier *c, int split) {
     return (cls_eval){loss / (double)im->n, (double)right / (double)im->n};
 }
 
-static void best_path(char *buf, size_t n, const char *save) {
-    const size_t len = strlen(save), el = strlen(".safetensors");
-    if (len > el && strcmp(save + len - el, ".safetensors") == 0)
-        snprintf(buf, n, "%.*s.best.safetensors", (int)(len - el), save);
-    else
-        snprintf(buf, n, "%s.best", save);
-}
-
 static int save(classifier *c, const char *path) {
     c->run.optim_t = c->o.t;
     c->run.lr = c->o.lr;
@@ -120,7 +112,7 @@ static int validate(classifier *c, const cls_opts *o, double t0) {
     memcpy(c->best, c->m.params, c->m.n * sizeof(float));
     if (!o->save) return 0;
     char path[4096];
-    best_path(path, sizeof path, o->save);
+    cli_best_path(path, sizeof path, o->save);
     return save(c, path);
 }
 

@@ -17,6 +17,9 @@ int cmd_classify(int argc, char **argv);
 
 // The number of online cores: the default for --threads.
 int cli_default_threads(void);
+// The best model's file beside a checkpoint: <stem>.best.safetensors for
+// <stem>.safetensors, else <path>.best.
+void cli_best_path(char *buf, size_t n, const char *save);
 // Opens a training checkpoint: its model, run description and vocabulary.
 int cli_open_checkpoint(const char *path, dsf_lm *m, dsf_run *run, dsf_vocab **v);
 // "loss 4.8123 ppl 123.45" (and " bpc 1.234" at char level) into buf.

@@ -12,6 +12,14 @@ int cli_default_threads(void) {
     return n > 0 ? (int)n : 1;
 }
 
+void cli_best_path(char *buf, size_t n, const char *save) {
+    const size_t len = strlen(save), el = strlen(".safetensors");
+    if (len > el && strcmp(save + len - el, ".safetensors") == 0)
+        snprintf(buf, n, "%.*s.best.safetensors", (int)(len - el), save);
+    else
+        snprintf(buf, n, "%s.best", save);
+}
+
 int cli_open_checkpoint(const char *path, dsf_lm *m, dsf_run *run, dsf_vocab **v) {
     st_file *f = st_load(path);
     if (!f) return -1;

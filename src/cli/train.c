@@ -100,16 +100,6 @@ static void log_row(trainer *tr, const char *kind, double loss, double lr, doubl
     if (fflush(tr->log) != 0 || ferror(tr->log)) tr->log_errno = errno ? errno : EIO;
 }
 
-// <stem>.best.safetensors beside <stem>.safetensors
-static void best_path(char *buf, size_t n, const char *save) {
-    size_t len = strlen(save);
-    const char *ext = ".safetensors";
-    size_t el = strlen(ext);
-    if (len > el && strcmp(save + len - el, ext) == 0)
-        snprintf(buf, n, "%.*s.best%s", (int)(len - el), save, ext);
-    else
-        snprintf(buf, n, "%s.best", save);
-}
 
 // --device cuda: the training steps run on the GPU, which holds the parameters,
 // the AdamW moments and the carried state; checkpoints read them on the host,
@@ -218,7 +208,7 @@ static int validate(trainer *tr, const train_opts *opt, int epoch_end) {
         memcpy(tr->best, tr->m.params, tr->m.n * sizeof(float));
         if (opt->save) {
             char path[4096];
-            best_path(path, sizeof path, opt->save);
+            cli_best_path(path, sizeof path, opt->save);
             if (save_checkpoint(tr, path)) return -1;
         }
     }
@@ -295,7 +285,7 @@ static int check_resume(const dsf_run *ck, const train_opts *o, const arg_spec *
 // the checkpoint, when it is there and fits; else the current ones stand in.
 static void load_best(trainer *tr, const char *resume) {
     char path[4096];
-    best_path(path, sizeof path, resume);
+    cli_best_path(path, sizeof path, resume);
     st_file *f = st_load(path);
     dsf_lm b;
     int has_fb;
@@ -395,7 +385,7 @@ static int read_state(trainer *tr, const st_file *ck) {
 // not a device, a FIFO or a directory (a log may be /dev/stdout).
 static int check_outputs(const trainer *tr, const train_opts *o) {
     char best[4096];
-    if (o->save) best_path(best, sizeof best, o->save);
+    if (o->save) cli_best_path(best, sizeof best, o->save);
     const char *out[3] = {o->save, o->save ? best : NULL, o->log};
     const char *what[3] = {"--save", "--save's best model", "--log"};
     for (int i = 0; i < 3; i++) {

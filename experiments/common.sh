@@ -89,3 +89,34 @@ run_train() {
         echo "failed" >"$OUT/logs/$name.done"
     fi
 }
+
+# Resumable runs, for the studies that save a checkpoint every epoch and go on from
+# it when run again (ptb_medium, paper_ptb, fashion). queue_start empties the queue;
+# queue_run NAME TAG CKPT CMD FRESH REST adds `dsf CMD (FRESH | --resume CKPT) REST
+# --save CKPT --log OUT/logs/NAME.csv` unless NAME.done already holds TAG (the
+# length the run was asked for); --force starts it anew. run_queue JOBS runs the
+# queue, JOBS at a time, each run's output in OUT/logs/NAME.out, and writes TAG
+# into NAME.done when a run finishes.
+queue_start() { : >"$OUT/runs.txt"; }
+
+queue_run() {
+    name=$1 tag=$2 ck=$3 cmd=$4 fresh=$5 rest=$6
+    if [ -n "$FORCE" ]; then rm -f "$ck" "$ck".* "$OUT/logs/$name".*; fi
+    if [ "$(cat "$OUT/logs/$name.done" 2>/dev/null)" = "$tag" ]; then
+        echo "   $name: done before, kept"
+        return 0
+    fi
+    if [ -f "$ck" ]; then
+        from="--resume $ck"
+    else
+        from=$fresh
+        rm -f "$OUT/logs/$name.csv"
+    fi
+    echo "$name $tag $cmd $from $rest --save $ck --log $OUT/logs/$name.csv" >>"$OUT/runs.txt"
+}
+
+run_queue() {
+    echo "$(wc -l <"$OUT/runs.txt") runs to do, $1 at a time"
+    # shellcheck disable=SC2016
+    xargs -P "$1" -L 1 sh -c 'name=$1; tag=$2; shift 2; echo "   $name"; if "$0" "$@" >>"'"$OUT"'/logs/$name.out" 2>&1; then echo "$tag" >"'"$OUT"'/logs/$name.done"; else echo "   $name stopped: $(tail -n 1 "'"$OUT"'/logs/$name.out")"; fi' "$DSF" <"$OUT/runs.txt"
+}

@@ -41,32 +41,20 @@ extra=""
 if [ -n "$QUICK" ]; then EPOCHS=2 HIDDEN=32 extra="--limit 1024"; fi
 tag=epochs=$EPOCHS
 
-: >"$OUT/runs.txt"
+queue_start
 for task in $TASKS; do
     for r in $RUNS; do
         m=${r%%:*} fb=""
         [ "$m" = "$r" ] || fb=${r#*:}
         name=${task}_$m
         [ -z "$fb" ] || name=${name}_$(echo "$fb" | tr ':,+' '__p')
-        ck=$CKPT/$name.safetensors
-        if [ -n "$FORCE" ]; then rm -f "$ck" "$ck".* "$OUT/logs/$name".*; fi
-        if [ "$(cat "$OUT/logs/$name.done" 2>/dev/null)" = "$tag" ]; then
-            echo "   $name: done before, kept"
-            continue
-        fi
-        if [ -f "$ck" ]; then
-            from="--resume $ck"
-        else
-            from="--task $task --method $m --cell $CELL --hidden $HIDDEN --seed 1 $extra"
-            [ -z "$fb" ] || from="$from --feedback $fb"
-            rm -f "$OUT/logs/$name.csv"
-        fi
-        echo "$name $tag classify --data $DATA $from --epochs $EPOCHS --log-every 50 --threads $THREADS --save $ck --log $OUT/logs/$name.csv" >>"$OUT/runs.txt"
+        fresh="--task $task --method $m --cell $CELL --hidden $HIDDEN --seed 1 $extra"
+        [ -z "$fb" ] || fresh="$fresh --feedback $fb"
+        queue_run "$name" "$tag" "$CKPT/$name.safetensors" "classify --data $DATA" "$fresh" \
+            "--epochs $EPOCHS --log-every 50 --threads $THREADS"
     done
 done
-echo "$(wc -l <"$OUT/runs.txt") runs to do, $JOBS at a time"
-# shellcheck disable=SC2016
-xargs -P "$JOBS" -L 1 sh -c 'name=$1; tag=$2; shift 2; echo "   $name"; if "$0" "$@" >>"'"$OUT"'/logs/$name.out" 2>&1; then echo "$tag" >"'"$OUT"'/logs/$name.done"; else echo "   $name stopped: $(tail -n 1 "'"$OUT"'/logs/$name.out")"; fi' "$DSF" <"$OUT/runs.txt"
+run_queue "$JOBS"
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
 
 "$PY" experiments/plot.py fashion "$OUT"

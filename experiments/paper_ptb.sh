@@ -47,8 +47,7 @@ else
     len="--epochs $EPOCHS --log-every 50" tag=epochs=$EPOCHS
 fi
 
-# One line per run still to do: NAME, the length tag, and its dsf train arguments.
-: >"$OUT/runs.txt"
+queue_start
 for c in $CONFIGS; do
     L=${c%x*} H=${c#*x}
     for m in $METHODS; do
@@ -59,27 +58,15 @@ for c in $CONFIGS; do
                 name=${c}_$m
                 [ "$fb" = - ] || name=${name}_$(echo "$fb" | tr ':,+' '__p')
                 name=${name}_s$s
-                ck=$CKPT/$name.safetensors
-                if [ -n "$FORCE" ]; then rm -f "$ck" "$ck".* "$OUT/logs/$name".*; fi
-                if [ "$(cat "$OUT/logs/$name.done" 2>/dev/null)" = "$tag" ]; then
-                    echo "   $name: done before, kept"
-                    continue
-                fi
-                if [ -f "$ck" ]; then
-                    from="--resume $ck"
-                else
-                    from="--recipe paper-ptb --layers $L --hidden $H --method $m --seed $s"
-                    [ "$fb" = - ] || from="$from --feedback $fb"
-                    rm -f "$OUT/logs/$name.csv"
-                fi
-                echo "$name $tag train --data $DATA $from $len --threads $THREADS --save $ck --log $OUT/logs/$name.csv" >>"$OUT/runs.txt"
+                fresh="--recipe paper-ptb --layers $L --hidden $H --method $m --seed $s"
+                [ "$fb" = - ] || fresh="$fresh --feedback $fb"
+                queue_run "$name" "$tag" "$CKPT/$name.safetensors" "train --data $DATA" "$fresh" \
+                    "$len --threads $THREADS"
             done
         done
     done
 done
-echo "$(wc -l <"$OUT/runs.txt") runs to do, $JOBS at a time"
-# shellcheck disable=SC2016
-xargs -P "$JOBS" -L 1 sh -c 'name=$1; tag=$2; shift 2; echo "   $name"; if "$0" "$@" >>"'"$OUT"'/logs/$name.out" 2>&1; then echo "$tag" >"'"$OUT"'/logs/$name.done"; else echo "   $name stopped: $(tail -n 1 "'"$OUT"'/logs/$name.out")"; fi' "$DSF" <"$OUT/runs.txt"
+run_queue "$JOBS"
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
 
 "$PY" experiments/plot.py paper "$OUT"

@@ -72,6 +72,13 @@ def write_csv(path, header, rows):
         w.writerows(rows)
 
 
+def write_table(out, lines):
+    """Prints a Markdown table and writes it to OUTDIR/table.md."""
+    text = "\n".join(lines)
+    print(text)
+    open(os.path.join(out, "table.md"), "w").write(text + "\n")
+
+
 def runs_in(out):
     """NAME -> log for every OUTDIR/logs/NAME.csv, in the order the names sort."""
     d = os.path.join(out, "logs")
@@ -152,9 +159,7 @@ def study_ptb(out, study="ptb_methods", title="GRU"):
     for t in table:
         lines.append(f"| {t[0]} | {t[1]} | {t[2]} | {t[3]} | {fmt(t[4])} | {fmt(t[5])} | {fmt(t[6], '.0f')} "
                      f"| {fmt(t[7], '.0f')} | {t[8]} |")
-    text = "\n".join(lines)
-    print(text)
-    open(os.path.join(out, "table.md"), "w").write(text + "\n")
+    write_table(out, lines)
     plt = pyplot()
     if plt and groups:
         curve_panels(plt, out, study, sorted(groups.items(), key=lambda kv: config_key(kv[0])), title)
@@ -180,9 +185,7 @@ def study_seqlen(out):
     for r in rows:
         lines.append(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {fmt(r[4])} | {fmt(r[5])} | {fmt(r[6], '.0f')} "
                      f"| {fmt(r[7], '.1f')} | {r[8]} |")
-    text = "\n".join(lines)
-    print(text)
-    open(os.path.join(out, "table.md"), "w").write(text + "\n")
+    write_table(out, lines)
     plt = pyplot()
     if not plt or not rows:
         return
@@ -280,9 +283,7 @@ def study_paper(out):
     for t in sorted(table, key=lambda t: (config_key(t[0]), t[1], t[2])):
         lines.append(f"| {t[0]} | {t[1]} | {t[2]} | {fmt(t[3])} | {t[4]} | {fmt(t[5])} | {fmt(t[6])} "
                      f"| {fmt(t[7], '.1f')} | {fmt(t[8], '.0f')} | {t[9]} |")
-    text = "\n".join(lines)
-    print(text)
-    open(os.path.join(out, "table.md"), "w").write(text + "\n")
+    write_table(out, lines)
     plt = pyplot()
     if not plt or not groups:
         return
@@ -342,9 +343,7 @@ def study_fashion(out):
     for t in table:
         lines.append(f"| {t[0]} | {t[1]} | {t[2]} | {fmt(t[3], '.4f')} | {fmt(t[4], '.4f')} | {fmt(t[5], '.1f')} "
                      f"| {t[6]:.0f} | {t[7]} |" if math.isfinite(t[6]) else f"| - | {t[7]} |")
-    text = "\n".join(lines)
-    print(text)
-    open(os.path.join(out, "table.md"), "w").write(text + "\n")
+    write_table(out, lines)
     plt = pyplot()
     if not plt or not groups:
         return

@@ -41,31 +41,16 @@ else
     len="--epochs $EPOCHS --log-every 100" tag=epochs=$EPOCHS
 fi
 
-# One line per run still to do: NAME and its dsf train arguments. A run is done
-# when NAME.done holds the length it was asked for ($tag).
-: >"$OUT/runs.txt"
+queue_start
 for c in $CELLS; do
     for m in $METHODS; do
-        name=${c}_$m
-        ck=$OUT/logs/$name.safetensors
-        if [ -n "$FORCE" ]; then rm -f "$ck" "$ck".* "$OUT/logs/$name".*; fi
-        if [ "$(cat "$OUT/logs/$name.done" 2>/dev/null)" = "$tag" ]; then
-            echo "   $name: done before, kept"
-            continue
-        fi
-        if [ -f "$ck" ]; then
-            from="--resume $ck"
-        else
-            from="--cell $c --method $m --layers 2 --emb 650 --hidden 650 --dropout 0.5 --tie --lr 20 --clip 0.25 --batch 20 --seq 35 --seed 1"
-            [ "$m" != dsf ] || from="$from --feedback $FEEDBACK"
-            rm -f "$OUT/logs/$name.csv"
-        fi
-        echo "$name $tag train --data $DATA $from $len --threads $THREADS --save $ck --log $OUT/logs/$name.csv" >>"$OUT/runs.txt"
+        fresh="--cell $c --method $m --layers 2 --emb 650 --hidden 650 --dropout 0.5 --tie --lr 20 --clip 0.25 --batch 20 --seq 35 --seed 1"
+        [ "$m" != dsf ] || fresh="$fresh --feedback $FEEDBACK"
+        queue_run "${c}_$m" "$tag" "$OUT/logs/${c}_$m.safetensors" "train --data $DATA" "$fresh" \
+            "$len --threads $THREADS"
     done
 done
-echo "$(wc -l <"$OUT/runs.txt") runs to do, $JOBS at a time"
-# shellcheck disable=SC2016
-xargs -P "$JOBS" -L 1 sh -c 'name=$1; tag=$2; shift 2; echo "   $name"; if "$0" "$@" >>"'"$OUT"'/logs/$name.out" 2>&1; then echo "$tag" >"'"$OUT"'/logs/$name.done"; else echo "   $name failed: $(tail -n 1 "'"$OUT"'/logs/$name.out")"; fi' "$DSF" <"$OUT/runs.txt"
+run_queue "$JOBS"
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
 
 "$PY" experiments/plot.py medium "$OUT"

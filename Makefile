@@ -34,7 +34,17 @@ ifeq ($(CUDA),1)
 BUILD   ?= build/cuda
 endif
 BUILD   ?= build
+# The default build targets the baseline ISA (x86-64, aarch64), so that the binary
+# runs on any machine of its kind; the recurrent product chooses its micro-kernel
+# at run time (src/core/panel.c: avx512, avx2 or generic). NATIVE=1 compiles
+# everything else for this machine too (-march=native; the binary then needs a
+# CPU like this one).
+NATIVE  ?= 0
+ifeq ($(NATIVE),1)
 OPT     ?= -O3 -march=native
+else
+OPT     ?= -O3
+endif
 ifeq ($(DEBUG),1)
 OPT      = -O0
 endif
@@ -105,7 +115,7 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test unit asan valgrind demo clean info install
+.PHONY: all test unit asan valgrind demo clean info install panel-bench
 all: info $(BUILD)/libdsf.a $(BUILD)/dsf
 
 info:
@@ -157,11 +167,17 @@ asan:
 	$(MAKE) BUILD=build/asan OPT="-O1" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" build/asan/test_dsf
 	ASAN_OPTIONS=detect_leaks=1 build/asan/test_dsf
 
-# valgrind does not know every instruction -march=native may choose: a portable build.
+# valgrind does not know every instruction -march=native may choose: a portable
+# build (the default one is too; the run-time choice sees valgrind's CPU).
 valgrind:
 	$(MAKE) BUILD=build/vg OPT="-O2" build/vg/test_dsf
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 valgrind --error-exitcode=1 --leak-check=full \
 	    --errors-for-leak-kinds=definite --show-possibly-lost=no -q build/vg/test_dsf
+
+# The recurrent product's kernels and dsf_sgemm at the speed targets' shapes.
+panel-bench: $(BUILD)/panel_bench
+$(BUILD)/panel_bench: bench/panel_bench.c $(BUILD)/libdsf.a
+	$(CC) $(CFLAGS) $(INC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 demo: all
 	@sh demo.sh $(BUILD)

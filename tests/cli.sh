@@ -79,6 +79,23 @@ resumes() {
 expect_ok "help" "$DSF" --help
 for c in train eval sample grad gradstats bench task; do expect_ok "$c --help" "$DSF" $c --help; done
 expect_err "unknown command" "unknown command" "$DSF" frobnicate
+
+# --- the recurrent kernel: chosen from the CPU, DSF_KERNEL obeyed, a bad one refused;
+# the same small training under the generic kernel and the chosen one
+if "$DSF" version | grep -q "recurrent kernel \(avx512\|avx2\|generic\)$"; then ok "version names the kernel"; else fail "version names the kernel"; fi
+if DSF_KERNEL=generic "$DSF" version | grep -q "recurrent kernel generic$"; then ok "DSF_KERNEL=generic"; else fail "DSF_KERNEL=generic"; fi
+expect_err "DSF_KERNEL unknown" "DSF_KERNEL=sse9: expected avx512, avx2 or generic" env DSF_KERNEL=sse9 "$DSF" version
+for k in avx512 avx2; do
+    if DSF_KERNEL=$k "$DSF" version >/dev/null 2>&1; then
+        DSF_KERNEL=generic "$DSF" train $W --steps 6 --no-test --seed 4 --log "$tmp/k_gen.csv" >/dev/null 2>&1
+        DSF_KERNEL=$k "$DSF" train $W --steps 6 --no-test --seed 4 --log "$tmp/k_$k.csv" >/dev/null 2>&1
+        if awk -F, 'NR == FNR { if ($1 == "valid") a = $5; next } $1 == "valid" { b = $5 }
+                    END { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d < 1e-4 * a) }' "$tmp/k_gen.csv" "$tmp/k_$k.csv"
+        then ok "training under $k = generic"; else fail "training under $k = generic"; fi
+    else
+        expect_err "DSF_KERNEL=$k refused without it" "this CPU does not have it" env DSF_KERNEL=$k "$DSF" version
+    fi
+done
 expect_err "unknown option" "unknown option '--bogus'" "$DSF" train --data "$tmp/words" --bogus 1
 expect_err "non-numeric value" "expects an integer" "$DSF" train --data "$tmp/words" --hidden abc
 expect_err "zero size" "must be between" "$DSF" train --data "$tmp/words" --hidden 0

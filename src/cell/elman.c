@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cell/params.h"
+#include "core/common.h"
 #include "core/fastmath.h"
 #include "core/gemm.h"
 #include "core/panel.h"
@@ -13,7 +14,7 @@
 size_t elman_pack_floats(int H) { return dsf_panel_floats(H, H); }
 
 // h = tanh(pre) for units [k0, k1) of one row, in place.
-static inline void tanh_row(float *h, int k0, int k1) {
+DSF_CLONES static void tanh_row(float *h, int k0, int k1) {
 #pragma omp simd
     for (int k = k0; k < k1; k++) h[k] = dsf_tanhf(h[k]);
 }

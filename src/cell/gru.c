@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cell/params.h"
+#include "core/common.h"
 #include "core/gemm.h"
 
 #include "core/fastmath.h"
@@ -16,7 +17,7 @@ size_t gru_pack_floats(int H) { return dsf_panel_floats(3 * H, H); }
 // The gate nonlinearities of units [i0, i1) of one row: g (3H) holds the
 // recurrent pre-activations [W_hr h', W_hz h', W_hn h'] + b_hh on entry and
 // [r, z, n] on return; gx (3H) the input projections, hp (H) the previous state.
-static inline void forward_row(float *g, const float *gx, const float *hp, float *q, float *h,
+DSF_CLONES static void forward_row(float *g, const float *gx, const float *hp, float *q, float *h,
                                int i0, int i1, int H) {
     float *restrict gr = g, *restrict gz = g + H, *restrict gn = g + 2 * H;
     const float *restrict xr = gx, *restrict xz = gx + H, *restrict xn = gx + 2 * H;
@@ -89,7 +90,7 @@ void gru_forward(const gru_weights *w, const float *x, gru_cache *cache, float *
 }
 
 // The local backward of units [i0, i1) of one row (gru.h, gru_backward_local).
-static inline void local_row(const float *d, const float *hp, const float *g, const float *qr,
+DSF_CLONES static void local_row(const float *d, const float *hp, const float *g, const float *qr,
                              float *gi, float *gh, int i0, int i1, int H) {
     const float *restrict r = g, *restrict z = g + H, *restrict nn = g + 2 * H;
     float *restrict ir = gi, *restrict iz = gi + H, *restrict in = gi + 2 * H;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cell/params.h"
+#include "core/common.h"
 #include "core/fastmath.h"
 #include "core/gemm.h"
 #include "core/panel.h"
@@ -15,7 +16,7 @@ size_t lstm_pack_floats(int H) { return dsf_panel_floats(4 * H, H); }
 // The gate nonlinearities and the new state of units [k0, k1) of one row: g (4H)
 // holds the pre-activations on entry and [i, f, g, o] on return; cp (H) the
 // previous cell state, c and h (H) the new ones.
-static inline void forward_row(float *g, const float *cp, float *c, float *h, int k0, int k1,
+DSF_CLONES static void forward_row(float *g, const float *cp, float *c, float *h, int k0, int k1,
                                int H) {
     float *restrict gi = g, *restrict gf = g + H, *restrict gg = g + 2 * H, *restrict go = g + 3 * H;
 #pragma omp simd
@@ -84,7 +85,7 @@ void lstm_forward(const lstm_weights *w, const float *x, lstm_cache *cache, floa
 }
 
 // ĉ of units [k0, k1) of one row (lstm_c_local).
-static inline void c_local_row(const float *d, const float *o, const float *c, float *out, int k0,
+DSF_CLONES static void c_local_row(const float *d, const float *o, const float *c, float *out, int k0,
                                int k1) {
 #pragma omp simd
     for (int k = k0; k < k1; k++) {
@@ -102,7 +103,7 @@ void lstm_c_local(const float *dh, const float *gates, const float *c, float *ch
 }
 
 // The gate gradients of units [k0, k1) of one row (lstm_backward_local).
-static inline void local_row(const float *d, const float *dcr, const float *cp, const float *cr,
+DSF_CLONES static void local_row(const float *d, const float *dcr, const float *cp, const float *cr,
                              const float *g, float *a, int k0, int k1, int H) {
     const float *restrict gi = g, *restrict gf = g + H, *restrict gg = g + 2 * H,
                           *restrict go = g + 3 * H;

@@ -3,7 +3,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "core/common.h"
 #include "core/gemm.h"
+#include "core/panel.h"
 
 #define DSF_VERSION "0.1.0"
 
@@ -21,7 +23,7 @@ static const char *usage =
     "  bench    tokens/s, time per phase and % of GEMM peak of training steps\n"
     "  task     train on a long-range task (copy, add, recall) and measure accuracy\n"
     "  classify train a classifier of images read one pixel a step (Fashion-MNIST)\n"
-    "  version  print the version and the matrix-product backend\n";
+    "  version  print the version, the matrix-product backend and the recurrent kernel\n";
 
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -30,6 +32,10 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
+    if (dsf_panel_init() < 0) {  // DSF_KERNEL names a kernel this CPU lacks
+        fprintf(stderr, "dsf: %s\n", dsf_error());
+        return 2;
+    }
     int rc;
     if (strcmp(cmd, "train") == 0)
         rc = cmd_train(argc - 2, argv + 2);
@@ -48,7 +54,8 @@ int main(int argc, char **argv) {
     else if (strcmp(cmd, "classify") == 0)
         rc = cmd_classify(argc - 2, argv + 2);
     else if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("dsf %s, matrix products by %s\n", DSF_VERSION, dsf_blas_name());
+        printf("dsf %s, matrix products by %s, recurrent kernel %s\n", DSF_VERSION,
+               dsf_blas_name(), dsf_panel_kernel_name());
         return 0;
     } else {
         fprintf(stderr, "dsf: unknown command '%s' (expected train, eval, sample, grad, gradstats, bench, task, classify)\n", cmd);

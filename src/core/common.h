@@ -18,6 +18,16 @@
 #define DSF_PRINTF(a, b)
 #endif
 
+// An elementwise hot loop compiled twice on x86-64, for the baseline ISA and for
+// AVX2+FMA (x86-64-v3), the copy chosen when the program starts from the CPU
+// (GCC and Clang function multi-versioning); elsewhere, or with NATIVE=1, once.
+// The loops it marks are the cells' per-row gate functions (src/cell).
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !defined(__AVX2__)
+#define DSF_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define DSF_CLONES
+#endif
+
 // Sets the message of the last error (thread-local). Always returns -1 so that
 // `return dsf_error_set(...)` reads naturally.
 int dsf_error_set(const char *fmt, ...) DSF_PRINTF(1, 2);

@@ -36,6 +36,21 @@ static inline size_t dsf_panel_floats(int K, int N) {
 // meet at its end), outside it runs on the calling thread.
 void dsf_panel_pack(const float *B, int ldb, int tb, int K, int N, float *Bp);
 
+// The micro-kernel, chosen at run time (panel.c): "avx512", "avx2" or "generic".
+// dsf_panel_init chooses the fastest the CPU has, or the one the environment
+// variable DSF_KERNEL names; it returns -1 with the error set when DSF_KERNEL names
+// no kernel or one the CPU lacks (the fastest is used then). The first product
+// calls it if the program did not.
+int dsf_panel_init(void);
+const char *dsf_panel_kernel_name(void);
+// Index of the fastest kernel this CPU has (for dsf_panel_init).
+int dsf_panel_best(void);
+// Whether this CPU (and build) can run the named kernel.
+int dsf_panel_kernel_supported(const char *name);
+// Switches to the named kernel for every later product (tests compare them);
+// returns 0, changing nothing, when the CPU lacks it.
+int dsf_panel_use_kernel(const char *name);
+
 // Columns [DSF_PANEL·p0, min(DSF_PANEL·p1, N)) of C (M,N) += A (M,K) · op(B),
 // from the packed Bp. C points at column 0; ldc its row stride.
 void dsf_panel_gemm(int M, int K, const float *A, int lda, const float *Bp, int p0, int p1, int N,

@@ -27,6 +27,7 @@ best() {
 }
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores; $THREADS threads; best of $REPS"
+echo "dsf: $("$DSF" version)"
 echo "load before: $(uptime | sed 's/.*load average: //')"
 for shape in $SHAPES; do
     case $shape in
@@ -81,9 +82,21 @@ for shape in $SHAPES; do
         tok_torch=
         echo "torch: not installed (apt-get install python3-torch python3-numpy): no ratios against it"
     fi
-    awk -v b="$tok_bptt" -v d="$tok_dsf" -v f="$tok_ft" -v t="$tok_torch" -v pb="$pct_bptt" 'BEGIN {
+    awk -v b="$tok_bptt" -v d="$tok_dsf" -v f="$tok_ft" -v t="$tok_torch" -v pb="$pct_bptt" -v shape="$shape" '
+    function target(what, got, want, unit) {
+        printf "target: %-22s %6.2f%s against %.2f%s: %s\n", what, got, unit, want, unit, (got >= want ? "met" : "missed")
+    }
+    BEGIN {
         printf "ratios: dsf/bptt %.2fx, ft/bptt %.2fx; bptt at %d%% of GEMM peak\n", d / b, f / b, pb
-        if (t > 0) printf "        bptt/torch %.2fx, dsf/torch %.2fx, ft/torch %.2fx\n", b / t, d / t, f / t }'
+        if (t > 0) printf "        bptt/torch %.2fx, dsf/torch %.2fx, ft/torch %.2fx\n", b / t, d / t, f / t
+        # The targets of the speed work (docs/SPEED.md), on a machine with AVX2 and no AVX-512.
+        if (shape == "char") {
+            target("bptt % of GEMM peak", pb, 75, "%")
+            target("dsf/bptt", d / b, 1.4, "x")
+            if (t > 0) { target("bptt/torch", b / t, 3, "x"); target("dsf/torch", d / t, 4, "x") }
+        } else if (t > 0) {
+            target("bptt/torch", b / t, 2.5, "x"); target("dsf/torch", d / t, 2.5, "x")
+        } }'
 done
 echo
 echo "load after: $(uptime | sed 's/.*load average: //')"

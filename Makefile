@@ -121,7 +121,7 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test unit asan valgrind demo clean info install panel-bench
+.PHONY: all test unit asan valgrind demo clean info install panel-bench FORCE
 all: info $(BUILD)/libdsf.a $(BUILD)/dsf
 
 info:
@@ -130,11 +130,20 @@ ifeq ($(CUDA),1)
 	@echo "dsf: CUDA backend by $(NVCC) for compute capabilities $(CUDA_ARCH)"
 endif
 
-$(BUILD)/%.o: %.c
+# Every object depends on the flags it was compiled with ($(BUILD)/flags, rewritten
+# only when they change): an edit of the flags here, or OPT=, SAN=, NATIVE= on the
+# command line, rebuilds what they affect instead of linking stale objects.
+FLAGS_LINE = $(CC) $(CFLAGS) $(INC) | $(NVCC) $(NVCCFLAGS)
+$(BUILD)/flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(FLAGS_LINE)' | cmp -s - $@ || echo '$(FLAGS_LINE)' >$@
+FORCE:
+
+$(BUILD)/%.o: %.c $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(INC) -MMD -MP -c $< -o $@
 
-$(BUILD)/%.o: %.cu
+$(BUILD)/%.o: %.cu $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) $(INC) -MMD -MP -c $< -o $@
 
@@ -151,7 +160,7 @@ $(BUILD)/tests/suites.def: $(TEST_SRC)
 	@grep -ho '^void suite_[a-z0-9_]*(void)' $(TEST_SRC) | sed 's/^void \(suite_[a-z0-9_]*\)(void)/SUITE(\1)/' > $@.tmp
 	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
 
-$(BUILD)/tests/test_main.o: tests/test_main.c $(BUILD)/tests/suites.def
+$(BUILD)/tests/test_main.o: tests/test_main.c $(BUILD)/tests/suites.def $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(INC) -I$(BUILD)/tests -MMD -MP -c $< -o $@
 
@@ -197,7 +206,7 @@ PIC_OBJ  = $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
 LIB_HDR  = $(sort $(wildcard src/core/*.h src/cell/*.h src/grad/*.h src/model/*.h src/data/*.h \
                              src/optim/*.h src/io/*.h src/dist/*.h))
 
-$(BUILD)/pic/%.o: %.c
+$(BUILD)/pic/%.o: %.c $(BUILD)/flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC $(INC) -MMD -MP -c $< -o $@
 

@@ -429,7 +429,7 @@ void lm_work_reset_state(dsf_lm_work *w, const dsf_lm_config *c) {
 // p (V) ← exp(p − max p); returns Σ p in double. Sixteen independent lanes for
 // the maximum and the sum, so that both loops vectorise; the order of the sum is
 // fixed, whatever the thread count.
-static double softmax_exp(float *restrict p, int V) {
+DSF_CLONES static double softmax_exp(float *restrict p, int V) {
     enum { LANES = 16 };
     const int V16 = V / LANES * LANES;
     float mx = p[0];

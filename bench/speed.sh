@@ -78,6 +78,7 @@ for shape in $SHAPES; do
         printf "%-10s %10s %9s %8s %9s  (OPENBLAS_NUM_THREADS=%s, the faster of 1 and %s)\n" torch \
             "$tok_torch" "$(awk '/^ms\/step /{ print $2 }' "$tmp/best")" "" \
             "$(awk '/^peak RSS /{ print $3 }' "$tmp/best")" "$ob" "$THREADS"
+        sed -n 's/^threads: /           torch threads: /p' "$tmp/best"  # torch.__config__.parallel_info()
     else
         tok_torch=
         echo "torch: not installed (apt-get install python3-torch python3-numpy): no ratios against it"

@@ -318,7 +318,7 @@ static int train(classifier *c, const cls_opts *o) {
 int cmd_classify(int argc, char **argv) {
     cls_opts o = {.task = "seq", .data = DSF_FASHION_DIR, .cell = "gru", .method = "dsf",
                   .feedback = "linspace", .scan = "seq", .optim = "adam", .layers = 1,
-                  .hidden = 128, .batch = 128, .eval_batch = 500, .threads = cli_default_threads(),
+                  .hidden = 128, .batch = 128, .eval_batch = 128, .threads = cli_default_threads(),
                   .log_every = 50, .max_bad = 10, .epochs = 1, .seed = 1, .lr = 1e-3, .clip = 1};
     arg_spec specs[] = {
         OPT("task", ARG_STR, &o.task, 0, 0, "seq (raster order) or perm (permuted pixels)"),

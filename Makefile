@@ -213,12 +213,14 @@ $(BUILD)/pic/%.o: %.c $(BUILD)/flags
 $(BUILD)/libdsf.so: $(PIC_OBJ)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libdsf.so.0 $^ $(LDLIBS) -o $@
 
-$(BUILD)/dsf.pc: Makefile
+# Rewritten when PREFIX or the flags change (FORCE, then kept if the same).
+$(BUILD)/dsf.pc: FORCE
 	@mkdir -p $(BUILD)
 	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	    'Name: dsf' 'Description: Diagonal State Feedbacks: fast training of recurrent language models' \
 	    'Version: $(VERSION)' 'Cflags: -I$${includedir}/dsf' 'Libs: -L$${libdir} -ldsf' \
-	    'Libs.private: $(strip $(LDFLAGS) $(LDLIBS))' >$@
+	    'Libs.private: $(strip $(LDFLAGS) $(LDLIBS))' >$@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@
 
 ifeq ($(CUDA),1)
 INSTALL_SO =

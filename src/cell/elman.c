@@ -14,7 +14,7 @@
 size_t elman_pack_floats(int H) { return dsf_panel_floats(H, H); }
 
 // h = tanh(pre) for units [k0, k1) of one row, in place.
-DSF_CLONES static void tanh_row(float *h, int k0, int k1) {
+DSF_CLONES static void elman_tanh_row(float *h, int k0, int k1) {
 #pragma omp simd
     for (int k = k0; k < k1; k++) h[k] = dsf_tanhf(h[k]);
 }
@@ -30,7 +30,7 @@ void elman_forward(const elman_weights *w, const float *x, elman_cache *cache, f
             float *hn = cache->h + (t + 1) * BH;
             memcpy(hn, scratch + t * BH, sizeof(float) * BH);
             dsf_sgemm(0, 1, B, H, H, 1.0f, cache->h + t * BH, H, w->w_hh, H, 1.0f, hn, H);
-            tanh_row(hn, 0, (int)BH);
+            elman_tanh_row(hn, 0, (int)BH);
         }
         return;
     }
@@ -51,7 +51,7 @@ void elman_forward(const elman_weights *w, const float *x, elman_cache *cache, f
                 memcpy(hn + (size_t)b * H + u0, scratch + t * BH + (size_t)b * H + u0,
                        sizeof(float) * (u1 - u0));
             dsf_panel_gemm(B, H, cache->h + t * BH, H, cache->wpack, j, j + 1, H, hn, H);
-            for (int b = 0; b < B; b++) tanh_row(hn + (size_t)b * H, u0, u1);
+            for (int b = 0; b < B; b++) elman_tanh_row(hn + (size_t)b * H, u0, u1);
         }
     }
 }

@@ -17,7 +17,7 @@ size_t gru_pack_floats(int H) { return dsf_panel_floats(3 * H, H); }
 // The gate nonlinearities of units [i0, i1) of one row: g (3H) holds the
 // recurrent pre-activations [W_hr h', W_hz h', W_hn h'] + b_hh on entry and
 // [r, z, n] on return; gx (3H) the input projections, hp (H) the previous state.
-DSF_CLONES static void forward_row(float *g, const float *gx, const float *hp, float *q, float *h,
+DSF_CLONES static void gru_forward_row(float *g, const float *gx, const float *hp, float *q, float *h,
                                int i0, int i1, int H) {
     float *restrict gr = g, *restrict gz = g + H, *restrict gn = g + 2 * H;
     const float *restrict xr = gx, *restrict xz = gx + H, *restrict xn = gx + 2 * H;
@@ -52,7 +52,7 @@ void gru_forward(const gru_weights *w, const float *x, gru_cache *cache, float *
             dsf_sgemm(0, 1, B, G, H, 1.0f, hp, H, w->w_hh, H, 1.0f, gates, G);
 #pragma omp parallel for schedule(static) if (B * H > 4096)
             for (int b = 0; b < B; b++)
-                forward_row(gates + (size_t)b * G, gx + (size_t)b * G, hp + (size_t)b * H,
+                gru_forward_row(gates + (size_t)b * G, gx + (size_t)b * G, hp + (size_t)b * H,
                             cache->q + t * BH + (size_t)b * H,
                             cache->h + (t + 1) * BH + (size_t)b * H, 0, H, H);
         }
@@ -82,7 +82,7 @@ void gru_forward(const gru_weights *w, const float *x, gru_cache *cache, float *
             for (int k = 0; k < 3; k++)
                 dsf_panel_gemm(B, H, hp, H, P + k * pf, j, j + 1, H, gates + k * H, G);
             for (int b = 0; b < B; b++)
-                forward_row(gates + (size_t)b * G, gx + (size_t)b * G, hp + (size_t)b * H,
+                gru_forward_row(gates + (size_t)b * G, gx + (size_t)b * G, hp + (size_t)b * H,
                             cache->q + t * BH + (size_t)b * H,
                             cache->h + (t + 1) * BH + (size_t)b * H, u0, u1, H);
         }
@@ -90,7 +90,7 @@ void gru_forward(const gru_weights *w, const float *x, gru_cache *cache, float *
 }
 
 // The local backward of units [i0, i1) of one row (gru.h, gru_backward_local).
-DSF_CLONES static void local_row(const float *d, const float *hp, const float *g, const float *qr,
+DSF_CLONES static void gru_local_row(const float *d, const float *hp, const float *g, const float *qr,
                              float *gi, float *gh, int i0, int i1, int H) {
     const float *restrict r = g, *restrict z = g + H, *restrict nn = g + 2 * H;
     float *restrict ir = gi, *restrict iz = gi + H, *restrict in = gi + 2 * H;
@@ -114,7 +114,7 @@ void gru_backward_local(const float *delta, const float *h_prev, const float *ga
     const int G = 3 * H;
 #pragma omp parallel for schedule(static) if ((long)n * H > 4096)
     for (int row = 0; row < n; row++)
-        local_row(delta + (size_t)row * H, h_prev + (size_t)row * H, gates + (size_t)row * G,
+        gru_local_row(delta + (size_t)row * H, h_prev + (size_t)row * H, gates + (size_t)row * G,
                   q + (size_t)row * H, gi + (size_t)row * G, gh + (size_t)row * G, 0, H, H);
 }
 
@@ -161,7 +161,7 @@ void gru_backward_bptt(const gru_weights *w, const gru_cache *cache, float *e, f
                     for (int i = u0; i < u1; i++) d[(size_t)b * H + i] += carry[(size_t)b * H + i];
             }
             for (int b = 0; b < B; b++)
-                local_row(d + (size_t)b * H, cache->h + t * BH + (size_t)b * H,
+                gru_local_row(d + (size_t)b * H, cache->h + t * BH + (size_t)b * H,
                           cache->gates + t * BG + (size_t)b * G, cache->q + t * BH + (size_t)b * H,
                           gi + t * BG + (size_t)b * G, gh + t * BG + (size_t)b * G, u0, u1, H);
         }

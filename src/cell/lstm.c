@@ -16,7 +16,7 @@ size_t lstm_pack_floats(int H) { return dsf_panel_floats(4 * H, H); }
 // The gate nonlinearities and the new state of units [k0, k1) of one row: g (4H)
 // holds the pre-activations on entry and [i, f, g, o] on return; cp (H) the
 // previous cell state, c and h (H) the new ones.
-DSF_CLONES static void forward_row(float *g, const float *cp, float *c, float *h, int k0, int k1,
+DSF_CLONES static void lstm_forward_row(float *g, const float *cp, float *c, float *h, int k0, int k1,
                                int H) {
     float *restrict gi = g, *restrict gf = g + H, *restrict gg = g + 2 * H, *restrict go = g + 3 * H;
 #pragma omp simd
@@ -46,7 +46,7 @@ void lstm_forward(const lstm_weights *w, const float *x, lstm_cache *cache, floa
             dsf_sgemm(0, 1, B, G, H, 1.0f, hp, H, w->w_hh, H, 1.0f, gates, G);  // + h' W_hhᵀ
 #pragma omp parallel for schedule(static) if (B * H > 4096)
             for (int b = 0; b < B; b++)
-                forward_row(gates + (size_t)b * G, cp + (size_t)b * H,
+                lstm_forward_row(gates + (size_t)b * G, cp + (size_t)b * H,
                             cache->c + (t + 1) * BH + (size_t)b * H,
                             cache->h + (t + 1) * BH + (size_t)b * H, 0, H, H);
         }
@@ -77,7 +77,7 @@ void lstm_forward(const lstm_weights *w, const float *x, lstm_cache *cache, floa
             for (int k = 0; k < 4; k++)
                 dsf_panel_gemm(B, H, hp, H, P + k * pf, j, j + 1, H, gates + k * H, G);
             for (int b = 0; b < B; b++)
-                forward_row(gates + (size_t)b * G, cp + (size_t)b * H,
+                lstm_forward_row(gates + (size_t)b * G, cp + (size_t)b * H,
                             cache->c + (t + 1) * BH + (size_t)b * H,
                             cache->h + (t + 1) * BH + (size_t)b * H, u0, u1, H);
         }
@@ -85,7 +85,7 @@ void lstm_forward(const lstm_weights *w, const float *x, lstm_cache *cache, floa
 }
 
 // ĉ of units [k0, k1) of one row (lstm_c_local).
-DSF_CLONES static void c_local_row(const float *d, const float *o, const float *c, float *out, int k0,
+DSF_CLONES static void lstm_c_local_row(const float *d, const float *o, const float *c, float *out, int k0,
                                int k1) {
 #pragma omp simd
     for (int k = k0; k < k1; k++) {
@@ -98,12 +98,12 @@ void lstm_c_local(const float *dh, const float *gates, const float *c, float *ch
     const int G = 4 * H;
 #pragma omp parallel for schedule(static) if ((long)n * H > 4096)
     for (int row = 0; row < n; row++)
-        c_local_row(dh + (size_t)row * H, gates + (size_t)row * G + 3 * H, c + (size_t)row * H,
+        lstm_c_local_row(dh + (size_t)row * H, gates + (size_t)row * G + 3 * H, c + (size_t)row * H,
                     chat + (size_t)row * H, 0, H);
 }
 
 // The gate gradients of units [k0, k1) of one row (lstm_backward_local).
-DSF_CLONES static void local_row(const float *d, const float *dcr, const float *cp, const float *cr,
+DSF_CLONES static void lstm_local_row(const float *d, const float *dcr, const float *cp, const float *cr,
                              const float *g, float *a, int k0, int k1, int H) {
     const float *restrict gi = g, *restrict gf = g + H, *restrict gg = g + 2 * H,
                           *restrict go = g + 3 * H;
@@ -123,7 +123,7 @@ void lstm_backward_local(const float *dh, const float *dc, const float *c_prev, 
     const int G = 4 * H;
 #pragma omp parallel for schedule(static) if ((long)n * H > 4096)
     for (int row = 0; row < n; row++)
-        local_row(dh + (size_t)row * H, dc + (size_t)row * H, c_prev + (size_t)row * H,
+        lstm_local_row(dh + (size_t)row * H, dc + (size_t)row * H, c_prev + (size_t)row * H,
                   c + (size_t)row * H, gates + (size_t)row * G, ga + (size_t)row * G, 0, H, H);
 }
 
@@ -175,13 +175,13 @@ void lstm_backward_bptt(const lstm_weights *w, const lstm_cache *cache, float *e
             }
             for (int b = 0; b < B; b++) {
                 const size_t r = (size_t)b * H, rg = (size_t)b * G;
-                c_local_row(dh + r, gates + rg + 3 * H, c + r, dc + r, u0, u1);
+                lstm_c_local_row(dh + r, gates + rg + 3 * H, c + r, dc + r, u0, u1);
                 if (t < T - 1) {
                     const float *dcn = dc_work + (t + 1) * BH + r;
                     const float *fn = cache->gates + (t + 1) * BG + rg + H;
                     for (int k = u0; k < u1; k++) dc[r + k] += fn[k] * dcn[k];
                 }
-                local_row(dh + r, dc + r, cache->c + t * BH + r, c + r, gates + rg,
+                lstm_local_row(dh + r, dc + r, cache->c + t * BH + r, c + r, gates + rg,
                           ga + t * BG + rg, u0, u1, H);
             }
         }

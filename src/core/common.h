@@ -21,7 +21,9 @@
 // An elementwise hot loop compiled twice on x86-64, for the baseline ISA and for
 // AVX2+FMA (x86-64-v3), the copy chosen when the program starts from the CPU
 // (GCC and Clang function multi-versioning); elsewhere, or with NATIVE=1, once.
-// The loops it marks are the cells' per-row gate functions (src/cell).
+// The loops it marks are the cells' per-row gate functions (src/cell) and the
+// softmax; each needs a name unique in the library even when static (Clang makes
+// their resolvers global symbols).
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !defined(__AVX2__)
 #define DSF_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else

@@ -14,7 +14,6 @@
 // baseline ISA, so one binary runs on every x86-64 machine and uses what it has.
 #include "panel.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -259,26 +258,36 @@ int dsf_panel_kernel_supported(const char *name) {
     return strcmp(name, "generic") == 0;
 }
 
+// The index of the named kernel, or -1 when no kernel has that name.
+static int find(const char *name) {
+    for (int k = 0; k < NKERNELS; k++)
+        if (strcmp(name, kernels[k].name) == 0) return k;
+    return -1;
+}
+
+// The index of the fastest kernel this CPU has (they are listed fastest first).
+static int best(void) {
+    for (int k = 0; k < NKERNELS; k++)
+        if (dsf_panel_kernel_supported(kernels[k].name)) return k;
+    return NKERNELS - 1;
+}
+
 // The kernel DSF_KERNEL names: its index, -1 when unset, -2 (with the error set)
 // when it names no kernel or one this CPU lacks.
 static int wanted(void) {
     const char *want = getenv("DSF_KERNEL");
     if (!want || !*want) return -1;
-    for (int k = 0; k < NKERNELS; k++)
-        if (strcmp(want, kernels[k].name) == 0) {
-            if (dsf_panel_kernel_supported(want)) return k;
-            dsf_error_set("DSF_KERNEL=%s: this CPU does not have it (it has %s)", want,
-                          kernels[dsf_panel_best()].name);
-            return -2;
-        }
-    dsf_error_set("DSF_KERNEL=%s: expected avx512, avx2 or generic", want);
-    return -2;
-}
-
-int dsf_panel_best(void) {
-    for (int k = 0; k < NKERNELS; k++)  // fastest first
-        if (dsf_panel_kernel_supported(kernels[k].name)) return k;
-    return NKERNELS - 1;
+    const int k = find(want);
+    if (k < 0) {
+        dsf_error_set("DSF_KERNEL=%s: expected avx512, avx2 or generic", want);
+        return -2;
+    }
+    if (!dsf_panel_kernel_supported(want)) {
+        dsf_error_set("DSF_KERNEL=%s: this CPU does not have it (it has %s)", want,
+                      kernels[best()].name);
+        return -2;
+    }
+    return k;
 }
 
 // -1 until dsf_panel_init or the first product chooses.
@@ -286,7 +295,7 @@ static _Atomic int chosen = -1;
 
 int dsf_panel_init(void) {
     const int k = wanted();
-    chosen = k >= 0 ? k : dsf_panel_best();
+    chosen = k >= 0 ? k : best();
     return k == -2 ? -1 : 0;
 }
 
@@ -302,12 +311,10 @@ static inline int current(void) {
 const char *dsf_panel_kernel_name(void) { return kernels[current()].name; }
 
 int dsf_panel_use_kernel(const char *name) {
-    for (int k = 0; k < NKERNELS; k++)
-        if (strcmp(name, kernels[k].name) == 0 && dsf_panel_kernel_supported(name)) {
-            chosen = k;
-            return 1;
-        }
-    return 0;
+    const int k = find(name);
+    if (k < 0 || !dsf_panel_kernel_supported(name)) return 0;
+    chosen = k;
+    return 1;
 }
 
 void dsf_panel_gemm(int M, int K, const float *A, int lda, const float *Bp, int p0, int p1, int N,

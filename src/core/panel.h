@@ -43,8 +43,6 @@ void dsf_panel_pack(const float *B, int ldb, int tb, int K, int N, float *Bp);
 // calls it if the program did not.
 int dsf_panel_init(void);
 const char *dsf_panel_kernel_name(void);
-// Index of the fastest kernel this CPU has (for dsf_panel_init).
-int dsf_panel_best(void);
 // Whether this CPU (and build) can run the named kernel.
 int dsf_panel_kernel_supported(const char *name);
 // Switches to the named kernel for every later product (tests compare them);

@@ -6,7 +6,6 @@
 
 #include "cli.h"
 #include "core/gemm.h"
-#include "core/panel.h"
 #include "core/prof.h"
 #include "cuda/gpu.h"
 #include "grad/feedback.h"
@@ -122,8 +121,8 @@ static int run_bench(const bench_opts *o, dsf_cell cell, dsf_method method, cons
         printf("step: method %s%s, batch %d x seq %d = %zu tokens, SGD, clip 0.25, %s, cuBLAS\n",
                dsf_method_name(method), fdesc, B, T, TB, dsf_gpu_name(gpu));
     else
-        printf("step: method %s%s, batch %d x seq %d = %zu tokens, SGD, clip 0.25, %d threads, %s, recurrent kernel %s\n",
-               dsf_method_name(method), fdesc, B, T, TB, dsf_get_threads(), dsf_blas_name(), dsf_panel_kernel_name());
+        printf("step: method %s%s, batch %d x seq %d = %zu tokens, SGD, clip 0.25, %d threads, %s\n",
+               dsf_method_name(method), fdesc, B, T, TB, dsf_get_threads(), cli_cpu_backend());
 
     double loss = 0, t_all = 0;
     for (int64_t s = 0; s < o->warmup + o->steps; s++) {

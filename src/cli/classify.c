@@ -8,7 +8,6 @@
 
 #include "cli.h"
 #include "core/gemm.h"
-#include "core/panel.h"
 #include "data/batch.h"
 #include "data/images.h"
 #include "grad/feedback.h"
@@ -376,9 +375,9 @@ int cmd_classify(int argc, char **argv) {
                 dsf_cell_name(c.m.cfg.cell), c.m.cfg.L, c.m.cfg.L > 1 ? "s" : "", c.m.cfg.H,
                 c.m.cfg.V, c.m.n);
         fprintf(stderr, "training: method %s%s, %s lr %g clip %g, batch %d x %d steps, %" PRId64
-                        " steps, %d threads, %s, recurrent kernel %s\n",
+                        " steps, %d threads, %s\n",
                 dsf_method_name(r->method), fdesc, dsf_optim_name(r->optim), r->base_lr, r->clip,
-                r->batch, r->seq, r->total_steps, dsf_get_threads(), dsf_blas_name(), dsf_panel_kernel_name());
+                r->batch, r->seq, r->total_steps, dsf_get_threads(), cli_cpu_backend());
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
         rc = train(&c, &o);

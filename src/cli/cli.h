@@ -17,6 +17,9 @@ int cmd_classify(int argc, char **argv);
 
 // The number of online cores: the default for --threads.
 int cli_default_threads(void);
+// What computes on the CPU, for headers and `dsf version`: the matrix-product
+// backend and the recurrent kernel ("OpenBLAS (...), recurrent kernel avx2").
+const char *cli_cpu_backend(void);
 // The best model's file beside a checkpoint: <stem>.best.safetensors for
 // <stem>.safetensors, else <path>.best.
 void cli_best_path(char *buf, size_t n, const char *save);

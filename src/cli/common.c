@@ -4,12 +4,20 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "core/gemm.h"
+#include "core/panel.h"
 #include "cuda/gpu.h"
 #include "model/evaluate.h"
 
 int cli_default_threads(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+const char *cli_cpu_backend(void) {
+    static char desc[256];
+    snprintf(desc, sizeof desc, "%s, recurrent kernel %s", dsf_blas_name(), dsf_panel_kernel_name());
+    return desc;
 }
 
 void cli_best_path(char *buf, size_t n, const char *save) {

@@ -4,7 +4,6 @@
 
 #include "cli.h"
 #include "core/common.h"
-#include "core/gemm.h"
 #include "core/panel.h"
 
 #define DSF_VERSION "0.1.0"
@@ -54,8 +53,7 @@ int main(int argc, char **argv) {
     else if (strcmp(cmd, "classify") == 0)
         rc = cmd_classify(argc - 2, argv + 2);
     else if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("dsf %s, matrix products by %s, recurrent kernel %s\n", DSF_VERSION,
-               dsf_blas_name(), dsf_panel_kernel_name());
+        printf("dsf %s, matrix products by %s\n", DSF_VERSION, cli_cpu_backend());
         return 0;
     } else {
         fprintf(stderr, "dsf: unknown command '%s' (expected train, eval, sample, grad, gradstats, bench, task, classify)\n", cmd);

@@ -8,7 +8,6 @@
 
 #include "cli.h"
 #include "core/gemm.h"
-#include "core/panel.h"
 #include "cuda/gpu.h"
 #include "data/batch.h"
 #include "dist/dist.h"
@@ -612,10 +611,10 @@ static void print_header(trainer *tr) {
         snprintf(dsf_desc, sizeof dsf_desc, " feedback %s scan %s", r->feedback,
                  dsf_scan_name(r->scan));
     fprintf(stderr, "training: method %s%s, %s lr %g clip %g, batch %d x seq %d, "
-                    "%" PRId64 " steps (%" PRId64 " per epoch), %d threads, %s, recurrent kernel %s\n",
+                    "%" PRId64 " steps (%" PRId64 " per epoch), %d threads, %s\n",
             dsf_method_name(r->method), dsf_desc, dsf_optim_name(r->optim), r->base_lr,
             r->clip, r->batch, r->seq, r->total_steps, steps_per_epoch(tr),
-            dsf_get_threads(), dsf_blas_name(), dsf_panel_kernel_name());
+            dsf_get_threads(), cli_cpu_backend());
     if (tr->gpu)
         fprintf(stderr, "device: %s (training steps and evaluation; checkpoints%s through the host)\n",
                 dsf_gpu_name(tr->gpu), dist_size() > 1 ? " and the all-reduce" : "");

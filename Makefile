@@ -55,8 +55,7 @@ SAN     ?=
 # errno), which leaves the loops of src/core/fastmath.h and Adam's update scalar.
 # Results are unchanged (IEEE operations either way).
 CFLAGS  += $(OPT) $(SAN) -std=c11 -D_POSIX_C_SOURCE=200809L -fno-trapping-math -fno-math-errno \
-           -Wall -Wextra \
-           -Wshadow -Wno-unused-parameter -g
+           -Wall -Wextra -Wshadow -Wno-unused-parameter -g
 LDFLAGS += $(SAN)
 LDLIBS  += -lm
 

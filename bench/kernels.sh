@@ -9,6 +9,8 @@ DSF=${DSF:-build/dsf}
 BUILD=$(dirname "$DSF")
 REPS=${REPS:-2}
 THREADS=${THREADS:-2}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 [ -x "$BUILD/panel_bench" ] || { echo "kernels.sh: $BUILD/panel_bench not built (make panel-bench)"; exit 1; }
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores; $THREADS threads; best of $REPS"
 echo "dsf: $("$DSF" version)"
@@ -22,21 +24,20 @@ for k in avx512 avx2 generic; do DSF_KERNEL=$k "$DSF" version >/dev/null 2>&1 &&
 echo "dsf bench $args"
 printf "%-8s %-6s %10s %22s\n" kernel method tokens/s "forward recurrence ms"
 for m in bptt dsf; do
-    for k in $kernels; do echo 0 >"/tmp/kernels_$$_$k"; done
+    for k in $kernels; do echo 0 >"$tmp/$k"; done
     for r in $(seq "$REPS"); do
         for k in $kernels; do
-            DSF_KERNEL=$k "$DSF" bench $args --method $m >"/tmp/kernels_$$_run" 2>&1 || { cat "/tmp/kernels_$$_run"; exit 1; }
-            v=$(awk '/^tokens\/s /{ print $2 }' "/tmp/kernels_$$_run")
-            f=$(awk '/forward recurrence/{ print $3 }' "/tmp/kernels_$$_run")
-            if awk -v a="$v" -v b="$(cut -d' ' -f1 "/tmp/kernels_$$_$k")" 'BEGIN { exit !(a > b) }'; then
-                echo "$v $f" >"/tmp/kernels_$$_$k"
+            DSF_KERNEL=$k "$DSF" bench $args --method $m >"$tmp/run" 2>&1 || { cat "$tmp/run"; exit 1; }
+            v=$(awk '/^tokens\/s /{ print $2 }' "$tmp/run")
+            f=$(awk '/forward recurrence/{ print $3 }' "$tmp/run")
+            if awk -v a="$v" -v b="$(cut -d' ' -f1 "$tmp/$k")" 'BEGIN { exit !(a > b) }'; then
+                echo "$v $f" >"$tmp/$k"
             fi
         done
     done
     for k in $kernels; do
-        set -- $(cat "/tmp/kernels_$$_$k")
+        set -- $(cat "$tmp/$k")
         printf "%-8s %-6s %10s %22s\n" "$k" "$m" "$1" "$2"
     done
 done
-rm -f /tmp/kernels_$$_*
 echo "load after: $(uptime | sed 's/.*load average: //')"

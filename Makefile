@@ -121,7 +121,14 @@ CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all test unit asan valgrind demo clean info install panel-bench FORCE
-all: info $(BUILD)/libdsf.a $(BUILD)/dsf
+# The shared library (for python/dsf_torch and other programs) is built by `make`
+# too, but not in a CUDA build, whose objects need nvcc's runtime to link.
+ifeq ($(CUDA),1)
+INSTALL_SO =
+else
+INSTALL_SO = $(BUILD)/libdsf.so
+endif
+all: info $(BUILD)/libdsf.a $(BUILD)/dsf $(INSTALL_SO)
 
 info:
 	@echo "dsf: matrix products by $(BLAS_NOTE)"
@@ -221,11 +228,6 @@ $(BUILD)/dsf.pc: FORCE
 	    'Libs.private: $(strip $(LDFLAGS) $(LDLIBS))' >$@.tmp
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@
 
-ifeq ($(CUDA),1)
-INSTALL_SO =
-else
-INSTALL_SO = $(BUILD)/libdsf.so
-endif
 
 install: $(BUILD)/libdsf.a $(INSTALL_SO) $(BUILD)/dsf $(BUILD)/dsf.pc
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/dsf

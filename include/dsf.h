@@ -59,6 +59,7 @@
 #include "io/safetensors.h"
 #include "model/evaluate.h"
 #include "model/lm.h"
+#include "model/rnn_layer.h"
 #include "optim/optim.h"
 
 #endif

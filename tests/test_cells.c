@@ -117,7 +117,7 @@ static void check_lstm_bptt_fd(int packed) {
             CHECK_CLOSE(c[(T * B + b) * H + j], cr[j], 1e-5);
         }
     }
-    lstm_backward_bptt(&w, &cache, e, dc, ga, carry, T, B, H);
+    lstm_backward_bptt(&w, &cache, e, dc, NULL, ga, carry, T, B, H);
     lstm_backward_params(&w, k.x, &cache, ga, &gr, dx, T, B, I, H);
     dsf_free(pack);
     for (int j = 0; j < GH * (I + H + 2); j++) CHECK_CLOSE(g[j], fd(G, &k, &k.pd[j]), 1e-4);
@@ -156,7 +156,7 @@ static void test_cells_lstm_packed(void) {
         dsf_rng_fill_uniform(&r, e, N2, -1, 1);
         lstm_cache cache = {h, c, gates, pack};
         lstm_forward(&w, x, &cache, scratch, T2, B2, I2, H2);
-        lstm_backward_bptt(&w, &cache, e, dc, ga[k], carry, T2, B2, H2);
+        lstm_backward_bptt(&w, &cache, e, dc, NULL, ga[k], carry, T2, B2, H2);
         out[k][0] = h, out[k][1] = c, out[k][2] = gates, out[k][3] = e, out[k][4] = dc;
         free(scratch);
         free(carry);

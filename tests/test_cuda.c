@@ -178,7 +178,7 @@ static void test_cuda_emulate_lstm_local(void) {
     }
     memcpy(d, e, sizeof(float) * N);
     memcpy(ref, e, sizeof(float) * N);
-    lstm_backward_bptt(&w, &cache, ref, dc, ga, carry, T, B, H);
+    lstm_backward_bptt(&w, &cache, ref, dc, NULL, ga, carry, T, B, H);
     for (int t = T - 1; t >= 0; t--) {
         const int last = t == T - 1;
         dsf_gpu_emulate_lstm_local(1, d + t * B * H, edc + t * B * H, last ? NULL : carry,

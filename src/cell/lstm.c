@@ -128,7 +128,7 @@ void lstm_backward_local(const float *dh, const float *dc, const float *c_prev, 
 }
 
 void lstm_backward_bptt(const lstm_weights *w, const lstm_cache *cache, float *e, float *dc_work,
-                        float *ga, float *carry, int T, int B, int H) {
+                        const float *dc_end, float *ga, float *carry, int T, int B, int H) {
     const int G = 4 * H;
     const size_t BH = (size_t)B * H, BG = (size_t)B * G;
     if (!cache->wpack) {
@@ -138,6 +138,8 @@ void lstm_backward_bptt(const lstm_weights *w, const lstm_cache *cache, float *e
             if (t < T - 1)
                 for (size_t k = 0; k < BH; k++) dh[k] += carry[k];  // ga_{t+1} W_hh
             lstm_c_local(dh, gates, c, dc, B, H);
+            if (t == T - 1 && dc_end)
+                for (size_t k = 0; k < BH; k++) dc[k] += dc_end[k];
             if (t < T - 1) {  // + f_{t+1} ⊙ δc_{t+1}
                 const float *dcn = dc_work + (t + 1) * BH, *fn = cache->gates + (t + 1) * BG + H;
                 for (int b = 0; b < B; b++)
@@ -176,6 +178,8 @@ void lstm_backward_bptt(const lstm_weights *w, const lstm_cache *cache, float *e
             for (int b = 0; b < B; b++) {
                 const size_t r = (size_t)b * H, rg = (size_t)b * G;
                 lstm_c_local_row(dh + r, gates + rg + 3 * H, c + r, dc + r, u0, u1);
+                if (t == T - 1 && dc_end)
+                    for (int k = u0; k < u1; k++) dc[r + k] += dc_end[r + k];
                 if (t < T - 1) {
                     const float *dcn = dc_work + (t + 1) * BH + r;
                     const float *fn = cache->gates + (t + 1) * BG + rg + H;

@@ -52,9 +52,11 @@ void lstm_backward_local(const float *dh, const float *dc, const float *c_prev, 
                          const float *gates, float *ga, int n, int H);
 
 // BPTT for one layer: e (T,B,H) local errors in, δh out; dc_work (T,B,H) the δc of
-// every step out; ga (T,B,4H) the gate gradients; carry (B,H) scratch.
+// every step out; dc_end (B,H), unless NULL, a gradient reaching the last cell
+// state from outside (a module's c_n); ga (T,B,4H) the gate gradients; carry (B,H)
+// scratch.
 void lstm_backward_bptt(const lstm_weights *w, const lstm_cache *cache, float *e, float *dc_work,
-                        float *ga, float *carry, int T, int B, int H);
+                        const float *dc_end, float *ga, float *carry, int T, int B, int H);
 
 // Parameter gradients (accumulated) and, unless dx is NULL, dx (T,B,I) = ga W_ih.
 void lstm_backward_params(const lstm_weights *w, const float *x, const lstm_cache *cache,

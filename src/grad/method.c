@@ -141,15 +141,23 @@ void gru_fit_feedback(const gru_weights *w, const gru_cache *cache, const float 
     }
 }
 
+// δc's last slice += dc_end (when not NULL): a gradient reaching c_{T-1} from outside.
+static void add_dc_end(float *dc, const float *dc_end, int T, int B, int H) {
+    if (!dc_end) return;
+    const size_t BH = (size_t)B * H;
+    float *d = dc + (size_t)(T - 1) * BH;
+    for (size_t k = 0; k < BH; k++) d[k] += dc_end[k];
+}
+
 void lstm_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedback *fb,
                          const lstm_weights *w, const float *x, const lstm_cache *cache, float *e,
-                         gru_backward_work *work, lstm_grads *g, float *dx, int T, int B, int I,
-                         int H) {
+                         const float *dc_end, gru_backward_work *work, lstm_grads *g, float *dx,
+                         int T, int B, int I, int H) {
     const size_t BH = (size_t)B * H, TBH = (size_t)T * BH, BG = 4 * BH;
     float *dc = work->gh;
     double t0 = dsf_prof_begin();
     if (m == DSF_METHOD_BPTT) {
-        lstm_backward_bptt(w, cache, e, dc, work->gi, work->carry, T, B, H);
+        lstm_backward_bptt(w, cache, e, dc, dc_end, work->gi, work->carry, T, B, H);
     } else {
         const int dsf = m == DSF_METHOD_DSF, diag = dsf && fb->kind == DSF_FEEDBACK_DIAG;
         const long rows = (long)(T - 1) * B;
@@ -168,6 +176,7 @@ void lstm_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedb
         if (dsf && fb->refine) memcpy(e0, e, sizeof(float) * TBH);
         if (dsf) scan_feedback(scan, fb, ah, e, T, B, H);
         lstm_c_local(e, cache->gates, cache->c + BH, dc, T * B, H);
+        add_dc_end(dc, dc_end, T, B, H);
         if (dsf) scan_feedback(scan, fcp, ac, dc, T, B, H);
         for (int k = 0; dsf && k < fb->refine; k++) {
             // δh ← scan(e + (Jᵀ − A_h) S δh), Jᵀ through all four gates of step t+1
@@ -176,6 +185,7 @@ void lstm_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedb
             sweep(scan, fb, ah, e, e0, cb, NULL, 0, T, B, H);
             // δc ← scan(ĉ + (f − a_c) S δc); with diag a_c = f and the chain is exact
             lstm_c_local(e, cache->gates, cache->c + BH, cb, T * B, H);
+            add_dc_end(cb, dc_end, T, B, H);
             if (diag) {
                 memcpy(dc, cb, sizeof(float) * TBH);
                 scan_feedback(scan, fb, ac, dc, T, B, H);

@@ -75,10 +75,12 @@ void gru_fit_feedback(const gru_weights *w, const gru_cache *cache, const float 
 //   δh_t = e_t + a_h ⊙ δh_{t+1},  ĉ_t = δh_t ⊙ o_t ⊙ (1 − tanh² c_t),  δc_t = ĉ_t + a_c ⊙ δc_{t+1}
 // (diag: a_h the exact h→h diagonal of step t+1 and a_c = f_{t+1}, the exact c→c one).
 // lowrank is for the GRU and Elman cells; fit for the GRU only (the callers check).
+// dc_end (B,H), unless NULL, is a gradient reaching the last cell state c_{T-1}
+// from outside the layer (a module's c_n): it joins δc at the last step.
 void lstm_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedback *fb,
                          const lstm_weights *w, const float *x, const lstm_cache *cache, float *e,
-                         gru_backward_work *work, lstm_grads *g, float *dx, int T, int B, int I,
-                         int H);
+                         const float *dc_end, gru_backward_work *work, lstm_grads *g, float *dx,
+                         int T, int B, int I, int H);
 void elman_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedback *fb,
                           const elman_weights *w, const float *x, const elman_cache *cache,
                           float *e, gru_backward_work *work, elman_grads *g, float *dx, int T,

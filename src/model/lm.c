@@ -497,8 +497,8 @@ static void layer_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth, int l, co
         const lstm_weights lw = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
         lstm_grads lg = {rg->w_ih, rg->w_hh, rg->b_ih, rg->b_hh};
         const lstm_cache lc = {w->cache[l].h, w->c[l], w->cache[l].gates, w->wpack};
-        lstm_layer_backward(meth, w->scan, &fb, &lw, x, &lc, w->e, &w->bw, &lg, w->dx, T, B, I,
-                            H);
+        lstm_layer_backward(meth, w->scan, &fb, &lw, x, &lc, w->e, NULL, &w->bw, &lg, w->dx, T,
+                            B, I, H);
     } else {
         const elman_weights ew = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
         elman_grads eg = {rg->w_ih, rg->w_hh, rg->b_ih, rg->b_hh};

@@ -400,9 +400,16 @@ def test_threads():
     for n in (1, 2):
         torch.set_num_threads(n)
         res.append(grads_of(make("GRU", I, H, 2, 1, method="dsf"), x, hx, "GRU", R))
-    torch.set_num_threads(1)
     bad, worst = compare(res[1], res[0], 1e-5)
     report(not bad, f"2 threads equal 1 (worst {worst:.1e})", "; ".join(bad))
+    # The library's thread count is OpenMP's, which torch shares: building and
+    # running a module must leave torch's setting as it was.
+    for n in (2, 1):
+        torch.set_num_threads(n)
+        m = dsf_torch.LSTM(I, H, method="dsf", feedback="uniform")
+        m(x)[0].sum().backward()
+        report(torch.get_num_threads() == n, f"torch.get_num_threads() stays {n} after a "
+               "module is built and run", f"it is {torch.get_num_threads()}")
 
 
 class LM(nn.Module):

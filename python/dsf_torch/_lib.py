@@ -62,8 +62,6 @@ try:
 except AttributeError:
     _blas_get = _blas_set = None
 
-_threads = [0]
-
 
 def ptr(t):
     """A float* to tensor t's data (None for None)."""
@@ -77,12 +75,13 @@ def error():
     return msg.decode("utf-8", "replace") if msg else "unknown error"
 
 
-def call(fn, *args, threads=1, exc=RuntimeError):
-    """Runs a library call on `threads` OpenMP threads; raises exc with the library's
-    message when it fails."""
-    if threads != _threads[0]:
+def call(fn, *args, threads=None, exc=RuntimeError):
+    """Runs a library call, on `threads` OpenMP threads when given (the library's
+    setting is OpenMP's, which PyTorch shares: pass torch.get_num_threads(), never
+    another count, or torch's own setting changes with it); raises exc with the
+    library's message when it fails."""
+    if threads is not None:
         lib.dsf_set_threads(threads)
-        _threads[0] = threads
     before = _blas_get() if _blas_get else None
     if before is not None and before != 1:
         _blas_set(1)

@@ -130,7 +130,8 @@ static void layer_delta(dsf_lm *m, dsf_lm_work *w, dsf_method meth, dsf_scan_kin
         const lstm_weights lw = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
         lstm_grads lg = {rg->w_ih, rg->w_hh, rg->b_ih, rg->b_hh};
         const lstm_cache lc = {w->cache[0].h, w->c[0], w->cache[0].gates, w->wpack};
-        lstm_layer_backward(meth, scan, &fb, &lw, w->emb, &lc, delta, NULL, &bw, &lg, NULL, T, B, E, H);
+        lstm_layer_backward(meth, scan, &fb, &lw, w->emb, &lc, delta, NULL, &bw, &lg, NULL, T, B,
+                            E, H);
         memcpy(dc, bw.gh, sizeof(float) * TBH);
     } else {
         const elman_weights ew = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};

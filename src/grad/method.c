@@ -1,5 +1,6 @@
-// method.c: see method.h. The whole difference between the methods is the
-// branch in each *_layer_backward; everything after it is shared.
+// method.c: see method.h. The whole difference between the methods is one branch,
+// state_backward, which every cell enters through its row of a table (cell_ops);
+// everything after it is shared.
 #include "method.h"
 
 #include <string.h>
@@ -82,35 +83,170 @@ static void carry_all(const float *ga, const float *w_hh, float *c, long rows, i
     if (rows > 0) dsf_sgemm(0, 0, (int)rows, H, G * H, 1.0f, ga, G * H, w_hh, H, 0.0f, c, H);
 }
 
+// ---- What each cell supplies to the methods ----
+//
+// The branch between the methods is written once, in state_backward; a cell
+// enters it through this table: its BPTT loop, its local backward (δ at every
+// step -> gate gradients), the exact Jacobian diagonal for the diag feedback, where
+// the carry GEMM of a correction sweep reads (the gate gradients of steps 1..T−1,
+// G·H wide, times W_hh) and the elementwise part of its Jacobian (GRU: z). The
+// LSTM's second recurrence, δc, is the c_chain below. w and cache are the cell's
+// own types (gru_weights and gru_cache, ...); w_hh is passed beside them.
+typedef struct {
+    int G;  // gates per unit: the carry GEMM's width G·H
+    void (*bptt)(const void *w, const void *cache, float *e, const float *dc_end,
+                 gru_backward_work *work, int T, int B, int H);
+    void (*local)(const void *cache, const float *e, gru_backward_work *work, int T, int B,
+                  int H);
+    void (*diag)(const void *w, const void *cache, float *avar, int T, int B, int H);
+    const float *(*carry_from)(const gru_backward_work *work, int B, int H);  // step 1's row
+    const float *(*d)(const void *cache, int B, int H);  // J's elementwise part at step 0, or NULL
+    size_t d_stride;                                      // in units of H
+    int c_chain;  // the LSTM: δc = ĉ + a_c ⊙ δc_{t+1}, with ĉ = c_local(δh)
+} cell_ops;
+
+static void gru_bptt(const void *w, const void *cache, float *e, const float *dc_end,
+                     gru_backward_work *work, int T, int B, int H) {
+    (void)dc_end;
+    gru_backward_bptt(w, cache, e, work->gi, work->gh, work->carry, T, B, H);
+}
+static void gru_local(const void *cache, const float *e, gru_backward_work *work, int T, int B,
+                      int H) {
+    const gru_cache *c = cache;
+    gru_backward_local(e, c->h, c->gates, c->q, work->gi, work->gh, T * B, H);
+}
+static void gru_diag_op(const void *w, const void *cache, float *avar, int T, int B, int H) {
+    gru_diag(w, cache, avar, T, B, H);
+}
+static const float *gru_carry_from(const gru_backward_work *work, int B, int H) {
+    return work->gh + (size_t)3 * B * H;
+}
+static const float *gru_z(const void *cache, int B, int H) {
+    (void)B;
+    return ((const gru_cache *)cache)->gates + H;
+}
+
+static void elman_bptt(const void *w, const void *cache, float *e, const float *dc_end,
+                       gru_backward_work *work, int T, int B, int H) {
+    (void)dc_end;
+    elman_backward_bptt(w, cache, e, work->gi, work->carry, T, B, H);
+}
+static void elman_local(const void *cache, const float *e, gru_backward_work *work, int T, int B,
+                        int H) {
+    elman_backward_local(e, ((const elman_cache *)cache)->h + (size_t)B * H, work->gi, T * B, H);
+}
+static void elman_diag(const void *w, const void *cache, float *avar, int T, int B, int H) {
+    elman_jacobian_diag(w, ((const elman_cache *)cache)->h + (size_t)2 * B * H, avar, (T - 1) * B,
+                        H);
+}
+static const float *elman_carry_from(const gru_backward_work *work, int B, int H) {
+    return work->gi + (size_t)B * H;
+}
+
+// The LSTM: work->gi holds the gate gradients (T,B,4H), work->gh δc (T,B,H); avar,
+// for diag, the exact h→h diagonals then the c→c ones (f), 2·T·B·H floats.
+static void lstm_bptt(const void *w, const void *cache, float *e, const float *dc_end,
+                      gru_backward_work *work, int T, int B, int H) {
+    lstm_backward_bptt(w, cache, e, work->gh, dc_end, work->gi, work->carry, T, B, H);
+}
+static void lstm_local(const void *cache, const float *e, gru_backward_work *work, int T, int B,
+                       int H) {
+    const lstm_cache *c = cache;
+    lstm_backward_local(e, work->gh, c->c, c->c + (size_t)B * H, c->gates, work->gi, T * B, H);
+}
+static void lstm_diag_op(const void *w, const void *cache, float *avar, int T, int B, int H) {
+    const lstm_cache *c = cache;
+    const size_t BH = (size_t)B * H, BG = 4 * BH, TBH = (size_t)T * BH;
+    const long rows = (long)(T - 1) * B;
+    // slice t: step t+1's exact diagonals (h→h, and c→c = f)
+    lstm_jacobian_diag(w, c->c + BH, c->c + 2 * BH, c->gates + BG, avar, (int)rows, H);
+    for (long r = 0; r < rows; r++)
+        memcpy(avar + TBH + r * H, c->gates + BG + r * 4 * H + H, sizeof(float) * H);
+}
+static const float *lstm_carry_from(const gru_backward_work *work, int B, int H) {
+    return work->gi + (size_t)4 * B * H;
+}
+
+static const cell_ops gru_ops = {.G = 3, .bptt = gru_bptt, .local = gru_local,
+                                 .diag = gru_diag_op, .carry_from = gru_carry_from,
+                                 .d = gru_z, .d_stride = 3};
+static const cell_ops elman_ops = {.G = 1, .bptt = elman_bptt, .local = elman_local,
+                                   .diag = elman_diag, .carry_from = elman_carry_from};
+static const cell_ops lstm_ops = {.G = 4, .bptt = lstm_bptt, .local = lstm_local,
+                                  .diag = lstm_diag_op, .carry_from = lstm_carry_from,
+                                  .c_chain = 1};
+
+// δc's last slice += dc_end (when not NULL): a gradient reaching c_{T-1} from outside.
+static void add_dc_end(float *dc, const float *dc_end, int T, int B, int H) {
+    if (!dc_end) return;
+    const size_t BH = (size_t)B * H;
+    float *d = dc + (size_t)(T - 1) * BH;
+    for (size_t k = 0; k < BH; k++) d[k] += dc_end[k];
+}
+
+// The state gradients of one layer under method m (method.h), for any cell: e
+// holds the local errors on entry and δ on return, the gate gradients of every
+// step are in work when it returns (as ops->local leaves them).
+static void state_backward(const cell_ops *ops, dsf_method m, dsf_scan_kind scan,
+                           const dsf_layer_feedback *fb, const void *w, const float *w_hh,
+                           const void *cache, float *e, const float *dc_end,
+                           gru_backward_work *work, int T, int B, int H) {
+    if (m == DSF_METHOD_BPTT) {
+        // Exact: the carry J_{t+1}ᵀ δ_{t+1} needs step t+1's gate gradients, so the
+        // local backward runs inside the cell's sequential loop.
+        ops->bptt(w, cache, e, dc_end, work, T, B, H);
+        return;
+    }
+    const size_t BH = (size_t)B * H, TBH = (size_t)T * BH;
+    const long rows = (long)(T - 1) * B;
+    const int dsf = m == DSF_METHOD_DSF, diag = dsf && fb->kind == DSF_FEEDBACK_DIAG;
+    const int sweeps = dsf ? fb->refine : 0;
+    float *ah = work->avar, *ac = ops->c_chain && ah ? ah + TBH : NULL;
+    float *e0 = work->ref, *cb = work->ref ? work->ref + TBH : NULL, *dc = work->gh;
+    DSF_ASSERT(!diag || ah);
+    DSF_ASSERT(!sweeps || e0);
+    // The LSTM's c chain: the diagonal f (diag) or the stationary a_c (the second H of a).
+    const dsf_layer_feedback fc = {DSF_FEEDBACK_UNIFORM, fb ? fb->a + H : NULL, NULL, NULL, 0,
+                                   NULL, 0};
+    const dsf_layer_feedback *fcp = diag ? fb : &fc;
+    if (diag) ops->diag(w, cache, ah, T, B, H);
+    if (sweeps) memcpy(e0, e, sizeof(float) * TBH);
+    // ft: δ = e as it is; dsf: the scan. With δ known at every step, the rest is
+    // parallel over time.
+    if (dsf) scan_feedback(scan, fb, ah, e, T, B, H);
+    const lstm_cache *lc = cache;
+    if (ops->c_chain) {
+        lstm_c_local(e, lc->gates, lc->c + BH, dc, T * B, H);
+        add_dc_end(dc, dc_end, T, B, H);
+        if (dsf) scan_feedback(scan, fcp, ac, dc, T, B, H);
+    }
+    for (int k = 0; k < sweeps; k++) {
+        // δ ← scan(e + (Jᵀ − A) S δ), Jᵀ S δ by the local backward and one GEMM
+        ops->local(cache, e, work, T, B, H);
+        carry_all(ops->carry_from(work, B, H), w_hh, cb, rows, ops->G, H);
+        sweep(scan, fb, ah, e, e0, cb, ops->d ? ops->d(cache, B, H) : NULL, ops->d_stride * H, T,
+              B, H);
+        if (ops->c_chain) {
+            // δc ← scan(ĉ + (f − a_c) S δc); with diag a_c = f and the chain is exact
+            lstm_c_local(e, lc->gates, lc->c + BH, cb, T * B, H);
+            add_dc_end(cb, dc_end, T, B, H);
+            if (diag) {
+                memcpy(dc, cb, sizeof(float) * TBH);
+                scan_feedback(scan, fb, ac, dc, T, B, H);
+            } else {
+                sweep(scan, &fc, NULL, dc, NULL, cb, lc->gates + H, 4 * (size_t)H, T, B, H);
+            }
+        }
+    }
+    ops->local(cache, e, work, T, B, H);
+}
+
 void gru_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedback *fb,
                         const gru_weights *w, const float *x, const gru_cache *cache, float *e,
                         gru_backward_work *work, gru_grads *g, float *dx, int T, int B, int I,
                         int H) {
-    const size_t BH = (size_t)B * H, TBH = (size_t)T * BH;
     double t0 = dsf_prof_begin();
-    if (m == DSF_METHOD_BPTT) {
-        // Exact: the carry J_{t+1}ᵀ δ_{t+1} needs step t+1's gate gradients, so
-        // the local backward runs inside the sequential loop (gru_backward_bptt).
-        gru_backward_bptt(w, cache, e, work->gi, work->gh, work->carry, T, B, H);
-    } else {
-        if (m == DSF_METHOD_DSF) {
-            const int diag = fb->kind == DSF_FEEDBACK_DIAG;
-            DSF_ASSERT(!diag || work->avar);
-            DSF_ASSERT(!fb->refine || work->ref);
-            if (diag) gru_diag(w, cache, work->avar, T, B, H);
-            if (fb->refine) memcpy(work->ref, e, sizeof(float) * TBH);  // e0
-            scan_feedback(scan, fb, work->avar, e, T, B, H);
-            for (int k = 0; k < fb->refine; k++) {
-                gru_backward_local(e, cache->h, cache->gates, cache->q, work->gi, work->gh,
-                                   T * B, H);
-                carry_all(work->gh + 3 * BH, w->w_hh, work->gi, (long)(T - 1) * B, 3, H);
-                sweep(scan, fb, work->avar, e, work->ref, work->gi, cache->gates + H,
-                      3 * (size_t)H, T, B, H);
-            }
-        }
-        // ft: δ = e as it is. With δ known at every step, the rest is parallel over time.
-        gru_backward_local(e, cache->h, cache->gates, cache->q, work->gi, work->gh, T * B, H);
-    }
+    state_backward(&gru_ops, m, scan, fb, w, w->w_hh, cache, e, NULL, work, T, B, H);
     dsf_prof_end(DSF_PROF_STATE_GRAD, t0);
     t0 = dsf_prof_begin();
     gru_backward_params(w, x, cache, work->gi, work->gh, g, dx, T, B, I, H);
@@ -141,60 +277,12 @@ void gru_fit_feedback(const gru_weights *w, const gru_cache *cache, const float 
     }
 }
 
-// δc's last slice += dc_end (when not NULL): a gradient reaching c_{T-1} from outside.
-static void add_dc_end(float *dc, const float *dc_end, int T, int B, int H) {
-    if (!dc_end) return;
-    const size_t BH = (size_t)B * H;
-    float *d = dc + (size_t)(T - 1) * BH;
-    for (size_t k = 0; k < BH; k++) d[k] += dc_end[k];
-}
-
 void lstm_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedback *fb,
                          const lstm_weights *w, const float *x, const lstm_cache *cache, float *e,
                          const float *dc_end, gru_backward_work *work, lstm_grads *g, float *dx,
                          int T, int B, int I, int H) {
-    const size_t BH = (size_t)B * H, TBH = (size_t)T * BH, BG = 4 * BH;
-    float *dc = work->gh;
     double t0 = dsf_prof_begin();
-    if (m == DSF_METHOD_BPTT) {
-        lstm_backward_bptt(w, cache, e, dc, dc_end, work->gi, work->carry, T, B, H);
-    } else {
-        const int dsf = m == DSF_METHOD_DSF, diag = dsf && fb->kind == DSF_FEEDBACK_DIAG;
-        const long rows = (long)(T - 1) * B;
-        float *ah = work->avar, *ac = work->avar ? work->avar + TBH : NULL;
-        if (diag) {  // slice t: step t+1's exact diagonals (h→h, and c→c = f)
-            DSF_ASSERT(ah);
-            lstm_jacobian_diag(w, cache->c + BH, cache->c + 2 * BH, cache->gates + BG, ah,
-                               (int)rows, H);
-            for (long r = 0; r < rows; r++)
-                memcpy(ac + r * H, cache->gates + BG + r * 4 * H + H, sizeof(float) * H);
-        }
-        const dsf_layer_feedback fc = {DSF_FEEDBACK_UNIFORM, fb->a + H, NULL, NULL, 0, NULL, 0};
-        const dsf_layer_feedback *fcp = diag ? fb : &fc;  // the c chain: diagonal, stationary or f
-        float *e0 = work->ref, *cb = work->ref ? work->ref + TBH : NULL;
-        DSF_ASSERT(!(dsf && fb->refine) || work->ref);
-        if (dsf && fb->refine) memcpy(e0, e, sizeof(float) * TBH);
-        if (dsf) scan_feedback(scan, fb, ah, e, T, B, H);
-        lstm_c_local(e, cache->gates, cache->c + BH, dc, T * B, H);
-        add_dc_end(dc, dc_end, T, B, H);
-        if (dsf) scan_feedback(scan, fcp, ac, dc, T, B, H);
-        for (int k = 0; dsf && k < fb->refine; k++) {
-            // δh ← scan(e + (Jᵀ − A_h) S δh), Jᵀ through all four gates of step t+1
-            lstm_backward_local(e, dc, cache->c, cache->c + BH, cache->gates, work->gi, T * B, H);
-            carry_all(work->gi + BG, w->w_hh, cb, rows, 4, H);
-            sweep(scan, fb, ah, e, e0, cb, NULL, 0, T, B, H);
-            // δc ← scan(ĉ + (f − a_c) S δc); with diag a_c = f and the chain is exact
-            lstm_c_local(e, cache->gates, cache->c + BH, cb, T * B, H);
-            add_dc_end(cb, dc_end, T, B, H);
-            if (diag) {
-                memcpy(dc, cb, sizeof(float) * TBH);
-                scan_feedback(scan, fb, ac, dc, T, B, H);
-            } else {
-                sweep(scan, &fc, NULL, dc, NULL, cb, cache->gates + H, 4 * (size_t)H, T, B, H);
-            }
-        }
-        lstm_backward_local(e, dc, cache->c, cache->c + BH, cache->gates, work->gi, T * B, H);
-    }
+    state_backward(&lstm_ops, m, scan, fb, w, w->w_hh, cache, e, dc_end, work, T, B, H);
     dsf_prof_end(DSF_PROF_STATE_GRAD, t0);
     t0 = dsf_prof_begin();
     lstm_backward_params(w, x, cache, work->gi, g, dx, T, B, I, H);
@@ -205,27 +293,8 @@ void elman_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feed
                           const elman_weights *w, const float *x, const elman_cache *cache,
                           float *e, gru_backward_work *work, elman_grads *g, float *dx, int T,
                           int B, int I, int H) {
-    const size_t BH = (size_t)B * H, TBH = (size_t)T * BH;
     double t0 = dsf_prof_begin();
-    if (m == DSF_METHOD_BPTT) {
-        elman_backward_bptt(w, cache, e, work->gi, work->carry, T, B, H);
-    } else {
-        if (m == DSF_METHOD_DSF) {
-            const int diag = fb->kind == DSF_FEEDBACK_DIAG;
-            DSF_ASSERT(!diag || work->avar);
-            DSF_ASSERT(!fb->refine || work->ref);
-            if (diag) elman_jacobian_diag(w, cache->h + 2 * BH, work->avar, (T - 1) * B, H);
-            if (fb->refine) memcpy(work->ref, e, sizeof(float) * TBH);
-            scan_feedback(scan, fb, work->avar, e, T, B, H);
-            for (int k = 0; k < fb->refine; k++) {
-                float *cb = work->ref + TBH;
-                elman_backward_local(e, cache->h + BH, work->gi, T * B, H);
-                carry_all(work->gi + BH, w->w_hh, cb, (long)(T - 1) * B, 1, H);
-                sweep(scan, fb, work->avar, e, work->ref, cb, NULL, 0, T, B, H);
-            }
-        }
-        elman_backward_local(e, cache->h + BH, work->gi, T * B, H);
-    }
+    state_backward(&elman_ops, m, scan, fb, w, w->w_hh, cache, e, NULL, work, T, B, H);
     dsf_prof_end(DSF_PROF_STATE_GRAD, t0);
     t0 = dsf_prof_begin();
     elman_backward_params(w, x, cache, work->gi, g, dx, T, B, I, H);

@@ -16,6 +16,16 @@ typedef struct {
     float *h, *gates, *q, *c;
 } layout;
 
+// Scratch that a call writes in full before reading it, 64-byte aligned and not
+// zeroed (dsf_alloc zeroes: a pass over memory about to be overwritten, and the
+// buffers of one call are large: 2·T·B·G·H floats for the gate gradients).
+static float *uninit(size_t n) {
+    const size_t bytes = ((n ? n : 1) * sizeof(float) + 63) & ~(size_t)63;
+    float *p = aligned_alloc(64, bytes);
+    if (!p) dsf_error_set("out of memory (%zu bytes of scratch)", bytes);
+    return p;
+}
+
 static int check_shape(const dsf_rnn_shape *s) {
     if (!s) return dsf_error_set("dsf_rnn: no shape");
     if (s->cell < DSF_CELL_GRU || s->cell > DSF_CELL_ELMAN)
@@ -65,8 +75,7 @@ int dsf_rnn_forward(const dsf_rnn_shape *s, const float *w_ih, const float *w_hh
     const int T = s->T, B = s->B, I = s->I, H = s->H, G = dsf_cell_gates((dsf_cell)s->cell) * H;
     const size_t BH = (size_t)B * H;
     layout l = lay_out(s, cache);
-    float *scratch = dsf_alloc(sizeof(float) * (size_t)T * B * G);
-    float *wpack = dsf_alloc(sizeof(float) * pack_floats(s));
+    float *scratch = uninit((size_t)T * B * G), *wpack = uninit(pack_floats(s));
     float *zeros = (!b_ih || !b_hh) ? dsf_alloc(sizeof(float) * (size_t)G) : NULL;
     if (!scratch || !wpack || ((!b_ih || !b_hh) && !zeros)) {
         dsf_free(scratch), dsf_free(wpack), dsf_free(zeros);
@@ -130,11 +139,13 @@ static int work_alloc(gru_backward_work *w, const dsf_rnn_shape *s, const dsf_fe
     const size_t G = (size_t)dsf_cell_gates((dsf_cell)s->cell);
     const int S = dsf_cell_states((dsf_cell)s->cell), dsf = m == DSF_METHOD_DSF;
     memset(w, 0, sizeof *w);
-    w->gi = dsf_alloc(sizeof(float) * TBH * G);
-    w->gh = dsf_alloc(sizeof(float) * TBH * G);
-    w->carry = dsf_alloc(sizeof(float) * (size_t)s->B * s->H);
+    w->gi = uninit(TBH * G);
+    w->gh = uninit(s->cell == DSF_CELL_GRU ? TBH * G : TBH);  // the LSTM's δc: (T,B,H)
+    w->carry = uninit((size_t)s->B * s->H);
     int ok = w->gi && w->gh && w->carry;
-    if (ok && dsf && f->kind == DSF_FEEDBACK_DIAG) ok = (w->avar = dsf_alloc(sizeof(float) * S * TBH)) != NULL;
+    // zeroed: the scans may read the last step's slice, which nothing writes
+    if (ok && dsf && f->kind == DSF_FEEDBACK_DIAG)
+        ok = (w->avar = dsf_alloc(sizeof(float) * S * TBH)) != NULL;
     if (ok && dsf && f->refine) ok = (w->ref = dsf_alloc(sizeof(float) * 2 * TBH)) != NULL;
     return ok ? 0 : -1;
 }
@@ -173,8 +184,7 @@ int dsf_rnn_backward(const dsf_rnn_shape *s, const char *method, const char *fee
     const size_t BH = (size_t)B * H, TBH = (size_t)T * BH;
     const layout l = lay_out(s, cache);
     gru_backward_work work;
-    float *e = dsf_alloc(sizeof(float) * TBH);
-    float *wpack = dsf_alloc(sizeof(float) * pack_floats(s));
+    float *e = uninit(TBH), *wpack = uninit(pack_floats(s));
     float *gbi = dsf_alloc(sizeof(float) * (size_t)G), *gbh = dsf_alloc(sizeof(float) * (size_t)G);
     if (work_alloc(&work, s, &f, m) || !e || !wpack || !gbi || !gbh) {
         work_free(&work), dsf_free(e), dsf_free(wpack), dsf_free(gbi), dsf_free(gbh);

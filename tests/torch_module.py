@@ -25,7 +25,8 @@
             and gradients that the PyTorch model with dsf_torch.GRU gives.
   errors    a tensor off the CPU, float64, wrong shapes, unknown method, scan or
             feedback: each a Python exception with a clear message, never a crash.
-  threads   2 threads give what 1 gives.
+  threads   2 threads give what 1 gives; torch.get_num_threads() is left alone.
+  example   examples/ptb_dsf_torch.py (the README runs it) trains on a tiny corpus.
 
 One line per check, then "torch: N passed, N failed[, N skipped]".
 """
@@ -500,6 +501,26 @@ def test_checkpoints(dsf):
                    f"worst relative error {worst:.1e}")
 
 
+def test_example():
+    """examples/ptb_dsf_torch.py, which the README runs, on a tiny corpus."""
+    import random
+    rnd = random.Random(2)
+    words = ["a", "b", "c", "d", "e", "f"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for split, n in (("train", 300), ("valid", 40)):
+            with open(os.path.join(tmp, f"ptb.{split}.txt"), "w") as f:
+                for _ in range(n):
+                    f.write(" ".join(rnd.choice(words) for _ in range(rnd.randint(2, 8))) + "\n")
+        env = dict(os.environ, PYTHONPATH=os.path.join(HERE, "..", "python"))
+        r = subprocess.run([sys.executable, os.path.join(HERE, "..", "examples", "ptb_dsf_torch.py"),
+                            "--data", tmp, "--hidden", "16", "--layers", "2", "--epochs", "2"],
+                           capture_output=True, text=True, env=env)
+        ppl = [float(l.split()[-1]) for l in r.stdout.splitlines() if "valid ppl" in l]
+        ok = r.returncode == 0 and len(ppl) == 2 and ppl[1] < ppl[0] < 12
+        report(ok, f"examples/ptb_dsf_torch.py trains (valid ppl {ppl})",
+               f"exit {r.returncode}: {r.stderr.strip()[-300:]} {r.stdout.strip()[-200:]}")
+
+
 def main():
     dsf = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "build", "dsf")
     torch.set_num_threads(1)
@@ -511,6 +532,7 @@ def main():
     test_errors()
     test_threads()
     test_checkpoints(dsf)
+    test_example()
     finish()
 
 

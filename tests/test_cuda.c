@@ -297,8 +297,8 @@ static void test_cuda_emulate_sweeps(void) {
                 const lstm_weights w = {w_ih, w_hh, NULL, NULL};
                 lstm_cache cache = {h, c, gates, NULL};
                 lstm_grads g = {gw, gw + G * I, gw + G * (I + H), gw + G * (I + H) + G};
-                lstm_layer_backward(DSF_METHOD_DSF, DSF_SCAN_SEQ, &fb, &w, x, &cache, e, &work, &g,
-                                    NULL, T, B, I, H);
+                lstm_layer_backward(DSF_METHOD_DSF, DSF_SCAN_SEQ, &fb, &w, x, &cache, e, NULL, &work,
+                                    &g, NULL, T, B, I, H);
                 if (diag) {
                     dsf_gpu_emulate_jacobian_diag(DSF_CELL_LSTM, w_hh, c + B * H, c + 2 * B * H,
                                                   gates + B * G, NULL, ea, R, H);

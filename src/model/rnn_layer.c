@@ -108,20 +108,19 @@ int dsf_rnn_forward(const dsf_rnn_shape *s, const float *w_ih, const float *w_hh
 }
 
 // The feedbacks a single layer can take: everything but fit and lowrank.
-static int parse_feedback(const char *spelling, int cell, dsf_feedback *f) {
+static int parse_feedback(const char *spelling, dsf_feedback *f) {
     if (!spelling) return dsf_error_set("dsf_rnn: no feedback given");
     if (dsf_feedback_parse(spelling, f)) return -1;
     if (f->kind == DSF_FEEDBACK_FIT || f->kind == DSF_FEEDBACK_LOWRANK)
         return dsf_error_set("feedback '%s': fit and lowrank are offered by `dsf train` only, "
                              "not by a single layer",
                              spelling);
-    (void)cell;
     return 0;
 }
 
 int dsf_rnn_feedback(const char *feedback, int cell, int H, int T, uint64_t seed, float *a) {
     dsf_feedback f;
-    if (parse_feedback(feedback, cell, &f)) return -1;
+    if (parse_feedback(feedback, &f)) return -1;
     if (cell < DSF_CELL_GRU || cell > DSF_CELL_ELMAN || H < 1 || T < 1 || !a)
         return dsf_error_set("dsf_rnn_feedback: bad cell, H, T or buffer");
     dsf_rng rng;
@@ -168,7 +167,7 @@ int dsf_rnn_backward(const dsf_rnn_shape *s, const char *method, const char *fee
     dsf_feedback f = {.kind = DSF_FEEDBACK_ZERO};
     if (dsf_method_parse(method ? method : "", &m)) return -1;
     if (m == DSF_METHOD_DSF) {
-        if (parse_feedback(feedback, s->cell, &f) || dsf_scan_parse(scan ? scan : "seq", &sk))
+        if (parse_feedback(feedback, &f) || dsf_scan_parse(scan ? scan : "seq", &sk))
             return -1;
         if (!dsf_scan_available(sk))
             return dsf_error_set("scan '%s' is not in this build of the library", scan);

@@ -91,7 +91,7 @@ endif
 
 INC      = -Isrc -Iinclude
 LIB_SRC  = $(sort $(wildcard src/core/*.c src/cell/*.c src/grad/*.c src/model/*.c \
-                             src/data/*.c src/optim/*.c src/io/*.c src/dist/*.c))
+                             src/data/*.c src/optim/*.c src/io/*.c src/dist/*.c src/train/*.c))
 CLI_SRC  = $(sort $(wildcard src/cli/*.c))
 TEST_SRC = $(sort $(wildcard tests/test_*.c))
 
@@ -210,7 +210,7 @@ PREFIX  ?= /usr/local
 VERSION  = 0.1.0
 PIC_OBJ  = $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
 LIB_HDR  = $(sort $(wildcard src/core/*.h src/cell/*.h src/grad/*.h src/model/*.h src/data/*.h \
-                             src/optim/*.h src/io/*.h src/dist/*.h))
+                             src/optim/*.h src/io/*.h src/dist/*.h src/train/*.h) src/cuda/gpu.h)
 
 $(BUILD)/pic/%.o: %.c $(BUILD)/flags
 	@mkdir -p $(dir $@)

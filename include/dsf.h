@@ -29,14 +29,18 @@
 //   batcher_init(&bt, &c.split[DSF_SPLIT_TRAIN], 20, 35);
 //   dsf_optim o;                                   // optim/optim.h
 //   optim_create(&o, DSF_OPTIM_SGD, 20.0f, m.n);
+//   dsf_step s;                                    // train/step.h: forward, backward,
+//   dsf_step_create(&s, &m, &w, &o, NULL,          // clip 0.25, update (NULL: the CPU)
+//                   DSF_METHOD_DSF, 0.25);
 //   int32_t x[35 * 20], y[35 * 20];
 //   for (int64_t pos = 0; pos < bt.L - 1; pos += 35) {
 //       int64_t T = batcher_get(&bt, pos, 35, x, y);
-//       double loss = lm_forward(&m, &w, x, y, (int)T);   // state carried in w
-//       lm_backward(&m, &w, DSF_METHOD_DSF);              // gradients into m.grads
-//       grad_clip(m.grads, m.n, 0.25);
-//       optim_step(&o, &m);
+//       dsf_step_result r;                         // state carried in w from step to step
+//       dsf_step_run(&s, &(dsf_batch){.x = x, .y = y, .T = (int)T}, &r);  // r.loss, r.gnorm
 //   }
+//
+// The pieces of a step, for a loop of your own: lm_forward, lm_backward (after
+// lm_work_reserve), grad_clip, optim_step.
 //
 // Installed (make install PREFIX=P): cc prog.c $(pkg-config --cflags --libs dsf)
 // with PKG_CONFIG_PATH=P/lib/pkgconfig (--static for libdsf.a, whose libraries
@@ -61,5 +65,6 @@
 #include "model/lm.h"
 #include "model/rnn_layer.h"
 #include "optim/optim.h"
+#include "train/step.h"
 
 #endif

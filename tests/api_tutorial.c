@@ -24,17 +24,18 @@ static int dsf_tutorial(double *first_loss, double *last_loss) {
         optim_create(&o, DSF_OPTIM_ADAMW, 0.01f, m.n))
         return -1;
     lm_init_params(&m, &rng);
-    if (lm_set_feedback(&m, &fb, &rng, 16)) return -1;
+    dsf_step s;
+    if (lm_set_feedback(&m, &fb, &rng, 16) ||
+        dsf_step_create(&s, &m, &w, &o, NULL, DSF_METHOD_DSF, 1.0))
+        return -1;
     int32_t x[16 * 8], y[16 * 8];
     double first = 0, last = 0;
     for (int step = 0; step < 150; step++) {
         int64_t T = batcher_get(&bt, step * 16, 16, x, y);
-        double loss = lm_forward(&m, &w, x, y, (int)T);
-        lm_backward(&m, &w, DSF_METHOD_DSF);
-        grad_clip(m.grads, m.n, 1.0);
-        optim_step(&o, &m);
-        if (step < 10) first += loss / 10;
-        if (step >= 140) last += loss / 10;
+        dsf_step_result r;
+        dsf_step_run(&s, &(dsf_batch){.x = x, .y = y, .T = (int)T}, &r);
+        if (step < 10) first += r.loss / 10;
+        if (step >= 140) last += r.loss / 10;
     }
     optim_destroy(&o);
     lm_work_destroy(&w);

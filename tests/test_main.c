@@ -19,6 +19,7 @@ void test_random_tokens(int32_t *x, int32_t *y, int n, int V, uint64_t seed) {
 double test_lm_grad(dsf_lm *m, const int32_t *x, const int32_t *y, int B, int T, dsf_method meth) {
     dsf_lm_work w;
     DSF_ASSERT(lm_work_create(&w, &m->cfg, B, T) == 0);
+    DSF_ASSERT(lm_work_reserve(&w, m, meth) == 0);
     double loss = lm_forward(m, &w, x, y, T);
     lm_backward(m, &w, meth);
     lm_work_destroy(&w);

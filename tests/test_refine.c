@@ -68,6 +68,7 @@ static void grad_scan(dsf_lm *m, const int32_t *x, const int32_t *y, int B, int 
                       dsf_method meth, dsf_scan_kind sc) {
     dsf_lm_work w;
     DSF_ASSERT(lm_work_create(&w, &m->cfg, B, T) == 0);
+    DSF_ASSERT(lm_work_reserve(&w, m, meth) == 0);
     w.scan = sc;
     lm_forward(m, &w, x, y, T);
     lm_backward(m, &w, meth);

@@ -9,6 +9,7 @@
 #include "core/prof.h"
 #include "cuda/gpu.h"
 #include "grad/feedback.h"
+#include "train/step.h"
 
 static const char *usage =
     "usage: dsf bench [options]\n"
@@ -102,6 +103,8 @@ static int run_bench(const bench_opts *o, dsf_cell cell, dsf_method method, cons
     if (lm_set_feedback(&m, fb, &rng, T)) goto done;
     if (cuda && (dsf_gpu_check(&m, method, scan) || dsf_gpu_create(&gpu, &m, &opt, B, T, scan)))
         goto done;
+    dsf_step st;  // train's step: SGD, clip 0.25
+    if (dsf_step_create(&st, &m, &w, &opt, gpu, method, 0.25)) goto done;
 
     // A few batches of random tokens, drawn before the clock starts.
     enum { NBATCH = 4 };
@@ -132,22 +135,10 @@ static int run_bench(const bench_opts *o, dsf_cell cell, dsf_method method, cons
             t_all = dsf_now();
         }
         const int32_t *x = tok + (size_t)(s % NBATCH) * (TB + B);
-        if (m.fb.kind == DSF_FEEDBACK_FIT) {  // as train does: a re-estimate every fb.every steps
-            w.fit_now = s % m.fb.every == 0;
-            w.fit_rate = s == 0 ? 1.0f : DSF_FIT_RATE;
-        }
-        if (gpu) {  // forward, backward, clip and update; waits for the device
-            double norm;
-            dsf_gpu_set_fit(gpu, w.fit_now, w.fit_rate);
-            dsf_gpu_step(gpu, x, x + B, T, method, 0.25, &opt, &loss, &norm);
-            continue;
-        }
-        loss = lm_forward(&m, &w, x, x + B, T);  // targets: the next token of each stream
-        lm_backward(&m, &w, method);
-        double t0 = dsf_prof_begin();
-        grad_clip(m.grads, m.n, 0.25);
-        optim_step(&opt, &m);
-        dsf_prof_end(DSF_PROF_OPTIM, t0);
+        // targets: the next token of each stream; on a GPU one call that waits
+        dsf_step_result res;
+        dsf_step_run(&st, &(dsf_batch){.x = x, .y = x + B, .T = T}, &res);
+        loss = res.loss;
     }
     t_all = dsf_now() - t_all;
     double phase[DSF_PROF_NPHASES];

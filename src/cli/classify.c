@@ -11,6 +11,7 @@
 #include "data/batch.h"
 #include "data/images.h"
 #include "grad/feedback.h"
+#include "train/step.h"
 
 static const char *usage =
     "usage: dsf classify [--task seq|perm] [--data DIR] [options]\n"
@@ -227,6 +228,9 @@ static int train(classifier *c, const cls_opts *o) {
     const int B = run->batch, T = run->seq;
     const dsf_images *tr = &c->split[DSF_SPLIT_TRAIN];
     const int64_t per_epoch = (tr->n + B - 1) / B;
+    dsf_step step;
+    if (dsf_step_create(&step, &c->m, &c->w, &c->o, NULL, run->method, run->clip)) return -1;
+    step.step = run->step;  // a resumed run's fit schedule goes on
     float *xf = dsf_xmalloc(sizeof(float) * (size_t)T * B);
     int32_t *y = dsf_xmalloc(sizeof(int32_t) * (size_t)T * B);
     int64_t *order = dsf_xmalloc(sizeof(int64_t) * (size_t)tr->n), ordered = -1;
@@ -244,25 +248,20 @@ static int train(classifier *c, const cls_opts *o) {
         const int64_t first = run->epoch_pos * B;
         const int nb = tr->n - first < B ? (int)(tr->n - first) : B;
         images_batch(tr, order + first, nb, B, c->perm_buf, xf, y);
-        lm_work_reset_state(&c->w, &c->m.cfg);
+        dsf_step_reset_state(&step);
         const float lr = optim_lr(&c->o);
-        double loss = lm_forward_floats(&c->m, &c->w, xf, y, T);
-        if (c->m.fb.kind == DSF_FEEDBACK_FIT) {
-            c->w.fit_now = run->step % c->m.fb.every == 0;
-            c->w.fit_rate = run->step == 0 ? 1.0f : DSF_FIT_RATE;
-        }
-        lm_backward(&c->m, &c->w, run->method);
-        const double gnorm = grad_clip(c->m.grads, c->m.n, run->clip);
-        if (!isfinite(loss) || !isfinite(gnorm)) {
+        dsf_step_result res;
+        const int ok = dsf_step_run(&step, &(dsf_batch){.xf = xf, .y = y, .T = T}, &res);
+        const double loss = res.loss, gnorm = res.gnorm;
+        if (!ok) {
             fprintf(stderr, "step %" PRId64 ": non-finite %s; step skipped\n", run->step + 1,
-                    isfinite(loss) ? "gradient norm" : "loss");
+                    res.bad);
             if (++bad >= o->max_bad) {
                 rc = dsf_error_set("%d consecutive non-finite steps: stopping", bad);
                 break;
             }
         } else {
             bad = 0;
-            optim_step(&c->o, &c->m);
             win_loss += loss;
             win_steps++;
             finite++;

@@ -139,6 +139,12 @@ int cmd_gradstats(int argc, char **argv) {
     if (cli_load_split(data, &run, v, split, &tokens) ||
         lm_work_create(&w, c, run.batch, run.seq))
         goto done;
+    for (int i = 0; i < nrows; i++) {  // the buffers each row's method and feedback need
+        if (rows[i].a) m.fb = rows[i].fb;
+        const int rc_i = lm_work_reserve(&w, &m, rows[i].method);
+        m.fb = saved_fb;
+        if (rc_i) goto done;
+    }
     dsf_batcher bt;
     if (seqs ? seqbatch_init(&sb, &tokens, run.batch, run.seq, DSF_PAD_ID)
              : batcher_init(&bt, &tokens, run.batch, run.seq))

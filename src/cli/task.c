@@ -8,6 +8,7 @@
 #include "core/gemm.h"
 #include "data/tasks.h"
 #include "grad/feedback.h"
+#include "train/step.h"
 
 static const char *usage =
     "usage: dsf task --task copy|add|recall [--delay D] [options]\n"
@@ -109,6 +110,8 @@ static int run_task(const task_opts *o, const dsf_task *t, dsf_cell cell, dsf_me
     dsf_rng_seed(&rng, (uint64_t)o->seed);
     lm_init_params(&m, &rng);
     if (lm_set_feedback(&m, fb, &rng, T)) goto done;
+    dsf_step st;
+    if (dsf_step_create(&st, &m, &w, &opt, NULL, method, o->clip)) goto done;
     dsf_rng_seed(&data, (uint64_t)o->seed ^ TRAIN_SEED);
     if (o->log) {
         if (!(log = fopen(o->log, "w"))) {
@@ -144,25 +147,17 @@ static int run_task(const task_opts *o, const dsf_task *t, dsf_cell cell, dsf_me
     int bad = 0;
     for (int64_t step = 1; step <= o->steps; step++) {
         dsf_task_batch(t, &data, B, x, y);
-        lm_work_reset_state(&w, &cfg);  // every sequence from a zero state
-        double loss = lm_forward(&m, &w, x, y, T);
-        if (m.fb.kind == DSF_FEEDBACK_FIT) {  // as train does: the first fit taken as it is
-            w.fit_now = (step - 1) % m.fb.every == 0;
-            w.fit_rate = step == 1 ? 1.0f : DSF_FIT_RATE;
-        }
-        lm_backward(&m, &w, method);
-        double gnorm = grad_clip(m.grads, m.n, o->clip);
-        if (!isfinite(loss) || !isfinite(gnorm)) {
-            fprintf(stderr, "step %" PRId64 ": non-finite %s; step skipped\n", step,
-                    isfinite(loss) ? "gradient norm" : "loss");
+        dsf_step_reset_state(&st);  // every sequence from a zero state
+        dsf_step_result res;
+        if (!dsf_step_run(&st, &(dsf_batch){.x = x, .y = y, .T = T}, &res)) {
+            fprintf(stderr, "step %" PRId64 ": non-finite %s; step skipped\n", step, res.bad);
             if (++bad >= o->max_bad) {
                 rc = dsf_error_set("%d consecutive non-finite steps: stopping", bad);
                 goto done;
             }
         } else {
             bad = 0;
-            optim_step(&opt, &m);
-            win_loss += loss;
+            win_loss += res.loss;
             win_steps++;
         }
         if (step % o->eval_every && step != o->steps) continue;

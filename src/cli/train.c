@@ -13,6 +13,7 @@
 #include "dist/dist.h"
 #include "grad/feedback.h"
 #include "model/evaluate.h"
+#include "train/step.h"
 
 static const char *usage =
     "usage: dsf train --data PATH [options]\n"
@@ -84,6 +85,7 @@ typedef struct {
                                    // the slowest rank before it, and in whole steps
     dsf_gpu *gpu;         // --device cuda: the steps run there; NULL on the CPU
     dsf_gpu *egpu;        // --device cuda: evaluation runs there (batch --eval-batch)
+    dsf_step step;        // the training step, on the CPU or tr->gpu
 } trainer;
 
 static int64_t steps_per_epoch(const trainer *tr) {
@@ -100,28 +102,6 @@ static void log_row(trainer *tr, const char *kind, double loss, double lr, doubl
     if (fflush(tr->log) != 0 || ferror(tr->log)) tr->log_errno = errno ? errno : EIO;
 }
 
-
-// --device cuda: the training steps run on the GPU, which holds the parameters,
-// the AdamW moments and the carried state; checkpoints read them on the host,
-// and evaluation uploads the host's parameters to its own copy of the model on
-// the GPU, so they are copied back first. (A no-op on the CPU.)
-static void gpu_download(trainer *tr) {
-    if (!tr->gpu) return;
-    dsf_gpu_get_params(tr->gpu, tr->m.params);
-    dsf_gpu_get_state(tr->gpu, tr->w.state);
-    dsf_gpu_get_state_c(tr->gpu, tr->w.state_c);  // the LSTM's c (zeros otherwise)
-    dsf_gpu_get_feedback(tr->gpu, tr->m.feedback);  // fit's re-estimates
-    if (tr->o.m) dsf_gpu_get_moments(tr->gpu, tr->o.m, tr->o.v);
-}
-
-// Zeroes the carried state (on the device too).
-static void reset_state(trainer *tr) {
-    lm_work_reset_state(&tr->w, &tr->m.cfg);
-    if (tr->gpu) {
-        dsf_gpu_set_state(tr->gpu, tr->w.state);
-        dsf_gpu_set_state_c(tr->gpu, tr->w.state_c);
-    }
-}
 
 // --device cuda: after setup, a copy of the model, its moments and its carried
 // state (a resumed run's) on the GPU, for this rank's streams; what the backend
@@ -661,7 +641,7 @@ static int train_loop(trainer *tr, const train_opts *opt) {
             break;
         }
         double step_t0 = dsf_now();
-        if (run->epoch_pos == 0 || tr->seqs) reset_state(tr);  // sentences: every batch
+        if (run->epoch_pos == 0 || tr->seqs) dsf_step_reset_state(&tr->step);  // sentences: every batch
         if (tr->seqs && ordered != run->epoch) {
             seqbatch_order(&tr->sb, 1, run->seed, run->epoch);
             ordered = run->epoch;
@@ -673,67 +653,22 @@ static int train_loop(trainer *tr, const train_opts *opt) {
         dist_take_streams(x, t, B, tr->first, tr->count, xs);
         dist_take_streams(y, t, B, tr->first, tr->count, ys);
         float lr = optim_lr(&tr->o);
-        double loss, gnorm;
-        if (tr->m.fb.kind == DSF_FEEDBACK_FIT) {  // the first fit is taken as it is
-            tr->w.fit_now = run->step % tr->m.fb.every == 0;
-            tr->w.fit_rate = run->step == 0 ? 1.0f : DSF_FIT_RATE;
-        }
-        // One process on a GPU: forward, backward (and fit), clip and (when finite)
-        // the update in one call, all on the device.
-        const int fused = tr->gpu && dist_size() == 1;
-        if (tr->gpu) dsf_gpu_set_fit(tr->gpu, tr->w.fit_now, tr->w.fit_rate);
-        if (fused) {
-            dsf_gpu_step(tr->gpu, xs, ys, t, run->method, run->clip, &tr->o, &loss, &gnorm);
-        } else {
-            if (tr->gpu) {
-                loss = dsf_gpu_forward(tr->gpu, xs, ys, t);
-                dsf_gpu_backward(tr->gpu, run->method);
-            } else {
-                loss = lm_forward(&tr->m, &tr->w, xs, ys, t);
-                lm_backward(&tr->m, &tr->w, run->method);
-            }
-            // A fitted feedback is measured on each rank's own streams: the ranks go on
-            // with the mean of their estimates (near one process's, not equal to it).
-            if (run->method == DSF_METHOD_DSF && tr->m.fb.kind == DSF_FEEDBACK_FIT &&
-                tr->w.fit_now) {
-                if (tr->gpu) dsf_gpu_get_feedback(tr->gpu, tr->m.feedback);
-                dist_mean_floats(tr->m.feedback, (size_t)tr->m.cfg.L * tr->m.cfg.H);
-                if (tr->gpu) dsf_gpu_set_feedback(tr->gpu, tr->m.feedback);
-            }
-            // Every rank's mean is over an equal share of the B·T tokens: the means of
-            // the losses and gradients over the ranks are those of the whole batch, and
-            // the clip below sees the global norm. On a GPU the gradients go through
-            // the host (an MPI that reads device memory is not assumed).
-            if (tr->gpu) dsf_gpu_get_grads(tr->gpu, tr->m.grads);
-            // Padded batches: each rank's mean is over its own counted targets, so it
-            // is weighted by their share before the mean over the ranks.
-            if (tr->seqs && dist_size() > 1) {
-                int64_t mine = 0;
-                for (size_t r = 0; r < (size_t)t * tr->count; r++) mine += ys[r] != DSF_IGNORE;
-                const float scale = counted ? (float)((double)mine * dist_size() / (double)counted)
-                                            : 0.0f;
-                for (size_t i = 0; i < tr->m.n; i++) tr->m.grads[i] *= scale;
-                loss *= scale;
-            }
-            // Waiting apart, so that the all-reduce time is the communication alone.
-            double wait = dist_wait(), comm = dist_mean_floats(tr->m.grads, tr->m.n);
-            win_wait += wait;
-            win_comm += comm;
-            tr->wait_s += wait;
-            tr->comm_s += comm;
-            loss = dist_mean(loss);
-            if (tr->gpu) {
-                dsf_gpu_set_grads(tr->gpu, tr->m.grads);
-                gnorm = dsf_gpu_clip(tr->gpu, run->clip);
-            } else {
-                gnorm = grad_clip(tr->m.grads, tr->m.n, run->clip);
-            }
-        }
-        if (!isfinite(loss) || !isfinite(gnorm)) {
+        // Padded sentences over several ranks: each rank's mean is weighted by its
+        // share of the counted targets.
+        const dsf_batch batch = {.x = xs, .y = ys, .T = t,
+                                 .counted_all = tr->seqs && dist_size() > 1 ? counted : 0};
+        dsf_step_result res;
+        const int ok = dsf_step_run(&tr->step, &batch, &res);
+        const double loss = res.loss, gnorm = res.gnorm;
+        win_wait += res.wait_s;
+        win_comm += res.comm_s;
+        tr->wait_s += res.wait_s;
+        tr->comm_s += res.comm_s;
+        if (!ok) {
             if (tr->root)
                 fprintf(stderr, "step %" PRId64 ": non-finite %s; step skipped\n", run->step + 1,
-                        isfinite(loss) ? "gradient norm" : "loss");
-            reset_state(tr);  // the carried state is likely bad too
+                        res.bad);
+            dsf_step_reset_state(&tr->step);  // the carried state is likely bad too
             if (++bad >= opt->max_bad) {
                 rc = dsf_error_set("%d consecutive non-finite steps: stopping%s", bad,
                                    opt->save ? " (the last checkpoint written is intact)" : "");
@@ -741,10 +676,6 @@ static int train_loop(trainer *tr, const train_opts *opt) {
             }
         } else {
             bad = 0;
-            if (tr->gpu && !fused)
-                dsf_gpu_optim_step(tr->gpu, &tr->o);
-            else if (!tr->gpu)
-                optim_step(&tr->o, &tr->m);  // (dsf_gpu_step has made it)
             win_loss += loss;
             win_steps++;
             finite++;
@@ -782,11 +713,11 @@ static int train_loop(trainer *tr, const train_opts *opt) {
             win_from = run->step;
         }
         if (every && run->step % every == 0) {
-            gpu_download(tr);
+            dsf_step_sync(&tr->step);
             if ((rc = validate(tr, opt, 0))) break;
         }
         if (run->epoch_pos == per_epoch) {
-            gpu_download(tr);
+            dsf_step_sync(&tr->step);
             if (!every && (rc = validate(tr, opt, 1))) break;
             run->epoch++;
             run->epoch_pos = 0;
@@ -801,7 +732,7 @@ static int train_loop(trainer *tr, const train_opts *opt) {
     if (rc) return rc;
     if (run->step > start_step && finite == 0)
         return dsf_error_set("no step of the run had a finite loss and gradient");
-    gpu_download(tr);
+    dsf_step_sync(&tr->step);
     if (run->step < run->total_steps) {  // interrupted, or --stop-at
         const char *why = stop ? "interrupted" : "stopped (--stop-at)";
         if (opt->save) {
@@ -956,6 +887,9 @@ static int train_command(int argc, char **argv) {
     tr.t0 = dsf_now();
     tr.root = dist_rank() == 0;
     if ((rc = setup(&tr, &o, specs, n)) == 0 && cuda) rc = gpu_setup(&tr);
+    if (rc == 0 && (rc = dsf_step_create(&tr.step, &tr.m, &tr.w, &tr.o, tr.gpu, tr.run.method,
+                                         tr.run.clip)) == 0)
+        tr.step.step = tr.run.step;  // a resumed run's fit schedule goes on
     if (rc == 0) {
         if (o.log && tr.root) {
             int append = o.resume != NULL;

@@ -32,8 +32,8 @@ int dsf_method_parse(const char *s, dsf_method *out);  // 0, or -1 with the erro
 typedef struct {
     float *gi, *gh;  // (T,B,3H)
     float *carry;    // (B,H), bptt only
-    float *avar;     // (T,B,H), the diag feedback only (allocated by the caller when needed)
-    float *ref;      // (2,T,B,H), correction sweeps only (allocated by the caller when needed)
+    float *avar;     // (S,T,B,H), the diag feedback only (the caller allocates it: lm_work_reserve)
+    float *ref;      // (2,T,B,H), correction sweeps only (the caller allocates it: lm_work_reserve)
 } gru_backward_work;
 
 // One layer's feedback as gru_layer_backward uses it (grad/feedback.h).

@@ -388,6 +388,33 @@ int lm_work_create(dsf_lm_work *w, const dsf_lm_config *c, int B, int T) {
     return 0;
 }
 
+// The method's own buffers: the diag feedback's varying a (S·T·B·H floats) and
+// the correction sweeps' copy of e and carry (2·T·B·H).
+static size_t avar_floats(const dsf_lm_work *w, const dsf_lm *m, dsf_method meth) {
+    if (meth != DSF_METHOD_DSF || m->fb.kind != DSF_FEEDBACK_DIAG) return 0;
+    return (size_t)dsf_cell_states(m->cfg.cell) * w->T * w->B * m->cfg.H;
+}
+
+static size_t ref_floats(const dsf_lm_work *w, const dsf_lm *m, dsf_method meth) {
+    if (meth != DSF_METHOD_DSF || !m->fb.refine) return 0;
+    return (size_t)2 * w->T * w->B * m->cfg.H;
+}
+
+int lm_work_reserved(const dsf_lm_work *w, const dsf_lm *m, dsf_method meth) {
+    return (!avar_floats(w, m, meth) || w->bw.avar) && (!ref_floats(w, m, meth) || w->bw.ref);
+}
+
+int lm_work_reserve(dsf_lm_work *w, const dsf_lm *m, dsf_method meth) {
+    const size_t na = avar_floats(w, m, meth), nr = ref_floats(w, m, meth);
+    if (na && !w->bw.avar && !(w->bw.avar = dsf_alloc(na * sizeof(float))))
+        return dsf_error_set("out of memory: %.1f MiB for the diag feedback's vectors",
+                             (double)na * sizeof(float) / (1 << 20));
+    if (nr && !w->bw.ref && !(w->bw.ref = dsf_alloc(nr * sizeof(float))))
+        return dsf_error_set("out of memory: %.1f MiB for the correction sweeps",
+                             (double)nr * sizeof(float) / (1 << 20));
+    return 0;
+}
+
 void lm_work_destroy(dsf_lm_work *w) {
 #define FREE(name, type, count) dsf_free(w->name);
     WORK_BUFFERS(FREE)
@@ -840,15 +867,7 @@ void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
     const int fit = meth == DSF_METHOD_DSF && m->fb.kind == DSF_FEEDBACK_FIT && w->fit_now &&
                     c->cell == DSF_CELL_GRU;
     if (fit) m->fits++;
-    const int S = dsf_cell_states(c->cell);
-    if (meth == DSF_METHOD_DSF && m->fb.kind == DSF_FEEDBACK_DIAG && !w->bw.avar) {
-        w->bw.avar = dsf_alloc((size_t)S * w->T * B * H * sizeof(float));
-        DSF_ASSERT(w->bw.avar);
-    }
-    if (meth == DSF_METHOD_DSF && m->fb.refine && !w->bw.ref) {
-        w->bw.ref = dsf_alloc((size_t)2 * w->T * B * H * sizeof(float));
-        DSF_ASSERT(w->bw.ref);
-    }
+    DSF_ASSERT(lm_work_reserved(w, m, meth));  // lm_work_reserve(w, m, meth) was called
     if (c->arch == DSF_ARCH_BLOCK) {
         block_backward(m, w, meth, fit);
         goto embedding;

@@ -186,6 +186,12 @@ static inline const float *lm_row_probs(const dsf_lm_work *w, size_t r, int V) {
 double lm_set_decoder_bytes(double bytes);
 
 int lm_work_create(dsf_lm_work *w, const dsf_lm_config *cfg, int B, int T);
+// Allocates the buffers that backward passes under meth with m's feedback need
+// (the diag feedback's varying a, the correction sweeps' copies) unless w has
+// them: before the first lm_backward with that method and feedback, so that no
+// backward pass allocates. 0, or -1 with the error set.
+int lm_work_reserve(dsf_lm_work *w, const dsf_lm *m, dsf_method meth);
+int lm_work_reserved(const dsf_lm_work *w, const dsf_lm *m, dsf_method meth);
 void lm_work_destroy(dsf_lm_work *w);
 size_t lm_work_bytes(const dsf_lm_config *cfg, int B, int T);
 void lm_work_reset_state(dsf_lm_work *w, const dsf_lm_config *cfg);
@@ -204,8 +210,8 @@ double lm_forward(const dsf_lm *m, dsf_lm_work *w, const int32_t *x, const int32
 double lm_forward_floats(const dsf_lm *m, dsf_lm_work *w, const float *xf, const int32_t *y,
                          int T);
 // Gradient of the mean cross-entropy of the last forward pass (over its counted
-// targets), into m->grads
-// (overwritten), under method meth.
+// targets), into m->grads (overwritten), under method meth; w must have been
+// reserved for it (lm_work_reserve).
 void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth);
 
 #endif

@@ -663,6 +663,63 @@ static void test_grad_decoder_blocks(void) {
     }
 }
 
+// The embedding projected once (V < T·B: layer 0's input side looked up in
+// encoder·W_ihᵀ, its backward a scatter by token and two small GEMMs) gives the
+// gradients, the loss and the fitted feedback of the rows' own products, for
+// every cell, the stack (tied or not) and the residual stack, bptt and dsf (fit
+// for the GRU, which reuses the gate gradients' buffer); a shorter batch whose
+// T·B is not above V goes the rows' way.
+static void test_grad_embedding_projection(void) {
+    enum { B = 4, T = 8 };
+    for (int cell = 0; cell < 3; cell++)
+        for (int arch = 0; arch < 3; arch++) {
+            dsf_lm_config cfg = {.V = 13, .E = 6, .H = 6, .L = 2, .cell = (dsf_cell)cell,
+                                 .tie = arch == 1,
+                                 .arch = arch == 2 ? DSF_ARCH_RESIDUAL : DSF_ARCH_STACK};
+            for (int mi = 0; mi < 2; mi++)
+                for (int Ts = T; Ts >= 3; Ts -= T - 3) {
+                    const dsf_method meth = mi ? DSF_METHOD_DSF : DSF_METHOD_BPTT;
+                    dsf_lm m;
+                    random_model(&m, &cfg, 31 + cell, 0.5f);
+                    if (mi && cell == DSF_CELL_GRU) m.fb.kind = DSF_FEEDBACK_FIT, m.fb.every = 1;
+                    int32_t x[B * T], y[B * T];
+                    test_random_tokens(x, y, B * T, cfg.V, 37 + arch);
+                    y[5] = DSF_IGNORE;
+                    float *g[2], *a[2];
+                    double loss[2];
+                    for (int on = 0; on < 2; on++) {
+                        const int old = lm_set_embedding_projection(on);
+                        dsf_lm_work w;
+                        DSF_ASSERT(lm_work_create(&w, &m.cfg, B, T) == 0);
+                        lm_set_embedding_projection(old);
+                        DSF_ASSERT(lm_work_reserve(&w, &m, meth) == 0);
+                        random_model(&m, &cfg, 31 + cell, 0.5f);  // the same a for both
+                        if (mi && cell == DSF_CELL_GRU) m.fb.kind = DSF_FEEDBACK_FIT, m.fb.every = 1;
+                        w.fit_now = 1, w.fit_rate = 1;
+                        loss[on] = lm_forward(&m, &w, x, y, Ts);
+                        CHECK(w.proj_now == (on && cfg.V < Ts * B));
+                        lm_backward(&m, &w, meth);
+                        g[on] = malloc(m.n * sizeof(float));
+                        memcpy(g[on], m.grads, m.n * sizeof(float));
+                        a[on] = malloc((size_t)cfg.L * 2 * cfg.H * sizeof(float));
+                        memcpy(a[on], m.feedback, (size_t)cfg.L * cfg.H * sizeof(float));
+                        lm_work_destroy(&w);
+                    }
+                    double d = 0, amax = 0, da = 0;
+                    for (size_t i = 0; i < m.n; i++)
+                        d = fmax(d, fabs((double)g[1][i] - g[0][i])), amax = fmax(amax, fabs(g[0][i]));
+                    for (int i = 0; i < cfg.L * cfg.H; i++) da = fmax(da, fabs(a[1][i] - a[0][i]));
+                    CHECK_MSG(d <= 1e-5 * amax && da <= 1e-5,
+                              "%s %s%s %s T=%d: gradients differ by %g (max %g), a by %g",
+                              dsf_cell_name(cfg.cell), dsf_arch_name(cfg.arch),
+                              cfg.tie ? " tied" : "", dsf_method_name(meth), Ts, d, amax, da);
+                    CHECK_CLOSE(loss[1], loss[0], 1e-6);
+                    for (int on = 0; on < 2; on++) free(g[on]), free(a[on]);
+                    lm_destroy(&m);
+                }
+        }
+}
+
 void suite_grad(void) {
     RUN(test_grad_gru_cell_fd);
     RUN(test_grad_bptt_fd_one_layer);
@@ -679,6 +736,7 @@ void suite_grad(void) {
     RUN(test_grad_block_fd);
     RUN(test_grad_residual_proj_fd);
     RUN(test_grad_decoder_blocks);
+    RUN(test_grad_embedding_projection);
     RUN(test_grad_feedback_per_layer);
     RUN(test_grad_last_error_powers);
 }

@@ -22,9 +22,8 @@ DSF_CLONES static void elman_tanh_row(float *h, int k0, int k1) {
 void elman_forward(const elman_weights *w, const float *x, elman_cache *cache, float *scratch,
                    int T, int B, int I, int H) {
     const size_t TB = (size_t)T * B, BH = (size_t)B * H;
-    for (int j = 0; j < H; j++) scratch[j] = w->b_ih[j] + w->b_hh[j];
-    for (size_t row = 1; row < TB; row++) memcpy(scratch + row * H, scratch, sizeof(float) * H);
-    dsf_sgemm(0, 1, (int)TB, H, I, 1.0f, x, I, w->w_ih, I, 1.0f, scratch, H);
+    // scratch = x W_ihᵀ + b_ih + b_hh (x NULL: the caller has put it there).
+    if (x) cell_input_proj(H, w->w_ih, w->b_ih, w->b_hh, x, (int)TB, I, scratch);
     if (!cache->wpack) {
         for (int t = 0; t < T; t++) {
             float *hn = cache->h + (t + 1) * BH;

@@ -39,9 +39,9 @@ void gru_forward(const gru_weights *w, const float *x, gru_cache *cache, float *
                  int B, int I, int H) {
     const int G = 3 * H;
     const size_t TB = (size_t)T * B, BH = (size_t)B * H, BG = (size_t)B * G;
-    // Input projections of all T·B rows at once: scratch = x W_ihᵀ + b_ih.
-    for (size_t row = 0; row < TB; row++) memcpy(scratch + row * G, w->b_ih, sizeof(float) * G);
-    dsf_sgemm(0, 1, (int)TB, G, I, 1.0f, x, I, w->w_ih, I, 1.0f, scratch, G);
+    // Input projections of all T·B rows at once: scratch = x W_ihᵀ + b_ih (x NULL:
+    // the caller has put them there).
+    if (x) cell_input_proj(G, w->w_ih, w->b_ih, NULL, x, (int)TB, I, scratch);
 
     if (!cache->wpack) {
         for (int t = 0; t < T; t++) {

@@ -43,7 +43,8 @@ typedef struct {
 size_t gru_pack_floats(int H);
 
 // x is (T,B,I). Uses cache->h[0] as the initial state and fills the rest of the
-// cache. scratch is (T,B,3H). With cache->wpack the T steps run in one parallel
+// cache. scratch is (T,B,3H); x NULL: scratch already holds the input side of
+// the gates, x W_ihᵀ + b_ih (cell_input_proj; model/lm.c's projected embedding). With cache->wpack the T steps run in one parallel
 // region, each step split into tasks of DSF_PANEL hidden units (all three gates of
 // them) that the threads take in turn (core/stages.h); else one GEMM a step.
 void gru_forward(const gru_weights *w, const float *x, gru_cache *cache, float *scratch, int T,
@@ -71,7 +72,7 @@ void gru_backward_jt(const gru_weights *w, const float *delta, const float *gate
 
 // Parameter gradients (accumulated) and, if dx is not NULL, the input gradient
 // dx (T,B,I) = gi · W_ih, from gi, gh (T,B,3H), the inputs x (T,B,I) and the
-// previous states cache->h[0..T).
+// previous states cache->h[0..T). x NULL: no dW_ih and no dx (the caller's).
 void gru_backward_params(const gru_weights *w, const float *x, const gru_cache *cache,
                          const float *gi, const float *gh, gru_grads *g, float *dx, int T, int B,
                          int I, int H);

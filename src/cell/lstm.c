@@ -34,10 +34,9 @@ void lstm_forward(const lstm_weights *w, const float *x, lstm_cache *cache, floa
                   int B, int I, int H) {
     const int G = 4 * H;
     const size_t TB = (size_t)T * B, BH = (size_t)B * H, BG = (size_t)B * G;
-    // Input projections of all rows at once, both biases folded in: scratch = x W_ihᵀ + b_ih + b_hh.
-    for (int j = 0; j < G; j++) scratch[j] = w->b_ih[j] + w->b_hh[j];
-    for (size_t row = 1; row < TB; row++) memcpy(scratch + row * G, scratch, sizeof(float) * G);
-    dsf_sgemm(0, 1, (int)TB, G, I, 1.0f, x, I, w->w_ih, I, 1.0f, scratch, G);
+    // Input projections of all rows at once, both biases folded in: scratch = x W_ihᵀ
+    // + b_ih + b_hh (x NULL: the caller has put them there).
+    if (x) cell_input_proj(G, w->w_ih, w->b_ih, w->b_hh, x, (int)TB, I, scratch);
     if (!cache->wpack) {
         for (int t = 0; t < T; t++) {
             const float *hp = cache->h + t * BH, *cp = cache->c + t * BH;

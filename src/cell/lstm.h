@@ -38,7 +38,8 @@ typedef struct {
 // Floats of lstm_cache.wpack for H units.
 size_t lstm_pack_floats(int H);
 
-// x (T,B,I); starts from cache->h[0], cache->c[0]; scratch (T,B,4H).
+// x (T,B,I); starts from cache->h[0], cache->c[0]; scratch (T,B,4H). x NULL:
+// scratch already holds x W_ihᵀ + b_ih + b_hh (cell_input_proj).
 void lstm_forward(const lstm_weights *w, const float *x, lstm_cache *cache, float *scratch, int T,
                   int B, int I, int H);
 
@@ -58,7 +59,8 @@ void lstm_backward_local(const float *dh, const float *dc, const float *c_prev, 
 void lstm_backward_bptt(const lstm_weights *w, const lstm_cache *cache, float *e, float *dc_work,
                         const float *dc_end, float *ga, float *carry, int T, int B, int H);
 
-// Parameter gradients (accumulated) and, unless dx is NULL, dx (T,B,I) = ga W_ih.
+// Parameter gradients (accumulated) and, unless dx is NULL, dx (T,B,I) = ga W_ih;
+// x NULL: neither dW_ih nor dx (the caller's).
 void lstm_backward_params(const lstm_weights *w, const float *x, const lstm_cache *cache,
                           const float *ga, lstm_grads *g, float *dx, int T, int B, int I, int H);
 

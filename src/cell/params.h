@@ -4,10 +4,17 @@
 #ifndef DSF_PARAMS_H
 #define DSF_PARAMS_H
 
+// out (n,GH) = x W_ihᵀ + b1 (+ b2 unless NULL): the input side of the gates of n
+// rows of x (n,I), as the forward passes need it (the GRU: b1 = b_ih; the LSTM and
+// the Elman cell fold b_hh in too: b2 = b_hh).
+void cell_input_proj(int GH, const float *w_ih, const float *b1, const float *b2, const float *x,
+                     int n, int I, float *out);
+
 // For n = T·B rows: dW_ih += giᵀ x, dW_hh += ghᵀ h_prev, db_ih += Σ gi,
 // db_hh += Σ gh (accumulated), and, unless dx is NULL, dx (n,I) = gi W_ih.
 // gi, gh (n,G·H) are the gate gradients on the input and recurrent side (the
-// same array for LSTM and Elman; they differ in the GRU's n gate).
+// same array for LSTM and Elman; they differ in the GRU's n gate). x NULL: the
+// input side is the caller's (a projected embedding, model/lm.c): no dW_ih, no dx.
 void cell_backward_params(int GH, const float *w_ih, const float *x, const float *h_prev,
                           const float *gi, const float *gh, float *g_w_ih, float *g_w_hh,
                           float *g_b_ih, float *g_b_hh, float *dx, int n, int I, int H);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cell/params.h"
 #include "core/fastmath.h"
 #include "core/gemm.h"
 #include "core/prof.h"
@@ -325,6 +326,24 @@ static double dec_rows(double TB, double V) {
     return r >= TB ? TB : r < 64 ? 64 : r;
 }
 
+// The first layer's input side from a table (docs/DESIGN.md §8): with fewer
+// tokens V than rows T·B, P (V,G·H) = encoder W_ihᵀ + biases costs less than the
+// rows' own product, and row r's input side is P[x_r]. Its backward: S (V,G·H) =
+// Σ_{r: x_r = v} gi_r, then dW_ih += Sᵀ encoder and d encoder += S W_ih. Token
+// inputs into a first recurrent layer (stack, residual), without dropout on the
+// embedding; lm_set_embedding_projection(0) turns it off.
+static int projection_on = 1;
+
+int lm_set_embedding_projection(int on) {
+    const int old = projection_on;
+    projection_on = on;
+    return old;
+}
+
+static int projects(const dsf_lm_config *c, size_t TB) {
+    return projection_on && !c->inputs && c->arch != DSF_ARCH_BLOCK && (size_t)c->V < TB;
+}
+
 size_t lm_work_bytes(const dsf_lm_config *c, int B_, int T_) {
     double B = B_, T = T_, TB = T * B, E = c->E, H = c->H, V = c->V, L = c->L;
     double IH = E > H ? E : H, total = 0, layer = 0, G = dsf_cell_gates(c->cell);
@@ -338,6 +357,7 @@ size_t lm_work_bytes(const dsf_lm_config *c, int B_, int T_) {
         total += (3 * TB * H + TB * c->mlp + 2 * TB) * sizeof(float);
     if (c->arch == DSF_ARCH_RESIDUAL) layer += TB * H * sizeof(float), total += TB * H * sizeof(float);
     if (dec_rows(TB, V) < TB) total += (TB * H + V * H + V) * sizeof(float);  // de, gdec
+    if (projects(c, (size_t)TB)) total += V * G * H * sizeof(float);
     total += L * layer;
     return total > (double)SIZE_MAX / 4 ? SIZE_MAX / 4 : (size_t)total;
 }
@@ -375,6 +395,7 @@ int lm_work_create(dsf_lm_work *w, const dsf_lm_config *c, int B, int T) {
         for (int l = 0; l < c->L; l++) A(w->xs[l + 1], TB * H)
         A(w->d, TB * H)
     }
+    if (projects(c, TB)) A(w->proj, V * G * H)
     w->dec_rows = (int64_t)dec_rows((double)TB, (double)V);
     if ((size_t)w->dec_rows < TB) {
         A(w->de, TB * H)
@@ -434,6 +455,7 @@ void lm_work_destroy(dsf_lm_work *w) {
     }
     dsf_free(w->de);
     dsf_free(w->gdec);
+    dsf_free(w->proj);
     dsf_free(w->yf);
     dsf_free(w->stf);
     dsf_free(w->d);
@@ -481,6 +503,43 @@ DSF_CLONES static double softmax_exp(float *restrict p, int V) {
 }
 
 // Layer l over T steps of input in (T,B,I), from the carried state, which it updates.
+// Layer 0's input side of the gates, scratch (T,B,G·H), by rows of P (projects()).
+static void project_forward(const dsf_lm *m, dsf_lm_work *w, int T) {
+    const dsf_lm_config *c = &m->cfg;
+    const size_t GH = (size_t)dsf_cell_gates(c->cell) * c->H, TB = (size_t)T * w->B;
+    const gru_weights *rw = &m->rnn[0];
+    // The GRU adds b_hh on the recurrent side; the LSTM and the Elman cell fold it in.
+    cell_input_proj((int)GH, rw->w_ih, rw->b_ih, c->cell == DSF_CELL_GRU ? NULL : rw->b_hh,
+                    m->encoder, c->V, c->E, w->proj);
+#pragma omp parallel for schedule(static) if (TB * GH > 65536)
+    for (size_t r = 0; r < TB; r++)
+        memcpy(w->scratch + r * GH, w->proj + (size_t)w->x[r] * GH, GH * sizeof(float));
+}
+
+// Layer 0's dW_ih and the embedding's gradient through it, from its input-side
+// gate gradients bw.gi (T,B,G·H) (projects()).
+static void project_backward(dsf_lm *m, dsf_lm_work *w, int T) {
+    const dsf_lm_config *c = &m->cfg;
+    const int GH = dsf_cell_gates(c->cell) * c->H, V = c->V, E = c->E;
+    const size_t TB = (size_t)T * w->B;
+    float *S = w->proj;
+    memset(S, 0, (size_t)V * GH * sizeof(float));
+    // Blocks of columns, each over every row in order: the same sums for any thread
+    // count.
+    enum { CB = 256 };
+#pragma omp parallel for schedule(static) if (TB * GH > 65536)
+    for (int j0 = 0; j0 < GH; j0 += CB) {
+        const int j1 = j0 + CB < GH ? j0 + CB : GH;
+        for (size_t r = 0; r < TB; r++) {
+            float *restrict s = S + (size_t)w->x[r] * GH;
+            const float *restrict g = w->bw.gi + r * GH;
+            for (int j = j0; j < j1; j++) s[j] += g[j];
+        }
+    }
+    dsf_sgemm(1, 0, GH, E, V, 1.0f, S, GH, m->encoder, E, 1.0f, m->g_rnn[0].w_ih, E);  // Sᵀ enc
+    dsf_sgemm(0, 0, V, E, GH, 1.0f, S, GH, m->rnn[0].w_ih, E, 1.0f, m->g_encoder, E);  // S W_ih
+}
+
 static void layer_forward(const dsf_lm *m, dsf_lm_work *w, int l, const float *in, int I, int T) {
     const dsf_lm_config *c = &m->cfg;
     const int B = w->B, H = c->H;
@@ -506,7 +565,9 @@ static void layer_forward(const dsf_lm *m, dsf_lm_work *w, int l, const float *i
 }
 
 // Layer l's backward pass: w->e holds its local errors (T,B,H) (and on return the
-// state gradients), w->dx receives the input gradient (T,B,I); x is its input.
+// state gradients), w->dx receives the input gradient (T,B,I); x is its input, or
+// NULL for a projected embedding (layer 0: its gradients go to W_ih and the
+// embedding directly, and dx is not written).
 static void layer_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth, int l, const float *x,
                            int I, int T, int fit) {
     const dsf_lm_config *c = &m->cfg;
@@ -532,6 +593,11 @@ static void layer_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth, int l, co
         const elman_cache ec = {w->cache[l].h, w->wpack};
         elman_layer_backward(meth, w->scan, &fb, &ew, x, &ec, w->e, &w->bw, &eg, w->dx, T, B, I,
                              H);
+    }
+    if (!x) {  // before fit, which takes bw.gi as its scratch
+        const double t0 = dsf_prof_begin();
+        project_backward(m, w, T);
+        dsf_prof_end(DSF_PROF_PARAM_GRAD, t0);
     }
     if (fit) {
         const double f0 = dsf_now();
@@ -767,8 +833,9 @@ static void residual_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth, int fi
             dropout_backward(d, w->mask[l], w->e, n);
         else
             memcpy(w->e, d, n * sizeof(float));
-        layer_backward(m, w, meth, l, l == 0 ? w->emb : w->xs[l], H, T, fit);
-        for (size_t i = 0; i < n; i++) d[i] += w->dx[i];
+        layer_backward(m, w, meth, l, l > 0 ? w->xs[l] : w->proj_now ? NULL : w->emb, H, T, fit);
+        if (l > 0 || !w->proj_now)  // (else layer 0's input gradient went to the embedding)
+            for (size_t i = 0; i < n; i++) d[i] += w->dx[i];
     }
     if (drop)  // the embedding output's gradient, through its dropout
         dropout_backward(d, w->mask_emb, w->e, n);
@@ -813,6 +880,7 @@ static double forward_from_emb(const dsf_lm *m, dsf_lm_work *w, const int32_t *y
     memcpy(w->y, y, TB * sizeof(int32_t));
     const int drop = w->dropout > 0 && w->rng, block = c->arch == DSF_ARCH_BLOCK;
     w->dropped_now = drop;
+    w->proj_now = w->proj && !drop && (size_t)c->V < TB;
     if (drop && !w->mask_emb) {  // first use: the buffers for every site
         const size_t n = (size_t)w->T * B;
         DSF_ASSERT((w->mask_emb = dsf_alloc(n * E * sizeof(float))));
@@ -834,8 +902,9 @@ static double forward_from_emb(const dsf_lm *m, dsf_lm_work *w, const int32_t *y
     const float *in = w->emb;
     int I = E;
     const int residual = c->arch == DSF_ARCH_RESIDUAL;
+    if (w->proj_now) project_forward(m, w, T);
     for (int l = 0; l < L; l++) {
-        layer_forward(m, w, l, in, I, T);
+        layer_forward(m, w, l, l == 0 && w->proj_now ? NULL : in, I, T);
         const float *h = w->cache[l].h + BH;  // outputs h[1..T]
         if (drop) {
             dropout_forward_streams(h, w->dropped[l], w->mask[l], &sl, H, w->dropout, w->rng);
@@ -884,7 +953,8 @@ void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
     dsf_prof_end(DSF_PROF_DECODER, t0);
 
     for (int l = L - 1; l >= 0; l--) {
-        const float *x = l == 0 ? w->emb : drop ? w->dropped[l - 1] : w->cache[l - 1].h + BH;
+        const float *x = l > 0 ? (drop ? w->dropped[l - 1] : w->cache[l - 1].h + BH)
+                               : w->proj_now ? NULL : w->emb;
         int I = l == 0 ? E : H;
         layer_backward(m, w, meth, l, x, I, T, fit);
         // dx is the local error of the layer below (or of the embedding), through its dropout.
@@ -896,6 +966,9 @@ void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
     }
 embedding:  // w->e (T,B,E) is the embedding output's gradient
     if (c->inputs) return;  // continuous inputs: no table to update
+    // A projected embedding's gradient through layer 0 is in already; the stack
+    // has no other path to it (the residual stream has: w->e).
+    if (w->proj_now && c->arch == DSF_ARCH_STACK) return;
     t0 = dsf_prof_begin();
     for (size_t r = 0; r < TB; r++) {
         float *g = m->g_encoder + (size_t)w->x[r] * E;

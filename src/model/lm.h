@@ -136,6 +136,11 @@ typedef struct {
     int64_t dec_rows;
     int no_grad, dec_fused;
     float *gdec, *de;
+    // The embedding projected once (lm.c's projects()): proj (V,G·H) holds
+    // encoder W_ihᵀ + biases in the forward pass, the gate gradients summed by
+    // token in the backward pass; proj_now: the last forward pass used it.
+    float *proj;
+    int proj_now;
     float *e, *dx;    // (T,B,max(E,H))
     gru_backward_work bw;
     float *wpack;     // gru_pack_floats(H): packed W_hh, shared by the layers
@@ -186,6 +191,11 @@ static inline const float *lm_row_probs(const dsf_lm_work *w, size_t r, int V) {
 double lm_set_decoder_bytes(double bytes);
 
 int lm_work_create(dsf_lm_work *w, const dsf_lm_config *cfg, int B, int T);
+// Whether work areas created next compute the first layer's input side from the
+// embedding table projected once when the vocabulary is smaller than a batch's
+// T·B rows (on by default; the same results to float rounding); returns the
+// previous setting.
+int lm_set_embedding_projection(int on);
 // Allocates the buffers that backward passes under meth with m's feedback need
 // (the diag feedback's varying a, the correction sweeps' copies) unless w has
 // them: before the first lm_backward with that method and feedback, so that no

@@ -97,7 +97,8 @@ TEST_SRC = $(sort $(wildcard tests/test_*.c))
 
 # The GPU backend: src/cuda/*.cu by nvcc, linked with cuBLAS, cuFFT and the CUDA runtime;
 # without it, src/cuda/gpu_none.c answers "built without CUDA", and the GPU tests
-# (tests/test_cuda.c) are left out.
+# (tests/test_cuda.c, tests/test_cuda_emulated.c with the kernels' element functions
+# on the host, tests/cuda_emulate.cu: test code, not in the library) are left out.
 ifeq ($(CUDA),1)
 NVCC      ?= $(or $(shell command -v nvcc 2>/dev/null),/usr/local/cuda/bin/nvcc)
 # the toolkit nvcc belongs to, which nvcc names itself (it may be a wrapper script elsewhere)
@@ -109,16 +110,18 @@ NVCCFLAGS ?= -O3 -std=c++17 $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),
              -gencode arch=compute_$(lastword $(CUDA_ARCH)),code=compute_$(lastword $(CUDA_ARCH)) \
              -Xcompiler -Wall,-Wextra,-Wno-unused-parameter -g
 CUDA_SRC  = $(sort $(wildcard src/cuda/*.cu))
+TEST_CU   = tests/cuda_emulate.cu
 LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcufft -lcudart -lstdc++
 else
 CUDA_SRC  =
+TEST_CU   =
 LIB_SRC  += src/cuda/gpu_none.c
-TEST_SRC := $(filter-out tests/test_cuda.c,$(TEST_SRC))
+TEST_SRC := $(filter-out tests/test_cuda%.c,$(TEST_SRC))
 endif
 
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
-TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o) $(TEST_CU:%.cu=$(BUILD)/%.o)
 
 .PHONY: all test unit asan valgrind demo clean info install panel-bench FORCE
 # The shared library (for python/dsf_torch and other programs) is built by `make`

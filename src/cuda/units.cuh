@@ -1,7 +1,8 @@
 // units.cuh: the element functions of the CUDA kernels, __host__ __device__ so
-// that the host can run them too (emulate.cu): what each thread computes, with
-// the index arithmetic, separate from how the threads are launched. Time-major
-// layouts as everywhere: element (t,b,i) of a (T,B,H) array is [(t·B + b)·H + i].
+// that the host can run them too (tests/cuda_emulate.cu): what each thread
+// computes, with the index arithmetic, separate from how the threads are
+// launched. Time-major layouts as everywhere: element (t,b,i) of a (T,B,H) array
+// is [(t·B + b)·H + i].
 #ifndef DSF_CUDA_UNITS_CUH
 #define DSF_CUDA_UNITS_CUH
 

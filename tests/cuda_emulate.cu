@@ -1,9 +1,11 @@
-// emulate.cu: the kernels' element functions (units.cuh) run on the host over the
-// whole index space, in the order of the kernels' phases: their arithmetic and
-// indexing can then be tested against the CPU backend on a machine without a GPU.
-#include "gpu.h"
-#include "kernels.cuh"
-#include "units.cuh"
+// cuda_emulate.cu: the CUDA kernels' element functions (src/cuda/units.cuh) run on
+// the host over the whole index space, in the order of the kernels' phases: their
+// arithmetic and indexing can then be tested against the CPU backend on a machine
+// without a GPU (tests/test_cuda_emulated.c). Test code: built into test_dsf by
+// nvcc in CUDA builds (and by tests/cuda_host/run.sh with g++), not into libdsf.
+#include "cuda/kernels.cuh"
+#include "cuda/units.cuh"
+#include "cuda_emulate.h"
 
 #include <stdlib.h>
 

@@ -85,6 +85,7 @@ static void compare_model_drop(dsf_lm *m, int B, int T, dsf_method meth, dsf_sca
     const int L = m->cfg.L, H = m->cfg.H;
     dsf_lm_work w;
     CHECK(lm_work_create(&w, &m->cfg, B, T) == 0);
+    CHECK(lm_work_reserve(&w, m, meth) == 0);
     // The CPU's own fft scan where this build has FFTW, else its sequential one.
     w.scan = dsf_scan_available(scan) ? scan : DSF_SCAN_SEQ;
     dsf_gpu *g;
@@ -288,6 +289,7 @@ static void test_cuda_fit(void) {
     CHECK(make_model_fb(&m, &cfg, 3, 30, T, "fit") == 0);
     dsf_lm_work w;
     CHECK(lm_work_create(&w, &m.cfg, B, T) == 0);
+    CHECK(lm_work_reserve(&w, &m, DSF_METHOD_DSF) == 0);
     w.fit_now = 1;
     w.fit_rate = 0.5f;
     dsf_gpu *g;

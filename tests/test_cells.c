@@ -97,9 +97,9 @@ static void check_lstm_bptt_fd(int packed) {
     memcpy(h, k.h0, sizeof k.h0);
     memcpy(c, k.c0, sizeof k.c0);
     memcpy(e, k.e, sizeof e);
-    lstm_weights w = {k.p, k.p + GH * I, k.p + GH * (I + H), k.p + GH * (I + H) + GH};
-    lstm_grads gr = {g, g + GH * I, g + GH * (I + H), g + GH * (I + H) + GH};
-    lstm_cache cache = {h, c, gates, pack};
+    cell_weights w = {k.p, k.p + GH * I, k.p + GH * (I + H), k.p + GH * (I + H) + GH};
+    cell_grads gr = {g, g + GH * I, g + GH * (I + H), g + GH * (I + H) + GH};
+    cell_cache cache = {.h = h, .c = c, .gates = gates, .wpack = pack};
     lstm_forward(&w, k.x, &cache, scratch, T, B, I, H);
     // The forward pass equals the reference step by step (last step, every row).
     for (int b = 0; b < B; b++) {
@@ -138,7 +138,7 @@ static void test_cells_lstm_packed(void) {
     float *p = dsf_xmalloc(sizeof(float) * G2 * (I2 + H2 + 2)), *x = dsf_xmalloc(sizeof(float) * T2 * B2 * I2);
     dsf_rng_fill_uniform(&r, p, (size_t)G2 * (I2 + H2 + 2), -0.3f, 0.3f);
     dsf_rng_fill_uniform(&r, x, (size_t)T2 * B2 * I2, -1, 1);
-    const lstm_weights w = {p, p + G2 * I2, p + G2 * (I2 + H2), p + G2 * (I2 + H2) + G2};
+    const cell_weights w = {p, p + G2 * I2, p + G2 * (I2 + H2), p + G2 * (I2 + H2) + G2};
     float *out[2][5];  // h, c, gates, e (δh), dc; then ga
     float *ga[2];
     for (int k = 0; k < 2; k++) {
@@ -154,7 +154,7 @@ static void test_cells_lstm_packed(void) {
         dsf_rng_fill_uniform(&r, h, (size_t)B2 * H2, -1, 1);
         dsf_rng_fill_uniform(&r, c, (size_t)B2 * H2, -1, 1);
         dsf_rng_fill_uniform(&r, e, N2, -1, 1);
-        lstm_cache cache = {h, c, gates, pack};
+        cell_cache cache = {.h = h, .c = c, .gates = gates, .wpack = pack};
         lstm_forward(&w, x, &cache, scratch, T2, B2, I2, H2);
         lstm_backward_bptt(&w, &cache, e, dc, NULL, ga[k], carry, T2, B2, H2);
         out[k][0] = h, out[k][1] = c, out[k][2] = gates, out[k][3] = e, out[k][4] = dc;
@@ -187,10 +187,10 @@ static void check_elman_bptt_fd(int packed) {
     float dx[T * B * I], e[T * B * H];
     memcpy(h, k.h0, sizeof k.h0);
     memcpy(e, k.e, sizeof e);
-    elman_weights w = {k.p, k.p + GH * I, k.p + GH * (I + H), k.p + GH * (I + H) + GH};
-    elman_grads gr = {g, g + GH * I, g + GH * (I + H), g + GH * (I + H) + GH};
+    cell_weights w = {k.p, k.p + GH * I, k.p + GH * (I + H), k.p + GH * (I + H) + GH};
+    cell_grads gr = {g, g + GH * I, g + GH * (I + H), g + GH * (I + H) + GH};
     float *pack = packed ? dsf_alloc(sizeof(float) * elman_pack_floats(H)) : NULL;
-    elman_cache cache = {h, pack};
+    cell_cache cache = {.h = h, .wpack = pack};
     elman_forward(&w, k.x, &cache, scratch, T, B, I, H);
     elman_backward_bptt(&w, &cache, e, ga, carry, T, B, H);
     elman_backward_params(&w, k.x, &cache, ga, &gr, dx, T, B, I, H);
@@ -213,7 +213,7 @@ static void test_cells_elman_packed(void) {
     float *x = dsf_xmalloc(sizeof(float) * T2 * B2 * I2);
     dsf_rng_fill_uniform(&r, p, (size_t)H2 * (I2 + H2 + 2), -0.3f, 0.3f);
     dsf_rng_fill_uniform(&r, x, (size_t)T2 * B2 * I2, -1, 1);
-    const elman_weights w = {p, p + H2 * I2, p + H2 * (I2 + H2), p + H2 * (I2 + H2) + H2};
+    const cell_weights w = {p, p + H2 * I2, p + H2 * (I2 + H2), p + H2 * (I2 + H2) + H2};
     float *h[2], *e[2], *ga[2];
     for (int k = 0; k < 2; k++) {
         h[k] = dsf_xmalloc(sizeof(float) * (T2 + 1) * B2 * H2);
@@ -224,7 +224,7 @@ static void test_cells_elman_packed(void) {
         dsf_rng_seed(&r, 74);  // the same h0 and e for both
         dsf_rng_fill_uniform(&r, h[k], (size_t)B2 * H2, -1, 1);
         dsf_rng_fill_uniform(&r, e[k], N2, -1, 1);
-        elman_cache cache = {h[k], pack};
+        cell_cache cache = {.h = h[k], .wpack = pack};
         elman_forward(&w, x, &cache, scratch, T2, B2, I2, H2);
         elman_backward_bptt(&w, &cache, e[k], ga[k], carry, T2, B2, H2);
         free(scratch);
@@ -259,13 +259,13 @@ static void test_cells_jacobian_diag_fd(void) {
         memcpy(c, k.c0, sizeof(float) * H);
         const float *p = k.p;
         if (G == 4) {
-            lstm_weights w = {p, p + GH * I, p + GH * (I + H), p + GH * (I + H) + GH};
-            lstm_cache cache = {h, c, gates, NULL};
+            cell_weights w = {p, p + GH * I, p + GH * (I + H), p + GH * (I + H) + GH};
+            cell_cache cache = {.h = h, .c = c, .gates = gates, .wpack = NULL};
             lstm_forward(&w, k.x, &cache, scratch, 1, 1, I, H);
             lstm_jacobian_diag(&w, c, c + H, gates, diag, 1, H);
         } else {
-            elman_weights w = {p, p + GH * I, p + GH * (I + H), p + GH * (I + H) + GH};
-            elman_cache cache = {h, NULL};
+            cell_weights w = {p, p + GH * I, p + GH * (I + H), p + GH * (I + H) + GH};
+            cell_cache cache = {.h = h, .wpack = NULL};
             elman_forward(&w, k.x, &cache, scratch, 1, 1, I, H);
             elman_jacobian_diag(&w, h + H, diag, 1, H);
         }

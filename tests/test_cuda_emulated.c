@@ -28,11 +28,11 @@ static void test_cuda_emulate_gru_forward(void) {
     float *w_ih = randn(&r, G * I, -0.5f, 0.5f), *w_hh = randn(&r, G * H, -0.5f, 0.5f);
     float *b_ih = randn(&r, G, -0.5f, 0.5f), *b_hh = randn(&r, G, -0.5f, 0.5f);
     float *x = randn(&r, T * B * I, -1, 1);
-    const gru_weights w = {w_ih, w_hh, b_ih, b_hh};
+    const cell_weights w = {w_ih, w_hh, b_ih, b_hh};
     // The CPU layer.
     float *h = randn(&r, (T + 1) * B * H, -1, 1), *gates = calloc(T * B * G, sizeof(float));
     float *q = calloc(T * B * H, sizeof(float)), *scratch = calloc(T * B * G, sizeof(float));
-    gru_cache cache = {h, gates, q, NULL};
+    cell_cache cache = {.h = h, .gates = gates, .q = q, .wpack = NULL};
     gru_forward(&w, x, &cache, scratch, T, B, I, H);
     // The kernel's steps: gx = x W_ihᵀ, gh = h' W_hhᵀ (both without bias), then the unit.
     float *eh = calloc((T + 1) * B * H, sizeof(float)), *eg = calloc(T * B * G, sizeof(float));
@@ -58,13 +58,13 @@ static void test_cuda_emulate_gru_local(void) {
     dsf_rng r;
     dsf_rng_seed(&r, 12);
     float *w_hh = randn(&r, G * H, -0.5f, 0.5f);
-    const gru_weights w = {NULL, w_hh, NULL, NULL};
+    const cell_weights w = {NULL, w_hh, NULL, NULL};
     float *h = randn(&r, (T + 1) * B * H, -1, 1), *gates = randn(&r, T * B * G, 0.05f, 0.95f);
     float *q = randn(&r, N, -1, 1), *e = randn(&r, N, -1, 1);
     float *gi = calloc(T * B * G, sizeof(float)), *gh = calloc(T * B * G, sizeof(float));
     float *egi = calloc(T * B * G, sizeof(float)), *egh = calloc(T * B * G, sizeof(float));
     float *carry = calloc(B * H, sizeof(float)), *d = malloc(sizeof(float) * N);
-    gru_cache cache = {h, gates, q, NULL};
+    cell_cache cache = {.h = h, .gates = gates, .q = q, .wpack = NULL};
     // ft and dsf: all rows at once, δ = e.
     gru_backward_local(e, h, gates, q, gi, gh, T * B, H);
     memcpy(d, e, sizeof(float) * N);
@@ -96,11 +96,11 @@ static void test_cuda_emulate_lstm_forward(void) {
     float *w_ih = randn(&r, G * I, -0.5f, 0.5f), *w_hh = randn(&r, G * H, -0.5f, 0.5f);
     float *b_ih = randn(&r, G, -0.5f, 0.5f), *b_hh = randn(&r, G, -0.5f, 0.5f);
     float *x = randn(&r, T * B * I, -1, 1);
-    const lstm_weights w = {w_ih, w_hh, b_ih, b_hh};
+    const cell_weights w = {w_ih, w_hh, b_ih, b_hh};
     // The CPU layer from a random h[0] and c[0].
     float *h = randn(&r, (T + 1) * B * H, -1, 1), *c = randn(&r, (T + 1) * B * H, -1, 1);
     float *gates = calloc(T * B * G, sizeof(float)), *scratch = calloc(T * B * G, sizeof(float));
-    lstm_cache cache = {h, c, gates, NULL};
+    cell_cache cache = {.h = h, .c = c, .gates = gates, .wpack = NULL};
     lstm_forward(&w, x, &cache, scratch, T, B, I, H);
     // The kernel's steps: gx = x W_ihᵀ, gh = h' W_hhᵀ (both without bias), then the unit.
     float *eh = calloc((T + 1) * B * H, sizeof(float)), *ec = calloc((T + 1) * B * H, sizeof(float));
@@ -130,7 +130,7 @@ static void test_cuda_emulate_lstm_local(void) {
     dsf_rng r;
     dsf_rng_seed(&r, 16);
     float *w_hh = randn(&r, G * H, -0.5f, 0.5f);
-    const lstm_weights w = {NULL, w_hh, NULL, NULL};
+    const cell_weights w = {NULL, w_hh, NULL, NULL};
     float *h = randn(&r, (T + 1) * B * H, -1, 1), *c = randn(&r, (T + 1) * B * H, -1, 1);
     float *gates = randn(&r, T * B * G, 0.05f, 0.95f), *e = randn(&r, N, -1, 1);
     for (int k = 0; k < T * B; k++)  // the g gate is a tanh: let it be negative too
@@ -140,7 +140,7 @@ static void test_cuda_emulate_lstm_local(void) {
     float *dc = calloc(N, sizeof(float)), *edc = calloc(N, sizeof(float));
     float *carry = calloc(B * H, sizeof(float)), *d = malloc(sizeof(float) * N);
     float *ref = malloc(sizeof(float) * N);
-    lstm_cache cache = {h, c, gates, NULL};
+    cell_cache cache = {.h = h, .c = c, .gates = gates, .wpack = NULL};
     double err[3];
     for (int dsf = 0; dsf < 2; dsf++) {  // ft, then dsf
         memcpy(ref, e, sizeof(float) * N);
@@ -181,10 +181,10 @@ static void test_cuda_emulate_elman(void) {
     float *w_ih = randn(&r, H * I, -0.5f, 0.5f), *w_hh = randn(&r, H * H, -0.5f, 0.5f);
     float *b_ih = randn(&r, H, -0.5f, 0.5f), *b_hh = randn(&r, H, -0.5f, 0.5f);
     float *x = randn(&r, T * B * I, -1, 1), *e = randn(&r, N, -1, 1);
-    const elman_weights w = {w_ih, w_hh, b_ih, b_hh};
+    const cell_weights w = {w_ih, w_hh, b_ih, b_hh};
     // Forward: the CPU layer, then the kernel's steps from gx = x W_ihᵀ, gh = h' W_hhᵀ.
     float *h = randn(&r, (T + 1) * B * H, -1, 1), *scratch = calloc(N, sizeof(float));
-    elman_cache cache = {h, NULL};
+    cell_cache cache = {.h = h, .wpack = NULL};
     elman_forward(&w, x, &cache, scratch, T, B, I, H);
     float *eh = calloc((T + 1) * B * H, sizeof(float)), *gx = calloc(N, sizeof(float));
     float *gh = calloc(B * H, sizeof(float));
@@ -244,15 +244,15 @@ static void test_cuda_emulate_sweeps(void) {
             float *ea = calloc(2 * N, sizeof(float));  // the emulation's a_t (h, then c)
             const dsf_layer_feedback fb = {diag ? DSF_FEEDBACK_DIAG : DSF_FEEDBACK_UNIFORM, a, NULL,
                                            NULL, 0, NULL, K};
-            gru_backward_work work = {gi, gh, NULL, avar, ref};
+            cell_work work = {gi, gh, NULL, avar, ref};
             memcpy(d, e, sizeof(float) * N);
             memcpy(e0, e, sizeof(float) * N);
             const float *ah = diag ? ea : a, *ac = diag ? ea + N : a + H;
             double err;
             if (!lstm) {
-                const gru_weights w = {w_ih, w_hh, NULL, NULL};
-                gru_cache cache = {h, gates, q, NULL};
-                gru_grads g = {gw, gw + G * I, gw + G * (I + H), gw + G * (I + H) + G};
+                const cell_weights w = {w_ih, w_hh, NULL, NULL};
+                cell_cache cache = {.h = h, .gates = gates, .q = q, .wpack = NULL};
+                cell_grads g = {gw, gw + G * I, gw + G * (I + H), gw + G * (I + H) + G};
                 gru_layer_backward(DSF_METHOD_DSF, DSF_SCAN_SEQ, &fb, &w, x, &cache, e, &work, &g,
                                    NULL, T, B, I, H);
                 if (diag)
@@ -273,9 +273,9 @@ static void test_cuda_emulate_sweeps(void) {
                 for (int k = 0; k < T * B; k++)  // the g gate is a tanh: let it be negative too
                     for (int i = 0; i < H; i++)
                         gates[k * G + 2 * H + i] = 2 * gates[k * G + 2 * H + i] - 1;
-                const lstm_weights w = {w_ih, w_hh, NULL, NULL};
-                lstm_cache cache = {h, c, gates, NULL};
-                lstm_grads g = {gw, gw + G * I, gw + G * (I + H), gw + G * (I + H) + G};
+                const cell_weights w = {w_ih, w_hh, NULL, NULL};
+                cell_cache cache = {.h = h, .c = c, .gates = gates, .wpack = NULL};
+                cell_grads g = {gw, gw + G * I, gw + G * (I + H), gw + G * (I + H) + G};
                 lstm_layer_backward(DSF_METHOD_DSF, DSF_SCAN_SEQ, &fb, &w, x, &cache, e, NULL, &work,
                                     &g, NULL, T, B, I, H);
                 if (diag) {
@@ -468,15 +468,15 @@ static void test_cuda_emulate_jacobian_diag(void) {
     float *q = randn(&r, n * H, -1, 1), *d = malloc(sizeof(float) * n * H);
     float *ed = malloc(sizeof(float) * n * H);
     double err[3];
-    const gru_weights gw = {NULL, w_hh, NULL, NULL};
+    const cell_weights gw = {NULL, w_hh, NULL, NULL};
     gru_jacobian_diag(&gw, x1, gates, q, d, n, H);
     dsf_gpu_emulate_jacobian_diag(DSF_CELL_GRU, w_hh, x1, NULL, gates, q, ed, n, H);
     err[0] = rel_err(ed, d, n * H);
-    const lstm_weights lw = {NULL, w_hh, NULL, NULL};
+    const cell_weights lw = {NULL, w_hh, NULL, NULL};
     lstm_jacobian_diag(&lw, x1, x2, gates, d, n, H);
     dsf_gpu_emulate_jacobian_diag(DSF_CELL_LSTM, w_hh, x1, x2, gates, NULL, ed, n, H);
     err[1] = rel_err(ed, d, n * H);
-    const elman_weights ew = {NULL, w_hh, NULL, NULL};
+    const cell_weights ew = {NULL, w_hh, NULL, NULL};
     elman_jacobian_diag(&ew, x1, d, n, H);
     dsf_gpu_emulate_jacobian_diag(DSF_CELL_ELMAN, w_hh, x1, NULL, NULL, NULL, ed, n, H);
     err[2] = rel_err(ed, d, n * H);
@@ -497,9 +497,9 @@ static void test_cuda_emulate_fit(void) {
     float *gi = calloc(T * B * G, sizeof(float)), *c = malloc(sizeof(float) * R * H);
     float *a = randn(&r, H, 0, 1), *ea = malloc(sizeof(float) * H);
     memcpy(ea, a, sizeof(float) * H);
-    const gru_weights w = {NULL, w_hh, NULL, NULL};
-    gru_cache cache = {NULL, gates, NULL, NULL};
-    gru_backward_work work = {gi, gh, NULL, NULL, NULL};
+    const cell_weights w = {NULL, w_hh, NULL, NULL};
+    cell_cache cache = {.gates = gates, .wpack = NULL};
+    cell_work work = {gi, gh, NULL, NULL, NULL};
     gru_fit_feedback(&w, &cache, e, &work, a, 0.5f, T, B, H);
     dsf_sgemm(0, 0, R, H, G, 1.0f, gh + B * G, G, w_hh, H, 0.0f, c, H);
     dsf_gpu_emulate_fit(c, e + B * H, gates + B * G + H, G, R, ea, 0.5f, H);

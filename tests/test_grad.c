@@ -149,10 +149,10 @@ static void test_grad_gru_cell_fd(void) {
     dsf_rng_fill_uniform(&r, x, I, -1, 1);
     dsf_rng_fill_uniform(&r, h0, H, -1, 1);
     dsf_rng_fill_uniform(&r, dh, H, -1, 1);  // dL/dh for L = dh · h
-    gru_weights w = {w_ih, w_hh, b_ih, b_hh};
+    cell_weights w = {w_ih, w_hh, b_ih, b_hh};
     float hs[2 * H], gates[G], q[H], scratch[G], gi[G], gh[G], carry[H], diag[H];
     memcpy(hs, h0, sizeof h0);
-    gru_cache c = {.h = hs, .gates = gates, .q = q};
+    cell_cache c = {.h = hs, .gates = gates, .q = q};
     gru_forward(&w, x, &c, scratch, 1, 1, I, H);
     gru_backward_local(dh, h0, gates, q, gi, gh, 1, H);
     gru_backward_jt(&w, dh, gates, gh, carry, 1, H);
@@ -361,10 +361,10 @@ static void test_grad_scan_equals_convolution(void) {
 typedef struct {
     int T, B, I, H;
     float *p, *x, *e, *g;  // weights (w_ih, w_hh, b_ih, b_hh), inputs, local errors, gradients
-    gru_weights w;
-    gru_grads gr;
-    gru_cache c;
-    gru_backward_work work;
+    cell_weights w;
+    cell_grads gr;
+    cell_cache c;
+    cell_work work;
     float *scratch, *dx;
 } layer_case;
 
@@ -390,8 +390,8 @@ static void layer_case_init(layer_case *lc, int T, int B, int I, int H, uint64_t
     dsf_rng_fill_uniform(&r, lc->x, TB * I, -1, 1);
     dsf_rng_fill_uniform(&r, lc->e, TB * H, -1, 1);
     dsf_rng_fill_uniform(&r, lc->c.h, (size_t)B * H, -1, 1);
-    lc->w = (gru_weights){lc->p, lc->p + G * I, lc->p + G * I + G * H, lc->p + G * I + G * H + G};
-    lc->gr = (gru_grads){lc->g, lc->g + G * I, lc->g + G * I + G * H, lc->g + G * I + G * H + G};
+    lc->w = (cell_weights){lc->p, lc->p + G * I, lc->p + G * I + G * H, lc->p + G * I + G * H + G};
+    lc->gr = (cell_grads){lc->g, lc->g + G * I, lc->g + G * I + G * H, lc->g + G * I + G * H + G};
     gru_forward(&lc->w, lc->x, &lc->c, lc->scratch, T, B, I, H);
 }
 

@@ -118,27 +118,22 @@ static void layer_delta(dsf_lm *m, dsf_lm_work *w, dsf_method meth, dsf_scan_kin
     const dsf_lm_config *c = &m->cfg;
     const int B = w->B, T = w->last_T, H = c->H, E = c->E, G = dsf_cell_gates(c->cell);
     const size_t TBH = (size_t)T * B * H;
-    gru_backward_work bw = {calloc(TBH * G, 4), calloc(TBH * G, 4), calloc((size_t)B * H, 4),
-                            calloc(2 * TBH, 4), calloc(2 * TBH, 4)};
+    cell_work bw = {calloc(TBH * G, 4), calloc(TBH * G, 4), calloc((size_t)B * H, 4),
+                    calloc(2 * TBH, 4), calloc(2 * TBH, 4)};
     const dsf_layer_feedback fb = {m->fb.kind, m->feedback, NULL, NULL, 0, NULL, refine};
-    const gru_weights *rw = &m->rnn[0];
-    const gru_grads *rg = &m->g_rnn[0];
+    const cell_weights *rw = &m->rnn[0];
     memcpy(delta, e0, sizeof(float) * TBH);
+    cell_grads *rg = &m->g_rnn[0];
     if (c->cell == DSF_CELL_GRU) {
-        gru_layer_backward(meth, scan, &fb, rw, w->emb, &w->cache[0], delta, &bw, &m->g_rnn[0],
-                           NULL, T, B, E, H);
+        gru_layer_backward(meth, scan, &fb, rw, w->emb, &w->cache[0], delta, &bw, rg, NULL, T, B,
+                           E, H);
     } else if (c->cell == DSF_CELL_LSTM) {
-        const lstm_weights lw = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
-        lstm_grads lg = {rg->w_ih, rg->w_hh, rg->b_ih, rg->b_hh};
-        const lstm_cache lc = {w->cache[0].h, w->c[0], w->cache[0].gates, w->wpack};
-        lstm_layer_backward(meth, scan, &fb, &lw, w->emb, &lc, delta, NULL, &bw, &lg, NULL, T, B,
-                            E, H);
+        lstm_layer_backward(meth, scan, &fb, rw, w->emb, &w->cache[0], delta, NULL, &bw, rg, NULL,
+                            T, B, E, H);
         memcpy(dc, bw.gh, sizeof(float) * TBH);
     } else {
-        const elman_weights ew = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
-        elman_grads eg = {rg->w_ih, rg->w_hh, rg->b_ih, rg->b_hh};
-        const elman_cache ec = {w->cache[0].h, w->wpack};
-        elman_layer_backward(meth, scan, &fb, &ew, w->emb, &ec, delta, &bw, &eg, NULL, T, B, E, H);
+        elman_layer_backward(meth, scan, &fb, rw, w->emb, &w->cache[0], delta, &bw, rg, NULL, T, B,
+                             E, H);
     }
     free(bw.gi), free(bw.gh), free(bw.carry), free(bw.avar), free(bw.ref);
 }

@@ -19,7 +19,7 @@ DSF_CLONES static void elman_tanh_row(float *h, int k0, int k1) {
     for (int k = k0; k < k1; k++) h[k] = dsf_tanhf(h[k]);
 }
 
-void elman_forward(const elman_weights *w, const float *x, elman_cache *cache, float *scratch,
+void elman_forward(const cell_weights *w, const float *x, cell_cache *cache, float *scratch,
                    int T, int B, int I, int H) {
     const size_t TB = (size_t)T * B, BH = (size_t)B * H;
     // scratch = x W_ihᵀ + b_ih + b_hh (x NULL: the caller has put it there).
@@ -61,7 +61,7 @@ void elman_backward_local(const float *delta, const float *h, float *ga, int n, 
     for (size_t k = 0; k < m; k++) ga[k] = delta[k] * (1.0f - h[k] * h[k]);
 }
 
-void elman_backward_bptt(const elman_weights *w, const elman_cache *cache, float *e, float *ga,
+void elman_backward_bptt(const cell_weights *w, const cell_cache *cache, float *e, float *ga,
                          float *carry, int T, int B, int H) {
     const size_t BH = (size_t)B * H;
     if (!cache->wpack) {
@@ -105,14 +105,14 @@ void elman_backward_bptt(const elman_weights *w, const elman_cache *cache, float
     }
 }
 
-void elman_backward_params(const elman_weights *w, const float *x, const elman_cache *cache,
-                           const float *ga, elman_grads *g, float *dx, int T, int B, int I,
+void elman_backward_params(const cell_weights *w, const float *x, const cell_cache *cache,
+                           const float *ga, cell_grads *g, float *dx, int T, int B, int I,
                            int H) {
     cell_backward_params(H, w->w_ih, x, cache->h, ga, ga, g->w_ih, g->w_hh, g->b_ih, g->b_hh, dx,
                          T * B, I, H);
 }
 
-void elman_jacobian_diag(const elman_weights *w, const float *h, float *diag, int n, int H) {
+void elman_jacobian_diag(const cell_weights *w, const float *h, float *diag, int n, int H) {
     for (int row = 0; row < n; row++)
         for (int i = 0; i < H; i++) {
             const float hi = h[(size_t)row * H + i];

@@ -9,37 +9,25 @@
 
 #include <stddef.h>
 
-typedef struct {
-    const float *w_ih, *w_hh, *b_ih, *b_hh;
-} elman_weights;
+#include "cell/cell.h"
 
-typedef struct {
-    float *w_ih, *w_hh, *b_ih, *b_hh;  // accumulated (+=)
-} elman_grads;
-
-typedef struct {
-    float *h;      // (T+1,B,H): h[0] the initial state
-    float *wpack;  // elman_pack_floats(H) floats, 64-byte aligned (dsf_alloc), for the
-                   // packed W_hh (gru.c's scheme), or NULL for one plain GEMM a step
-} elman_cache;
-
-// Floats of elman_cache.wpack for H units.
+// Floats of cell_cache.wpack for H units.
 size_t elman_pack_floats(int H);
 
 // x (T,B,I); starts from cache->h[0]; scratch (T,B,H). x NULL: scratch already
 // holds x W_ihᵀ + b_ih + b_hh (cell_input_proj).
-void elman_forward(const elman_weights *w, const float *x, elman_cache *cache, float *scratch,
+void elman_forward(const cell_weights *w, const float *x, cell_cache *cache, float *scratch,
                    int T, int B, int I, int H);
 // ga (n,H) = δ ⊙ (1 − h²) for n rows with outputs h (the pre-activation gradient; gi = gh).
 void elman_backward_local(const float *delta, const float *h, float *ga, int n, int H);
 // BPTT for one layer: e (T,B,H) local errors in, δ out; ga (T,B,H); carry (B,H) scratch.
-void elman_backward_bptt(const elman_weights *w, const elman_cache *cache, float *e, float *ga,
+void elman_backward_bptt(const cell_weights *w, const cell_cache *cache, float *e, float *ga,
                          float *carry, int T, int B, int H);
 // Parameter gradients (accumulated) and, unless dx is NULL, dx (T,B,I) = ga W_ih;
 // x NULL: neither dW_ih nor dx (the caller's).
-void elman_backward_params(const elman_weights *w, const float *x, const elman_cache *cache,
-                           const float *ga, elman_grads *g, float *dx, int T, int B, int I, int H);
+void elman_backward_params(const cell_weights *w, const float *x, const cell_cache *cache,
+                           const float *ga, cell_grads *g, float *dx, int T, int B, int I, int H);
 // The exact diagonal of ∂h_t/∂h_{t-1}: (1 − h_t²) W_hh[i,i], for n rows of outputs h.
-void elman_jacobian_diag(const elman_weights *w, const float *h, float *diag, int n, int H);
+void elman_jacobian_diag(const cell_weights *w, const float *h, float *diag, int n, int H);
 
 #endif

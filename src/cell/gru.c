@@ -35,7 +35,7 @@ DSF_CLONES static void gru_forward_row(float *g, const float *gx, const float *h
     }
 }
 
-void gru_forward(const gru_weights *w, const float *x, gru_cache *cache, float *scratch, int T,
+void gru_forward(const cell_weights *w, const float *x, cell_cache *cache, float *scratch, int T,
                  int B, int I, int H) {
     const int G = 3 * H;
     const size_t TB = (size_t)T * B, BH = (size_t)B * H, BG = (size_t)B * G;
@@ -118,7 +118,7 @@ void gru_backward_local(const float *delta, const float *h_prev, const float *ga
                   q + (size_t)row * H, gi + (size_t)row * G, gh + (size_t)row * G, 0, H, H);
 }
 
-void gru_backward_bptt(const gru_weights *w, const gru_cache *cache, float *e, float *gi,
+void gru_backward_bptt(const cell_weights *w, const cell_cache *cache, float *e, float *gi,
                        float *gh, float *carry, int T, int B, int H) {
     const int G = 3 * H;
     const size_t BH = (size_t)B * H, BG = (size_t)B * G;
@@ -168,7 +168,7 @@ void gru_backward_bptt(const gru_weights *w, const gru_cache *cache, float *e, f
     }
 }
 
-void gru_backward_jt(const gru_weights *w, const float *delta, const float *gates,
+void gru_backward_jt(const cell_weights *w, const float *delta, const float *gates,
                      const float *gh, float *carry, int B, int H) {
     const int G = 3 * H;
     for (int b = 0; b < B; b++) {
@@ -180,14 +180,14 @@ void gru_backward_jt(const gru_weights *w, const float *delta, const float *gate
     dsf_sgemm(0, 0, B, H, G, 1.0f, gh, G, w->w_hh, H, 1.0f, carry, H);
 }
 
-void gru_backward_params(const gru_weights *w, const float *x, const gru_cache *cache,
-                         const float *gi, const float *gh, gru_grads *g, float *dx, int T, int B,
+void gru_backward_params(const cell_weights *w, const float *x, const cell_cache *cache,
+                         const float *gi, const float *gh, cell_grads *g, float *dx, int T, int B,
                          int I, int H) {
     cell_backward_params(3 * H, w->w_ih, x, cache->h, gi, gh, g->w_ih, g->w_hh, g->b_ih, g->b_hh,
                          dx, T * B, I, H);
 }
 
-void gru_jacobian_diag(const gru_weights *w, const float *h_prev, const float *gates,
+void gru_jacobian_diag(const cell_weights *w, const float *h_prev, const float *gates,
                        const float *q, float *diag, int B, int H) {
     const int G = 3 * H;
     for (int b = 0; b < B; b++) {

@@ -17,37 +17,18 @@
 
 #include <stddef.h>
 
-typedef struct {
-    const float *w_ih;  // (3H,I)
-    const float *w_hh;  // (3H,H)
-    const float *b_ih;  // (3H)
-    const float *b_hh;  // (3H)
-} gru_weights;
+#include "cell/cell.h"
 
-typedef struct {
-    float *w_ih, *w_hh, *b_ih, *b_hh;  // shapes as gru_weights; accumulated (+=)
-} gru_grads;
-
-// What the forward pass keeps for the backward pass.
-typedef struct {
-    float *h;      // (T+1,B,H): h[0] is the initial state, h[t+1] the output of step t
-    float *gates;  // (T,B,3H): r, z, n after their nonlinearities
-    float *q;      // (T,B,H): W_hn h' + b_hn
-    // Scratch for W_hh packed into panels (core/panel.h), gru_pack_floats(H)
-    // floats, 64-byte aligned; it may be shared by every layer of a model. When
-    // NULL, the recurrent products are plain GEMMs, one a step.
-    float *wpack;
-} gru_cache;
-
-// Floats of gru_cache.wpack for hidden size H.
+// Floats of cell_cache.wpack for hidden size H.
 size_t gru_pack_floats(int H);
 
 // x is (T,B,I). Uses cache->h[0] as the initial state and fills the rest of the
-// cache. scratch is (T,B,3H); x NULL: scratch already holds the input side of
-// the gates, x W_ihᵀ + b_ih (cell_input_proj; model/lm.c's projected embedding). With cache->wpack the T steps run in one parallel
-// region, each step split into tasks of DSF_PANEL hidden units (all three gates of
-// them) that the threads take in turn (core/stages.h); else one GEMM a step.
-void gru_forward(const gru_weights *w, const float *x, gru_cache *cache, float *scratch, int T,
+// cache. scratch is (T,B,3H); x NULL: scratch already holds the input side of the
+// gates, x W_ihᵀ + b_ih (cell_input_proj; model/lm.c's projected embedding). With
+// cache->wpack the T steps run in one parallel region, each step split into tasks
+// of DSF_PANEL hidden units (all three gates of them) that the threads take in
+// turn (core/stages.h); else one GEMM a step.
+void gru_forward(const cell_weights *w, const float *x, cell_cache *cache, float *scratch, int T,
                  int B, int I, int H);
 
 // For rows r0..r0+n of the flattened (T·B) steps: given the state gradients
@@ -62,23 +43,23 @@ void gru_backward_local(const float *delta, const float *h_prev, const float *ga
 // gru_backward_local; carry (B,H) scratch. With cache->wpack, one parallel region
 // for all T steps, W_hh packed once, each step split into tasks of DSF_PANEL hidden
 // units as in gru_forward; else one GEMM a step through gru_backward_jt.
-void gru_backward_bptt(const gru_weights *w, const gru_cache *cache, float *e, float *gi,
+void gru_backward_bptt(const cell_weights *w, const cell_cache *cache, float *e, float *gi,
                        float *gh, float *carry, int T, int B, int H);
 
 // carry (B,H) = J_{t+1}ᵀ δ_{t+1} = δ ⊙ z + gh · W_hh, for one step: the exact
 // state-to-state Jacobian transpose (BPTT's sequential, O(H²) part).
-void gru_backward_jt(const gru_weights *w, const float *delta, const float *gates,
+void gru_backward_jt(const cell_weights *w, const float *delta, const float *gates,
                      const float *gh, float *carry, int B, int H);
 
 // Parameter gradients (accumulated) and, if dx is not NULL, the input gradient
 // dx (T,B,I) = gi · W_ih, from gi, gh (T,B,3H), the inputs x (T,B,I) and the
 // previous states cache->h[0..T). x NULL: no dW_ih and no dx (the caller's).
-void gru_backward_params(const gru_weights *w, const float *x, const gru_cache *cache,
-                         const float *gi, const float *gh, gru_grads *g, float *dx, int T, int B,
+void gru_backward_params(const cell_weights *w, const float *x, const cell_cache *cache,
+                         const float *gi, const float *gh, cell_grads *g, float *dx, int T, int B,
                          int I, int H);
 
 // The exact diagonal of ∂h_t/∂h_{t-1} for one step (B,H), as docs/DESIGN.md §2.
-void gru_jacobian_diag(const gru_weights *w, const float *h_prev, const float *gates,
+void gru_jacobian_diag(const cell_weights *w, const float *h_prev, const float *gates,
                        const float *q, float *diag, int B, int H);
 
 #endif

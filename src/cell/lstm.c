@@ -30,7 +30,7 @@ DSF_CLONES static void lstm_forward_row(float *g, const float *cp, float *c, flo
     }
 }
 
-void lstm_forward(const lstm_weights *w, const float *x, lstm_cache *cache, float *scratch, int T,
+void lstm_forward(const cell_weights *w, const float *x, cell_cache *cache, float *scratch, int T,
                   int B, int I, int H) {
     const int G = 4 * H;
     const size_t TB = (size_t)T * B, BH = (size_t)B * H, BG = (size_t)B * G;
@@ -126,7 +126,7 @@ void lstm_backward_local(const float *dh, const float *dc, const float *c_prev, 
                   c + (size_t)row * H, gates + (size_t)row * G, ga + (size_t)row * G, 0, H, H);
 }
 
-void lstm_backward_bptt(const lstm_weights *w, const lstm_cache *cache, float *e, float *dc_work,
+void lstm_backward_bptt(const cell_weights *w, const cell_cache *cache, float *e, float *dc_work,
                         const float *dc_end, float *ga, float *carry, int T, int B, int H) {
     const int G = 4 * H;
     const size_t BH = (size_t)B * H, BG = (size_t)B * G;
@@ -191,13 +191,13 @@ void lstm_backward_bptt(const lstm_weights *w, const lstm_cache *cache, float *e
     }
 }
 
-void lstm_backward_params(const lstm_weights *w, const float *x, const lstm_cache *cache,
-                          const float *ga, lstm_grads *g, float *dx, int T, int B, int I, int H) {
+void lstm_backward_params(const cell_weights *w, const float *x, const cell_cache *cache,
+                          const float *ga, cell_grads *g, float *dx, int T, int B, int I, int H) {
     cell_backward_params(4 * H, w->w_ih, x, cache->h, ga, ga, g->w_ih, g->w_hh, g->b_ih, g->b_hh,
                          dx, T * B, I, H);
 }
 
-void lstm_jacobian_diag(const lstm_weights *w, const float *c_prev, const float *c,
+void lstm_jacobian_diag(const cell_weights *w, const float *c_prev, const float *c,
                         const float *gates, float *diag, int n, int H) {
     const int G = 4 * H;
 #pragma omp parallel for schedule(static) if ((long)n * H > 65536)

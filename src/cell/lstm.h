@@ -17,30 +17,14 @@
 
 #include <stddef.h>
 
-typedef struct {
-    const float *w_ih, *w_hh, *b_ih, *b_hh;  // (4H,I) (4H,H) (4H) (4H)
-} lstm_weights;
+#include "cell/cell.h"
 
-typedef struct {
-    float *w_ih, *w_hh, *b_ih, *b_hh;  // accumulated (+=)
-} lstm_grads;
-
-// What the forward pass keeps for the backward pass.
-typedef struct {
-    float *h;      // (T+1,B,H): h[0] the initial state
-    float *c;      // (T+1,B,H): c[0] the initial cell state
-    float *gates;  // (T,B,4H): i, f, g, o after their nonlinearities
-    float *wpack;  // lstm_pack_floats(H) floats, 64-byte aligned (dsf_alloc), for the
-                   // packed W_hh (gru.c's scheme: the recurrent loops on panels and
-                   // staged threads), or NULL for one plain GEMM a step
-} lstm_cache;
-
-// Floats of lstm_cache.wpack for H units.
+// Floats of cell_cache.wpack for H units.
 size_t lstm_pack_floats(int H);
 
 // x (T,B,I); starts from cache->h[0], cache->c[0]; scratch (T,B,4H). x NULL:
 // scratch already holds x W_ihᵀ + b_ih + b_hh (cell_input_proj).
-void lstm_forward(const lstm_weights *w, const float *x, lstm_cache *cache, float *scratch, int T,
+void lstm_forward(const cell_weights *w, const float *x, cell_cache *cache, float *scratch, int T,
                   int B, int I, int H);
 
 // ĉ (n,H) = δh ⊙ o ⊙ (1 − tanh² c) for n rows (c the cell states of those rows).
@@ -56,19 +40,19 @@ void lstm_backward_local(const float *dh, const float *dc, const float *c_prev, 
 // every step out; dc_end (B,H), unless NULL, a gradient reaching the last cell
 // state from outside (a module's c_n); ga (T,B,4H) the gate gradients; carry (B,H)
 // scratch.
-void lstm_backward_bptt(const lstm_weights *w, const lstm_cache *cache, float *e, float *dc_work,
+void lstm_backward_bptt(const cell_weights *w, const cell_cache *cache, float *e, float *dc_work,
                         const float *dc_end, float *ga, float *carry, int T, int B, int H);
 
 // Parameter gradients (accumulated) and, unless dx is NULL, dx (T,B,I) = ga W_ih;
 // x NULL: neither dW_ih nor dx (the caller's).
-void lstm_backward_params(const lstm_weights *w, const float *x, const lstm_cache *cache,
-                          const float *ga, lstm_grads *g, float *dx, int T, int B, int I, int H);
+void lstm_backward_params(const cell_weights *w, const float *x, const cell_cache *cache,
+                          const float *ga, cell_grads *g, float *dx, int T, int B, int I, int H);
 
 // The exact diagonal of ∂h_t/∂h_{t-1} (through the gates, at fixed c_{t-1}) for n rows:
 //   o(1−o) W_ho[i,i] tanh c + o (1 − tanh² c)(c' f(1−f) W_hf[i,i] + g i(1−i) W_hi[i,i]
 //                                             + i (1−g²) W_hg[i,i])
 // (the c→c diagonal is f itself).
-void lstm_jacobian_diag(const lstm_weights *w, const float *c_prev, const float *c,
+void lstm_jacobian_diag(const cell_weights *w, const float *c_prev, const float *c,
                         const float *gates, float *diag, int n, int H);
 
 #endif

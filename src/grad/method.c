@@ -23,7 +23,7 @@ int dsf_method_parse(const char *s, dsf_method *out) {
 }
 
 // The diag feedback: slice t of work->avar is diag(J_{t+1}) (t < T−1).
-static void gru_diag(const gru_weights *w, const gru_cache *cache, float *avar, int T, int B,
+static void gru_diag(const cell_weights *w, const cell_cache *cache, float *avar, int T, int B,
                      int H) {
     const size_t BH = (size_t)B * H, BG = 3 * BH;
     const long rows = (long)(T - 1) * B;
@@ -91,71 +91,71 @@ static void carry_all(const float *ga, const float *w_hh, float *c, long rows, i
 // the carry GEMM of a correction sweep reads (the gate gradients of steps 1..T−1,
 // G·H wide, times W_hh) and the elementwise part of its Jacobian (GRU: z). The
 // LSTM's second recurrence, δc, is the c_chain below. w and cache are the cell's
-// own types (gru_weights and gru_cache, ...); w_hh is passed beside them.
+// own types (cell_weights and cell_cache, ...); w_hh is passed beside them.
 typedef struct {
     int G;  // gates per unit: the carry GEMM's width G·H
     void (*bptt)(const void *w, const void *cache, float *e, const float *dc_end,
-                 gru_backward_work *work, int T, int B, int H);
-    void (*local)(const void *cache, const float *e, gru_backward_work *work, int T, int B,
+                 cell_work *work, int T, int B, int H);
+    void (*local)(const void *cache, const float *e, cell_work *work, int T, int B,
                   int H);
     void (*diag)(const void *w, const void *cache, float *avar, int T, int B, int H);
-    const float *(*carry_from)(const gru_backward_work *work, int B, int H);  // step 1's row
+    const float *(*carry_from)(const cell_work *work, int B, int H);  // step 1's row
     const float *(*d)(const void *cache, int B, int H);  // J's elementwise part at step 0, or NULL
     size_t d_stride;                                      // in units of H
     int c_chain;  // the LSTM: δc = ĉ + a_c ⊙ δc_{t+1}, with ĉ = c_local(δh)
 } cell_ops;
 
 static void gru_bptt(const void *w, const void *cache, float *e, const float *dc_end,
-                     gru_backward_work *work, int T, int B, int H) {
+                     cell_work *work, int T, int B, int H) {
     (void)dc_end;
     gru_backward_bptt(w, cache, e, work->gi, work->gh, work->carry, T, B, H);
 }
-static void gru_local(const void *cache, const float *e, gru_backward_work *work, int T, int B,
+static void gru_local(const void *cache, const float *e, cell_work *work, int T, int B,
                       int H) {
-    const gru_cache *c = cache;
+    const cell_cache *c = cache;
     gru_backward_local(e, c->h, c->gates, c->q, work->gi, work->gh, T * B, H);
 }
 static void gru_diag_op(const void *w, const void *cache, float *avar, int T, int B, int H) {
     gru_diag(w, cache, avar, T, B, H);
 }
-static const float *gru_carry_from(const gru_backward_work *work, int B, int H) {
+static const float *gru_carry_from(const cell_work *work, int B, int H) {
     return work->gh + (size_t)3 * B * H;
 }
 static const float *gru_z(const void *cache, int B, int H) {
     (void)B;
-    return ((const gru_cache *)cache)->gates + H;
+    return ((const cell_cache *)cache)->gates + H;
 }
 
 static void elman_bptt(const void *w, const void *cache, float *e, const float *dc_end,
-                       gru_backward_work *work, int T, int B, int H) {
+                       cell_work *work, int T, int B, int H) {
     (void)dc_end;
     elman_backward_bptt(w, cache, e, work->gi, work->carry, T, B, H);
 }
-static void elman_local(const void *cache, const float *e, gru_backward_work *work, int T, int B,
+static void elman_local(const void *cache, const float *e, cell_work *work, int T, int B,
                         int H) {
-    elman_backward_local(e, ((const elman_cache *)cache)->h + (size_t)B * H, work->gi, T * B, H);
+    elman_backward_local(e, ((const cell_cache *)cache)->h + (size_t)B * H, work->gi, T * B, H);
 }
 static void elman_diag(const void *w, const void *cache, float *avar, int T, int B, int H) {
-    elman_jacobian_diag(w, ((const elman_cache *)cache)->h + (size_t)2 * B * H, avar, (T - 1) * B,
+    elman_jacobian_diag(w, ((const cell_cache *)cache)->h + (size_t)2 * B * H, avar, (T - 1) * B,
                         H);
 }
-static const float *elman_carry_from(const gru_backward_work *work, int B, int H) {
+static const float *elman_carry_from(const cell_work *work, int B, int H) {
     return work->gi + (size_t)B * H;
 }
 
 // The LSTM: work->gi holds the gate gradients (T,B,4H), work->gh δc (T,B,H); avar,
 // for diag, the exact h→h diagonals then the c→c ones (f), 2·T·B·H floats.
 static void lstm_bptt(const void *w, const void *cache, float *e, const float *dc_end,
-                      gru_backward_work *work, int T, int B, int H) {
+                      cell_work *work, int T, int B, int H) {
     lstm_backward_bptt(w, cache, e, work->gh, dc_end, work->gi, work->carry, T, B, H);
 }
-static void lstm_local(const void *cache, const float *e, gru_backward_work *work, int T, int B,
+static void lstm_local(const void *cache, const float *e, cell_work *work, int T, int B,
                        int H) {
-    const lstm_cache *c = cache;
+    const cell_cache *c = cache;
     lstm_backward_local(e, work->gh, c->c, c->c + (size_t)B * H, c->gates, work->gi, T * B, H);
 }
 static void lstm_diag_op(const void *w, const void *cache, float *avar, int T, int B, int H) {
-    const lstm_cache *c = cache;
+    const cell_cache *c = cache;
     const size_t BH = (size_t)B * H, BG = 4 * BH, TBH = (size_t)T * BH;
     const long rows = (long)(T - 1) * B;
     // slice t: step t+1's exact diagonals (h→h, and c→c = f)
@@ -163,7 +163,7 @@ static void lstm_diag_op(const void *w, const void *cache, float *avar, int T, i
     for (long r = 0; r < rows; r++)
         memcpy(avar + TBH + r * H, c->gates + BG + r * 4 * H + H, sizeof(float) * H);
 }
-static const float *lstm_carry_from(const gru_backward_work *work, int B, int H) {
+static const float *lstm_carry_from(const cell_work *work, int B, int H) {
     return work->gi + (size_t)4 * B * H;
 }
 
@@ -190,7 +190,7 @@ static void add_dc_end(float *dc, const float *dc_end, int T, int B, int H) {
 static void state_backward(const cell_ops *ops, dsf_method m, dsf_scan_kind scan,
                            const dsf_layer_feedback *fb, const void *w, const float *w_hh,
                            const void *cache, float *e, const float *dc_end,
-                           gru_backward_work *work, int T, int B, int H) {
+                           cell_work *work, int T, int B, int H) {
     if (m == DSF_METHOD_BPTT) {
         // Exact: the carry J_{t+1}ᵀ δ_{t+1} needs step t+1's gate gradients, so the
         // local backward runs inside the cell's sequential loop.
@@ -214,7 +214,7 @@ static void state_backward(const cell_ops *ops, dsf_method m, dsf_scan_kind scan
     // ft: δ = e as it is; dsf: the scan. With δ known at every step, the rest is
     // parallel over time.
     if (dsf) scan_feedback(scan, fb, ah, e, T, B, H);
-    const lstm_cache *lc = cache;
+    const cell_cache *lc = cache;
     if (ops->c_chain) {
         lstm_c_local(e, lc->gates, lc->c + BH, dc, T * B, H);
         add_dc_end(dc, dc_end, T, B, H);
@@ -242,8 +242,8 @@ static void state_backward(const cell_ops *ops, dsf_method m, dsf_scan_kind scan
 }
 
 void gru_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedback *fb,
-                        const gru_weights *w, const float *x, const gru_cache *cache, float *e,
-                        gru_backward_work *work, gru_grads *g, float *dx, int T, int B, int I,
+                        const cell_weights *w, const float *x, const cell_cache *cache, float *e,
+                        cell_work *work, cell_grads *g, float *dx, int T, int B, int I,
                         int H) {
     double t0 = dsf_prof_begin();
     state_backward(&gru_ops, m, scan, fb, w, w->w_hh, cache, e, NULL, work, T, B, H);
@@ -253,8 +253,8 @@ void gru_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedba
     dsf_prof_end(DSF_PROF_PARAM_GRAD, t0);
 }
 
-void gru_fit_feedback(const gru_weights *w, const gru_cache *cache, const float *e,
-                      gru_backward_work *work, float *a, float rate, int T, int B, int H) {
+void gru_fit_feedback(const cell_weights *w, const cell_cache *cache, const float *e,
+                      cell_work *work, float *a, float rate, int T, int B, int H) {
     if (T < 2) return;
     const size_t BH = (size_t)B * H, BG = 3 * BH;
     const long rows = (long)(T - 1) * B;
@@ -278,8 +278,8 @@ void gru_fit_feedback(const gru_weights *w, const gru_cache *cache, const float 
 }
 
 void lstm_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedback *fb,
-                         const lstm_weights *w, const float *x, const lstm_cache *cache, float *e,
-                         const float *dc_end, gru_backward_work *work, lstm_grads *g, float *dx,
+                         const cell_weights *w, const float *x, const cell_cache *cache, float *e,
+                         const float *dc_end, cell_work *work, cell_grads *g, float *dx,
                          int T, int B, int I, int H) {
     double t0 = dsf_prof_begin();
     state_backward(&lstm_ops, m, scan, fb, w, w->w_hh, cache, e, dc_end, work, T, B, H);
@@ -290,8 +290,8 @@ void lstm_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedb
 }
 
 void elman_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedback *fb,
-                          const elman_weights *w, const float *x, const elman_cache *cache,
-                          float *e, gru_backward_work *work, elman_grads *g, float *dx, int T,
+                          const cell_weights *w, const float *x, const cell_cache *cache,
+                          float *e, cell_work *work, cell_grads *g, float *dx, int T,
                           int B, int I, int H) {
     double t0 = dsf_prof_begin();
     state_backward(&elman_ops, m, scan, fb, w, w->w_hh, cache, e, NULL, work, T, B, H);

@@ -28,13 +28,13 @@ typedef enum { DSF_METHOD_BPTT, DSF_METHOD_FT, DSF_METHOD_DSF } dsf_method;
 const char *dsf_method_name(dsf_method m);
 int dsf_method_parse(const char *s, dsf_method *out);  // 0, or -1 with the error set
 
-// Scratch for gru_layer_backward.
+// Scratch for the layers' backward passes (every cell's).
 typedef struct {
-    float *gi, *gh;  // (T,B,3H)
+    float *gi, *gh;  // (T,B,G·H): the gate gradients, input and recurrent side
     float *carry;    // (B,H), bptt only
     float *avar;     // (S,T,B,H), the diag feedback only (the caller allocates it: lm_work_reserve)
     float *ref;      // (2,T,B,H), correction sweeps only (the caller allocates it: lm_work_reserve)
-} gru_backward_work;
+} cell_work;
 
 // One layer's feedback as gru_layer_backward uses it (grad/feedback.h).
 typedef struct {
@@ -53,8 +53,8 @@ typedef struct {
 // accumulated into g; dx (T,B,I), the local error of the layer below, is
 // written unless NULL.
 void gru_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedback *fb,
-                        const gru_weights *w, const float *x, const gru_cache *cache, float *e,
-                        gru_backward_work *work, gru_grads *g, float *dx, int T, int B, int I,
+                        const cell_weights *w, const float *x, const cell_cache *cache, float *e,
+                        cell_work *work, cell_grads *g, float *dx, int T, int B, int I,
                         int H);
 
 // The fit feedback (docs/DESIGN.md §3), right after gru_layer_backward of the same
@@ -63,8 +63,8 @@ void gru_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedba
 // the steps t ≥ 1 and every row, J_tᵀ δ_t = δ_t ⊙ z_t + gh_t W_hh by one GEMM;
 // then a ← a + rate (clamp(â, −1, 1) − a), channel by channel (channels with
 // δ = 0 throughout keep their a). Costs one (T−1)B × 3H × H GEMM.
-void gru_fit_feedback(const gru_weights *w, const gru_cache *cache, const float *e,
-                      gru_backward_work *work, float *a, float rate, int T, int B, int H);
+void gru_fit_feedback(const cell_weights *w, const cell_cache *cache, const float *e,
+                      cell_work *work, float *a, float rate, int T, int B, int H);
 
 
 // ---- LSTM and Elman layers (cell/lstm.h, cell/elman.h) ----
@@ -78,12 +78,12 @@ void gru_fit_feedback(const gru_weights *w, const gru_cache *cache, const float 
 // dc_end (B,H), unless NULL, is a gradient reaching the last cell state c_{T-1}
 // from outside the layer (a module's c_n): it joins δc at the last step.
 void lstm_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedback *fb,
-                         const lstm_weights *w, const float *x, const lstm_cache *cache, float *e,
-                         const float *dc_end, gru_backward_work *work, lstm_grads *g, float *dx,
+                         const cell_weights *w, const float *x, const cell_cache *cache, float *e,
+                         const float *dc_end, cell_work *work, cell_grads *g, float *dx,
                          int T, int B, int I, int H);
 void elman_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedback *fb,
-                          const elman_weights *w, const float *x, const elman_cache *cache,
-                          float *e, gru_backward_work *work, elman_grads *g, float *dx, int T,
+                          const cell_weights *w, const float *x, const cell_cache *cache,
+                          float *e, cell_work *work, cell_grads *g, float *dx, int T,
                           int B, int I, int H);
 
 #endif

@@ -170,9 +170,9 @@ int lm_create(dsf_lm *m, const dsf_lm_config *cfg) {
     const int block = cfg->arch == DSF_ARCH_BLOCK;
     for (int l = 0; l < cfg->L; l++) {
         const dsf_param *r = block ? p + 2 : p;  // block: ln1, then the recurrent layer
-        m->rnn[l] = (gru_weights){m->params + r[0].offset, m->params + r[1].offset,
+        m->rnn[l] = (cell_weights){m->params + r[0].offset, m->params + r[1].offset,
                                   m->params + r[2].offset, m->params + r[3].offset};
-        m->g_rnn[l] = (gru_grads){m->grads + r[0].offset, m->grads + r[1].offset,
+        m->g_rnn[l] = (cell_grads){m->grads + r[0].offset, m->grads + r[1].offset,
                                   m->grads + r[2].offset, m->grads + r[3].offset};
         if (!block) {
             p += 4;
@@ -375,10 +375,11 @@ int lm_work_create(dsf_lm_work *w, const dsf_lm_config *c, int B, int T) {
 #define ALLOC(name, type, count) ok = ok && (w->name = dsf_alloc((count) * sizeof(type)));
     WORK_BUFFERS(ALLOC)
     for (int l = 0; l < c->L; l++) {
-        gru_cache *g = &w->cache[l];
+        cell_cache *g = &w->cache[l];
 #define ALLOCL(name, type, count) ok = ok && (g->name = dsf_alloc((count) * sizeof(type)));
         LAYER_BUFFERS(ALLOCL)
-        if (c->cell == DSF_CELL_LSTM) ok = ok && (w->c[l] = dsf_alloc((T + 1) * B * H * sizeof(float)));
+        if (c->cell == DSF_CELL_LSTM) ok = ok && (g->c = dsf_alloc((T + 1) * B * H * sizeof(float)));
+        g->wpack = w->wpack;  // one packing buffer serves every layer in turn
     }
 #define A(ptr, count) ok = ok && ((ptr) = dsf_alloc((count) * sizeof(float)));
     if (c->arch == DSF_ARCH_BLOCK) {
@@ -440,10 +441,10 @@ void lm_work_destroy(dsf_lm_work *w) {
 #define FREE(name, type, count) dsf_free(w->name);
     WORK_BUFFERS(FREE)
     for (int l = 0; l < DSF_MAX_LAYERS; l++) {
-        gru_cache *g = &w->cache[l];
+        cell_cache *g = &w->cache[l];
 #define FREEL(name, type, count) dsf_free(g->name);
         LAYER_BUFFERS(FREEL)
-        dsf_free(w->c[l]);
+        dsf_free(g->c);
     }
     dsf_free(w->bw.avar);
     dsf_free(w->bw.ref);
@@ -507,7 +508,7 @@ DSF_CLONES static double softmax_exp(float *restrict p, int V) {
 static void project_forward(const dsf_lm *m, dsf_lm_work *w, int T) {
     const dsf_lm_config *c = &m->cfg;
     const size_t GH = (size_t)dsf_cell_gates(c->cell) * c->H, TB = (size_t)T * w->B;
-    const gru_weights *rw = &m->rnn[0];
+    const cell_weights *rw = &m->rnn[0];
     // The GRU adds b_hh on the recurrent side; the LSTM and the Elman cell fold it in.
     cell_input_proj((int)GH, rw->w_ih, rw->b_ih, c->cell == DSF_CELL_GRU ? NULL : rw->b_hh,
                     m->encoder, c->V, c->E, w->proj);
@@ -544,22 +545,17 @@ static void layer_forward(const dsf_lm *m, dsf_lm_work *w, int l, const float *i
     const dsf_lm_config *c = &m->cfg;
     const int B = w->B, H = c->H;
     const size_t BH = (size_t)B * H;
-    gru_cache *g = &w->cache[l];
-    const gru_weights *rw = &m->rnn[l];
+    cell_cache *g = &w->cache[l];
+    const cell_weights *rw = &m->rnn[l];
     memcpy(g->h, w->state + l * BH, BH * sizeof(float));
     if (c->cell == DSF_CELL_GRU) {
-        g->wpack = w->wpack;  // one packing buffer serves every layer in turn
         gru_forward(rw, in, g, w->scratch, T, B, I, H);
     } else if (c->cell == DSF_CELL_LSTM) {
-        const lstm_weights lw = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
-        lstm_cache lc = {g->h, w->c[l], g->gates, w->wpack};
-        memcpy(w->c[l], w->state_c + l * BH, BH * sizeof(float));
-        lstm_forward(&lw, in, &lc, w->scratch, T, B, I, H);
-        memcpy(w->state_c + l * BH, w->c[l] + (size_t)T * BH, BH * sizeof(float));
+        memcpy(g->c, w->state_c + l * BH, BH * sizeof(float));
+        lstm_forward(rw, in, g, w->scratch, T, B, I, H);
+        memcpy(w->state_c + l * BH, g->c + (size_t)T * BH, BH * sizeof(float));
     } else {
-        const elman_weights ew = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
-        elman_cache ec = {g->h, w->wpack};
-        elman_forward(&ew, in, &ec, w->scratch, T, B, I, H);
+        elman_forward(rw, in, g, w->scratch, T, B, I, H);
     }
     memcpy(w->state + l * BH, g->h + (size_t)T * BH, BH * sizeof(float));
 }
@@ -576,24 +572,16 @@ static void layer_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth, int l, co
     const dsf_layer_feedback fb = {m->fb.kind, m->feedback + (size_t)l * S * H,
                                    m->fb_u ? m->fb_u + lr : NULL, m->fb_v ? m->fb_v + lr : NULL,
                                    m->fb.rank, &w->lr_cache[l], m->fb.refine};
-    const gru_weights *rw = &m->rnn[l];
-    const gru_grads *rg = &m->g_rnn[l];
-    if (c->cell == DSF_CELL_GRU) {
-        gru_layer_backward(meth, w->scan, &fb, rw, x, &w->cache[l], w->e, &w->bw, &m->g_rnn[l],
-                           w->dx, T, B, I, H);
-    } else if (c->cell == DSF_CELL_LSTM) {
-        const lstm_weights lw = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
-        lstm_grads lg = {rg->w_ih, rg->w_hh, rg->b_ih, rg->b_hh};
-        const lstm_cache lc = {w->cache[l].h, w->c[l], w->cache[l].gates, w->wpack};
-        lstm_layer_backward(meth, w->scan, &fb, &lw, x, &lc, w->e, NULL, &w->bw, &lg, w->dx, T,
-                            B, I, H);
-    } else {
-        const elman_weights ew = {rw->w_ih, rw->w_hh, rw->b_ih, rw->b_hh};
-        elman_grads eg = {rg->w_ih, rg->w_hh, rg->b_ih, rg->b_hh};
-        const elman_cache ec = {w->cache[l].h, w->wpack};
-        elman_layer_backward(meth, w->scan, &fb, &ew, x, &ec, w->e, &w->bw, &eg, w->dx, T, B, I,
-                             H);
-    }
+    const cell_weights *rw = &m->rnn[l];
+    cell_grads *rg = &m->g_rnn[l];
+    const cell_cache *cc = &w->cache[l];
+    if (c->cell == DSF_CELL_GRU)
+        gru_layer_backward(meth, w->scan, &fb, rw, x, cc, w->e, &w->bw, rg, w->dx, T, B, I, H);
+    else if (c->cell == DSF_CELL_LSTM)
+        lstm_layer_backward(meth, w->scan, &fb, rw, x, cc, w->e, NULL, &w->bw, rg, w->dx, T, B, I,
+                            H);
+    else
+        elman_layer_backward(meth, w->scan, &fb, rw, x, cc, w->e, &w->bw, rg, w->dx, T, B, I, H);
     if (!x) {  // before fit, which takes bw.gi as its scratch
         const double t0 = dsf_prof_begin();
         project_backward(m, w, T);

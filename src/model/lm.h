@@ -78,8 +78,8 @@ typedef struct {
     // Views into params and grads.
     float *encoder, *dec_w, *dec_b;
     float *g_encoder, *g_dec_w, *g_dec_b;
-    gru_weights rnn[DSF_MAX_LAYERS];
-    gru_grads g_rnn[DSF_MAX_LAYERS];
+    cell_weights rnn[DSF_MAX_LAYERS];
+    cell_grads g_rnn[DSF_MAX_LAYERS];
     // block: the non-recurrent tensors of each block, and the final LayerNorm
     struct dsf_block {
         float *ln1_w, *ln1_b, *ln2_w, *ln2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b;
@@ -117,8 +117,7 @@ typedef struct {
     int last_T;       // steps of the last forward pass
     int32_t *x, *y;   // (T,B) time-major tokens of the last forward pass
     float *emb;       // (T,B,E)
-    gru_cache cache[DSF_MAX_LAYERS];  // h, gates (T,B,G·H) for every cell; q for the GRU
-    float *c[DSF_MAX_LAYERS];         // LSTM: the cell states (T+1,B,H)
+    cell_cache cache[DSF_MAX_LAYERS];  // h, gates (T,B,G·H) for every cell; q for the GRU
     float *scratch;   // (T,B,3H)
     float *probs;     // (P,V): softmax of the logits of the counted rows, then dlogits
     float *row_loss;  // (T·B): each row's loss, 0 where ignored
@@ -142,7 +141,7 @@ typedef struct {
     float *proj;
     int proj_now;
     float *e, *dx;    // (T,B,max(E,H))
-    gru_backward_work bw;
+    cell_work bw;
     float *wpack;     // gru_pack_floats(H): packed W_hh, shared by the layers
     float *state;     // (L,B,H)
     float *state_c;   // (L,B,H): the LSTM's carried cell state

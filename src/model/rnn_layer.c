@@ -86,19 +86,19 @@ int dsf_rnn_forward(const dsf_rnn_shape *s, const float *w_ih, const float *w_hh
     if (h0) memcpy(l.h, h0, sizeof(float) * BH);
     else memset(l.h, 0, sizeof(float) * BH);
     if (s->cell == DSF_CELL_GRU) {
-        const gru_weights w = {w_ih, w_hh, b_ih, b_hh};
-        gru_cache c = {l.h, l.gates, l.q, wpack};
+        const cell_weights w = {w_ih, w_hh, b_ih, b_hh};
+        cell_cache c = {.h = l.h, .gates = l.gates, .q = l.q, .wpack = wpack};
         gru_forward(&w, x, &c, scratch, T, B, I, H);
     } else if (s->cell == DSF_CELL_LSTM) {
         if (c0) memcpy(l.c, c0, sizeof(float) * BH);
         else memset(l.c, 0, sizeof(float) * BH);
-        const lstm_weights w = {w_ih, w_hh, b_ih, b_hh};
-        lstm_cache c = {l.h, l.c, l.gates, wpack};
+        const cell_weights w = {w_ih, w_hh, b_ih, b_hh};
+        cell_cache c = {.h = l.h, .c = l.c, .gates = l.gates, .wpack = wpack};
         lstm_forward(&w, x, &c, scratch, T, B, I, H);
         if (c_n) memcpy(c_n, l.c + (size_t)T * BH, sizeof(float) * BH);
     } else {
-        const elman_weights w = {w_ih, w_hh, b_ih, b_hh};
-        elman_cache c = {l.h, wpack};
+        const cell_weights w = {w_ih, w_hh, b_ih, b_hh};
+        cell_cache c = {.h = l.h, .wpack = wpack};
         elman_forward(&w, x, &c, scratch, T, B, I, H);
     }
     memcpy(out, l.h + BH, sizeof(float) * (size_t)T * BH);
@@ -132,7 +132,7 @@ int dsf_rnn_feedback(const char *feedback, int cell, int H, int T, uint64_t seed
 
 // The backward scratch: gi, gh (T,B,G·H), carry (B,H), avar (S,T,B,H) for diag,
 // ref (2,T,B,H) for the correction sweeps.
-static int work_alloc(gru_backward_work *w, const dsf_rnn_shape *s, const dsf_feedback *f,
+static int work_alloc(cell_work *w, const dsf_rnn_shape *s, const dsf_feedback *f,
                       dsf_method m) {
     const size_t TBH = (size_t)s->T * s->B * s->H;
     const size_t G = (size_t)dsf_cell_gates((dsf_cell)s->cell);
@@ -149,7 +149,7 @@ static int work_alloc(gru_backward_work *w, const dsf_rnn_shape *s, const dsf_fe
     return ok ? 0 : -1;
 }
 
-static void work_free(gru_backward_work *w) {
+static void work_free(cell_work *w) {
     dsf_free(w->gi), dsf_free(w->gh), dsf_free(w->carry), dsf_free(w->avar), dsf_free(w->ref);
 }
 
@@ -182,7 +182,7 @@ int dsf_rnn_backward(const dsf_rnn_shape *s, const char *method, const char *fee
     const int G = dsf_cell_gates((dsf_cell)s->cell) * H;
     const size_t BH = (size_t)B * H, TBH = (size_t)T * BH;
     const layout l = lay_out(s, cache);
-    gru_backward_work work;
+    cell_work work;
     float *e = uninit(TBH), *wpack = uninit(pack_floats(s));
     float *gbi = dsf_alloc(sizeof(float) * (size_t)G), *gbh = dsf_alloc(sizeof(float) * (size_t)G);
     if (work_alloc(&work, s, &f, m) || !e || !wpack || !gbi || !gbh) {
@@ -197,16 +197,16 @@ int dsf_rnn_backward(const dsf_rnn_shape *s, const char *method, const char *fee
     memset(gw_hh, 0, sizeof(float) * (size_t)G * H);
     const dsf_layer_feedback fb = {f.kind, a, NULL, NULL, 0, NULL, f.refine};
     if (s->cell == DSF_CELL_GRU) {
-        const gru_weights w = {w_ih, w_hh, NULL, NULL};
-        const gru_cache c = {l.h, l.gates, l.q, wpack};
-        gru_grads g = {gw_ih, gw_hh, gbi, gbh};
+        const cell_weights w = {w_ih, w_hh, NULL, NULL};
+        const cell_cache c = {.h = l.h, .gates = l.gates, .q = l.q, .wpack = wpack};
+        cell_grads g = {gw_ih, gw_hh, gbi, gbh};
         gru_layer_backward(m, sk, &fb, &w, x, &c, e, &work, &g, dx, T, B, I, H);
         // dh0 = J_1ᵀ δ_1 = δ ⊙ z + gh W_hh at the first step
         if (dh0) gru_backward_jt(&w, e, l.gates, work.gh, dh0, B, H);
     } else if (s->cell == DSF_CELL_LSTM) {
-        const lstm_weights w = {w_ih, w_hh, NULL, NULL};
-        const lstm_cache c = {l.h, l.c, l.gates, wpack};
-        lstm_grads g = {gw_ih, gw_hh, gbi, gbh};
+        const cell_weights w = {w_ih, w_hh, NULL, NULL};
+        const cell_cache c = {.h = l.h, .c = l.c, .gates = l.gates, .wpack = wpack};
+        cell_grads g = {gw_ih, gw_hh, gbi, gbh};
         lstm_layer_backward(m, sk, &fb, &w, x, &c, e, dc_n, &work, &g, dx, T, B, I, H);
         // dh0 = ga W_hh, dc0 = f ⊙ δc at the first step (work.gi the gate gradients,
         // work.gh δc)
@@ -217,9 +217,9 @@ int dsf_rnn_backward(const dsf_rnn_shape *s, const char *method, const char *fee
                     dc0[(size_t)b * H + k] =
                         l.gates[(size_t)b * G + H + k] * work.gh[(size_t)b * H + k];
     } else {
-        const elman_weights w = {w_ih, w_hh, NULL, NULL};
-        const elman_cache c = {l.h, wpack};
-        elman_grads g = {gw_ih, gw_hh, gbi, gbh};
+        const cell_weights w = {w_ih, w_hh, NULL, NULL};
+        const cell_cache c = {.h = l.h, .wpack = wpack};
+        cell_grads g = {gw_ih, gw_hh, gbi, gbh};
         elman_layer_backward(m, sk, &fb, &w, x, &c, e, &work, &g, dx, T, B, I, H);
         if (dh0) dsf_sgemm(0, 0, B, H, G, 1.0f, work.gi, G, w_hh, H, 0.0f, dh0, H);
     }

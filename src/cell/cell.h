@@ -4,6 +4,12 @@
 #ifndef DSF_CELL_H
 #define DSF_CELL_H
 
+#include <stddef.h>
+
+// The recurrent cell (PyTorch's GRU, LSTM, and RNN with tanh).
+typedef enum { DSF_CELL_GRU, DSF_CELL_LSTM, DSF_CELL_ELMAN } dsf_cell;
+#define DSF_NCELLS 3
+
 typedef struct {
     const float *w_ih;  // (G·H,I)
     const float *w_hh;  // (G·H,H)
@@ -26,5 +32,27 @@ typedef struct {
     // recurrent products are plain GEMMs, one a step.
     float *wpack;
 } cell_cache;
+
+// What the model and the layer API know of a cell: a new cell is its file (forward,
+// local backward, BPTT loop, Jacobian diagonal), a row of this table (cell.c) and
+// one of grad/method.c's, which brings it to the gradient methods.
+typedef struct {
+    const char *name;  // "gru", "lstm", "rnn": the command line's --cell
+    int gates;         // G: gate blocks of H rows in w_ih, w_hh
+    int states;        // S: state vectors per unit (the LSTM's h and c: 2; cache->c)
+    int has_q;         // cache->q (T,B,H) is used (the GRU's)
+    int folds_b_hh;    // the input side of the gates holds b_hh too (cell_input_proj)
+    size_t (*pack_floats)(int H);  // cache->wpack's floats
+    // x (T,B,I), or NULL when scratch (T,B,G·H) already holds the input side of the
+    // gates; starts from cache->h[0] (and c[0]) and fills the rest of the cache.
+    void (*forward)(const cell_weights *w, const float *x, cell_cache *cache, float *scratch,
+                    int T, int B, int I, int H);
+} dsf_cell_info;
+
+const dsf_cell_info *dsf_cell_get(dsf_cell c);     // c valid
+const char *dsf_cell_name(dsf_cell c);            // "gru", "lstm", "rnn"
+int dsf_cell_parse(const char *s, dsf_cell *out);  // 0, or -1 with the error set
+int dsf_cell_gates(dsf_cell c);                    // 3, 4, 1
+int dsf_cell_states(dsf_cell c);                   // 1, 2, 1
 
 #endif

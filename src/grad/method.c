@@ -8,6 +8,7 @@
 #include "core/common.h"
 #include "core/gemm.h"
 #include "core/prof.h"
+#include "cell/params.h"
 
 static const char *const method_names[] = {"bptt", "ft", "dsf"};
 
@@ -103,6 +104,8 @@ typedef struct {
     const float *(*d)(const void *cache, int B, int H);  // J's elementwise part at step 0, or NULL
     size_t d_stride;                                      // in units of H
     int c_chain;  // the LSTM: δc = ĉ + a_c ⊙ δc_{t+1}, with ĉ = c_local(δh)
+    int own_gh;   // the recurrent side's gate gradients are work->gh (the GRU's n
+                  // gate), else they are work->gi's
 } cell_ops;
 
 static void gru_bptt(const void *w, const void *cache, float *e, const float *dc_end,
@@ -167,14 +170,15 @@ static const float *lstm_carry_from(const cell_work *work, int B, int H) {
     return work->gi + (size_t)4 * B * H;
 }
 
-static const cell_ops gru_ops = {.G = 3, .bptt = gru_bptt, .local = gru_local,
-                                 .diag = gru_diag_op, .carry_from = gru_carry_from,
-                                 .d = gru_z, .d_stride = 3};
-static const cell_ops elman_ops = {.G = 1, .bptt = elman_bptt, .local = elman_local,
-                                   .diag = elman_diag, .carry_from = elman_carry_from};
-static const cell_ops lstm_ops = {.G = 4, .bptt = lstm_bptt, .local = lstm_local,
-                                  .diag = lstm_diag_op, .carry_from = lstm_carry_from,
-                                  .c_chain = 1};
+// One row per cell, in dsf_cell's order (cell/cell.h).
+static const cell_ops cell_table[DSF_NCELLS] = {
+    [DSF_CELL_GRU] = {.G = 3, .bptt = gru_bptt, .local = gru_local, .diag = gru_diag_op,
+                      .carry_from = gru_carry_from, .d = gru_z, .d_stride = 3, .own_gh = 1},
+    [DSF_CELL_LSTM] = {.G = 4, .bptt = lstm_bptt, .local = lstm_local, .diag = lstm_diag_op,
+                       .carry_from = lstm_carry_from, .c_chain = 1},
+    [DSF_CELL_ELMAN] = {.G = 1, .bptt = elman_bptt, .local = elman_local, .diag = elman_diag,
+                        .carry_from = elman_carry_from},
+};
 
 // δc's last slice += dc_end (when not NULL): a gradient reaching c_{T-1} from outside.
 static void add_dc_end(float *dc, const float *dc_end, int T, int B, int H) {
@@ -241,16 +245,26 @@ static void state_backward(const cell_ops *ops, dsf_method m, dsf_scan_kind scan
     ops->local(cache, e, work, T, B, H);
 }
 
-void gru_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedback *fb,
-                        const cell_weights *w, const float *x, const cell_cache *cache, float *e,
-                        cell_work *work, cell_grads *g, float *dx, int T, int B, int I,
-                        int H) {
+void cell_layer_backward(dsf_cell cell, dsf_method m, dsf_scan_kind scan,
+                         const dsf_layer_feedback *fb, const cell_weights *w, const float *x,
+                         const cell_cache *cache, float *e, const float *dc_end, cell_work *work,
+                         cell_grads *g, float *dx, int T, int B, int I, int H) {
+    DSF_ASSERT((unsigned)cell < DSF_NCELLS);
+    const cell_ops *ops = &cell_table[cell];
     double t0 = dsf_prof_begin();
-    state_backward(&gru_ops, m, scan, fb, w, w->w_hh, cache, e, NULL, work, T, B, H);
+    state_backward(ops, m, scan, fb, w, w->w_hh, cache, e, dc_end, work, T, B, H);
     dsf_prof_end(DSF_PROF_STATE_GRAD, t0);
     t0 = dsf_prof_begin();
-    gru_backward_params(w, x, cache, work->gi, work->gh, g, dx, T, B, I, H);
+    const float *gh = ops->own_gh ? work->gh : work->gi;
+    cell_backward_params(ops->G * H, w->w_ih, x, cache->h, work->gi, gh, g->w_ih, g->w_hh, g->b_ih,
+                         g->b_hh, dx, T * B, I, H);
     dsf_prof_end(DSF_PROF_PARAM_GRAD, t0);
+}
+
+void gru_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedback *fb,
+                        const cell_weights *w, const float *x, const cell_cache *cache, float *e,
+                        cell_work *work, cell_grads *g, float *dx, int T, int B, int I, int H) {
+    cell_layer_backward(DSF_CELL_GRU, m, scan, fb, w, x, cache, e, NULL, work, g, dx, T, B, I, H);
 }
 
 void gru_fit_feedback(const cell_weights *w, const cell_cache *cache, const float *e,
@@ -279,24 +293,16 @@ void gru_fit_feedback(const cell_weights *w, const cell_cache *cache, const floa
 
 void lstm_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedback *fb,
                          const cell_weights *w, const float *x, const cell_cache *cache, float *e,
-                         const float *dc_end, cell_work *work, cell_grads *g, float *dx,
-                         int T, int B, int I, int H) {
-    double t0 = dsf_prof_begin();
-    state_backward(&lstm_ops, m, scan, fb, w, w->w_hh, cache, e, dc_end, work, T, B, H);
-    dsf_prof_end(DSF_PROF_STATE_GRAD, t0);
-    t0 = dsf_prof_begin();
-    lstm_backward_params(w, x, cache, work->gi, g, dx, T, B, I, H);
-    dsf_prof_end(DSF_PROF_PARAM_GRAD, t0);
+                         const float *dc_end, cell_work *work, cell_grads *g, float *dx, int T,
+                         int B, int I, int H) {
+    cell_layer_backward(DSF_CELL_LSTM, m, scan, fb, w, x, cache, e, dc_end, work, g, dx, T, B, I,
+                        H);
 }
 
 void elman_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedback *fb,
                           const cell_weights *w, const float *x, const cell_cache *cache,
-                          float *e, cell_work *work, cell_grads *g, float *dx, int T,
-                          int B, int I, int H) {
-    double t0 = dsf_prof_begin();
-    state_backward(&elman_ops, m, scan, fb, w, w->w_hh, cache, e, NULL, work, T, B, H);
-    dsf_prof_end(DSF_PROF_STATE_GRAD, t0);
-    t0 = dsf_prof_begin();
-    elman_backward_params(w, x, cache, work->gi, g, dx, T, B, I, H);
-    dsf_prof_end(DSF_PROF_PARAM_GRAD, t0);
+                          float *e, cell_work *work, cell_grads *g, float *dx, int T, int B,
+                          int I, int H) {
+    cell_layer_backward(DSF_CELL_ELMAN, m, scan, fb, w, x, cache, e, NULL, work, g, dx, T, B, I,
+                        H);
 }

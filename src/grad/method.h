@@ -36,7 +36,7 @@ typedef struct {
     float *ref;      // (2,T,B,H), correction sweeps only (the caller allocates it: lm_work_reserve)
 } cell_work;
 
-// One layer's feedback as gru_layer_backward uses it (grad/feedback.h).
+// One layer's feedback as the layers' backward passes use it (grad/feedback.h).
 typedef struct {
     dsf_feedback_kind kind;
     const float *a;          // (H): the diagonal (unused by diag)
@@ -46,16 +46,22 @@ typedef struct {
     int refine;              // correction sweeps after the scan (not lowrank)
 } dsf_layer_feedback;
 
-// Backward pass of one GRU layer under method m. e (T,B,H) holds the local
-// errors on entry and the state gradients δ on return. fb is the feedback for
-// dsf (ignored otherwise), applied by the scan `scan` (grad/scan.h; the caller
-// has checked that it is available and fits the feedback). Gradients are
-// accumulated into g; dx (T,B,I), the local error of the layer below, is
-// written unless NULL.
+// Backward pass of one layer of any cell under method m. e (T,B,H) holds the
+// local errors on entry and the state gradients δ on return. fb is the feedback
+// for dsf (ignored otherwise), applied by the scan `scan` (grad/scan.h; the
+// caller has checked that it is available and fits the feedback). Gradients are
+// accumulated into g; dx (T,B,I), the local error of the layer below, is written
+// unless NULL (x NULL: no dW_ih and no dx, cell/params.h). dc_end: the LSTM's, as
+// below (NULL for the others). The cells' own entries follow; all are this one.
+void cell_layer_backward(dsf_cell cell, dsf_method m, dsf_scan_kind scan,
+                         const dsf_layer_feedback *fb, const cell_weights *w, const float *x,
+                         const cell_cache *cache, float *e, const float *dc_end, cell_work *work,
+                         cell_grads *g, float *dx, int T, int B, int I, int H);
+
+// The GRU's.
 void gru_layer_backward(dsf_method m, dsf_scan_kind scan, const dsf_layer_feedback *fb,
                         const cell_weights *w, const float *x, const cell_cache *cache, float *e,
-                        cell_work *work, cell_grads *g, float *dx, int T, int B, int I,
-                        int H);
+                        cell_work *work, cell_grads *g, float *dx, int T, int B, int I, int H);
 
 // The fit feedback (docs/DESIGN.md §3), right after gru_layer_backward of the same
 // layer under dsf (e holds δ, work->gh the gate gradients; work->gi is used as

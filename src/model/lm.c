@@ -11,19 +11,6 @@
 #include "core/prof.h"
 #include "model/layers.h"
 
-static const char *const cell_names[] = {"gru", "lstm", "rnn"};
-
-const char *dsf_cell_name(dsf_cell c) { return (unsigned)c < 3 ? cell_names[c] : "unknown"; }
-
-int dsf_cell_parse(const char *s, dsf_cell *out) {
-    for (int i = 0; i < 3; i++)
-        if (strcmp(s, cell_names[i]) == 0) {
-            *out = (dsf_cell)i;
-            return 0;
-        }
-    return dsf_error_set("unknown cell '%s' (expected gru, lstm or rnn)", s);
-}
-
 static const char *const arch_names[] = {"stack", "block", "residual"};
 
 const char *dsf_arch_name(dsf_arch a) { return (unsigned)a < 3 ? arch_names[a] : "unknown"; }
@@ -37,8 +24,6 @@ int dsf_arch_parse(const char *s, dsf_arch *out) {
     return dsf_error_set("unknown architecture '%s' (expected stack, residual or block)", s);
 }
 
-int dsf_cell_gates(dsf_cell c) { return c == DSF_CELL_GRU ? 3 : c == DSF_CELL_LSTM ? 4 : 1; }
-int dsf_cell_states(dsf_cell c) { return c == DSF_CELL_LSTM ? 2 : 1; }
 
 static void add_param(dsf_lm *m, const char *name, int ndim, int64_t d0, int64_t d1) {
     DSF_ASSERT(m->ntensors < DSF_MAX_TENSORS);
@@ -351,7 +336,7 @@ size_t lm_work_bytes(const dsf_lm_config *c, int B_, int T_) {
 #define SIZEL(name, type, count) layer += (double)(count) * sizeof(type);
     WORK_BUFFERS(SIZE)
     LAYER_BUFFERS(SIZEL)
-    if (c->cell == DSF_CELL_LSTM) layer += (T + 1) * B * H * sizeof(float);  // c
+    if (dsf_cell_states(c->cell) == 2) layer += (T + 1) * B * H * sizeof(float);  // c
     if (c->arch == DSF_ARCH_BLOCK)  // a, xmid, b, xs[k+1], u, gl, statistics; yf, d, dtmp, du
         layer += ((4 + c->proj) * TB * H + 2 * TB * c->mlp + 4 * TB) * sizeof(float),
         total += (3 * TB * H + TB * c->mlp + 2 * TB) * sizeof(float);
@@ -378,7 +363,8 @@ int lm_work_create(dsf_lm_work *w, const dsf_lm_config *c, int B, int T) {
         cell_cache *g = &w->cache[l];
 #define ALLOCL(name, type, count) ok = ok && (g->name = dsf_alloc((count) * sizeof(type)));
         LAYER_BUFFERS(ALLOCL)
-        if (c->cell == DSF_CELL_LSTM) ok = ok && (g->c = dsf_alloc((T + 1) * B * H * sizeof(float)));
+        if (dsf_cell_states(c->cell) == 2)  // the LSTM's c
+            ok = ok && (g->c = dsf_alloc((T + 1) * B * H * sizeof(float)));
         g->wpack = w->wpack;  // one packing buffer serves every layer in turn
     }
 #define A(ptr, count) ok = ok && ((ptr) = dsf_alloc((count) * sizeof(float)));
@@ -510,8 +496,8 @@ static void project_forward(const dsf_lm *m, dsf_lm_work *w, int T) {
     const size_t GH = (size_t)dsf_cell_gates(c->cell) * c->H, TB = (size_t)T * w->B;
     const cell_weights *rw = &m->rnn[0];
     // The GRU adds b_hh on the recurrent side; the LSTM and the Elman cell fold it in.
-    cell_input_proj((int)GH, rw->w_ih, rw->b_ih, c->cell == DSF_CELL_GRU ? NULL : rw->b_hh,
-                    m->encoder, c->V, c->E, w->proj);
+    const float *b2 = dsf_cell_get(c->cell)->folds_b_hh ? rw->b_hh : NULL;
+    cell_input_proj((int)GH, rw->w_ih, rw->b_ih, b2, m->encoder, c->V, c->E, w->proj);
 #pragma omp parallel for schedule(static) if (TB * GH > 65536)
     for (size_t r = 0; r < TB; r++)
         memcpy(w->scratch + r * GH, w->proj + (size_t)w->x[r] * GH, GH * sizeof(float));
@@ -548,15 +534,9 @@ static void layer_forward(const dsf_lm *m, dsf_lm_work *w, int l, const float *i
     cell_cache *g = &w->cache[l];
     const cell_weights *rw = &m->rnn[l];
     memcpy(g->h, w->state + l * BH, BH * sizeof(float));
-    if (c->cell == DSF_CELL_GRU) {
-        gru_forward(rw, in, g, w->scratch, T, B, I, H);
-    } else if (c->cell == DSF_CELL_LSTM) {
-        memcpy(g->c, w->state_c + l * BH, BH * sizeof(float));
-        lstm_forward(rw, in, g, w->scratch, T, B, I, H);
-        memcpy(w->state_c + l * BH, g->c + (size_t)T * BH, BH * sizeof(float));
-    } else {
-        elman_forward(rw, in, g, w->scratch, T, B, I, H);
-    }
+    if (g->c) memcpy(g->c, w->state_c + l * BH, BH * sizeof(float));  // the LSTM's c
+    dsf_cell_get(c->cell)->forward(rw, in, g, w->scratch, T, B, I, H);
+    if (g->c) memcpy(w->state_c + l * BH, g->c + (size_t)T * BH, BH * sizeof(float));
     memcpy(w->state + l * BH, g->h + (size_t)T * BH, BH * sizeof(float));
 }
 
@@ -572,16 +552,8 @@ static void layer_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth, int l, co
     const dsf_layer_feedback fb = {m->fb.kind, m->feedback + (size_t)l * S * H,
                                    m->fb_u ? m->fb_u + lr : NULL, m->fb_v ? m->fb_v + lr : NULL,
                                    m->fb.rank, &w->lr_cache[l], m->fb.refine};
-    const cell_weights *rw = &m->rnn[l];
-    cell_grads *rg = &m->g_rnn[l];
-    const cell_cache *cc = &w->cache[l];
-    if (c->cell == DSF_CELL_GRU)
-        gru_layer_backward(meth, w->scan, &fb, rw, x, cc, w->e, &w->bw, rg, w->dx, T, B, I, H);
-    else if (c->cell == DSF_CELL_LSTM)
-        lstm_layer_backward(meth, w->scan, &fb, rw, x, cc, w->e, NULL, &w->bw, rg, w->dx, T, B, I,
-                            H);
-    else
-        elman_layer_backward(meth, w->scan, &fb, rw, x, cc, w->e, &w->bw, rg, w->dx, T, B, I, H);
+    cell_layer_backward(c->cell, meth, w->scan, &fb, &m->rnn[l], x, &w->cache[l], w->e, NULL,
+                        &w->bw, &m->g_rnn[l], w->dx, T, B, I, H);
     if (!x) {  // before fit, which takes bw.gi as its scratch
         const double t0 = dsf_prof_begin();
         project_backward(m, w, T);

@@ -23,13 +23,7 @@
 #define DSF_MAX_LAYERS 64
 #define DSF_MAX_TENSORS (4 + 12 * DSF_MAX_LAYERS)
 
-// The recurrent cell (PyTorch's GRU, LSTM, and RNN with tanh), gates per unit G
-// and state vectors per unit S (the LSTM's h and c).
-typedef enum { DSF_CELL_GRU, DSF_CELL_LSTM, DSF_CELL_ELMAN } dsf_cell;
-const char *dsf_cell_name(dsf_cell c);            // "gru", "lstm", "rnn"
-int dsf_cell_parse(const char *s, dsf_cell *out);  // 0, or -1 with the error set
-int dsf_cell_gates(dsf_cell c);                    // 3, 4, 1
-int dsf_cell_states(dsf_cell c);                   // 1, 2, 1
+// The recurrent cell (dsf_cell, dsf_cell_get): cell/cell.h.
 
 // stack: embedding -> L recurrent layers -> decoder.
 // residual: the stack with x ← x + RNN(x) at every layer (E = H), as the authors'

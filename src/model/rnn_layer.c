@@ -28,7 +28,7 @@ static float *uninit(size_t n) {
 
 static int check_shape(const dsf_rnn_shape *s) {
     if (!s) return dsf_error_set("dsf_rnn: no shape");
-    if (s->cell < DSF_CELL_GRU || s->cell > DSF_CELL_ELMAN)
+    if (s->cell < 0 || s->cell >= DSF_NCELLS)
         return dsf_error_set("dsf_rnn: unknown cell %d (0 gru, 1 lstm, 2 rnn)", s->cell);
     if (s->T < 1 || s->B < 1 || s->I < 1 || s->H < 1)
         return dsf_error_set("dsf_rnn: T, B, I and H must be positive (got %d, %d, %d, %d)", s->T,
@@ -43,8 +43,9 @@ size_t dsf_rnn_cache_floats(const dsf_rnn_shape *s) {
     if (check_shape(s)) return 0;
     const size_t BH = (size_t)s->B * s->H, G = (size_t)dsf_cell_gates((dsf_cell)s->cell);
     size_t n = (size_t)(s->T + 1) * BH + (size_t)s->T * BH * G;
-    if (s->cell == DSF_CELL_GRU) n += (size_t)s->T * BH;
-    if (s->cell == DSF_CELL_LSTM) n += (size_t)(s->T + 1) * BH;
+    const dsf_cell_info *ci = dsf_cell_get((dsf_cell)s->cell);
+    if (ci->has_q) n += (size_t)s->T * BH;
+    if (ci->states == 2) n += (size_t)(s->T + 1) * BH;  // the LSTM's c
     return n;
 }
 
@@ -53,17 +54,13 @@ static layout lay_out(const dsf_rnn_shape *s, const float *cache) {
     layout l = {(float *)cache, NULL, NULL, NULL};
     l.gates = l.h + (size_t)(s->T + 1) * BH;
     float *end = l.gates + (size_t)s->T * BH * G;
-    if (s->cell == DSF_CELL_GRU) l.q = end;
-    if (s->cell == DSF_CELL_LSTM) l.c = end;
+    if (dsf_cell_get((dsf_cell)s->cell)->has_q) l.q = end;
+    if (dsf_cell_states((dsf_cell)s->cell) == 2) l.c = end;
     return l;
 }
 
 static size_t pack_floats(const dsf_rnn_shape *s) {
-    switch (s->cell) {
-    case DSF_CELL_GRU: return gru_pack_floats(s->H);
-    case DSF_CELL_LSTM: return lstm_pack_floats(s->H);
-    default: return elman_pack_floats(s->H);
-    }
+    return dsf_cell_get((dsf_cell)s->cell)->pack_floats(s->H);
 }
 
 int dsf_rnn_forward(const dsf_rnn_shape *s, const float *w_ih, const float *w_hh,
@@ -85,22 +82,14 @@ int dsf_rnn_forward(const dsf_rnn_shape *s, const float *w_ih, const float *w_hh
     if (!b_hh) b_hh = zeros;
     if (h0) memcpy(l.h, h0, sizeof(float) * BH);
     else memset(l.h, 0, sizeof(float) * BH);
-    if (s->cell == DSF_CELL_GRU) {
-        const cell_weights w = {w_ih, w_hh, b_ih, b_hh};
-        cell_cache c = {.h = l.h, .gates = l.gates, .q = l.q, .wpack = wpack};
-        gru_forward(&w, x, &c, scratch, T, B, I, H);
-    } else if (s->cell == DSF_CELL_LSTM) {
+    if (l.c) {  // the LSTM's c
         if (c0) memcpy(l.c, c0, sizeof(float) * BH);
         else memset(l.c, 0, sizeof(float) * BH);
-        const cell_weights w = {w_ih, w_hh, b_ih, b_hh};
-        cell_cache c = {.h = l.h, .c = l.c, .gates = l.gates, .wpack = wpack};
-        lstm_forward(&w, x, &c, scratch, T, B, I, H);
-        if (c_n) memcpy(c_n, l.c + (size_t)T * BH, sizeof(float) * BH);
-    } else {
-        const cell_weights w = {w_ih, w_hh, b_ih, b_hh};
-        cell_cache c = {.h = l.h, .wpack = wpack};
-        elman_forward(&w, x, &c, scratch, T, B, I, H);
     }
+    const cell_weights w = {w_ih, w_hh, b_ih, b_hh};
+    cell_cache c = {.h = l.h, .c = l.c, .gates = l.gates, .q = l.q, .wpack = wpack};
+    dsf_cell_get((dsf_cell)s->cell)->forward(&w, x, &c, scratch, T, B, I, H);
+    if (l.c && c_n) memcpy(c_n, l.c + (size_t)T * BH, sizeof(float) * BH);
     memcpy(out, l.h + BH, sizeof(float) * (size_t)T * BH);
     if (h_n) memcpy(h_n, l.h + (size_t)T * BH, sizeof(float) * BH);
     dsf_free(scratch), dsf_free(wpack), dsf_free(zeros);
@@ -121,7 +110,7 @@ static int parse_feedback(const char *spelling, dsf_feedback *f) {
 int dsf_rnn_feedback(const char *feedback, int cell, int H, int T, uint64_t seed, float *a) {
     dsf_feedback f;
     if (parse_feedback(feedback, &f)) return -1;
-    if (cell < DSF_CELL_GRU || cell > DSF_CELL_ELMAN || H < 1 || T < 1 || !a)
+    if ((unsigned)cell >= DSF_NCELLS || H < 1 || T < 1 || !a)
         return dsf_error_set("dsf_rnn_feedback: bad cell, H, T or buffer");
     dsf_rng rng;
     dsf_rng_seed(&rng, seed);
@@ -196,34 +185,22 @@ int dsf_rnn_backward(const dsf_rnn_shape *s, const char *method, const char *fee
     memset(gw_ih, 0, sizeof(float) * (size_t)G * I);
     memset(gw_hh, 0, sizeof(float) * (size_t)G * H);
     const dsf_layer_feedback fb = {f.kind, a, NULL, NULL, 0, NULL, f.refine};
-    if (s->cell == DSF_CELL_GRU) {
-        const cell_weights w = {w_ih, w_hh, NULL, NULL};
-        const cell_cache c = {.h = l.h, .gates = l.gates, .q = l.q, .wpack = wpack};
-        cell_grads g = {gw_ih, gw_hh, gbi, gbh};
-        gru_layer_backward(m, sk, &fb, &w, x, &c, e, &work, &g, dx, T, B, I, H);
-        // dh0 = J_1ᵀ δ_1 = δ ⊙ z + gh W_hh at the first step
-        if (dh0) gru_backward_jt(&w, e, l.gates, work.gh, dh0, B, H);
-    } else if (s->cell == DSF_CELL_LSTM) {
-        const cell_weights w = {w_ih, w_hh, NULL, NULL};
-        const cell_cache c = {.h = l.h, .c = l.c, .gates = l.gates, .wpack = wpack};
-        cell_grads g = {gw_ih, gw_hh, gbi, gbh};
-        lstm_layer_backward(m, sk, &fb, &w, x, &c, e, dc_n, &work, &g, dx, T, B, I, H);
-        // dh0 = ga W_hh, dc0 = f ⊙ δc at the first step (work.gi the gate gradients,
-        // work.gh δc)
-        if (dh0) dsf_sgemm(0, 0, B, H, G, 1.0f, work.gi, G, w_hh, H, 0.0f, dh0, H);
-        if (dc0)
-            for (int b = 0; b < B; b++)
-                for (int k = 0; k < H; k++)
-                    dc0[(size_t)b * H + k] =
-                        l.gates[(size_t)b * G + H + k] * work.gh[(size_t)b * H + k];
-    } else {
-        const cell_weights w = {w_ih, w_hh, NULL, NULL};
-        const cell_cache c = {.h = l.h, .wpack = wpack};
-        cell_grads g = {gw_ih, gw_hh, gbi, gbh};
-        elman_layer_backward(m, sk, &fb, &w, x, &c, e, &work, &g, dx, T, B, I, H);
-        if (dh0) dsf_sgemm(0, 0, B, H, G, 1.0f, work.gi, G, w_hh, H, 0.0f, dh0, H);
-    }
-    if (dc0 && s->cell != DSF_CELL_LSTM) memset(dc0, 0, sizeof(float) * BH);
+    const int lstm = dsf_cell_states((dsf_cell)s->cell) == 2;
+    const cell_weights w = {w_ih, w_hh, NULL, NULL};
+    const cell_cache c = {.h = l.h, .c = l.c, .gates = l.gates, .q = l.q, .wpack = wpack};
+    cell_grads g = {gw_ih, gw_hh, gbi, gbh};
+    cell_layer_backward((dsf_cell)s->cell, m, sk, &fb, &w, x, &c, e, lstm ? dc_n : NULL, &work,
+                        &g, dx, T, B, I, H);
+    // dh0 = J_1ᵀ δ_1 at the first step: the GRU's δ ⊙ z + gh W_hh, the others' ga W_hh
+    // (work.gi the gate gradients); the LSTM's dc0 = f ⊙ δc (work.gh δc).
+    if (dh0 && s->cell == DSF_CELL_GRU) gru_backward_jt(&w, e, l.gates, work.gh, dh0, B, H);
+    else if (dh0) dsf_sgemm(0, 0, B, H, G, 1.0f, work.gi, G, w_hh, H, 0.0f, dh0, H);
+    if (dc0 && lstm)
+        for (int b = 0; b < B; b++)
+            for (int k = 0; k < H; k++)
+                dc0[(size_t)b * H + k] =
+                    l.gates[(size_t)b * G + H + k] * work.gh[(size_t)b * H + k];
+    if (dc0 && !lstm) memset(dc0, 0, sizeof(float) * BH);
     if (gb_ih) memcpy(gb_ih, gbi, sizeof(float) * (size_t)G);
     if (gb_hh) memcpy(gb_hh, gbh, sizeof(float) * (size_t)G);
     work_free(&work), dsf_free(e), dsf_free(wpack), dsf_free(gbi), dsf_free(gbh);

@@ -139,7 +139,8 @@ int dsf_step_run(dsf_step *s, const dsf_batch *b, dsf_step_result *r) {
     dsf_lm *m = s->m;
     *r = (dsf_step_result){0};
     const int fit = s->method == DSF_METHOD_DSF && m->fb.kind == DSF_FEEDBACK_FIT;
-    if (m->fb.kind == DSF_FEEDBACK_FIT) {  // a re-estimate every fb.every steps, the first taken as it is
+    // fit: a re-estimate every fb.every steps, the first taken as it is
+    if (m->fb.kind == DSF_FEEDBACK_FIT) {
         s->w->fit_now = s->step % m->fb.every == 0;
         s->w->fit_rate = s->step == 0 ? 1.0f : DSF_FIT_RATE;
         if (s->gpu) dsf_gpu_set_fit(s->gpu, s->w->fit_now, s->w->fit_rate);

@@ -40,7 +40,7 @@
 //   }
 //
 // The pieces of a step, for a loop of your own: lm_forward, lm_backward (after
-// lm_work_reserve), grad_clip, optim_step.
+// lm_work_reserve), optim_clip, optim_step.
 //
 // Installed (make install PREFIX=P): cc prog.c $(pkg-config --cflags --libs dsf)
 // with PKG_CONFIG_PATH=P/lib/pkgconfig (--static for libdsf.a, whose libraries

@@ -4,7 +4,7 @@
 // scan, with and without correction sweeps and dropout; the block architecture
 // with each cell; the lowrank feedback: the loss, every gradient tensor and the
 // carried state over two steps against lm_forward / lm_backward, determinism,
-// and SGD and AdamW steps with clipping against grad_clip and optim_step.
+// and SGD and AdamW steps with clipping against optim_clip and optim_step.
 // They skip, saying so, when there is no device; tests/cuda_host/run.sh runs them
 // on the host. What needs no device (the kernels' element functions, the
 // refusals) is in test_cuda_emulated.c.
@@ -483,7 +483,7 @@ static void compare_optim(dsf_optim_kind kind, float lr) {
         fill_tokens(&r, x, (T + 1) * B, m.cfg.V);
         const double lc = lm_forward(&m, &w, x, x + B, T);
         lm_backward(&m, &w, DSF_METHOD_BPTT);
-        const double nc = grad_clip(m.grads, m.n, clip);
+        const double nc = optim_clip(m.grads, m.n, clip);
         optim_step(&oc, &m);
         double lg, ng;
         CHECK(dsf_gpu_step(g, x, x + B, T, DSF_METHOD_BPTT, clip, &og, &lg, &ng) == 0);

@@ -14,16 +14,16 @@ static void test_optim_clip(void) {
         g[i] = (float)((i % 7) - 3) * 0.01f;
         ss += (double)g[i] * g[i];
     }
-    double norm = grad_clip(g, N, 0);  // no clipping: the norm only
+    double norm = optim_clip(g, N, 0);  // no clipping: the norm only
     CHECK_CLOSE(norm, sqrt(ss), 1e-12);
-    norm = grad_clip(g, N, 0.25);
+    norm = optim_clip(g, N, 0.25);
     CHECK_CLOSE(norm, sqrt(ss), 1e-12);
     double after = 0;
     for (int i = 0; i < N; i++) after += (double)g[i] * g[i];
     CHECK_CLOSE(sqrt(after), 0.25 * sqrt(ss) / (sqrt(ss) + 1e-6), 1e-6);
     // below the threshold: untouched
     float h[3] = {0.1f, 0.0f, -0.1f};
-    grad_clip(h, 3, 10);
+    optim_clip(h, 3, 10);
     CHECK(h[0] == 0.1f && h[2] == -0.1f);
     free(g);
 }

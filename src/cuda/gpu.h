@@ -116,7 +116,7 @@ double dsf_gpu_forward(dsf_gpu *g, const int32_t *x, const int32_t *y, int T);
 // under meth (checked by dsf_gpu_check). Does not wait.
 void dsf_gpu_backward(dsf_gpu *g, dsf_method meth);
 // The global L2 norm of the gradients; if it exceeds max_norm > 0 they are scaled
-// as grad_clip does. Returns the norm before clipping (waits for the device).
+// as optim_clip does. Returns the norm before clipping (waits for the device).
 double dsf_gpu_clip(dsf_gpu *g, double max_norm);
 // One update with opt's kind, rate schedule and hyperparameters (opt->t is
 // advanced as optim_step does; opt->m and opt->v are not used: the moments live

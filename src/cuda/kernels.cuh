@@ -120,7 +120,7 @@ void mean_gpu(cudaStream_t s, const float *x, double *out, int n, int count);
 // *sumsq = Σ g², summed in double in a fixed order; partial has NORM_BLOCKS doubles.
 enum { NORM_BLOCKS = 256 };
 void sumsq_gpu(cudaStream_t s, const float *g, size_t n, double *partial, double *sumsq);
-// g *= max_norm / (√sumsq + 1e-6) when that is below 1 and finite (grad_clip).
+// g *= max_norm / (√sumsq + 1e-6) when that is below 1 and finite (optim_clip).
 void clip_gpu(cudaStream_t s, float *g, size_t n, const double *sumsq, double max_norm);
 void sgd_gpu(cudaStream_t s, float *p, const float *g, size_t n, float lr);
 // optim_step's AdamW for one tensor: c1, c2 the bias corrections, decay 1 − lr·wd

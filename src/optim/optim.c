@@ -141,7 +141,7 @@ void optim_step(dsf_optim *o, dsf_lm *m) {
     }
 }
 
-double grad_clip(float *g, size_t n, double max_norm) {
+double optim_clip(float *g, size_t n, double max_norm) {
     // Chunks of 2^14 summed in parallel, their sums added in chunk order: the same
     // for any thread count. The partial sums of up to 1024 chunks at a time live on
     // the stack: nothing is allocated in the training step.

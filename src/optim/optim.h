@@ -61,6 +61,6 @@ void optim_step(dsf_optim *o, dsf_lm *m);
 // The global L2 norm of g (n), summed in a fixed order (the same for any thread
 // count); if it exceeds max_norm > 0, g is scaled by max_norm / (norm + 1e-6) as
 // torch.nn.utils.clip_grad_norm_. Returns the norm before clipping.
-double grad_clip(float *g, size_t n, double max_norm);
+double optim_clip(float *g, size_t n, double max_norm);
 
 #endif

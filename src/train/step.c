@@ -34,7 +34,7 @@ static void cpu_backward(dsf_step *s) { lm_backward(s->m, s->w, s->method); }
 
 static void cpu_none(dsf_step *s) { (void)s; }  // the host's buffers are the backend's
 
-static double cpu_clip(dsf_step *s) { return grad_clip(s->m->grads, s->m->n, s->clip); }
+static double cpu_clip(dsf_step *s) { return optim_clip(s->m->grads, s->m->n, s->clip); }
 
 static void cpu_update(dsf_step *s) { optim_step(s->o, s->m); }
 

@@ -94,7 +94,8 @@ run_train() {
 # it when run again (ptb_medium, paper_ptb, fashion). queue_start empties the queue;
 # queue_run NAME TAG CKPT CMD FRESH REST adds `dsf CMD (FRESH | --resume CKPT) REST
 # --save CKPT --log OUT/logs/NAME.csv` unless NAME.done already holds TAG (the
-# length the run was asked for); --force starts it anew. run_queue JOBS runs the
+# length the run was asked for) or its log has rows but its checkpoint is gone (a
+# partial result, kept); --force starts it anew. run_queue JOBS runs the
 # queue, JOBS at a time, each run's output in OUT/logs/NAME.out, and writes TAG
 # into NAME.done when a run finishes.
 queue_start() { : >"$OUT/runs.txt"; }
@@ -108,9 +109,13 @@ queue_run() {
     fi
     if [ -f "$ck" ]; then
         from="--resume $ck"
+    elif [ -s "$OUT/logs/$name.csv" ]; then
+        # A log without its checkpoint: a run stopped on a machine that is gone. Its
+        # rows are a result; starting again would erase them.
+        echo "   $name: a partial log ($OUT/logs/$name.csv) but no checkpoint $ck; kept (--force starts it again)"
+        return 0
     else
         from=$fresh
-        rm -f "$OUT/logs/$name.csv"
     fi
     echo "$name $tag $cmd $from $rest --save $ck --log $OUT/logs/$name.csv" >>"$OUT/runs.txt"
 }
@@ -118,5 +123,5 @@ queue_run() {
 run_queue() {
     echo "$(wc -l <"$OUT/runs.txt") runs to do, $1 at a time"
     # shellcheck disable=SC2016
-    xargs -P "$1" -L 1 sh -c 'name=$1; tag=$2; shift 2; echo "   $name"; if "$0" "$@" >>"'"$OUT"'/logs/$name.out" 2>&1; then echo "$tag" >"'"$OUT"'/logs/$name.done"; else echo "   $name stopped: $(tail -n 1 "'"$OUT"'/logs/$name.out")"; fi' "$DSF" <"$OUT/runs.txt"
+    xargs -r -P "$1" -L 1 sh -c 'name=$1; tag=$2; shift 2; echo "   $name"; if "$0" "$@" >>"'"$OUT"'/logs/$name.out" 2>&1; then echo "$tag" >"'"$OUT"'/logs/$name.done"; else echo "   $name stopped: $(tail -n 1 "'"$OUT"'/logs/$name.out")"; fi' "$DSF" <"$OUT/runs.txt"
 }

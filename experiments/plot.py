@@ -18,7 +18,8 @@ NAN = float("nan")
 
 def read_log(path):
     """The rows of one `dsf train --log` CSV, split by kind, and the run's status:
-    'done', 'failed' (the process stopped with an error: diverged runs) or 'running'."""
+    'done', 'failed' (the process stopped with an error: diverged runs) or 'partial'
+    (running, or stopped before its end)."""
     rows = [r for r in csv.DictReader(open(path)) if r["kind"] != "kind"] if os.path.exists(path) else []
     # A resumed run appends to the log and its clock starts again: elapsed_s is made
     # cumulative, each restart continuing from the last training or validation row
@@ -35,7 +36,7 @@ def read_log(path):
         if r["kind"] != "test":
             last = r["elapsed_s"]
     done = path[:-4] + ".done"
-    status = "running"
+    status = "partial"
     if os.path.exists(done):
         status = "failed" if open(done).read().strip() == "failed" else "done"
     train = [r for r in rows if r["kind"] == "train"]
@@ -336,7 +337,7 @@ def study_fashion(out):
         table.append((task, label, len(valid), max((float(r["accuracy"]) for r in valid), default=NAN),
                       float(test[-1]["accuracy"]) if test else NAN,
                       secs[-1] / 60 / len(secs) if secs else NAN,
-                      sum(pps) / len(pps) if pps else NAN, "done" if done else "running"))
+                      sum(pps) / len(pps) if pps else NAN, "done" if done else "partial"))
     write_csv(os.path.join(out, "fashion.csv"), ["run", "task", "method", "epoch", "loss", "accuracy"], rows)
     lines = ["| task | method | epochs | best valid accuracy | test accuracy | min per epoch | pixels/s | status |",
              "|---|---|---|---|---|---|---|---|"]

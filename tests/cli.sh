@@ -565,6 +565,11 @@ expect_err "unknown architecture" "expected stack, residual or block" "$DSF" tra
 # state (the train epoch drops an incomplete batch), cosine with warm-up
 K="--data $tmp/words --recipe paper-wikitext --layers 2 --hidden 16 --batch 16 --seq 15 --eval-batch 16 --threads 2"
 resumes "recipe paper-wikitext (chunks, block proj untied)" "$tmp/k.safetensors" $K --evals 0
+# a deep one: 12 blocks of 14 tensors, their two Adam moments and 12 feedbacks (a
+# checkpoint of 350 tensors; a fixed table of names once stopped at 96)
+resumes "recipe paper-wikitext, 12 blocks, dsf" "$tmp/k.safetensors" --data "$tmp/words" \
+    --recipe paper-wikitext --layers 12 --hidden 8 --batch 16 --seq 15 --eval-batch 16 \
+    --threads 2 --evals 0 --method dsf
 rm -f "$tmp/k.csv"
 if "$DSF" train $K --lr 0.01 --epochs 2 --evals 3 --save "$tmp/k.safetensors" --log "$tmp/k.csv" >"$tmp/out" 2>"$tmp/err" &&
    grep -q "recipe: arch block, chunk batching (269 chunks" "$tmp/err" && grep -q "(16 per epoch)" "$tmp/err" &&

@@ -332,6 +332,17 @@ resumes "lstm feedback uniform:0,0.5+1" "$tmp/f.safetensors" $W --cell lstm --me
 "$DSF" train $W --method dsf --feedback diag+2 --steps 2 --save "$tmp/sw.safetensors" --no-test >/dev/null 2>&1
 expect_err "resume keeps the sweeps" "--feedback diag conflicts with the checkpoint's diag+2" "$DSF" train --data "$tmp/words" --feedback diag --resume "$tmp/sw.safetensors"
 expect_err "no sweeps for lowrank" "not lowrank" "$DSF" train $W --method dsf --feedback lowrank:2+1
+# sweeps over a feedback that reaches 1 grow with T (docs/FEEDBACK.md): a note says
+# so, and only for such a feedback with sweeps
+caution() {  # caution NAME EXPECTED(0|1) FEEDBACK
+    "$DSF" train $W --method dsf --feedback "$3" --steps 1 --no-test >/dev/null 2>"$tmp/err"
+    if [ "$(grep -c "^note: feedback .*correction sweep.*about 8\*|J - a|" "$tmp/err")" = "$2" ]; then
+        ok "$1"; else fail "$1"; fi
+}
+caution "a note for linspace+1" 1 linspace+1
+caution "a note for identity+2" 1 identity+2
+caution "no note for uniform:0,0.5+2" 0 uniform:0,0.5+2
+caution "no note for linspace without sweeps" 0 linspace
 expect_ok "gradstats with sweeps" "$DSF" gradstats --ckpt "$tmp/sw.safetensors" --data "$tmp/words" --batches 2 --feedback diag+1,uniform:0,0.5+3
 n=$(grep -cE '^dsf (diag\+2 \(checkpoint\)|diag\+1|uniform:0,0.5\+3) ' "$tmp/out")
 if [ "$n" -eq 3 ]; then ok "gradstats rows for the sweeps"; else fail "gradstats rows for the sweeps ($n of 3)"; fi
@@ -609,6 +620,10 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
     else
         fail "classify: the test line"
     fi
+    "$DSF" classify $C --method dsf --feedback linspace+2 --steps 1 --no-test >/dev/null 2>"$tmp/err"
+    if grep -q "^note: feedback linspace:0,1+2: 2 correction sweeps .* at 784 steps" "$tmp/err"; then
+        ok "classify: the note on sweeps over linspace at 784 steps"
+    else fail "classify: the note on sweeps over linspace at 784 steps"; fi
     expect_err "classify: resume keeps the task" "resume takes the configuration" "$DSF" classify --resume "$tmp/c.safetensors" --task perm
     expect_err "classify: a language model checkpoint is refused" "not a \`dsf classify\` checkpoint" "$DSF" classify --resume "$tmp/w.safetensors"
 else

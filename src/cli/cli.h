@@ -43,6 +43,9 @@ double cli_gpu_evaluate_seqs(struct dsf_gpu *g, int B, const dsf_tokens *tokens,
 int cli_check_feedback_scan(const dsf_feedback *fb, dsf_scan_kind scan);
 // Refuses a feedback a cell does not have (fit: gru only; lowrank: not lstm).
 int cli_check_feedback_cell(const dsf_feedback *fb, dsf_cell cell);
+// A "note:" line on stderr when the feedback's sweeps are likely to grow at T steps
+// (dsf_feedback_caution).
+void cli_caution_feedback(const dsf_feedback *fb, int T);
 // Split `split` of data with a checkpoint's vocabulary and batching (a chunked
 // run's split cut into its chunks of seq + 1 tokens).
 int cli_load_split(const char *data, const dsf_run *run, const dsf_vocab *v, int split,

@@ -126,6 +126,11 @@ int cli_check_feedback_cell(const dsf_feedback *fb, dsf_cell cell) {
     return 0;
 }
 
+void cli_caution_feedback(const dsf_feedback *fb, int T) {
+    char buf[512];
+    if (dsf_feedback_caution(fb, T, buf, sizeof buf)) fprintf(stderr, "note: %s\n", buf);
+}
+
 int cli_check_level(const arg_spec *specs, int n, const char *level, dsf_level ckpt_level) {
     if (!args_given(specs, n, "level")) return 0;
     dsf_level l;

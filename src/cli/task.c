@@ -139,6 +139,7 @@ static int run_task(const task_opts *o, const dsf_task *t, dsf_cell cell, dsf_me
                     "held-out %d sequences, %d threads\n",
             dsf_method_name(method), fdesc, dsf_optim_name(optim), o->lr, o->clip, B, o->steps,
             o->eval_size, dsf_get_threads());
+    if (method == DSF_METHOD_DSF) cli_caution_feedback(fb, T);
 
     const double t0 = dsf_now();
     double win_loss = 0, last_loss = NAN;

@@ -183,6 +183,7 @@ static void print_header(trainer *tr) {
             dsf_method_name(r->method), dsf_desc, dsf_optim_name(r->optim), r->base_lr,
             r->clip, r->batch, r->seq, r->total_steps, train_steps_per_epoch(tr),
             dsf_get_threads(), cli_cpu_backend());
+    if (r->method == DSF_METHOD_DSF) cli_caution_feedback(&tr->m.fb, r->seq);
     if (tr->gpu)
         fprintf(stderr, "device: %s (training steps and evaluation; checkpoints%s through the host)\n",
                 dsf_gpu_name(tr->gpu), dist_size() > 1 ? " and the all-reduce" : "");

@@ -2,6 +2,7 @@
 #include "feedback.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,4 +168,34 @@ void dsf_feedback_fill_lowrank(const dsf_feedback *f, dsf_rng *rng, float *u, fl
 
 int dsf_feedback_is_diagonal_stationary(const dsf_feedback *f) {
     return f->kind != DSF_FEEDBACK_DIAG && f->kind != DSF_FEEDBACK_LOWRANK;
+}
+
+float dsf_feedback_max(const dsf_feedback *f, int T) {
+    switch (f->kind) {
+    case DSF_FEEDBACK_UNIFORM:
+    case DSF_FEEDBACK_LINSPACE: return f->lo > f->hi ? f->lo : f->hi;
+    case DSF_FEEDBACK_ZERO: return 0;
+    case DSF_FEEDBACK_IDENTITY: return 1;
+    case DSF_FEEDBACK_CONST: return f->lo;
+    case DSF_FEEDBACK_SSM: return (float)exp(-1.0 / (T > 1 ? T : 1));
+    case DSF_FEEDBACK_LOWRANK: return 1;
+    case DSF_FEEDBACK_FIT:
+    case DSF_FEEDBACK_DIAG: break;
+    }
+    return NAN;
+}
+
+int dsf_feedback_caution(const dsf_feedback *f, int T, char *buf, size_t n) {
+    const float amax = dsf_feedback_max(f, T);
+    if (f->refine <= 0 || !(amax > DSF_SWEEP_SAFE_A) || T < 2) return 0;
+    char canon[64];
+    dsf_feedback_format(f, canon, sizeof canon);
+    snprintf(buf, n,
+             "feedback %s: %d correction sweep%s over a feedback with channels up to a = %.2f; "
+             "at %d steps each sweep can multiply the error of the steps not yet exact by "
+             "about %d*|J - a| (docs/FEEDBACK.md): with HI <= %.1f (e.g. uniform:0,0.5+%d) "
+             "the sweeps bring the gradient towards BPTT's",
+             canon, f->refine, f->refine > 1 ? "s" : "", amax, T, T, DSF_SWEEP_SAFE_A,
+             f->refine);
+    return 1;
 }

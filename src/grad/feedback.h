@@ -64,5 +64,14 @@ void dsf_feedback_fill(const dsf_feedback *f, dsf_rng *rng, float *a, int H, int
 void dsf_feedback_fill_lowrank(const dsf_feedback *f, dsf_rng *rng, float *u, float *v, int H);
 // 1 when A is the same at every step (so that the fft scan applies): not diag, not lowrank.
 int dsf_feedback_is_diagonal_stationary(const dsf_feedback *f);
+// The largest a_i the feedback can hold at T steps (ssm's depends on T; lowrank's
+// diagonal is below 1); NAN where the data decide it (fit, diag).
+float dsf_feedback_max(const dsf_feedback *f, int T);
+// +K sweeps over a feedback with channels above DSF_SWEEP_SAFE_A: the splitting's
+// error can grow by about T·|J − a| a sweep before the exact steps reach it
+// (docs/FEEDBACK.md, "+K at long T"). Writes a caution into buf and returns 1 for
+// such a feedback, else 0.
+#define DSF_SWEEP_SAFE_A 0.5f
+int dsf_feedback_caution(const dsf_feedback *f, int T, char *buf, size_t n);
 
 #endif

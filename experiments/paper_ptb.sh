@@ -1,50 +1,74 @@
 #!/bin/sh
-# experiments/paper_ptb.sh [--epochs N] [--configs "LxH ..."] [--methods "bptt dsf ft"]
-#                          [--feedbacks "linspace ..."] [--seeds "1 ..."] [--jobs N]
-#                          [--quick] [common options]
+# experiments/paper_ptb.sh [--recipe paper-ptb|paper-wikitext] [--epochs N]
+#                          [--configs "LxH ..."] [--methods "bptt dsf ft"]
+#                          [--feedbacks "linspace ..."] [--seeds "1 ..."] [--evals N]
+#                          [--jobs N] [--quick] [common options]
 #
-# PTB word level with the authors' recipe (`dsf train --recipe paper-ptb`: residual
-# GRU stack, every sentence from a zero state and padded, Adam lr 1e-3 with L2
-# 1e-4, lr x 0.1 every 10 epochs, 30 epochs, the best of 50 validations spread
-# over the run; docs/RECIPES.md). One run per config,
-# method, dsf feedback and seed, named CONFIG_METHOD[_FEEDBACK]_sSEED. Each run
-# saves a checkpoint every epoch (and when interrupted) in OUT/logs/NAME.safetensors
-# and is resumed from it, so the study can be stopped and started again at any
-# time; a larger --epochs extends finished runs. Writes
+# The paper's studies with the authors' recipes. By default PTB word level
+# (`dsf train --recipe paper-ptb`: residual GRU stack, every sentence from a zero
+# state and padded, Adam lr 1e-3 with L2 1e-4, lr x 0.1 every 10 epochs, 30 epochs,
+# the best of 50 validations spread over the run; docs/RECIPES.md); with --recipe
+# paper-wikitext (or experiments/paper_wikitext.sh) WikiText-2 with their WikiText
+# recipe (block architecture, chunks of 256 tokens, cosine schedule, 5 epochs). One
+# run per config, method, dsf feedback and seed, named CONFIG_METHOD[_FEEDBACK]_sSEED.
+# Each run saves a checkpoint every epoch (and when interrupted) in
+# CKPT/NAME.safetensors and is resumed from it, so the study can be stopped and
+# started again at any time; a larger --epochs extends finished runs. Writes
 #   OUT/table.md     one row per run: epochs done, best validation perplexity,
 #                    test perplexity (finished runs), minutes per epoch, tokens/s
 #   OUT/paper.csv    the validations of every run: name, epoch, step, ppl, seconds
 #   OUT/paper.png    validation perplexity against epoch, one panel per config
 #   OUT/logs/NAME.*  each run's `dsf train` log (CSV), output and checkpoints
 #
-#   --epochs N      epochs per run (default 30, the recipe's)
-#   --configs S     layers x hidden (default "1x256 3x256")
+#   --recipe R      paper-ptb (default) or paper-wikitext
+#   --epochs N      epochs per run (default the recipe's: 30, 5)
+#   --configs S     layers x hidden (default "1x256 3x256"; paper-wikitext "3x256")
 #   --methods S     default "bptt dsf ft"
 #   --feedbacks S   dsf's feedbacks, one run each (default "linspace", the authors')
 #   --seeds S       default "1"
-#   --jobs N        runs at once (default 3), each with --threads threads (default 1)
+#   --evals N       validations over the run (default the recipe's 50; paper-wikitext
+#                   10: WikiText-2's validation split is a tenth of its training
+#                   split, and 50 passes over it would cost more than the training)
+#   --jobs N        runs at once (default 3; paper-wikitext 1: a 3x256 run holds
+#                   about 10 GiB), each with --threads threads (default 1; 2 for
+#                   paper-wikitext)
 #   --ckpt-dir D    where the checkpoints go (default OUT/logs; they are not committed:
-#                   66 MB a 1x256 run, and a clone of the project does not have them)
-#   --quick         40 steps per run, 2 validations, to see that it runs (about 3 min)
+#                   66 MB a PTB 1x256 run, and a clone of the project does not have them)
+#   --quick         a few steps per run, 2 validations, to see that it runs (minutes)
 # Common options (experiments/common.sh): --out DIR --threads N --data DIR --force.
-# Cost on a 2-core Zen 4: about 4 min per epoch of a 1x256 run alone on 2 threads.
+# Cost on 2 cores: a PTB 1x256 epoch about 4 min alone on 2 threads (Zen 4), 8 min
+# three runs side by side; a WikiText-2 3x256 epoch about 25 min alone on 2 threads,
+# and each validation about 1 min.
 set -eu
 cd "$(dirname "$0")/.."
-usage() { sed -n '2,31s/^# \{0,1\}//p' experiments/paper_ptb.sh; }
+usage() { sed -n '2,40s/^# \{0,1\}//p' experiments/paper_ptb.sh; }
 . experiments/common.sh
-THREADS=1
+THREADS=""
 parse_common paper_ptb "$@"
-EPOCHS=30 CONFIGS="1x256 3x256" METHODS="bptt dsf ft" FEEDBACKS=linspace SEEDS=1 JOBS=3 CKPT=""
-study_options paper_ptb 'epochs:EPOCHS configs:CONFIGS methods:METHODS feedbacks:FEEDBACKS seeds:SEEDS jobs:JOBS ckpt-dir:CKPT'
+RECIPE=paper-ptb EPOCHS="" CONFIGS="" METHODS="bptt dsf ft" FEEDBACKS=linspace SEEDS=1 EVALS=""
+JOBS="" CKPT=""
+study_options paper_ptb 'recipe:RECIPE epochs:EPOCHS configs:CONFIGS methods:METHODS feedbacks:FEEDBACKS seeds:SEEDS evals:EVALS jobs:JOBS ckpt-dir:CKPT'
+case $RECIPE in
+paper-ptb)
+    : "${EPOCHS:=30}" "${CONFIGS:=1x256 3x256}" "${EVALS:=50}" "${JOBS:=3}" "${THREADS:=1}"
+    : "${DATA:=../shared/data/ptb}"
+    quick="--steps 40" ;;
+paper-wikitext)
+    : "${EPOCHS:=5}" "${CONFIGS:=3x256}" "${EVALS:=10}" "${JOBS:=1}" "${THREADS:=2}"
+    : "${DATA:=../shared/data/wikitext-2}"
+    quick="--steps 6 --batch 16 --eval-batch 16" ;;
+*) echo "paper_ptb.sh: --recipe is paper-ptb or paper-wikitext, not $RECIPE" >&2; exit 2 ;;
+esac
 [ -n "$CKPT" ] || CKPT=$OUT/logs
 mkdir -p "$CKPT"
-[ -n "$DATA" ] || DATA=../shared/data/ptb
 [ -d "$DATA" ] || { echo "paper_ptb.sh: no data directory $DATA (give --data DIR)" >&2; exit 2; }
+echo "$RECIPE" >"$OUT/recipe.txt"
 record_machine "$@"
 if [ -n "$QUICK" ]; then
-    len="--steps 40 --evals 2 --log-every 10 --no-test" tag=steps=40
+    len="$quick --evals 2 --log-every 2 --no-test" tag=quick
 else
-    len="--epochs $EPOCHS --log-every 50" tag=epochs=$EPOCHS
+    len="--epochs $EPOCHS --evals $EVALS --log-every 10" tag=epochs=$EPOCHS
+    [ "$RECIPE" = paper-wikitext ] || len="--epochs $EPOCHS --evals $EVALS --log-every 50"
 fi
 
 queue_start
@@ -58,7 +82,7 @@ for c in $CONFIGS; do
                 name=${c}_$m
                 [ "$fb" = - ] || name=${name}_$(echo "$fb" | tr ':,+' '__p')
                 name=${name}_s$s
-                fresh="--recipe paper-ptb --layers $L --hidden $H --method $m --seed $s"
+                fresh="--recipe $RECIPE --layers $L --hidden $H --method $m --seed $s"
                 [ "$fb" = - ] || fresh="$fresh --feedback $fb"
                 queue_run "$name" "$tag" "$CKPT/$name.safetensors" "train --data $DATA" "$fresh" \
                     "$len --threads $THREADS"

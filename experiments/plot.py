@@ -253,8 +253,8 @@ def study_ablation(out):
 
 
 def study_paper(out):
-    """experiments/paper_ptb.sh: runs CONFIG_METHOD[_FEEDBACK]_sSEED under the authors'
-    recipe; the figure is the best of the validations so far (partial while running)."""
+    """experiments/paper_ptb.sh (and paper_wikitext.sh): runs CONFIG_METHOD[_FEEDBACK]_sSEED
+    under the authors' recipe (OUT/recipe.txt names it); the figure is the best of the validations so far (partial while running)."""
     import re
     rows, table, groups = [], [], {}
     for name, log in runs_in(out).items():
@@ -289,13 +289,17 @@ def study_paper(out):
     if not plt or not groups:
         return
     keys = sorted(groups, key=config_key)
+    recipe = os.path.join(out, "recipe.txt")
+    data = "PTB"
+    if os.path.exists(recipe) and open(recipe).read().strip() == "paper-wikitext":
+        data = "WikiText-2"
     fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4.5), squeeze=False)
     for ax, k in zip(axes[0], keys):
         for label, log, per_epoch in sorted(groups[k], key=lambda g: g[0]):
             va = log["valid"]
             ax.plot([r["step"] / per_epoch for r in va], [r["ppl"] for r in va], ".-",
                     color=COLORS.get(label.split("_")[0]), label=label, lw=1)
-        ax.set_title(f"PTB, the authors' recipe, GRU {k}")
+        ax.set_title(f"{data}, the authors' recipe, GRU {k}")
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation perplexity")
         ax.set_yscale("log")

@@ -1,0 +1,13 @@
+#!/bin/sh
+# experiments/paper_wikitext.sh [options of paper_ptb.sh]
+#
+# WikiText-2 with the authors' WikiText recipe (`dsf train --recipe paper-wikitext`:
+# block architecture x + Linear(GRU(LN x)), x + MLP(LN x), final LayerNorm, untied
+# head; chunks of 256 tokens, each from a zero state; Adam lr 1e-3, warm-up over
+# 10% then cosine to 0.1 lr; 5 epochs; docs/RECIPES.md), GRU 3x256, bptt, dsf
+# (linspace) and ft, one run at a time on 2 threads, 10 validations a run: the same
+# as `sh experiments/paper_ptb.sh --recipe paper-wikitext`, whose options it takes.
+# The data and tokens are not the paper's (WikiText-2 word level, 33,278 words,
+# against WikiText-103 in a 16k BPE): compare the methods, not the perplexities
+# with the paper's.
+exec sh "$(dirname "$0")/paper_ptb.sh" --recipe paper-wikitext "$@"

@@ -37,8 +37,8 @@
 #   --quick         a few steps per run, 2 validations, to see that it runs (minutes)
 # Common options (experiments/common.sh): --out DIR --threads N --data DIR --force.
 # Cost on 2 cores: a PTB 1x256 epoch 3.3-4 min alone on 2 threads (docs/SPEED.md),
-# 8 min with three runs side by side; a WikiText-2 3x256 epoch is about ten times
-# the work of a PTB 1x256 epoch (2.1 M tokens, a head of 33,278 words).
+# 8 min with three runs side by side; a WikiText-2 3x256 epoch is about seven times
+# the products of a PTB 1x256 epoch (2.1 M tokens, a head of 33,278 words).
 set -eu
 cd "$(dirname "$0")/.."
 usage() { sed -n '2,40s/^# \{0,1\}//p' experiments/paper_ptb.sh; }

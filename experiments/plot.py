@@ -354,15 +354,33 @@ def study_fashion(out):
         return
     keys = sorted(groups)
     fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4.2), squeeze=False)
+    dsf_shades = ["tab:red", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive"]
     for ax, k in zip(axes[0], keys):
-        for label, pts in sorted(groups[k]):
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=label,
-                    color=COLORS.get(label.split("_")[0]))
-        ax.set_title(f"{'sequential' if k == 'seq' else 'permuted'} Fashion-MNIST, T = 784")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("validation accuracy")
+        runs = sorted(groups[k])
+        shade = {}
+        for label, _ in runs:
+            if label.startswith("dsf"):
+                shade[label] = dsf_shades[len(shade) % len(dsf_shades)]
+        color = [shade.get(label, COLORS.get(label.split("_")[0])) for label, _ in runs]
+        title = f"{'sequential' if k == 'seq' else 'permuted'} Fashion-MNIST, T = 784"
+        if max(len(pts) for _, pts in runs) == 1:  # one validation a run: a bar each
+            ax.barh(range(len(runs)), [pts[0][1] for _, pts in runs], color=color)
+            ax.set_yticks(range(len(runs)))
+            ax.set_yticklabels([label for label, _ in runs], fontsize=8)
+            ax.invert_yaxis()
+            for i, (_, pts) in enumerate(runs):
+                ax.text(pts[0][1], i, f" {pts[0][1]:.3f}", va="center", fontsize=8)
+            ax.set_xlabel(f"validation accuracy after epoch {runs[0][1][0][0]:g}")
+            ax.set_xlim(0, 1)
+            ax.axvline(0.1, color="gray", lw=0.8, ls=":")  # chance
+        else:
+            for (label, pts), c in zip(runs, color):
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=label, color=c)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("validation accuracy")
+            ax.legend(fontsize=8)
+        ax.set_title(title)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
     fig.tight_layout()
     path = os.path.join(out, "fashion.png")
     fig.savefig(path, dpi=90)

@@ -273,7 +273,7 @@ def study_paper(out):
             rows.append([name, config, label, f"{r['step'] / per_epoch:.3f}", r["step"],
                          f"{r['ppl']:.3f}", f"{r['elapsed_s']:.1f}"])
         best = min((r["ppl"] for r in log["valid"]), default=NAN)
-        groups.setdefault(config, []).append((label, log, per_epoch))
+        groups.setdefault(config, []).append((f"{label} s{name.rsplit('_s', 1)[1]}", log, per_epoch))
         table.append((config, label, name.rsplit("_s", 1)[1], epochs, len(log["valid"]), best,
                       log["test"]["ppl"] if log["test"] else NAN,
                       train_s / 60 / epochs if epochs else NAN, tps, log["status"]))
@@ -297,8 +297,9 @@ def study_paper(out):
     for ax, k in zip(axes[0], keys):
         for label, log, per_epoch in sorted(groups[k], key=lambda g: g[0]):
             va = log["valid"]
-            ax.plot([r["step"] / per_epoch for r in va], [r["ppl"] for r in va], ".-",
-                    color=COLORS.get(label.split("_")[0]), label=label, lw=1)
+            ax.plot([r["step"] / per_epoch for r in va], [r["ppl"] for r in va],
+                    ".-" if label.endswith(" s1") else ".--",
+                    color=COLORS.get(label.split("_")[0].split(" ")[0]), label=label, lw=1)
         ax.set_title(f"{data}, the authors' recipe, GRU {k}")
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation perplexity")

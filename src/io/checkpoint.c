@@ -23,28 +23,29 @@ static const char *name_fmt(namebuf *b, const char *f, ...) {
     return b->s;
 }
 
-static void add_params(st_writer *w, const dsf_lm *m, const float *base, const char *prefix,
-                       namebuf *names) {
+static void add_params(st_writer *w, const dsf_lm *m, const float *base, const char *prefix) {
+    namebuf b;
     for (int i = 0; i < m->ntensors; i++) {
         const dsf_param *p = &m->tensors[i];
-        const char *name = prefix ? name_fmt(names, "%s%s", prefix, p->name) : p->name;
+        const char *name = prefix ? name_fmt(&b, "%s%s", prefix, p->name) : p->name;
         st_writer_add(w, name, ST_F32, p->ndim, p->shape, base + p->offset);
     }
 }
 
-static void add_feedback(st_writer *w, const dsf_lm *m, namebuf *names) {
+static void add_feedback(st_writer *w, const dsf_lm *m) {
+    namebuf b;
     const int H = m->cfg.H, r = m->fb.rank, SH = dsf_cell_states(m->cfg.cell) * H;
     for (int l = 0; l < m->cfg.L; l++) {
         int64_t shape[1] = {SH};
-        st_writer_add(w, name_fmt(names, "rnn.feedback_l%d", l), ST_F32, 1, shape,
+        st_writer_add(w, name_fmt(&b, "rnn.feedback_l%d", l), ST_F32, 1, shape,
                       m->feedback + (size_t)l * SH);
     }
     if (m->fb.kind != DSF_FEEDBACK_LOWRANK || !m->fb_u) return;
     for (int l = 0; l < m->cfg.L; l++) {
         int64_t shape[2] = {H, r};
-        st_writer_add(w, name_fmt(names, "rnn.feedback_u_l%d", l), ST_F32, 2, shape,
+        st_writer_add(w, name_fmt(&b, "rnn.feedback_u_l%d", l), ST_F32, 2, shape,
                       m->fb_u + (size_t)l * H * r);
-        st_writer_add(w, name_fmt(names, "rnn.feedback_v_l%d", l), ST_F32, 2, shape,
+        st_writer_add(w, name_fmt(&b, "rnn.feedback_v_l%d", l), ST_F32, 2, shape,
                       m->fb_v + (size_t)l * H * r);
     }
 }
@@ -84,7 +85,7 @@ int ckpt_set_feedback(dsf_lm *m, const char *spelling) {
 
 int ckpt_save(const char *path, const dsf_lm *m, const dsf_vocab *v, const dsf_run *run,
               const dsf_optim *o, const dsf_lm_work *w, const dsf_rng *rng) {
-    namebuf names, meta;
+    namebuf b;
     // Tensors go by element size, 8-byte ones first, bytes last, so that every
     // tensor starts at a multiple of its element size (torch needs that).
     st_writer *sw = st_writer_new();
@@ -95,19 +96,19 @@ int ckpt_save(const char *path, const dsf_lm *m, const dsf_vocab *v, const dsf_r
     st_writer_add(sw, "vocab.offsets", ST_I64, 1, oshape, offsets);
     if (rng) st_writer_add(sw, "rng.state", ST_I64, 1, rshape, rng->s);
 
-    add_params(sw, m, m->params, NULL, &names);
-    add_feedback(sw, m, &names);
+    add_params(sw, m, m->params, NULL);
+    add_feedback(sw, m);
     if (o && o->m) {  // adamw, adam
-        add_params(sw, m, o->m, "optim.exp_avg.", &names);
-        add_params(sw, m, o->v, "optim.exp_avg_sq.", &names);
+        add_params(sw, m, o->m, "optim.exp_avg.");
+        add_params(sw, m, o->v, "optim.exp_avg_sq.");
     }
     if (w) {
         for (int l = 0; l < m->cfg.L; l++) {
             int64_t shape[2] = {w->B, m->cfg.H};
-            st_writer_add(sw, name_fmt(&names, "state.h_l%d", l), ST_F32, 2, shape,
+            st_writer_add(sw, name_fmt(&b, "state.h_l%d", l), ST_F32, 2, shape,
                           w->state + (size_t)l * w->B * m->cfg.H);
             if (m->cfg.cell == DSF_CELL_LSTM)
-                st_writer_add(sw, name_fmt(&names, "state.c_l%d", l), ST_F32, 2, shape,
+                st_writer_add(sw, name_fmt(&b, "state.c_l%d", l), ST_F32, 2, shape,
                               w->state_c + (size_t)l * w->B * m->cfg.H);
         }
     }
@@ -119,34 +120,34 @@ int ckpt_save(const char *path, const dsf_lm *m, const dsf_vocab *v, const dsf_r
     st_writer_meta(sw, "dsf.feedback", run->feedback);
     st_writer_meta(sw, "dsf.scan", dsf_scan_name(run->scan));
     st_writer_meta(sw, "dsf.optim", dsf_optim_name(run->optim));
-    st_writer_meta(sw, "dsf.batch", name_fmt(&meta, "%d", run->batch));
-    st_writer_meta(sw, "dsf.seq", name_fmt(&meta, "%d", run->seq));
-    st_writer_meta(sw, "dsf.eval_batch", name_fmt(&meta, "%d", run->eval_batch));
-    st_writer_meta(sw, "dsf.seed", name_fmt(&meta, "%" PRIu64, run->seed));
-    st_writer_meta(sw, "dsf.clip", name_fmt(&meta, "%.17g", run->clip));
-    st_writer_meta(sw, "dsf.base_lr", name_fmt(&meta, "%.17g", run->base_lr));
-    st_writer_meta(sw, "dsf.weight_decay", name_fmt(&meta, "%.17g", run->weight_decay));
-    st_writer_meta(sw, "dsf.dropout", name_fmt(&meta, "%.17g", run->dropout));
-    st_writer_meta(sw, "dsf.warmup", name_fmt(&meta, "%" PRId64, run->warmup));
-    st_writer_meta(sw, "dsf.lr", name_fmt(&meta, "%.17g", run->lr));
-    st_writer_meta(sw, "dsf.best_val", name_fmt(&meta, "%.17g", run->best_val));
-    st_writer_meta(sw, "dsf.total_steps", name_fmt(&meta, "%" PRId64, run->total_steps));
-    st_writer_meta(sw, "dsf.step", name_fmt(&meta, "%" PRId64, run->step));
-    st_writer_meta(sw, "dsf.epoch", name_fmt(&meta, "%" PRId64, run->epoch));
-    st_writer_meta(sw, "dsf.epoch_pos", name_fmt(&meta, "%" PRId64, run->epoch_pos));
-    st_writer_meta(sw, "dsf.optim_t", name_fmt(&meta, "%" PRId64, run->optim_t));
+    st_writer_meta(sw, "dsf.batch", name_fmt(&b, "%d", run->batch));
+    st_writer_meta(sw, "dsf.seq", name_fmt(&b, "%d", run->seq));
+    st_writer_meta(sw, "dsf.eval_batch", name_fmt(&b, "%d", run->eval_batch));
+    st_writer_meta(sw, "dsf.seed", name_fmt(&b, "%" PRIu64, run->seed));
+    st_writer_meta(sw, "dsf.clip", name_fmt(&b, "%.17g", run->clip));
+    st_writer_meta(sw, "dsf.base_lr", name_fmt(&b, "%.17g", run->base_lr));
+    st_writer_meta(sw, "dsf.weight_decay", name_fmt(&b, "%.17g", run->weight_decay));
+    st_writer_meta(sw, "dsf.dropout", name_fmt(&b, "%.17g", run->dropout));
+    st_writer_meta(sw, "dsf.warmup", name_fmt(&b, "%" PRId64, run->warmup));
+    st_writer_meta(sw, "dsf.lr", name_fmt(&b, "%.17g", run->lr));
+    st_writer_meta(sw, "dsf.best_val", name_fmt(&b, "%.17g", run->best_val));
+    st_writer_meta(sw, "dsf.total_steps", name_fmt(&b, "%" PRId64, run->total_steps));
+    st_writer_meta(sw, "dsf.step", name_fmt(&b, "%" PRId64, run->step));
+    st_writer_meta(sw, "dsf.epoch", name_fmt(&b, "%" PRId64, run->epoch));
+    st_writer_meta(sw, "dsf.epoch_pos", name_fmt(&b, "%" PRId64, run->epoch_pos));
+    st_writer_meta(sw, "dsf.optim_t", name_fmt(&b, "%" PRId64, run->optim_t));
     st_writer_meta(sw, "dsf.arch", dsf_arch_name(m->cfg.arch));
-    st_writer_meta(sw, "dsf.tokens", name_fmt(&meta, "%" PRId64, run->tokens));
+    st_writer_meta(sw, "dsf.tokens", name_fmt(&b, "%" PRId64, run->tokens));
     st_writer_meta(sw, "dsf.batching", dsf_unit_name(run->unit));
     st_writer_meta(sw, "dsf.schedule", run->schedule[0] ? run->schedule : "auto");
-    st_writer_meta(sw, "dsf.evals", name_fmt(&meta, "%d", run->evals));
-    st_writer_meta(sw, "dsf.init_std", name_fmt(&meta, "%.17g", run->init_std));
+    st_writer_meta(sw, "dsf.evals", name_fmt(&b, "%d", run->evals));
+    st_writer_meta(sw, "dsf.init_std", name_fmt(&b, "%.17g", run->init_std));
     if (run->task[0]) {
         st_writer_meta(sw, "dsf.task", run->task);
-        st_writer_meta(sw, "dsf.limit", name_fmt(&meta, "%" PRId64, run->limit));
+        st_writer_meta(sw, "dsf.limit", name_fmt(&b, "%" PRId64, run->limit));
     }
     st_writer_meta(sw, "dsf.world_size",
-                   name_fmt(&meta, "%d", run->world_size > 0 ? run->world_size : 1));
+                   name_fmt(&b, "%d", run->world_size > 0 ? run->world_size : 1));
     int rc = st_writer_save(sw, path);
     st_writer_free(sw);
     free(offsets);
@@ -155,10 +156,9 @@ int ckpt_save(const char *path, const dsf_lm *m, const dsf_vocab *v, const dsf_r
 }
 
 int ckpt_save_grads(const char *path, const dsf_lm *m, double loss, int with_feedback) {
-    namebuf names;
     st_writer *sw = st_writer_new();
-    add_params(sw, m, m->grads, NULL, &names);
-    if (with_feedback) add_feedback(sw, m, &names);
+    add_params(sw, m, m->grads, NULL);
+    if (with_feedback) add_feedback(sw, m);
     float l = (float)loss;
     int64_t shape[1] = {1};
     st_writer_add(sw, "loss", ST_F32, 1, shape, &l);

@@ -52,11 +52,11 @@ case $RECIPE in
 paper-ptb)
     : "${EPOCHS:=30}" "${CONFIGS:=1x256 3x256}" "${EVALS:=50}" "${JOBS:=3}" "${THREADS:=1}"
     : "${DATA:=../shared/data/ptb}"
-    quick="--steps 40" ;;
+    quick="--steps 40" every=50 ;;
 paper-wikitext)
     : "${EPOCHS:=5}" "${CONFIGS:=3x256}" "${EVALS:=10}" "${JOBS:=1}" "${THREADS:=2}"
     : "${DATA:=../shared/data/wikitext-2}"
-    quick="--steps 6 --batch 16 --eval-batch 16" ;;
+    quick="--steps 6 --batch 16 --eval-batch 16" every=10 ;;
 *) echo "paper_ptb.sh: --recipe is paper-ptb or paper-wikitext, not $RECIPE" >&2; exit 2 ;;
 esac
 [ -n "$CKPT" ] || CKPT=$OUT/logs
@@ -67,8 +67,7 @@ record_machine "$@"
 if [ -n "$QUICK" ]; then
     len="$quick --evals 2 --log-every 2 --no-test" tag=quick
 else
-    len="--epochs $EPOCHS --evals $EVALS --log-every 10" tag=epochs=$EPOCHS
-    [ "$RECIPE" = paper-wikitext ] || len="--epochs $EPOCHS --evals $EVALS --log-every 50"
+    len="--epochs $EPOCHS --evals $EVALS --log-every $every" tag=epochs=$EPOCHS
 fi
 
 queue_start

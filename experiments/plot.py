@@ -259,7 +259,7 @@ def study_paper(out):
     rows, table, groups = [], [], {}
     for name, log in runs_in(out).items():
         config, rest = name.split("_", 1)
-        label = rest.rsplit("_s", 1)[0]
+        label, seed = rest.rsplit("_s", 1)
         per_epoch = NAN
         outf = os.path.join(out, "logs", name + ".out")
         if os.path.exists(outf):
@@ -273,8 +273,8 @@ def study_paper(out):
             rows.append([name, config, label, f"{r['step'] / per_epoch:.3f}", r["step"],
                          f"{r['ppl']:.3f}", f"{r['elapsed_s']:.1f}"])
         best = min((r["ppl"] for r in log["valid"]), default=NAN)
-        groups.setdefault(config, []).append((f"{label} s{name.rsplit('_s', 1)[1]}", log, per_epoch))
-        table.append((config, label, name.rsplit("_s", 1)[1], epochs, len(log["valid"]), best,
+        groups.setdefault(config, []).append((label, seed, log, per_epoch))
+        table.append((config, label, seed, epochs, len(log["valid"]), best,
                       log["test"]["ppl"] if log["test"] else NAN,
                       train_s / 60 / epochs if epochs else NAN, tps, log["status"]))
     write_csv(os.path.join(out, "paper.csv"),
@@ -295,11 +295,11 @@ def study_paper(out):
         data = "WikiText-2"
     fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4.5), squeeze=False)
     for ax, k in zip(axes[0], keys):
-        for label, log, per_epoch in sorted(groups[k], key=lambda g: g[0]):
+        for label, seed, log, per_epoch in sorted(groups[k], key=lambda g: g[:2]):
             va = log["valid"]
             ax.plot([r["step"] / per_epoch for r in va], [r["ppl"] for r in va],
-                    ".-" if label.endswith(" s1") else ".--",
-                    color=COLORS.get(label.split("_")[0].split(" ")[0]), label=label, lw=1)
+                    ".-" if seed == "1" else ".--", color=COLORS.get(label.split("_")[0]),
+                    label=f"{label} s{seed}", lw=1)
         ax.set_title(f"{data}, the authors' recipe, GRU {k}")
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation perplexity")

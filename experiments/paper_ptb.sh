@@ -2,7 +2,7 @@
 # experiments/paper_ptb.sh [--recipe paper-ptb|paper-wikitext] [--epochs N]
 #                          [--configs "LxH ..."] [--methods "bptt dsf ft"]
 #                          [--feedbacks "linspace ..."] [--seeds "1 ..."] [--evals N]
-#                          [--jobs N] [--quick] [common options]
+#                          [--stop-at STEP] [--jobs N] [--quick] [common options]
 #
 # The paper's studies with the authors' recipes. By default PTB word level
 # (`dsf train --recipe paper-ptb`: residual GRU stack, every sentence from a zero
@@ -29,6 +29,12 @@
 #   --evals N       validations over the run (default the recipe's 50; paper-wikitext
 #                   10: WikiText-2's validation split is a tenth of its training
 #                   split, and 50 passes over it would cost more than the training)
+#   --stop-at STEP  stop each run after this step, as if interrupted, keeping the
+#                   schedule and validation steps of the full --epochs run: the run is
+#                   partial and extends with a later call without --stop-at. At the
+#                   recipe's PTB sizes (329 steps an epoch, a validation every 197
+#                   steps) 3349 is the 17th validation, epoch 10.2, the first after
+#                   the learning rate's first drop
 #   --jobs N        runs at once (default 3; paper-wikitext 1: a 3x256 run holds
 #                   about 10 GiB), each with --threads threads (default 1; 2 for
 #                   paper-wikitext)
@@ -41,13 +47,13 @@
 # the products of a PTB 1x256 epoch (2.1 M tokens, a head of 33,278 words).
 set -eu
 cd "$(dirname "$0")/.."
-usage() { sed -n '2,40s/^# \{0,1\}//p' experiments/paper_ptb.sh; }
+usage() { sed -n '2,47s/^# \{0,1\}//p' experiments/paper_ptb.sh; }
 . experiments/common.sh
 THREADS=""
 parse_common paper_ptb "$@"
 RECIPE=paper-ptb EPOCHS="" CONFIGS="" METHODS="bptt dsf ft" FEEDBACKS=linspace SEEDS=1 EVALS=""
-JOBS="" CKPT=""
-study_options paper_ptb 'recipe:RECIPE epochs:EPOCHS configs:CONFIGS methods:METHODS feedbacks:FEEDBACKS seeds:SEEDS evals:EVALS jobs:JOBS ckpt-dir:CKPT'
+JOBS="" CKPT="" STOP=""
+study_options paper_ptb 'recipe:RECIPE epochs:EPOCHS configs:CONFIGS methods:METHODS feedbacks:FEEDBACKS seeds:SEEDS evals:EVALS jobs:JOBS ckpt-dir:CKPT stop-at:STOP'
 case $RECIPE in
 paper-ptb)
     : "${EPOCHS:=30}" "${CONFIGS:=1x256 3x256}" "${EVALS:=50}" "${JOBS:=3}" "${THREADS:=1}"
@@ -68,6 +74,7 @@ if [ -n "$QUICK" ]; then
     len="$quick --evals 2 --log-every 2 --no-test" tag=quick
 else
     len="--epochs $EPOCHS --evals $EVALS --log-every $every" tag=epochs=$EPOCHS
+    [ -z "$STOP" ] || len="$len --stop-at $STOP"
 fi
 
 queue_start

@@ -285,6 +285,7 @@ def study_paper(out):
         lines.append(f"| {t[0]} | {t[1]} | {t[2]} | {fmt(t[3])} | {t[4]} | {fmt(t[5])} | {fmt(t[6])} "
                      f"| {fmt(t[7], '.1f')} | {fmt(t[8], '.0f')} | {t[9]} |")
     write_table(out, lines)
+    paper_compare(out, groups)
     plt = pyplot()
     if not plt or not groups:
         return
@@ -312,6 +313,67 @@ def study_paper(out):
     path = os.path.join(out, "paper.png")
     fig.savefig(path, dpi=90)
     print(f"plot: {path}")
+
+
+def paper_compare(out, groups):
+    """OUT/compare.md: the runs of a config at the same steps (runs of one --epochs
+    validate at the same steps whatever their method, feedback, seed or --stop-at),
+    as perplexities and as ratios to BPTT of the same seed. First, for every method
+    with two seeds or more, the mean and range over the seeds at each step that all
+    of them reached; then every run of seed 1 at a few steps and at the last step
+    that all of them reached."""
+    lines = []
+    for config in sorted(groups, key=config_key):
+        ppl, per_epoch = {}, None  # (label, seed) -> {step: ppl}
+        for label, seed, log, pe in groups[config]:
+            ppl[(label, seed)] = {r["step"]: r["ppl"] for r in log["valid"]}
+            per_epoch = per_epoch or pe
+        if not per_epoch or not any(lab == "bptt" for lab, _ in ppl):
+            continue
+
+        def ratio(lab, seed, step):
+            ref = ppl.get(("bptt", seed), {}).get(step)
+            return ppl[(lab, seed)][step] / ref if ref else NAN
+
+        def spread(xs, spec):
+            return f"{fmt(sum(xs) / len(xs), spec)} ({fmt(min(xs), spec)}–{fmt(max(xs), spec)})"
+
+        labels = sorted({lab for lab, _ in ppl}, key=lambda lab: (lab != "bptt", lab))
+        seeds = {lab: sorted(s for l2, s in ppl if l2 == lab) for lab in labels}
+        multi = [lab for lab in labels if len(seeds[lab]) > 1 and set(seeds[lab]) <= set(seeds["bptt"])]
+        if len(multi) > 1 and "bptt" in multi:
+            n = min(len(seeds[lab]) for lab in multi)
+            steps = sorted(set.intersection(*(set(ppl[(lab, s)]) for lab in multi for s in seeds[lab])))
+            lines += [f"## {config}: {n} seeds ({', '.join(seeds['bptt'])}), validation perplexity "
+                      "mean (min–max) and, per seed, the ratio to BPTT of the same seed", "",
+                      "| epoch | " + " | ".join(multi) + " | " +
+                      " | ".join(f"{lab} / bptt" for lab in multi if lab != "bptt") + " |",
+                      "|---" * (2 * len(multi)) + "|"]
+            for st in steps:
+                cells = [spread([ppl[(lab, s)][st] for s in seeds[lab]], ".2f") for lab in multi]
+                cells += [spread([ratio(lab, s, st) for s in seeds[lab]], ".3f")
+                          for lab in multi if lab != "bptt"]
+                lines.append(f"| {st / per_epoch:.1f} | " + " | ".join(cells) + " |")
+            lines.append("")
+        first = [lab for lab in labels if "1" in seeds[lab]]
+        common = set.intersection(*(set(ppl[(lab, "1")]) for lab in first))
+        if not common:
+            continue
+        steps = sorted(common)
+        last = steps[-1]
+        shown = sorted(set(steps[2::3] + [last]))
+        lines += [f"## {config}, seed 1: validation perplexity at the same steps; the ratio to "
+                  f"BPTT at the last step all of them reached (epoch {last / per_epoch:.1f})", "",
+                  "| run | " + " | ".join(f"{st / per_epoch:.1f}" for st in shown) + " | / bptt |",
+                  "|---" * (len(shown) + 2) + "|"]
+        for lab in first:
+            lines.append(f"| {lab} | " + " | ".join(fmt(ppl[(lab, '1')][st]) for st in shown) +
+                         f" | {fmt(ratio(lab, '1', last), '.3f')} |")
+        lines.append("")
+    text = "\n".join(lines)
+    open(os.path.join(out, "compare.md"), "w").write(text)
+    if text:
+        print(text)
 
 
 def study_fashion(out):

@@ -74,7 +74,9 @@ if [ -n "$QUICK" ]; then
     len="$quick --evals 2 --log-every 2 --no-test" tag=quick
 else
     len="--epochs $EPOCHS --evals $EVALS --log-every $every" tag=epochs=$EPOCHS
-    [ -z "$STOP" ] || len="$len --stop-at $STOP"
+    # A run stopped at --stop-at exits 0 like a finished one: its tag says where it
+    # stopped, so that a later call without --stop-at extends it.
+    [ -z "$STOP" ] || { len="$len --stop-at $STOP"; tag=$tag,stop-at=$STOP; }
 fi
 
 queue_start

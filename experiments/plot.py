@@ -38,7 +38,9 @@ def read_log(path):
     done = path[:-4] + ".done"
     status = "partial"
     if os.path.exists(done):
-        status = "failed" if open(done).read().strip() == "failed" else "done"
+        tag = open(done).read().strip()
+        # paper_ptb.sh --stop-at: stopped on purpose, at a step before the run's end
+        status = "failed" if tag == "failed" else "partial" if "stop-at=" in tag else "done"
     train = [r for r in rows if r["kind"] == "train"]
     valid = [r for r in rows if r["kind"] == "valid"]
     test = [r for r in rows if r["kind"] == "test"]

@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/run.sh BUILD: runs every test suite (unit, command line, PyTorch
+# tests/run.sh BUILD: runs every test suite (unit, command line, study scripts, PyTorch
 # reference, MPI for a build with MPI=1) and ends with one summary line
 # "N passed, N failed[, N skipped]".
 # Each suite prints its own last line "<name>: N passed, N failed[, N skipped]".
@@ -40,6 +40,7 @@ suite() {
 }
 suite unit "$BUILD/test_dsf"
 suite cli sh tests/cli.sh "$BUILD/dsf"
+suite studies sh tests/studies.sh "$BUILD/dsf"
 suite torch "$PY" tests/torch_grad.py "$BUILD/dsf"
 suite torch "$PY" tests/torch_cells.py "$BUILD/dsf"
 suite torch "$PY" tests/torch_recipe.py "$BUILD/dsf"

@@ -322,8 +322,8 @@ def paper_compare(out, groups):
     validate at the same steps whatever their method, feedback, seed or --stop-at),
     as perplexities and as ratios to BPTT of the same seed. First, for every method
     with two seeds or more, the mean and range over the seeds at each step that all
-    of them reached; then every run of seed 1 at a few steps and at the last step
-    that all of them reached."""
+    of them reached; then every run of seed 1 at every third validation, and its
+    ratio to BPTT at the last validation that both reached."""
     lines = []
     for config in sorted(groups, key=config_key):
         ppl, per_epoch = {}, None  # (label, seed) -> {step: ppl}
@@ -358,19 +358,21 @@ def paper_compare(out, groups):
                 lines.append(f"| {st / per_epoch:.1f} | " + " | ".join(cells) + " |")
             lines.append("")
         first = [lab for lab in labels if "1" in seeds[lab]]
-        common = set.intersection(*(set(ppl[(lab, "1")]) for lab in first))
-        if not common:
+        steps = sorted(set().union(*(ppl[(lab, "1")] for lab in first)))
+        if not steps:
             continue
-        steps = sorted(common)
-        last = steps[-1]
-        shown = sorted(set(steps[2::3] + [last]))
-        lines += [f"## {config}, seed 1: validation perplexity at the same steps; the ratio to "
-                  f"BPTT at the last step all of them reached (epoch {last / per_epoch:.1f})", "",
+        ref = set(ppl.get(("bptt", "1"), {}))
+        shared = {lab: max(set(ppl[(lab, "1")]) & ref, default=None) for lab in first}
+        shown = sorted(set(steps[2::3] + [steps[-1]] + [v for v in shared.values() if v]))
+        lines += [f"## {config}, seed 1: validation perplexity at the same steps ('-': not "
+                  "reached), and the ratio to BPTT at the last validation of the run that BPTT "
+                  "reached too (its epoch)", "",
                   "| run | " + " | ".join(f"{st / per_epoch:.1f}" for st in shown) + " | / bptt |",
                   "|---" * (len(shown) + 2) + "|"]
         for lab in first:
-            lines.append(f"| {lab} | " + " | ".join(fmt(ppl[(lab, '1')][st]) for st in shown) +
-                         f" | {fmt(ratio(lab, '1', last), '.3f')} |")
+            own, last = ppl[(lab, "1")], shared[lab]
+            r = f"{fmt(ratio(lab, '1', last), '.3f')} ({last / per_epoch:.1f})" if last else "-"
+            lines.append(f"| {lab} | " + " | ".join(fmt(own.get(st)) for st in shown) + f" | {r} |")
         lines.append("")
     text = "\n".join(lines)
     open(os.path.join(out, "compare.md"), "w").write(text)

@@ -58,14 +58,17 @@ study_options() {
     done
 }
 
-record_machine() {  # writes $OUT/machine.txt (arguments ignored)
+# record_machine: appends the machine, its load and the command to $OUT/machine.txt,
+# one block per call, so a study run in several calls keeps every command.
+record_machine() {
     {
+        [ ! -s "$OUT/machine.txt" ] || echo
         echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
         echo "machine: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p'), $(nproc) cores, $(free -g | awk '/^Mem:/ { print $2 }') GiB; runs use $THREADS threads"
         echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
         "$DSF" version
         echo "command: sh $0 $ALL_ARGS"
-    } | tee "$OUT/machine.txt"
+    } | tee -a "$OUT/machine.txt"
 }
 
 # run_train NAME ARGS...: `dsf train ARGS --log $OUT/logs/NAME.csv`, output in

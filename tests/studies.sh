@@ -63,6 +63,9 @@ for r in $runs; do
 done
 check "paper_ptb.sh: stopped and extended = uninterrupted (every validation and test loss)" [ $good -eq 1 ]
 
+check "paper_ptb.sh: machine.txt keeps the command of each of the two calls" \
+    [ "$(grep -c '^command: sh experiments/paper_ptb.sh' "$tmp/a/machine.txt")" -eq 2 ]
+
 cp "$A/1x8_ft_s1.csv" "$tmp/before.csv"
 study "$tmp/a" "$tmp/ck_a"
 check "paper_ptb.sh: a finished run is kept, its log untouched" \

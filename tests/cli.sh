@@ -64,6 +64,15 @@ resumes() {
     fi
 }
 
+# --stop-at: saved, exit 0, no test row (experiments/paper_ptb.sh relies on the exit status)
+if "$DSF" train $W --steps 6 --stop-at 3 --save "$tmp/sa.safetensors" --log "$tmp/sa.csv" \
+        >/dev/null 2>"$tmp/err" && grep -q "stopped (--stop-at) after step 3 of 6" "$tmp/err" && \
+        [ -s "$tmp/sa.safetensors" ] && ! grep -q "^test," "$tmp/sa.csv"; then
+    ok "train --stop-at 3: saved, exit 0, no test"
+else
+    fail "train --stop-at 3: saved, exit 0, no test"
+fi
+
 # --- help and usage errors
 expect_ok "help" "$DSF" --help
 for c in train eval sample grad gradstats bench task; do expect_ok "$c --help" "$DSF" $c --help; done

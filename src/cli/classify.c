@@ -340,7 +340,7 @@ int cmd_classify(int argc, char **argv) {
         OPT("log", ARG_STR, &o.log, 0, 0, "CSV: kind,epoch,step,loss,accuracy,lr,grad_norm,pixels_per_s,elapsed_s"),
         OPT("log-every", ARG_INT, &o.log_every, 1, 1 << 30, "steps between progress lines"),
         OPT("max-bad-steps", ARG_INT, &o.max_bad, 1, 1 << 30, "consecutive non-finite steps before stopping"),
-        OPT("stop-at", ARG_I64, &o.stop_at, 1, 1e15, "stop after this step as if interrupted"),
+        OPT("stop-at", ARG_I64, &o.stop_at, 1, 1e15, "stop after this step as if interrupted (saves with --save), but exit 0 without a test"),
         OPT("threads", ARG_INT, &o.threads, 1, 4096, "threads"),
         OPT("no-test", ARG_FLAG, &o.no_test, 0, 0, "skip the test-split evaluation at the end"),
     };

@@ -407,7 +407,7 @@ static int train_command(int argc, char **argv) {
         OPT("device", ARG_STR, &o.device, 0, 0,
             "cpu, or cuda: the training steps on the GPU (a build with make CUDA=1)"),
         OPT("stop-at", ARG_I64, &o.stop_at, 1, 1e15,
-            "stop after this step as if interrupted (saves with --save)"),
+            "stop after this step as if interrupted (saves with --save), but exit 0 without a test"),
         OPT("no-test", ARG_FLAG, &o.no_test, 0, 0, "skip the test-split evaluation at the end"),
     };
     const int n = (int)(sizeof specs / sizeof specs[0]);

@@ -296,14 +296,32 @@ def study_paper(out):
     data = "PTB"
     if os.path.exists(recipe) and open(recipe).read().strip() == "paper-wikitext":
         data = "WikiText-2"
-    fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4.5), squeeze=False)
-    for ax, k in zip(axes[0], keys):
-        for label, seed, log, per_epoch in sorted(groups[k], key=lambda g: g[:2]):
+    # A panel per config with the three methods (every seed); where dsf ran with
+    # other feedbacks, a second panel with those beside the seed-1 runs of the three.
+    main = ("bptt", "dsf_linspace", "ft")
+    panels = []
+    for k in keys:
+        panels.append((f"GRU {k}", [g for g in groups[k] if g[0] in main]))
+        other = [g for g in groups[k] if g[0] not in main]
+        if other:  # the three cut to the feedbacks' span, for a readable scale
+            span = max((r["step"] for g in other for r in g[2]["valid"]), default=0)
+            cut = [(g[0], g[1], {"valid": [r for r in g[2]["valid"] if r["step"] <= span]}, g[3])
+                   for g in groups[k] if g[0] in main and g[1] == "1"]
+            panels.append((f"GRU {k}, dsf's feedbacks (seed 1)", cut + other))
+    palette = ["tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:gray", "tab:olive",
+               "tab:cyan", "black"]
+    shade = {}
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
+    for ax, (title, runs) in zip(axes[0], panels):
+        for label, seed, log, per_epoch in sorted(runs, key=lambda g: g[:2]):
             va = log["valid"]
+            if label in main:
+                color = COLORS.get(label.split("_")[0])
+            else:
+                color = shade.setdefault(label, palette[len(shade) % len(palette)])
             ax.plot([r["step"] / per_epoch for r in va], [r["ppl"] for r in va],
-                    ".-" if seed == "1" else ".--", color=COLORS.get(label.split("_")[0]),
-                    label=f"{label} s{seed}", lw=1)
-        ax.set_title(f"{data}, the authors' recipe, GRU {k}")
+                    ".-" if seed == "1" else ".--", color=color, label=f"{label} s{seed}", lw=1)
+        ax.set_title(f"{data}, the authors' recipe, {title}", fontsize=10)
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation perplexity")
         ax.set_yscale("log")

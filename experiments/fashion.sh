@@ -8,6 +8,7 @@
 # whole sequence back). One run per task and method, named TASK_METHOD[_FEEDBACK],
 # GRU 1 x H (default 128), Adam lr 1e-3, clip 1, batch 128, seed 1; a checkpoint
 # every epoch, resumed when the study runs again (a larger --epochs extends it).
+# With --cell lstm or rnn the names are TASK_CELL_METHOD[_FEEDBACK].
 # Writes
 #   OUT/table.md     one row per run: epochs, best validation accuracy, test
 #                    accuracy (finished runs), minutes per epoch, pixels/s
@@ -25,7 +26,7 @@
 # Common options (experiments/common.sh): --out DIR --threads N --data DIR --force.
 set -eu
 cd "$(dirname "$0")/.."
-usage() { sed -n '2,27s/^# \{0,1\}//p' experiments/fashion.sh; }
+usage() { sed -n '2,26s/^# \{0,1\}//p' experiments/fashion.sh; }
 . experiments/common.sh
 THREADS=1
 parse_common fashion "$@"
@@ -47,6 +48,7 @@ for task in $TASKS; do
         m=${r%%:*} fb=""
         [ "$m" = "$r" ] || fb=${r#*:}
         name=${task}_$m
+        [ "$CELL" = gru ] || name=${task}_${CELL}_$m  # GRU runs keep their old names
         [ -z "$fb" ] || name=${name}_$(echo "$fb" | tr ':,+' '__p')
         fresh="--task $task --method $m --cell $CELL --hidden $HIDDEN --seed 1 $extra"
         [ -z "$fb" ] || fresh="$fresh --feedback $fb"

@@ -41,23 +41,14 @@ trap 'rm -rf "$tmp"' EXIT
 ok() { passed=$((passed + 1)); echo "ok   $1"; }
 fail() { failed=$((failed + 1)); echo "FAIL $1"; [ -f "$tmp/err" ] && sed 's/^/     /' "$tmp/err" | tail -n 8; }
 
-# A small word-level corpus from a tiny grammar, as in tests/cli.sh, with a
-# numbered word in every line: several hundred words, more than a step's 80
-# tokens, so that most rows of the encoder's gradient are zero, as in real data.
-mkcorpus() {  # mkcorpus FILE LINES SEED
-    awk -v n="$2" -v seed="$3" 'BEGIN {
-        srand(seed);
-        split("the a", det, " "); split("cat dog bird", noun, " "); split("sat ran slept", verb, " ");
-        split("on under near", prep, " "); split("mat log tree", place, " ");
-        for (i = 0; i < n; i++) {
-            line = " " det[1 + int(rand() * 2)] " " noun[1 + int(rand() * 3)] " " verb[1 + int(rand() * 3)];
-            if (rand() < 0.7) line = line " " prep[1 + int(rand() * 3)] " the " place[1 + int(rand() * 3)];
-            print line " w" int(rand() * 400) " " } }' >"$1"
-}
+# The corpus of tests/cli.sh with a numbered word in every line: several hundred
+# words, more than a step's 80 tokens, so that most rows of the encoder's gradient
+# are zero, as in real data.
+. "$(dirname "$0")/words.sh"
 mkdir -p "$tmp/words"
-mkcorpus "$tmp/words/train.txt" 300 1
-mkcorpus "$tmp/words/valid.txt" 40 2
-mkcorpus "$tmp/words/test.txt" 40 3
+mkcorpus "$tmp/words/train.txt" 300 1 400
+mkcorpus "$tmp/words/valid.txt" 40 2 400
+mkcorpus "$tmp/words/test.txt" 40 3 400
 Wc="--data $tmp/words --layers 2 --batch 8 --seq 10 --eval-batch 4 --threads 1 --log-every 1 $DEV"
 W="$Wc --emb 24 --hidden 32"
 per_epoch=$("$DSF" train $W --steps 1 --no-test 2>&1 | sed -nE 's/.*\(([0-9]+) per epoch\).*/\1/p')

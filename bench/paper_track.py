@@ -19,7 +19,8 @@ embedding and decoder weights N(0, 0.02^2), decoder bias 0, GRU weights
 U(+-1/sqrt(H)). Data: every line of ptb.train.txt is <bos> w1 .. wn <eos>, cut to
 65 tokens, padded with <pad> = 0 in batches of 128; the order of each epoch is
 dsf's (data/batch.h: xoshiro256** seeded with seed + 0x9E3779B97F4A7C15 (e + 1),
-Fisher-Yates), reproduced here. torch.optim.Adam(lr 1e-3, weight_decay 1e-4),
+Fisher-Yates, then each batch's sentences longest first, ties in that order),
+reproduced here. torch.optim.Adam(lr 1e-3, weight_decay 1e-4),
 no clipping; the loss is the summed cross-entropy of the non-pad targets over
 their count.
 
@@ -101,6 +102,8 @@ def load_sentences(path):
 
 
 def batch(sents, idx, T):
+    # longest first, ties in the epoch's order (a stable sort), as dsf's batches
+    idx = sorted(idx, key=lambda i: -min(len(sents[i]), T + 1))
     cut = [sents[i][:T + 1] for i in idx]
     n = max(len(s) for s in cut)
     arr = np.full((len(cut), n), PAD, dtype=np.int64)
@@ -122,12 +125,22 @@ class Layer(torch.nn.Module):
         self.method = method
         self.register_buffer("a", torch.linspace(0, 1, H))
 
-    def forward(self, x):
-        if self.method == "bptt":
+    def run_gru(self, x, lengths):
+        """nn.GRU over x (B,T,H); with lengths (rows sorted longest first), packed:
+        the padding is skipped, and its outputs are 0."""
+        if lengths is None:
             return self.gru(x)[0]
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True)
+        out = self.gru(packed)[0]
+        return torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True,
+                                                      total_length=x.shape[1])[0]
+
+    def forward(self, x, lengths=None):
+        if self.method == "bptt":
+            return self.run_gru(x, lengths)
         B, T, H = x.shape
         with torch.no_grad():
-            states = self.gru(x)[0]
+            states = self.run_gru(x, lengths)
         prev = torch.cat([torch.zeros(B, 1, H), states[:, :-1]], dim=1)
         out = self.cell(x.reshape(-1, H), prev.reshape(-1, H)).view(B, T, H)
         if self.method == "dsf" and out.requires_grad:
@@ -150,10 +163,10 @@ class Model(torch.nn.Module):
         self.layers = torch.nn.ModuleList([Layer(H, method) for _ in range(L)])
         self.head = torch.nn.Linear(H, V)
 
-    def forward(self, x):
+    def forward(self, x, lengths=None):
         x = self.embedding(x)
         for layer in self.layers:
-            x = x + layer(x)
+            x = x + layer(x, lengths)
         return self.head(x)
 
 

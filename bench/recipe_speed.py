@@ -11,10 +11,14 @@ decoder run on the counted rows only, as dsf's is.
 Tokens are the counted (non-pad) targets, as dsf's log counts them; seconds per
 epoch are the epoch's steps (329 at batch 128) at the measured time per step.
 dsf's figure is the best of --reps runs of --warmup + --steps steps, timed from
-its log (the windows after the warm-up). PyTorch runs with torch threads =
---threads and OPENBLAS_NUM_THREADS=1 and =--threads, each in its own process
-(OpenBLAS reads it when it loads), --reps times each; the fastest is kept and
-printed with its setting."""
+its log (the windows after the warm-up). dsf's recurrence skips the padding
+(each batch's rows longest first, a ragged recurrence: model/lm.h); PyTorch's runs
+either on every position (nn.GRU on the padded batch, as the authors' code) or
+packed (torch.nn.utils.rnn.pack_padded_sequence, which skips the padding too; for
+ft and dsf the no-grad pass that gives the states). Each PyTorch setting runs in
+its own process (OpenBLAS reads its variable when it loads), --reps times: torch
+threads = --threads, OPENBLAS_NUM_THREADS=1 and =--threads, padded and packed;
+the fastest is kept and printed with its setting."""
 import argparse
 import csv
 import os
@@ -51,9 +55,10 @@ def torch_child(a):
         n = int(keep.sum())
         # The decoder on the counted rows only, as dsf does: what a careful user
         # would write (the authors' code runs it on every position).
+        lengths = keep.sum(1) if a.packed else None
         h = model.embedding(x)
         for layer in model.layers:
-            h = h + layer(h)
+            h = h + layer(h, lengths)
         loss = crit(model.head(h[keep]), y[keep]) / n
         loss.backward()
         opt.step()
@@ -90,6 +95,7 @@ def main():
                           ("threads", 2), ("reps", 2)):
         ap.add_argument("--" + name, type=int, default=default)
     ap.add_argument("--torch-child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--packed", type=int, default=0, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.steps % a.warmup:
         sys.exit("--steps must be a multiple of --warmup (dsf logs every --warmup steps)")
@@ -101,25 +107,28 @@ def main():
           f"best of {a.reps}")
     print(f"dsf: {subprocess.run([a.dsf, 'version'], capture_output=True, text=True).stdout.strip()}")
     print(f"{'method':8} {'dsf tok/s':>10} {'s/epoch':>8}  {'torch tok/s':>11} {'s/epoch':>8}  "
-          f"{'dsf/torch':>9}  torch's OPENBLAS_NUM_THREADS")
+          f"{'dsf/torch':>9}  torch's OPENBLAS_NUM_THREADS, padding")
     tmp = tempfile.mkdtemp()
     try:
         for method in ("bptt", "ft", "dsf"):
             best = max((dsf_rate(a, method, tmp) for _ in range(a.reps)), key=lambda r: r[0])
             tt, tob, ts = 0.0, None, None
             for ob in sorted({"1", str(a.threads)}):
-                for _ in range(a.reps):
-                    env = dict(os.environ, OPENBLAS_NUM_THREADS=ob)
-                    r = subprocess.run([sys.executable, __file__, "--torch-child", method,
-                                        "--data", a.data, "--layers", str(a.layers),
-                                        "--hidden", str(a.hidden), "--steps", str(a.steps),
-                                        "--warmup", str(a.warmup), "--threads", str(a.threads)],
-                                       capture_output=True, text=True, env=env)
-                    if r.returncode != 0:
-                        sys.exit(f"torch {method} failed: {r.stderr.strip()}")
-                    out = dict(l.split(" ", 1) for l in r.stdout.strip().splitlines())
-                    if float(out["tokens/s"]) > tt:
-                        tt, tob, ts = float(out["tokens/s"]), ob, float(out["s/step"])
+                for packed in (0, 1):
+                    for _ in range(a.reps):
+                        env = dict(os.environ, OPENBLAS_NUM_THREADS=ob)
+                        r = subprocess.run([sys.executable, __file__, "--torch-child", method,
+                                            "--data", a.data, "--layers", str(a.layers),
+                                            "--hidden", str(a.hidden), "--steps", str(a.steps),
+                                            "--warmup", str(a.warmup), "--threads",
+                                            str(a.threads), "--packed", str(packed)],
+                                           capture_output=True, text=True, env=env)
+                        if r.returncode != 0:
+                            sys.exit(f"torch {method} failed: {r.stderr.strip()}")
+                        out = dict(l.split(" ", 1) for l in r.stdout.strip().splitlines())
+                        if float(out["tokens/s"]) > tt:
+                            tt, ts = float(out["tokens/s"]), float(out["s/step"])
+                            tob = f"{ob}, {'packed' if packed else 'padded'}"
             print(f"{method:8} {best[0]:10.0f} {best[1] * per_epoch:8.0f}  {tt:11.0f} "
                   f"{ts * per_epoch:8.0f}  {best[0] / tt:8.2f}x  {tob}", flush=True)
     finally:

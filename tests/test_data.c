@@ -617,6 +617,57 @@ static void test_data_seqbatch(void) {
     CHECK(seqbatch_init(&sb, &none, 2, 4, 0) == -1);
 }
 
+// Each batch's sequences come longest first (by the length cut to T + 1), equal
+// lengths in the epoch's order, and the batches hold the epoch order's sets.
+static void test_data_seqbatch_longest_first(void) {
+    enum { N = 23, B = 5, T = 6 };
+    int32_t ids[N * 10];
+    int64_t starts[N + 1] = {0};
+    for (int s = 0; s < N; s++) starts[s + 1] = starts[s] + 2 + (s * 7) % 9;  // 2..10 tokens
+    for (int64_t i = 0; i < starts[N]; i++) ids[i] = (int32_t)(i % 5 + 1);
+    dsf_tokens t = {ids, starts[N], starts, N};
+    dsf_seq_batcher sb;
+    CHECK(seqbatch_init(&sb, &t, B, T, 0) == 0);
+    int64_t plain[N];
+    for (int shuffle = 0; shuffle < 2; shuffle++) {
+        seqbatch_order(&sb, shuffle, 9, 2);
+        if (shuffle) dsf_epoch_order(plain, N, 9, 2);
+        else
+            for (int i = 0; i < N; i++) plain[i] = i;
+        int sorted_moved = 0;
+        for (int k0 = 0; k0 < N; k0 += B) {
+            const int k1 = k0 + B < N ? k0 + B : N;
+            for (int i = k0; i < k1; i++) {
+                int in = 0;  // the same set as the plain order's batch
+                for (int j = k0; j < k1; j++) in += sb.order[i] == plain[j];
+                CHECK(in == 1);
+                sorted_moved += sb.order[i] != plain[i];
+                if (i == k0) continue;
+                int64_t a = starts[sb.order[i - 1] + 1] - starts[sb.order[i - 1]];
+                int64_t b = starts[sb.order[i] + 1] - starts[sb.order[i]];
+                a = a > T + 1 ? T + 1 : a;
+                b = b > T + 1 ? T + 1 : b;
+                CHECK(a >= b);
+                if (a == b) {  // ties in the plain order
+                    int pa = -1, pb = -1;
+                    for (int j = k0; j < k1; j++) {
+                        if (plain[j] == sb.order[i - 1]) pa = j;
+                        if (plain[j] == sb.order[i]) pb = j;
+                    }
+                    CHECK(pa < pb);
+                }
+            }
+        }
+        CHECK(sorted_moved > 0);
+    }
+    // The batch's rows follow: its targets are counted on a prefix of rows at every step.
+    int32_t x[T * B], y[T * B];
+    const int64_t Tb = seqbatch_get(&sb, 0, x, y);
+    for (int64_t s = 0; s < Tb; s++)
+        for (int b = 1; b < B; b++) CHECK(y[s * B + b] == DSF_IGNORE || y[s * B + b - 1] != DSF_IGNORE);
+    seqbatch_free(&sb);
+}
+
 // ---------------------------------------------------------------------------
 // Images (IDX)
 
@@ -857,6 +908,7 @@ void suite_data(void) {
     RUN(test_data_batcher);
     RUN(test_data_sentences);
     RUN(test_data_seqbatch);
+    RUN(test_data_seqbatch_longest_first);
     RUN(test_data_images_idx);
     RUN(test_data_images_permutation);
     RUN(test_data_fashion_mnist);

@@ -119,7 +119,7 @@ static void layer_delta(dsf_lm *m, dsf_lm_work *w, dsf_method meth, dsf_scan_kin
     const int B = w->B, T = w->last_T, H = c->H, E = c->E, G = dsf_cell_gates(c->cell);
     const size_t TBH = (size_t)T * B * H;
     cell_work bw = {calloc(TBH * G, 4), calloc(TBH * G, 4), calloc((size_t)B * H, 4),
-                    calloc(2 * TBH, 4), calloc(2 * TBH, 4)};
+                    calloc(2 * TBH, 4), calloc(2 * TBH, 4), NULL};
     const dsf_layer_feedback fb = {m->fb.kind, m->feedback, NULL, NULL, 0, NULL, refine};
     const cell_weights *rw = &m->rnn[0];
     memcpy(delta, e0, sizeof(float) * TBH);

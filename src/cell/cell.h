@@ -5,6 +5,7 @@
 #define DSF_CELL_H
 
 #include <stddef.h>
+#include <string.h>
 
 // The recurrent cell (PyTorch's GRU, LSTM, and RNN with tanh).
 typedef enum { DSF_CELL_GRU, DSF_CELL_LSTM, DSF_CELL_ELMAN } dsf_cell;
@@ -31,7 +32,23 @@ typedef struct {
     // 64-byte aligned; it may be shared by every layer of a model. When NULL, the
     // recurrent products are plain GEMMs, one a step.
     float *wpack;
+    // Ragged batches (model/lm.h, dsf_lm_work.ragged): NULL, or (T) row counts,
+    // non-increasing, step t running rows [0, rows[t]) only. The rows past it are
+    // padding that no counted output reads from step t on: the forward pass writes
+    // their h, c, gates and q as 0 and skips their products; BPTT's loop treats
+    // their state gradients as the zeros they are (every later local error is 0)
+    // and writes their gate gradients 0. Exact: the gradient is the one of
+    // running every row (docs/SPEED.md, "Padded batches").
+    const int *rows;
 } cell_cache;
+
+// The rows step t of a forward or BPTT pass runs (cache->rows, else all B).
+static inline int cell_rows(const cell_cache *c, int t, int B) { return c->rows ? c->rows[t] : B; }
+
+// Zeroes columns [u0, u1) of rows [n, B) of a (B, stride) block: the skipped rows.
+static inline void cell_zero_rows(float *p, int n, int B, size_t stride, int u0, int u1) {
+    for (int b = n; b < B; b++) memset(p + (size_t)b * stride + u0, 0, sizeof(float) * (size_t)(u1 - u0));
+}
 
 // What the model and the layer API know of a cell: a new cell is its file (forward,
 // local backward, BPTT loop, Jacobian diagonal), a row of this table (cell.c) and

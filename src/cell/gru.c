@@ -38,23 +38,27 @@ DSF_CLONES static void gru_forward_row(float *g, const float *gx, const float *h
 void gru_forward(const cell_weights *w, const float *x, cell_cache *cache, float *scratch, int T,
                  int B, int I, int H) {
     const int G = 3 * H;
-    const size_t TB = (size_t)T * B, BH = (size_t)B * H, BG = (size_t)B * G;
+    const size_t BH = (size_t)B * H, BG = (size_t)B * G;
     // Input projections of all T·B rows at once: scratch = x W_ihᵀ + b_ih (x NULL:
     // the caller has put them there).
-    if (x) cell_input_proj(G, w->w_ih, w->b_ih, NULL, x, (int)TB, I, scratch);
+    if (x) cell_input_proj_steps(G, w->w_ih, w->b_ih, NULL, x, T, B, cache->rows, I, scratch);
 
     if (!cache->wpack) {
         for (int t = 0; t < T; t++) {
+            const int n = cell_rows(cache, t, B);
             const float *hp = cache->h + t * BH, *gx = scratch + t * BG;
             float *gates = cache->gates + t * BG;
-            // Recurrent part: gates (B,3H) = h' W_hhᵀ + b_hh (r, z and q = the n block).
-            for (int b = 0; b < B; b++) memcpy(gates + (size_t)b * G, w->b_hh, sizeof(float) * G);
-            dsf_sgemm(0, 1, B, G, H, 1.0f, hp, H, w->w_hh, H, 1.0f, gates, G);
-#pragma omp parallel for schedule(static) if (B * H > 4096)
-            for (int b = 0; b < B; b++)
+            // Recurrent part: gates (n,3H) = h' W_hhᵀ + b_hh (r, z and q = the n block).
+            for (int b = 0; b < n; b++) memcpy(gates + (size_t)b * G, w->b_hh, sizeof(float) * G);
+            if (n > 0) dsf_sgemm(0, 1, n, G, H, 1.0f, hp, H, w->w_hh, H, 1.0f, gates, G);
+#pragma omp parallel for schedule(static) if (n * H > 4096)
+            for (int b = 0; b < n; b++)
                 gru_forward_row(gates + (size_t)b * G, gx + (size_t)b * G, hp + (size_t)b * H,
                             cache->q + t * BH + (size_t)b * H,
                             cache->h + (t + 1) * BH + (size_t)b * H, 0, H, H);
+            cell_zero_rows(gates, n, B, G, 0, G);
+            cell_zero_rows(cache->q + t * BH, n, B, H, 0, H);
+            cell_zero_rows(cache->h + (t + 1) * BH, n, B, H, 0, H);
         }
         return;
     }
@@ -73,18 +77,22 @@ void gru_forward(const cell_weights *w, const float *x, cell_cache *cache, float
             const int t = (int)(task / np), j = (int)(task % np);
             int u0, u1;
             dsf_panel_columns(j, H, &u0, &u1);
+            const int n = cell_rows(cache, t, B);
             const float *hp = cache->h + t * BH, *gx = scratch + t * BG;
             float *gates = cache->gates + t * BG;
-            for (int b = 0; b < B; b++)
+            for (int b = 0; b < n; b++)
                 for (int k = 0; k < 3; k++)
                     memcpy(gates + (size_t)b * G + k * H + u0, w->b_hh + k * H + u0,
                            sizeof(float) * (u1 - u0));
-            for (int k = 0; k < 3; k++)
-                dsf_panel_gemm(B, H, hp, H, P + k * pf, j, j + 1, H, gates + k * H, G);
-            for (int b = 0; b < B; b++)
+            for (int k = 0; k < 3 && n > 0; k++)
+                dsf_panel_gemm(n, H, hp, H, P + k * pf, j, j + 1, H, gates + k * H, G);
+            for (int b = 0; b < n; b++)
                 gru_forward_row(gates + (size_t)b * G, gx + (size_t)b * G, hp + (size_t)b * H,
                             cache->q + t * BH + (size_t)b * H,
                             cache->h + (t + 1) * BH + (size_t)b * H, u0, u1, H);
+            for (int k = 0; k < 3; k++) cell_zero_rows(gates + k * H, n, B, G, u0, u1);
+            cell_zero_rows(cache->q + t * BH, n, B, H, u0, u1);
+            cell_zero_rows(cache->h + (t + 1) * BH, n, B, H, u0, u1);
         }
     }
 }
@@ -124,12 +132,20 @@ void gru_backward_bptt(const cell_weights *w, const cell_cache *cache, float *e,
     const size_t BH = (size_t)B * H, BG = (size_t)B * G;
     if (!cache->wpack) {
         for (int t = T - 1; t >= 0; t--) {
+            // Rows [n, B) are skipped padding: their δ (= e) is 0, their gate
+            // gradients are written 0, and so is their carry to step t − 1.
+            const int n = cell_rows(cache, t, B);
             float *d = e + t * BH;
             if (t < T - 1)
-                for (size_t k = 0; k < BH; k++) d[k] += carry[k];
+                for (size_t k = 0; k < (size_t)n * H; k++) d[k] += carry[k];
             gru_backward_local(d, cache->h + t * BH, cache->gates + t * BG, cache->q + t * BH,
-                               gi + t * BG, gh + t * BG, B, H);
-            if (t > 0) gru_backward_jt(w, d, cache->gates + t * BG, gh + t * BG, carry, B, H);
+                               gi + t * BG, gh + t * BG, n, H);
+            cell_zero_rows(gi + t * BG, n, B, G, 0, G);
+            cell_zero_rows(gh + t * BG, n, B, G, 0, G);
+            if (t > 0) {
+                if (n > 0) gru_backward_jt(w, d, cache->gates + t * BG, gh + t * BG, carry, n, H);
+                cell_zero_rows(carry, n, B, H, 0, H);
+            }
         }
         return;
     }
@@ -148,22 +164,30 @@ void gru_backward_bptt(const cell_weights *w, const cell_cache *cache, float *e,
             const int t = T - 1 - (int)(task / np), j = (int)(task % np);
             int u0, u1;
             dsf_panel_columns(j, H, &u0, &u1);
+            // Step t runs rows [0, n); step t+1's δ and gate gradients are 0 past its
+            // own n1 <= n, so the carry is needed on rows [0, n1) only.
+            const int n = cell_rows(cache, t, B);
             float *d = e + t * BH;
             if (t < T - 1) {
+                const int n1 = cell_rows(cache, t + 1, B);
                 const float *g1 = cache->gates + (t + 1) * BG, *d1 = d + BH;
-                for (int b = 0; b < B; b++) {
+                for (int b = 0; b < n1; b++) {
                     const float *z = g1 + (size_t)b * G + H, *db = d1 + (size_t)b * H;
                     float *c = carry + (size_t)b * H;
                     for (int i = u0; i < u1; i++) c[i] = db[i] * z[i];
                 }
-                dsf_panel_gemm(B, G, gh + (t + 1) * BG, G, P, j, j + 1, H, carry, H);
-                for (int b = 0; b < B; b++)
+                if (n1 > 0) dsf_panel_gemm(n1, G, gh + (t + 1) * BG, G, P, j, j + 1, H, carry, H);
+                for (int b = 0; b < n1; b++)
                     for (int i = u0; i < u1; i++) d[(size_t)b * H + i] += carry[(size_t)b * H + i];
             }
-            for (int b = 0; b < B; b++)
+            for (int b = 0; b < n; b++)
                 gru_local_row(d + (size_t)b * H, cache->h + t * BH + (size_t)b * H,
                           cache->gates + t * BG + (size_t)b * G, cache->q + t * BH + (size_t)b * H,
                           gi + t * BG + (size_t)b * G, gh + t * BG + (size_t)b * G, u0, u1, H);
+            for (int k = 0; k < 3; k++) {
+                cell_zero_rows(gi + t * BG + k * H, n, B, G, u0, u1);
+                cell_zero_rows(gh + t * BG + k * H, n, B, G, u0, u1);
+            }
         }
     }
 }

@@ -33,21 +33,25 @@ DSF_CLONES static void lstm_forward_row(float *g, const float *cp, float *c, flo
 void lstm_forward(const cell_weights *w, const float *x, cell_cache *cache, float *scratch, int T,
                   int B, int I, int H) {
     const int G = 4 * H;
-    const size_t TB = (size_t)T * B, BH = (size_t)B * H, BG = (size_t)B * G;
+    const size_t BH = (size_t)B * H, BG = (size_t)B * G;
     // Input projections of all rows at once, both biases folded in: scratch = x W_ihᵀ
     // + b_ih + b_hh (x NULL: the caller has put them there).
-    if (x) cell_input_proj(G, w->w_ih, w->b_ih, w->b_hh, x, (int)TB, I, scratch);
+    if (x) cell_input_proj_steps(G, w->w_ih, w->b_ih, w->b_hh, x, T, B, cache->rows, I, scratch);
     if (!cache->wpack) {
         for (int t = 0; t < T; t++) {
+            const int n = cell_rows(cache, t, B);  // rows [n, B): skipped (cell.h)
             const float *hp = cache->h + t * BH, *cp = cache->c + t * BH;
             float *gates = cache->gates + t * BG;
-            memcpy(gates, scratch + t * BG, sizeof(float) * BG);
-            dsf_sgemm(0, 1, B, G, H, 1.0f, hp, H, w->w_hh, H, 1.0f, gates, G);  // + h' W_hhᵀ
-#pragma omp parallel for schedule(static) if (B * H > 4096)
-            for (int b = 0; b < B; b++)
+            memcpy(gates, scratch + t * BG, sizeof(float) * (size_t)n * G);
+            if (n > 0) dsf_sgemm(0, 1, n, G, H, 1.0f, hp, H, w->w_hh, H, 1.0f, gates, G);  // + h' W_hhᵀ
+#pragma omp parallel for schedule(static) if (n * H > 4096)
+            for (int b = 0; b < n; b++)
                 lstm_forward_row(gates + (size_t)b * G, cp + (size_t)b * H,
                             cache->c + (t + 1) * BH + (size_t)b * H,
                             cache->h + (t + 1) * BH + (size_t)b * H, 0, H, H);
+            cell_zero_rows(gates, n, B, G, 0, G);
+            cell_zero_rows(cache->c + (t + 1) * BH, n, B, H, 0, H);
+            cell_zero_rows(cache->h + (t + 1) * BH, n, B, H, 0, H);
         }
         return;
     }
@@ -67,18 +71,22 @@ void lstm_forward(const cell_weights *w, const float *x, cell_cache *cache, floa
             const int t = (int)(task / np), j = (int)(task % np);
             int u0, u1;
             dsf_panel_columns(j, H, &u0, &u1);
+            const int n = cell_rows(cache, t, B);
             const float *hp = cache->h + t * BH, *cp = cache->c + t * BH, *gx = scratch + t * BG;
             float *gates = cache->gates + t * BG;
-            for (int b = 0; b < B; b++)
+            for (int b = 0; b < n; b++)
                 for (int k = 0; k < 4; k++)
                     memcpy(gates + (size_t)b * G + k * H + u0, gx + (size_t)b * G + k * H + u0,
                            sizeof(float) * (u1 - u0));
-            for (int k = 0; k < 4; k++)
-                dsf_panel_gemm(B, H, hp, H, P + k * pf, j, j + 1, H, gates + k * H, G);
-            for (int b = 0; b < B; b++)
+            for (int k = 0; k < 4 && n > 0; k++)
+                dsf_panel_gemm(n, H, hp, H, P + k * pf, j, j + 1, H, gates + k * H, G);
+            for (int b = 0; b < n; b++)
                 lstm_forward_row(gates + (size_t)b * G, cp + (size_t)b * H,
                             cache->c + (t + 1) * BH + (size_t)b * H,
                             cache->h + (t + 1) * BH + (size_t)b * H, u0, u1, H);
+            for (int k = 0; k < 4; k++) cell_zero_rows(gates + k * H, n, B, G, u0, u1);
+            cell_zero_rows(cache->c + (t + 1) * BH, n, B, H, u0, u1);
+            cell_zero_rows(cache->h + (t + 1) * BH, n, B, H, u0, u1);
         }
     }
 }
@@ -132,21 +140,30 @@ void lstm_backward_bptt(const cell_weights *w, const cell_cache *cache, float *e
     const size_t BH = (size_t)B * H, BG = (size_t)B * G;
     if (!cache->wpack) {
         for (int t = T - 1; t >= 0; t--) {
+            // Rows [n, B) are skipped padding (cell.h): δh = e = 0 there, and δc,
+            // the gate gradients and the carry to step t − 1 are written 0.
+            const int n = cell_rows(cache, t, B);
+            const size_t nH = (size_t)n * H;
             float *dh = e + t * BH, *dc = dc_work + t * BH;
             const float *gates = cache->gates + t * BG, *c = cache->c + (t + 1) * BH;
             if (t < T - 1)
-                for (size_t k = 0; k < BH; k++) dh[k] += carry[k];  // ga_{t+1} W_hh
-            lstm_c_local(dh, gates, c, dc, B, H);
+                for (size_t k = 0; k < nH; k++) dh[k] += carry[k];  // ga_{t+1} W_hh
+            lstm_c_local(dh, gates, c, dc, n, H);
             if (t == T - 1 && dc_end)
-                for (size_t k = 0; k < BH; k++) dc[k] += dc_end[k];
+                for (size_t k = 0; k < nH; k++) dc[k] += dc_end[k];
             if (t < T - 1) {  // + f_{t+1} ⊙ δc_{t+1}
                 const float *dcn = dc_work + (t + 1) * BH, *fn = cache->gates + (t + 1) * BG + H;
-                for (int b = 0; b < B; b++)
+                for (int b = 0; b < n; b++)
                     for (int k = 0; k < H; k++)
                         dc[(size_t)b * H + k] += fn[(size_t)b * G + k] * dcn[(size_t)b * H + k];
             }
-            lstm_backward_local(dh, dc, cache->c + t * BH, c, gates, ga + t * BG, B, H);
-            if (t > 0) dsf_sgemm(0, 0, B, H, G, 1.0f, ga + t * BG, G, w->w_hh, H, 0.0f, carry, H);
+            lstm_backward_local(dh, dc, cache->c + t * BH, c, gates, ga + t * BG, n, H);
+            cell_zero_rows(dc, n, B, H, 0, H);
+            cell_zero_rows(ga + t * BG, n, B, G, 0, G);
+            if (t > 0) {
+                if (n > 0) dsf_sgemm(0, 0, n, H, G, 1.0f, ga + t * BG, G, w->w_hh, H, 0.0f, carry, H);
+                cell_zero_rows(carry, n, B, H, 0, H);
+            }
         }
         return;
     }
@@ -165,16 +182,21 @@ void lstm_backward_bptt(const cell_weights *w, const cell_cache *cache, float *e
             const int t = T - 1 - (int)(task / np), j = (int)(task % np);
             int u0, u1;
             dsf_panel_columns(j, H, &u0, &u1);
+            // Rows [0, n) run; step t+1's gate gradients are 0 past its n1 <= n.
+            const int n = cell_rows(cache, t, B);
             float *dh = e + t * BH, *dc = dc_work + t * BH;
             const float *gates = cache->gates + t * BG, *c = cache->c + (t + 1) * BH;
             if (t < T - 1) {
-                for (int b = 0; b < B; b++)
+                const int n1 = cell_rows(cache, t + 1, B);
+                for (int b = 0; b < n1; b++)
                     memset(carry + (size_t)b * H + u0, 0, sizeof(float) * (u1 - u0));
-                dsf_panel_gemm(B, G, ga + (t + 1) * BG, G, P, j, j + 1, H, carry, H);
-                for (int b = 0; b < B; b++)
+                if (n1 > 0) dsf_panel_gemm(n1, G, ga + (t + 1) * BG, G, P, j, j + 1, H, carry, H);
+                for (int b = 0; b < n1; b++)
                     for (int k = u0; k < u1; k++) dh[(size_t)b * H + k] += carry[(size_t)b * H + k];
             }
-            for (int b = 0; b < B; b++) {
+            cell_zero_rows(dc, n, B, H, u0, u1);
+            for (int k = 0; k < 4; k++) cell_zero_rows(ga + t * BG + k * H, n, B, G, u0, u1);
+            for (int b = 0; b < n; b++) {
                 const size_t r = (size_t)b * H, rg = (size_t)b * G;
                 lstm_c_local_row(dh + r, gates + rg + 3 * H, c + r, dc + r, u0, u1);
                 if (t == T - 1 && dc_end)

@@ -253,6 +253,7 @@ int cmd_grad(int argc, char **argv) {
         else if (m.fb.kind == DSF_FEEDBACK_LOWRANK) rc = cli_check_feedback_scan(&m.fb, scan);
         else rc = 0;
         w.scan = scan;
+        w.ragged = 1;  // one pass from a zero state: padding is skipped (model/lm.h)
         if (rc == 0) rc = lm_work_reserve(&w, &m, method);
         double loss = 0;
         if (rc == 0) loss = xf ? lm_forward_floats(&m, &w, xf, y, T) : lm_forward(&m, &w, x, y, T);

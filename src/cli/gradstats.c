@@ -139,6 +139,7 @@ int cmd_gradstats(int argc, char **argv) {
     if (cli_load_split(data, &run, v, split, &tokens) ||
         lm_work_create(&w, c, run.batch, run.seq))
         goto done;
+    w.ragged = seqs;  // each batch from a zero state: padding skipped (model/lm.h)
     for (int i = 0; i < nrows; i++) {  // the buffers each row's method and feedback need
         if (rows[i].a) m.fb = rows[i].fb;
         const int rc_i = lm_work_reserve(&w, &m, rows[i].method);

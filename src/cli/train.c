@@ -170,9 +170,11 @@ static void print_header(trainer *tr) {
         seqbatch_order(&tr->sb, 1, r->seed, r->epoch);
         seqbatch_fill(&tr->sb, &targets, &positions);
         fprintf(stderr, "padding: epoch %" PRId64 " has %" PRId64 " targets in %" PRId64
-                        " recurrence positions (%.1f%% padding); the decoder runs on the "
-                        "targets only\n", r->epoch + 1, targets, positions,
-                100.0 * (double)(positions - targets) / (double)positions);
+                        " padded positions (%.1f%% padding); %s\n", r->epoch + 1, targets,
+                positions, 100.0 * (double)(positions - targets) / (double)positions,
+                tr->step.gpu ? "the decoder runs on the targets only, the recurrence on "
+                               "every position"
+                             : "the recurrence and the decoder run on the targets only");
     }
     char dsf_desc[128] = "";
     if (r->method == DSF_METHOD_DSF)

@@ -337,6 +337,7 @@ int train_setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
         optim_create(&tr->o, run->optim, (float)run->base_lr, tr->m.n))
         goto fail;
     tr->w.scan = run->scan;
+    tr->w.ragged = tr->seqs;  // each batch from a zero state: padding skipped (model/lm.h)
     tr->w.dropout = (float)run->dropout;  // the masks come from the run's generator,
     tr->w.rng = &tr->rng;                 // saved in checkpoints: resume stays exact;
     tr->w.drop_B = run->batch;            // each rank draws its streams' part of the

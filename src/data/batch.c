@@ -81,12 +81,28 @@ void dsf_epoch_order(int64_t *order, int64_t n, uint64_t seed, int64_t epoch) {
     }
 }
 
+// Sequence s's length as a batch uses it: cut to T + 1 tokens.
+static int64_t cut_len(const dsf_seq_batcher *sb, int64_t s) {
+    const int64_t len = sb->t->starts[s + 1] - sb->t->starts[s];
+    return len > sb->T + 1 ? sb->T + 1 : len;
+}
+
 void seqbatch_order(dsf_seq_batcher *sb, int shuffle, uint64_t seed, int64_t epoch) {
-    if (shuffle) {
-        dsf_epoch_order(sb->order, sb->t->nseq, seed, epoch);
-        return;
+    const int64_t n = sb->t->nseq;
+    if (shuffle)
+        dsf_epoch_order(sb->order, n, seed, epoch);
+    else
+        for (int64_t i = 0; i < n; i++) sb->order[i] = i;
+    // Each batch longest first, ties in the order above (a stable insertion sort).
+    for (int64_t k0 = 0; k0 < n; k0 += sb->B) {
+        const int64_t k1 = n - k0 < sb->B ? n : k0 + sb->B;
+        for (int64_t i = k0 + 1; i < k1; i++) {
+            const int64_t s = sb->order[i], len = cut_len(sb, s);
+            int64_t j = i;
+            for (; j > k0 && cut_len(sb, sb->order[j - 1]) < len; j--) sb->order[j] = sb->order[j - 1];
+            sb->order[j] = s;
+        }
     }
-    for (int64_t i = 0; i < sb->t->nseq; i++) sb->order[i] = i;
 }
 
 void seqbatch_fill(const dsf_seq_batcher *sb, int64_t *targets, int64_t *positions) {

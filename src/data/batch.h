@@ -48,7 +48,10 @@ int64_t batcher_get(const dsf_batcher *bt, int64_t pos, int64_t T, int32_t *x, i
 // The order of epoch e (from 0) for a run seeded with seed: a xoshiro256**
 // generator (core/common.h) seeded with seed + 0x9E3779B97F4A7C15·(e + 1) (mod
 // 2^64), then Fisher–Yates: for i = n−1 down to 1, j = next() mod (i + 1), swap
-// order[i] and order[j]. Evaluation keeps the file's order.
+// order[i] and order[j]. Evaluation keeps the file's order. Then, within each
+// batch of B, the sequences are put longest first (by their cut length; equal
+// lengths keep that order): the same batches, in the rows' order that lets a
+// ragged recurrence (model/lm.h, dsf_lm_work.ragged) run the real tokens only.
 typedef struct {
     const dsf_tokens *t;  // not owned
     int64_t B, T;
@@ -66,7 +69,8 @@ void dsf_epoch_order(int64_t *order, int64_t n, uint64_t seed, int64_t epoch);
 // Batches per epoch: ceil(nseq / B), or floor with drop_last (set after init; at
 // least 1: with fewer than B sequences the one batch is incomplete).
 int64_t seqbatch_steps(const dsf_seq_batcher *sb);
-// The order of epoch `epoch` (shuffle), or the file's order (shuffle 0).
+// The order of epoch `epoch` (shuffle), or the file's order (shuffle 0), each
+// batch's sequences longest first (above).
 void seqbatch_order(dsf_seq_batcher *sb, int shuffle, uint64_t seed, int64_t epoch);
 // Over the epoch in the current order: the targets that carry a loss, and the
 // positions the recurrence runs (T'·B summed over the batches).

@@ -256,8 +256,10 @@ void cell_layer_backward(dsf_cell cell, dsf_method m, dsf_scan_kind scan,
     dsf_prof_end(DSF_PROF_STATE_GRAD, t0);
     t0 = dsf_prof_begin();
     const float *gh = ops->own_gh ? work->gh : work->gi;
-    cell_backward_params(ops->G * H, w->w_ih, x, cache->h, work->gi, gh, g->w_ih, g->w_hh, g->b_ih,
-                         g->b_hh, dx, T * B, I, H);
+    // A ragged batch's products run on its real rows only (gathered into work->pack).
+    DSF_ASSERT(!cache->rows || work->pack);
+    cell_backward_params_steps(ops->G * H, w->w_ih, x, cache->h, work->gi, gh, g->w_ih, g->w_hh,
+                               g->b_ih, g->b_hh, dx, T, B, cache->rows, work->pack, I, H);
     dsf_prof_end(DSF_PROF_PARAM_GRAD, t0);
 }
 

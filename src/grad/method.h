@@ -34,6 +34,7 @@ typedef struct {
     float *carry;    // (B,H), bptt only
     float *avar;     // (S,T,B,H), the diag feedback only (the caller allocates it: lm_work_reserve)
     float *ref;      // (2,T,B,H), correction sweeps only (the caller allocates it: lm_work_reserve)
+    float *pack;     // cell_pack_floats: ragged batches only (cell/params.h; the caller's)
 } cell_work;
 
 // One layer's feedback as the layers' backward passes use it (grad/feedback.h).

@@ -98,9 +98,11 @@ static void cpu_reset(void *ctx) {
 double lm_evaluate_seqs(const dsf_lm *m, dsf_lm_work *w, const dsf_tokens *tokens, int T,
                         int32_t pad) {
     cpu_eval c = {m, w};
-    const int no_grad = w->no_grad;
+    const int no_grad = w->no_grad, ragged = w->ragged;
     w->no_grad = 1;  // no backward pass follows
+    w->ragged = 1;   // each batch from a zero state: padding is skipped (model/lm.h)
     const double loss = lm_evaluate_seqs_fn(cpu_forward, cpu_reset, &c, w->B, tokens, T, pad);
     w->no_grad = no_grad;
+    w->ragged = ragged;
     return loss;
 }

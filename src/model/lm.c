@@ -291,7 +291,8 @@ void lm_init_normal(dsf_lm *m, dsf_rng *rng, float std) {
     X(bw.carry, float, B * H)                                                      \
     X(wpack, float, lstm_pack_floats((int)H)) /* ≥ GRU's, Elman's */                  \
     X(state, float, L * B * H)                                                     \
-    X(state_c, float, L * B * H)
+    X(state_c, float, L * B * H)                                                   \
+    X(step_rows, int, T)
 #define LAYER_BUFFERS(X)                                                           \
     X(h, float, (T + 1) * B * H)                                                   \
     X(gates, float, TB * G * H)                                                    \
@@ -434,6 +435,7 @@ void lm_work_destroy(dsf_lm_work *w) {
     }
     dsf_free(w->bw.avar);
     dsf_free(w->bw.ref);
+    dsf_free(w->bw.pack);
     dsf_free(w->mask_emb);
     for (int l = 0; l < DSF_MAX_LAYERS; l++) {
         float **b = &w->bc[l].a;
@@ -533,6 +535,7 @@ static void layer_forward(const dsf_lm *m, dsf_lm_work *w, int l, const float *i
     const size_t BH = (size_t)B * H;
     cell_cache *g = &w->cache[l];
     const cell_weights *rw = &m->rnn[l];
+    g->rows = w->ragged ? w->step_rows : NULL;
     memcpy(g->h, w->state + l * BH, BH * sizeof(float));
     if (g->c) memcpy(g->c, w->state_c + l * BH, BH * sizeof(float));  // the LSTM's c
     dsf_cell_get(c->cell)->forward(rw, in, g, w->scratch, T, B, I, H);
@@ -831,6 +834,22 @@ double lm_forward_floats(const dsf_lm *m, dsf_lm_work *w, const float *xf, const
     return forward_from_emb(m, w, y, T, t0);
 }
 
+// w->step_rows and w->ran for targets y (T,B) (lm.h, ragged): every row when
+// the work area is not ragged; else step t runs up to the last row that has a
+// counted target at step t or later.
+static void set_step_rows(dsf_lm_work *w, const int32_t *y, int T) {
+    const int B = w->B;
+    int n = 0;
+    w->ran = 0;
+    for (int t = T - 1; t >= 0; t--) {
+        if (!w->ragged) n = B;
+        for (int b = B - 1; b >= n; b--)
+            if (y[(size_t)t * B + b] != DSF_IGNORE) n = b + 1;
+        w->step_rows[t] = n;
+        w->ran += n;
+    }
+}
+
 // The rest of the forward pass from the inputs in w->emb (T,B,E).
 static double forward_from_emb(const dsf_lm *m, dsf_lm_work *w, const int32_t *y, int T,
                                double t0) {
@@ -838,6 +857,7 @@ static double forward_from_emb(const dsf_lm *m, dsf_lm_work *w, const int32_t *y
     const int B = w->B, E = c->E, H = c->H, L = c->L;
     const size_t TB = (size_t)T * B, BH = (size_t)B * H;
     memcpy(w->y, y, TB * sizeof(int32_t));
+    set_step_rows(w, y, T);
     const int drop = w->dropout > 0 && w->rng, block = c->arch == DSF_ARCH_BLOCK;
     w->dropped_now = drop;
     w->proj_now = w->proj && !drop && (size_t)c->V < TB;
@@ -897,6 +917,11 @@ void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
                     c->cell == DSF_CELL_GRU;
     if (fit) m->fits++;
     DSF_ASSERT(lm_work_reserved(w, m, meth));  // lm_work_reserve(w, m, meth) was called
+    if (w->ragged && !w->bw.pack) {  // first use: the real rows' gather (cell/params.h)
+        const int IH = E > H ? E : H;
+        DSF_ASSERT((w->bw.pack = dsf_alloc(cell_pack_floats(dsf_cell_gates(c->cell) * H, w->T, B,
+                                                            IH, H) * sizeof(float))));
+    }
     if (c->arch == DSF_ARCH_BLOCK) {
         block_backward(m, w, meth, fit);
         goto embedding;

@@ -139,6 +139,18 @@ typedef struct {
     float *wpack;     // gru_pack_floats(H): packed W_hh, shared by the layers
     float *state;     // (L,B,H)
     float *state_c;   // (L,B,H): the LSTM's carried cell state
+    // Ragged batches (off unless set): every forward pass starts from a zero state
+    // and nothing reads the state a row is left in past its last counted target
+    // (padded sentences, --batching sentence, each batch from a zero state). Step
+    // t's recurrence then runs rows [0, step_rows[t]) only, step_rows[t] being 1 +
+    // the last row with a target other than DSF_IGNORE at step t or later
+    // (cell/cell.h, cell_cache.rows): with the rows sorted longest first (the
+    // sentence batcher's order, data/batch.h) that is the real tokens and no
+    // padding. Exact: the loss and every gradient are those of running every row.
+    // The state left in w->state is 0 for a row that ended before the last step.
+    int ragged;
+    int *step_rows;  // (T): the rows each step of the last forward pass ran
+    int64_t ran;     // Σ step_rows: the recurrence's positions in the last forward pass
     dsf_scan_kind scan;  // how dsf's recurrence is computed (seq unless set)
     // fit feedback: lm_backward under dsf re-estimates a when fit_now is set,
     // with weight fit_rate (1: take the new estimate as it is).

@@ -7,6 +7,7 @@ decoder run on the counted rows only, as dsf's is.
 
     /usr/bin/python3 bench/recipe_speed.py --data ../shared/data/ptb [--dsf build/dsf]
         [--layers 1] [--hidden 256] [--steps 30] [--warmup 5] [--threads 2] [--reps 2]
+        [--baseline-dsf OTHER]
 
 Tokens are the counted (non-pad) targets, as dsf's log counts them; seconds per
 epoch are the epoch's steps (329 at batch 128) at the measured time per step.
@@ -18,7 +19,8 @@ packed (torch.nn.utils.rnn.pack_padded_sequence, which skips the padding too; fo
 ft and dsf the no-grad pass that gives the states). Each PyTorch setting runs in
 its own process (OpenBLAS reads its variable when it loads), --reps times: torch
 threads = --threads, OPENBLAS_NUM_THREADS=1 and =--threads, padded and packed;
-the fastest is kept and printed with its setting."""
+the fastest is kept and printed with its setting. --baseline-dsf times another
+dsf binary (an earlier build) the same way and prints its rate and the ratio."""
 import argparse
 import csv
 import os
@@ -69,9 +71,9 @@ def torch_child(a):
     print(f"s/step {dt / a.steps:.4f}")
 
 
-def dsf_rate(a, method, tmp):
+def dsf_rate(a, method, tmp, dsf=None):
     log = os.path.join(tmp, "log.csv")
-    cmd = [a.dsf, "train", "--recipe", "paper-ptb", "--data", a.data, "--layers", str(a.layers),
+    cmd = [dsf or a.dsf, "train", "--recipe", "paper-ptb", "--data", a.data, "--layers", str(a.layers),
            "--hidden", str(a.hidden), "--method", method, "--steps", str(a.warmup + a.steps),
            "--evals", "0", "--log", log, "--log-every", str(a.warmup), "--no-test",
            "--threads", str(a.threads)]
@@ -94,6 +96,7 @@ def main():
     for name, default in (("layers", 1), ("hidden", 256), ("steps", 30), ("warmup", 5),
                           ("threads", 2), ("reps", 2)):
         ap.add_argument("--" + name, type=int, default=default)
+    ap.add_argument("--baseline-dsf", default=None)
     ap.add_argument("--torch-child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--packed", type=int, default=0, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -112,6 +115,10 @@ def main():
     try:
         for method in ("bptt", "ft", "dsf"):
             best = max((dsf_rate(a, method, tmp) for _ in range(a.reps)), key=lambda r: r[0])
+            if a.baseline_dsf:
+                base = max(dsf_rate(a, method, tmp, a.baseline_dsf)[0] for _ in range(a.reps))
+                print(f"{method:8} baseline {a.baseline_dsf}: {base:.0f} tokens/s; this dsf "
+                      f"{best[0]:.0f}: {best[0] / base:.2f}x", flush=True)
             tt, tob, ts = 0.0, None, None
             for ob in sorted({"1", str(a.threads)}):
                 for packed in (0, 1):

@@ -174,7 +174,7 @@ fi
 
 # --- padded sentences (each rank's rows of a batch sorted longest first, its
 # recurrence ragged): the mean over the counted targets of all ranks
-Ws="$Wc --hidden 32 --arch residual --batching sentence --optim adam --lr 0.003 --steps 12"
+Ws="$W --batching sentence --lr 1 --steps 12"
 "$DSF" train $Ws --log "$tmp/one_sent.csv" >/dev/null 2>"$tmp/err"
 $MPIRUN -np 2 "$DSF" train $Ws --log "$tmp/two_sent.csv" >/dev/null 2>"$tmp/err"
 if same_losses "$tmp/one_sent.csv" "$tmp/two_sent.csv" >>"$tmp/err"; then

@@ -563,6 +563,15 @@ expect_err "resume keeps the batching" "--batching stream conflicts with the che
 expect_err "unknown recipe" "unknown recipe 'paper-xyz'" "$DSF" train --data "$tmp/words" --recipe paper-xyz
 expect_err "unknown batching" "unknown batching 'lines'" "$DSF" train --data "$tmp/words" --batching lines
 expect_err "sentences need words" "word-level" "$DSF" train --data "$tmp/words" --level char --batching sentence
+# The header's padding line: the targets an epoch has, the padded positions, and
+# where padding is skipped (the recurrence on the CPU, ragged: docs/SPEED.md).
+"$DSF" train --data "$tmp/words" --batching sentence --batch 8 --seq 12 --steps 1 --no-test \
+    --threads 1 >"$tmp/out" 2>"$tmp/err"
+if grep -Eq '^padding: epoch 1 has [0-9]+ targets in [0-9]+ padded positions \([0-9.]+% padding\); the recurrence and the decoder run on the targets only$' "$tmp/err"; then
+    ok "sentence batching: the header says the recurrence skips the padding"
+else
+    fail "sentence batching: the header says the recurrence skips the padding"
+fi
 expect_err "unknown schedule" "unknown schedule 'linear'" "$DSF" train --data "$tmp/words" --schedule linear
 expect_err "bad step schedule" "expected step:E,G" "$DSF" train --data "$tmp/words" --schedule step:2
 expect_err "residual needs emb = hidden" "needs --emb equal to --hidden" "$DSF" train --data "$tmp/words" --arch residual --emb 8 --hidden 16

@@ -178,9 +178,9 @@ Ws="$W --batching sentence --lr 1 --steps 12"
 "$DSF" train $Ws --log "$tmp/one_sent.csv" >/dev/null 2>"$tmp/err"
 $MPIRUN -np 2 "$DSF" train $Ws --log "$tmp/two_sent.csv" >/dev/null 2>"$tmp/err"
 if same_losses "$tmp/one_sent.csv" "$tmp/two_sent.csv" >>"$tmp/err"; then
-    ok "2 processes give the losses of 1 (--batching sentence, ragged)"
+    ok "2 processes give the losses of 1 (--batching sentence)"
 else
-    fail "2 processes give the losses of 1 (--batching sentence, ragged)"
+    fail "2 processes give the losses of 1 (--batching sentence)"
 fi
 
 echo "mpi: $passed passed, $failed failed"

@@ -63,7 +63,7 @@ static int backward(const dsf_rnn_shape *s, const fixture *f, const char *method
 
 static void test_rnn_layer_bptt_fd(void) {
     for (int cell = 0; cell < 3; cell++) {
-        const dsf_rnn_shape s = {cell, T, B, I, H};
+        const dsf_rnn_shape s = {cell, T, B, I, H, NULL};
         const int G = (cell == 0 ? 3 : cell == 1 ? 4 : 1) * H;
         fixture f;
         grads g;
@@ -92,7 +92,7 @@ static void test_rnn_layer_bptt_fd(void) {
 
 static void test_rnn_layer_zero_is_ft(void) {
     for (int cell = 0; cell < 3; cell++) {
-        const dsf_rnn_shape s = {cell, T, B, I, H};
+        const dsf_rnn_shape s = {cell, T, B, I, H, NULL};
         fixture f;
         grads ft, zero;
         memset(&ft, 0, sizeof ft);
@@ -110,7 +110,7 @@ static void test_rnn_layer_zero_is_ft(void) {
 }
 
 static void test_rnn_layer_no_bias(void) {
-    const dsf_rnn_shape s = {0, T, B, I, H};
+    const dsf_rnn_shape s = {0, T, B, I, H, NULL};
     fixture f;
     fill(&f, 3);
     memset(f.b_ih, 0, sizeof f.b_ih);
@@ -129,7 +129,7 @@ static void test_rnn_layer_no_bias(void) {
 }
 
 static void test_rnn_layer_errors(void) {
-    dsf_rnn_shape s = {7, T, B, I, H};
+    dsf_rnn_shape s = {7, T, B, I, H, NULL};
     fixture f;
     grads g;
     float a[H], cache[1];
@@ -153,6 +153,18 @@ static void test_rnn_layer_errors(void) {
                            NULL, NULL, NULL, NULL, g.gw_ih, g.gw_hh, NULL, NULL) == -1);
     CHECK(strstr(dsf_error(), "feedback vector a is required"));
     free(c);
+    // Sequences of their own lengths: rows[0] = B, then not increasing, at least 1.
+    int rows[T];
+    for (int t = 0; t < T; t++) rows[t] = B;
+    s.rows = rows;
+    rows[0] = B - 1;
+    CHECK(dsf_rnn_cache_floats(&s) == 0 && strstr(dsf_error(), "rows[0] must be the batch"));
+    rows[0] = B, rows[1] = 1, rows[2] = 2;
+    CHECK(dsf_rnn_cache_floats(&s) == 0 && strstr(dsf_error(), "must not increase"));
+    rows[1] = 0;
+    CHECK(dsf_rnn_cache_floats(&s) == 0 && strstr(dsf_error(), "must not increase"));
+    rows[1] = rows[2] = rows[3] = 1;
+    CHECK(dsf_rnn_cache_floats(&s) > 0);
 }
 
 void suite_rnn_layer(void) {

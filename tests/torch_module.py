@@ -23,6 +23,8 @@
   checkpoints  a `dsf train` checkpoint loads into a PyTorch model, is written
             back as a model-only file, and `dsf grad --init` on it gives the loss
             and gradients that the PyTorch model with dsf_torch.GRU gives.
+  packed    PackedSequence input (lengths unsorted): bptt equals nn.GRU / LSTM /
+            RNN on it; ft and dsf equal the module run on each sequence alone.
   errors    a tensor off the CPU, float64, wrong shapes, unknown method, scan or
             feedback: each a Python exception with a clear message, never a crash.
   threads   2 threads give what 1 gives; torch.get_num_threads() is left alone.
@@ -521,6 +523,75 @@ def test_example():
                f"exit {r.returncode}: {r.stderr.strip()[-300:]} {r.stdout.strip()[-200:]}")
 
 
+def _packed_run(m, kind, x, hx, lengths, W):
+    """m on x (T,B,I) packed with lengths (not sorted); loss = Σ W ⊙ out (padded) +
+    Σ h_n² (+ c_n²); returns out, h_n (and c_n) and the gradients of x, hx, params."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+    m.zero_grad()
+    x = x.clone().requires_grad_()
+    hx = tuple(h.clone().requires_grad_() for h in hx) if kind == "LSTM" else \
+        hx.clone().requires_grad_()
+    out, hn = m(pack_padded_sequence(x, lengths, enforce_sorted=False), hx)
+    out = pad_packed_sequence(out, total_length=x.shape[0])[0]
+    states = list(hn) if kind == "LSTM" else [hn]
+    loss = (out * W).sum() + sum((s ** 2).sum() for s in states)
+    loss.backward()
+    hs = list(hx) if kind == "LSTM" else [hx]
+    return ([out.detach()] + [s.detach() for s in states],
+            [x.grad] + [h.grad for h in hs] + [p.grad.clone() for p in m.parameters()])
+
+
+def test_packed():
+    """PackedSequence input (lengths unsorted): bptt equals nn.GRU / LSTM / RNN on
+    the same packed input; ft and dsf equal the module run on each sequence alone
+    (batch 1, its own length), the definition of sequences of their own lengths."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+    T, B, I, H, L = 7, 4, 3, 5, 2
+    lengths = torch.tensor([3, 7, 1, 5])
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(T, B, I, generator=g)
+    W = torch.randn(T, B, H, generator=g)
+    for kind, (ref_cls, _, _) in CELLS.items():
+        h0 = torch.randn(L, B, H, generator=g)
+        hx = (h0, torch.randn(L, B, H, generator=g)) if kind == "LSTM" else h0
+        mine = getattr(dsf_torch, kind)(I, H, num_layers=L)
+        ref = ref_cls(I, H, num_layers=L)
+        ref.load_state_dict(mine.state_dict())
+        got = _packed_run(mine, kind, x, hx, lengths, W)
+        want = _packed_run(ref, kind, x, hx, lengths, W)
+        worst = max(rel_err(a, b) for a, b in zip(got[0] + got[1], want[0] + want[1]))
+        report(worst < 1e-5, f"packed {kind} bptt equals nn.{kind} (outputs, final states, "
+               f"every gradient; worst {worst:.1e})", f"worst {worst:.2e}")
+        for method, fb in (("ft", "linspace"), ("dsf", "linspace"), ("dsf", "uniform+2")):
+            m = getattr(dsf_torch, kind)(I, H, num_layers=L, method=method, feedback=fb, seed=3)
+            m.load_state_dict(mine.state_dict())
+            got = _packed_run(m, kind, x, hx, lengths, W)
+            # each sequence alone: its outputs, final states and summed gradients
+            outs = torch.zeros(T, B, H)
+            finals = [torch.zeros(L, B, H) for _ in got[0][1:]]
+            grads = [torch.zeros_like(t) for t in got[1]]
+            for b in range(B):
+                n = int(lengths[b])
+                m.zero_grad()
+                xb = x[:n, b:b + 1].clone().requires_grad_()
+                hb = tuple(h[:, b:b + 1].clone().requires_grad_() for h in hx) \
+                    if kind == "LSTM" else hx[:, b:b + 1].clone().requires_grad_()
+                ob, sb = m(xb, hb)
+                sb = list(sb) if kind == "LSTM" else [sb]
+                ((ob * W[:n, b:b + 1]).sum() + sum((s ** 2).sum() for s in sb)).backward()
+                outs[:n, b:b + 1] = ob.detach()
+                for f, s in zip(finals, sb):
+                    f[:, b:b + 1] = s.detach()
+                grads[0][:n, b:b + 1] = xb.grad
+                for k, h in enumerate(hb if kind == "LSTM" else [hb]):
+                    grads[1 + k][:, b:b + 1] = h.grad
+                for k, p in enumerate(m.parameters()):
+                    grads[len(grads) - len(list(m.parameters())) + k] += p.grad
+            worst = max(rel_err(a, b) for a, b in zip(got[0] + got[1], [outs] + finals + grads))
+            report(worst < 1e-5, f"packed {kind} {method} {fb} equals each sequence run alone "
+                   f"(worst {worst:.1e})", f"worst {worst:.2e}")
+
+
 def main():
     dsf = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "build", "dsf")
     torch.set_num_threads(1)
@@ -531,6 +602,7 @@ def main():
     test_state_dicts()
     test_errors()
     test_threads()
+    test_packed()
     test_checkpoints(dsf)
     test_example()
     finish()

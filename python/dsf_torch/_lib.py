@@ -11,9 +11,10 @@ _f = ctypes.POINTER(ctypes.c_float)
 
 
 class Shape(ctypes.Structure):
-    """dsf_rnn_shape: cell (0 GRU, 1 LSTM, 2 tanh RNN), T, B, I, H."""
+    """dsf_rnn_shape: cell (0 GRU, 1 LSTM, 2 tanh RNN), T, B, I, H, and rows: NULL,
+    or the int32 batch sizes of sequences of their own lengths (a PackedSequence's)."""
     _fields_ = [("cell", ctypes.c_int), ("T", ctypes.c_int), ("B", ctypes.c_int),
-                ("I", ctypes.c_int), ("H", ctypes.c_int)]
+                ("I", ctypes.c_int), ("H", ctypes.c_int), ("rows", ctypes.POINTER(ctypes.c_int))]
 
 
 def _find():

@@ -19,11 +19,15 @@ The feedback vectors are buffers feedback_l{k} (S·H values: the LSTM's a_h then
 a_c), not parameters, and not in the state dict (so that it stays nn.GRU's); a
 random kind is drawn from `seed`.
 
+A PackedSequence input runs each sequence over its own steps only (the layer
+API's shape.rows), with nn.GRU's packed output and final states.
+
 Each layer is one autograd node: its input, weights and initial state get
 gradients. The gradient of an initial state h0 is the first step's exact Jacobian
 applied to the method's δ_1 (for bptt, the exact gradient). Float32 on the CPU,
 on torch.get_num_threads() threads.
 """
+import ctypes
 import math
 
 import torch
@@ -41,11 +45,14 @@ class _Layer(torch.autograd.Function):
     (out, h_n, c_n), time-major, float32, contiguous."""
 
     @staticmethod
-    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, spec):
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, spec, rows):
         cell, method, feedback, scan, a = spec
         T, B, I = x.shape
         H = w_hh.shape[1]
         shape = _lib.Shape(cell, T, B, I, H)
+        if rows is not None:  # int32 batch sizes, kept alive with ctx for backward
+            shape.rows = ctypes.cast(rows.data_ptr(), ctypes.POINTER(ctypes.c_int))
+            ctx.rows = rows
         n = _lib.lib.dsf_rnn_cache_floats(shape)
         if n == 0:
             raise RuntimeError(f"dsf: {_lib.error()}")
@@ -89,8 +96,8 @@ class _Layer(torch.autograd.Function):
                   scan.encode(), P(a), P(w_ih), P(w_hh), P(x), P(ctx.cache), P(dout), P(dh_n),
                   P(dc_n), P(dx), P(dh0), P(dc0), P(gw_ih), P(gw_hh), P(gb_ih), P(gb_hh),
                   threads=torch.get_num_threads())
-        ctx.cache = None
-        return dx, dh0, dc0, gw_ih, gw_hh, gb_ih, gb_hh, None
+        ctx.cache = ctx.rows = None
+        return dx, dh0, dc0, gw_ih, gw_hh, gb_ih, gb_hh, None, None
 
 
 class _RNNBase(nn.Module):
@@ -181,26 +188,66 @@ class _RNNBase(nn.Module):
             raise TypeError(f"dsf_torch.{self.mode} is float32 only; {what} is {t.dtype}")
 
     def forward(self, input, hx=None):
-        mode, H, L = self.mode, self.hidden_size, self.num_layers
+        mode = self.mode
         if isinstance(input, nn.utils.rnn.PackedSequence):
-            raise TypeError(f"dsf_torch.{mode}: PackedSequence input is not supported; pad "
-                            "the batch instead")
+            return self._forward_packed(input, hx)
         self._check_tensor(input, "input")
-        for p in self.parameters():
-            self._check_tensor(p, "a parameter")
         if input.dim() not in (2, 3):
             raise ValueError(f"dsf_torch.{mode}: expected a 2-D (unbatched) or 3-D input, got "
                              f"{input.dim()}-D")
+        if input.shape[0] == 0 or (input.dim() == 3 and input.shape[1] == 0):
+            raise ValueError(f"dsf_torch.{mode}: the input has no steps or no rows "
+                             f"(shape {tuple(input.shape)})")
         batched = input.dim() == 3
         x = input if batched else input.unsqueeze(1)
         if batched and self.batch_first:
             x = x.transpose(0, 1)
+        out, h_n, c_n = self._run(x, hx, batched, None)
+        if batched and self.batch_first:
+            out = out.transpose(0, 1)
+        if not batched:
+            out, h_n = out.squeeze(1), h_n.squeeze(1)
+            c_n = c_n.squeeze(1) if c_n is not None else None
+        return (out, (h_n, c_n)) if mode == "LSTM" else (out, h_n)
+
+    def _forward_packed(self, input, hx):
+        """A PackedSequence: its rows sorted longest first, padded time-major, the
+        layers run on each row's own steps (shape.rows = batch_sizes, rnn_layer.h);
+        the output packed again, h_n (c_n) each sequence's state after its own last
+        step, in the input's order, as nn.GRU gives them."""
+        data, batch_sizes, sorted_idx, unsorted_idx = input
+        self._check_tensor(data, "input")
+        if data.dim() != 2:
+            raise ValueError(f"dsf_torch.{self.mode}: a PackedSequence of 2-D data is "
+                             f"expected, got {data.dim()}-D")
+        x, lengths = nn.utils.rnn.pad_packed_sequence(
+            nn.utils.rnn.PackedSequence(data, batch_sizes))  # (T,B,I), longest first
+        if hx is not None and sorted_idx is not None:  # the input's order -> sorted
+            if self.mode == "LSTM":
+                if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+                    raise TypeError("dsf_torch.LSTM: hx must be a tuple (h0, c0)")
+                hx = tuple(h.index_select(1, sorted_idx) if isinstance(h, torch.Tensor) else h
+                           for h in hx)
+            elif isinstance(hx, torch.Tensor):
+                hx = hx.index_select(1, sorted_idx)
+        rows = batch_sizes.to(torch.int32).contiguous()
+        out, h_n, c_n = self._run(x, hx, True, rows)
+        out = nn.utils.rnn.pack_padded_sequence(out, lengths).data
+        out = nn.utils.rnn.PackedSequence(out, batch_sizes, sorted_idx, unsorted_idx)
+        if unsorted_idx is not None:  # sorted -> the input's order
+            h_n = h_n.index_select(1, unsorted_idx)
+            c_n = c_n.index_select(1, unsorted_idx) if c_n is not None else None
+        return (out, (h_n, c_n)) if self.mode == "LSTM" else (out, h_n)
+
+    def _run(self, x, hx, batched, rows):
+        """The layers over x (T,B,I) from hx; returns out (T,B,H), h_n and c_n
+        (L,B,H; c_n None but for the LSTM)."""
+        mode, H, L = self.mode, self.hidden_size, self.num_layers
+        for p in self.parameters():
+            self._check_tensor(p, "a parameter")
         T, B, I = x.shape
         if I != self.input_size:
             raise ValueError(f"dsf_torch.{mode}: input.size(-1) must be {self.input_size}, got {I}")
-        if T == 0 or B == 0:
-            raise ValueError(f"dsf_torch.{mode}: the input has no steps or no rows "
-                             f"(shape {tuple(input.shape)})")
         h0 = c0 = None
         if hx is not None:
             if mode == "LSTM":
@@ -232,21 +279,13 @@ class _RNNBase(nn.Module):
                     getattr(self, f"feedback_l{k}"))
             x, h_n, c_n = _Layer.apply(x, hk, ck, w[0].contiguous(), w[1].contiguous(),
                                        b[0].contiguous() if b[0] is not None else None,
-                                       b[1].contiguous() if b[1] is not None else None, spec)
+                                       b[1].contiguous() if b[1] is not None else None, spec,
+                                       rows)
             hs.append(h_n)
             cs.append(c_n)
             if self.dropout and self.training and k < L - 1:
                 x = nn.functional.dropout(x, self.dropout, training=True)
-        out = x
-        h_n = torch.stack(hs)
-        if batched and self.batch_first:
-            out = out.transpose(0, 1)
-        if not batched:
-            out, h_n = out.squeeze(1), h_n.squeeze(1)
-        if mode == "LSTM":
-            c_n = torch.stack(cs)
-            return out, (h_n, c_n if batched else c_n.squeeze(1))
-        return out, h_n
+        return x, torch.stack(hs), torch.stack(cs) if mode == "LSTM" else None
 
 
 class GRU(_RNNBase):

@@ -45,6 +45,12 @@ typedef struct {
 // The rows step t of a forward or BPTT pass runs (cache->rows, else all B).
 static inline int cell_rows(const cell_cache *c, int t, int B) { return c->rows ? c->rows[t] : B; }
 
+// The rows whose last step is t: [first, cell_rows(c, t, B)), first being step
+// t+1's row count (0 after the last step). Without rows: every row at T − 1.
+static inline int cell_rows_ending(const cell_cache *c, int t, int T, int B) {
+    return t + 1 < T ? cell_rows(c, t + 1, B) : 0;
+}
+
 // Zeroes columns [u0, u1) of rows [n, B) of a (B, stride) block: the skipped rows.
 static inline void cell_zero_rows(float *p, int n, int B, size_t stride, int u0, int u1) {
     for (int b = n; b < B; b++) memset(p + (size_t)b * stride + u0, 0, sizeof(float) * (size_t)(u1 - u0));

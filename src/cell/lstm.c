@@ -149,8 +149,9 @@ void lstm_backward_bptt(const cell_weights *w, const cell_cache *cache, float *e
             if (t < T - 1)
                 for (size_t k = 0; k < nH; k++) dh[k] += carry[k];  // ga_{t+1} W_hh
             lstm_c_local(dh, gates, c, dc, n, H);
-            if (t == T - 1 && dc_end)
-                for (size_t k = 0; k < nH; k++) dc[k] += dc_end[k];
+            if (dc_end)  // the rows that end at this step
+                for (size_t k = (size_t)cell_rows_ending(cache, t, T, B) * H; k < nH; k++)
+                    dc[k] += dc_end[k];
             if (t < T - 1) {  // + f_{t+1} ⊙ δc_{t+1}
                 const float *dcn = dc_work + (t + 1) * BH, *fn = cache->gates + (t + 1) * BG + H;
                 for (int b = 0; b < n; b++)
@@ -196,10 +197,11 @@ void lstm_backward_bptt(const cell_weights *w, const cell_cache *cache, float *e
             }
             cell_zero_rows(dc, n, B, H, u0, u1);
             for (int k = 0; k < 4; k++) cell_zero_rows(ga + t * BG + k * H, n, B, G, u0, u1);
+            const int ending = cell_rows_ending(cache, t, T, B);
             for (int b = 0; b < n; b++) {
                 const size_t r = (size_t)b * H, rg = (size_t)b * G;
                 lstm_c_local_row(dh + r, gates + rg + 3 * H, c + r, dc + r, u0, u1);
-                if (t == T - 1 && dc_end)
+                if (b >= ending && dc_end)
                     for (int k = u0; k < u1; k++) dc[r + k] += dc_end[r + k];
                 if (t < T - 1) {
                     const float *dcn = dc_work + (t + 1) * BH + r;

@@ -180,12 +180,17 @@ static const cell_ops cell_table[DSF_NCELLS] = {
                         .carry_from = elman_carry_from},
 };
 
-// δc's last slice += dc_end (when not NULL): a gradient reaching c_{T-1} from outside.
-static void add_dc_end(float *dc, const float *dc_end, int T, int B, int H) {
+// δc += dc_end (when not NULL) at each row's last step (T − 1, or its own end in a
+// ragged batch: cell.h): a gradient reaching the row's last cell state from outside.
+static void add_dc_end(float *dc, const float *dc_end, const cell_cache *cache, int T, int B,
+                       int H) {
     if (!dc_end) return;
-    const size_t BH = (size_t)B * H;
-    float *d = dc + (size_t)(T - 1) * BH;
-    for (size_t k = 0; k < BH; k++) d[k] += dc_end[k];
+    for (int t = 0; t < T; t++) {
+        float *d = dc + (size_t)t * B * H;
+        for (size_t k = (size_t)cell_rows_ending(cache, t, T, B) * H;
+             k < (size_t)cell_rows(cache, t, B) * H; k++)
+            d[k] += dc_end[k];
+    }
 }
 
 // The state gradients of one layer under method m (method.h), for any cell: e
@@ -221,7 +226,7 @@ static void state_backward(const cell_ops *ops, dsf_method m, dsf_scan_kind scan
     const cell_cache *lc = cache;
     if (ops->c_chain) {
         lstm_c_local(e, lc->gates, lc->c + BH, dc, T * B, H);
-        add_dc_end(dc, dc_end, T, B, H);
+        add_dc_end(dc, dc_end, lc, T, B, H);
         if (dsf) scan_feedback(scan, fcp, ac, dc, T, B, H);
     }
     for (int k = 0; k < sweeps; k++) {
@@ -233,7 +238,7 @@ static void state_backward(const cell_ops *ops, dsf_method m, dsf_scan_kind scan
         if (ops->c_chain) {
             // δc ← scan(ĉ + (f − a_c) S δc); with diag a_c = f and the chain is exact
             lstm_c_local(e, lc->gates, lc->c + BH, cb, T * B, H);
-            add_dc_end(cb, dc_end, T, B, H);
+            add_dc_end(cb, dc_end, lc, T, B, H);
             if (diag) {
                 memcpy(dc, cb, sizeof(float) * TBH);
                 scan_feedback(scan, fb, ac, dc, T, B, H);

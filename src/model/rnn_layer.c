@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "cell/params.h"
 #include "core/common.h"
 #include "core/gemm.h"
 #include "grad/method.h"
@@ -36,7 +37,32 @@ static int check_shape(const dsf_rnn_shape *s) {
     // Every buffer's index must fit: the largest is (T+1)·B·G·H.
     const double big = (double)(s->T + 1) * s->B * 4 * s->H + (double)s->T * s->B * s->I;
     if (big > 1e15) return dsf_error_set("dsf_rnn: shape too large");
+    if (s->rows) {
+        if (s->rows[0] != s->B)
+            return dsf_error_set("dsf_rnn: rows[0] must be the batch %d (got %d)", s->B,
+                                 s->rows[0]);
+        for (int t = 1; t < s->T; t++)
+            if (s->rows[t] < 1 || s->rows[t] > s->rows[t - 1])
+                return dsf_error_set("dsf_rnn: rows must not increase and stay >= 1 (rows[%d] "
+                                     "= %d after %d)", t, s->rows[t], s->rows[t - 1]);
+    }
     return 0;
+}
+
+// Steps row b runs: T, or with rows the steps t with b < rows[t].
+static int row_steps(const dsf_rnn_shape *s, int b) {
+    int n = s->T;
+    if (s->rows)
+        while (n > 0 && s->rows[n - 1] <= b) n--;
+    return n;
+}
+
+// dst (B,H) ← each row's state after its own last step, from states (T+1,B,H).
+static void row_final(const dsf_rnn_shape *s, const float *states, float *dst) {
+    const size_t BH = (size_t)s->B * s->H;
+    for (int b = 0; b < s->B; b++)
+        memcpy(dst + (size_t)b * s->H, states + (size_t)row_steps(s, b) * BH + (size_t)b * s->H,
+               sizeof(float) * s->H);
 }
 
 size_t dsf_rnn_cache_floats(const dsf_rnn_shape *s) {
@@ -87,11 +113,12 @@ int dsf_rnn_forward(const dsf_rnn_shape *s, const float *w_ih, const float *w_hh
         else memset(l.c, 0, sizeof(float) * BH);
     }
     const cell_weights w = {w_ih, w_hh, b_ih, b_hh};
-    cell_cache c = {.h = l.h, .c = l.c, .gates = l.gates, .q = l.q, .wpack = wpack};
+    cell_cache c = {.h = l.h, .c = l.c, .gates = l.gates, .q = l.q, .wpack = wpack,
+                    .rows = s->rows};
     dsf_cell_get((dsf_cell)s->cell)->forward(&w, x, &c, scratch, T, B, I, H);
-    if (l.c && c_n) memcpy(c_n, l.c + (size_t)T * BH, sizeof(float) * BH);
+    if (l.c && c_n) row_final(s, l.c, c_n);
     memcpy(out, l.h + BH, sizeof(float) * (size_t)T * BH);
-    if (h_n) memcpy(h_n, l.h + (size_t)T * BH, sizeof(float) * BH);
+    if (h_n) row_final(s, l.h, h_n);
     dsf_free(scratch), dsf_free(wpack), dsf_free(zeros);
     return 0;
 }
@@ -135,11 +162,14 @@ static int work_alloc(cell_work *w, const dsf_rnn_shape *s, const dsf_feedback *
     if (ok && dsf && f->kind == DSF_FEEDBACK_DIAG)
         ok = (w->avar = dsf_alloc(sizeof(float) * S * TBH)) != NULL;
     if (ok && dsf && f->refine) ok = (w->ref = dsf_alloc(sizeof(float) * 2 * TBH)) != NULL;
+    if (ok && s->rows)  // the real rows' gather (cell/params.h)
+        ok = (w->pack = uninit(cell_pack_floats((int)G * s->H, s->T, s->B, s->I, s->H))) != NULL;
     return ok ? 0 : -1;
 }
 
 static void work_free(cell_work *w) {
     dsf_free(w->gi), dsf_free(w->gh), dsf_free(w->carry), dsf_free(w->avar), dsf_free(w->ref);
+    dsf_free(w->pack);
 }
 
 int dsf_rnn_backward(const dsf_rnn_shape *s, const char *method, const char *feedback,
@@ -178,16 +208,25 @@ int dsf_rnn_backward(const dsf_rnn_shape *s, const char *method, const char *fee
         work_free(&work), dsf_free(e), dsf_free(wpack), dsf_free(gbi), dsf_free(gbh);
         return -1;
     }
-    // e: the local errors, the final state's gradient joining the last step's.
+    // e: the local errors (0 past a row's end), the final state's gradient joining
+    // each row's last step's.
     memcpy(e, dout, sizeof(float) * TBH);
+    if (s->rows)
+        for (int t = 1; t < T; t++)
+            memset(e + (size_t)t * BH + (size_t)s->rows[t] * H, 0,
+                   sizeof(float) * (size_t)(B - s->rows[t]) * H);
     if (dh_n)
-        for (size_t k = 0; k < BH; k++) e[(size_t)(T - 1) * BH + k] += dh_n[k];
+        for (int b = 0; b < B; b++) {
+            float *eb = e + (size_t)(row_steps(s, b) - 1) * BH + (size_t)b * H;
+            for (int k = 0; k < H; k++) eb[k] += dh_n[(size_t)b * H + k];
+        }
     memset(gw_ih, 0, sizeof(float) * (size_t)G * I);
     memset(gw_hh, 0, sizeof(float) * (size_t)G * H);
     const dsf_layer_feedback fb = {f.kind, a, NULL, NULL, 0, NULL, f.refine};
     const int lstm = dsf_cell_states((dsf_cell)s->cell) == 2;
     const cell_weights w = {w_ih, w_hh, NULL, NULL};
-    const cell_cache c = {.h = l.h, .c = l.c, .gates = l.gates, .q = l.q, .wpack = wpack};
+    const cell_cache c = {.h = l.h, .c = l.c, .gates = l.gates, .q = l.q, .wpack = wpack,
+                          .rows = s->rows};
     cell_grads g = {gw_ih, gw_hh, gbi, gbh};
     cell_layer_backward((dsf_cell)s->cell, m, sk, &fb, &w, x, &c, e, lstm ? dc_n : NULL, &work,
                         &g, dx, T, B, I, H);

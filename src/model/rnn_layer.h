@@ -7,7 +7,8 @@
 // time-major (T,B,·); everything is float32 and C-contiguous.
 //
 //   forward   out (T,B,H) = the layer's outputs h_1..h_T from h0 (and the LSTM's
-//             c0); h_n = h_T (and c_n); cache keeps what backward needs.
+//             c0); h_n = h_T (and c_n); cache keeps what backward needs. With
+//             shape.rows, sequences of their own lengths (below).
 //   backward  from dout (T,B,H), the gradient reaching every output, and dh_n
 //             (dc_n) reaching the final state: the local errors e_t = dout_t
 //             (+ dh_n at t = T), the state gradients δ by the method (grad/method.h),
@@ -24,6 +25,13 @@
 typedef struct {
     int cell;        // dsf_cell (model/lm.h): 0 GRU, 1 LSTM, 2 Elman (tanh RNN)
     int T, B, I, H;  // steps, batch, input size, hidden size
+    // Sequences of their own lengths (NULL: every row runs T steps): rows[t] rows run
+    // step t, rows[0] = B >= rows[1] >= ... >= rows[T−1] >= 1, the rows sorted
+    // longest first (PyTorch's PackedSequence.batch_sizes). Row b's sequence is then
+    // steps t with b < rows[t]; its out past that is 0, its h_n (c_n) is its state
+    // after its own last step, and backward reads dout there as 0 and adds dh_n
+    // (dc_n) at that step. Each call reads rows; the caller keeps it alive.
+    const int *rows;
 } dsf_rnn_shape;
 
 // Floats of the forward cache of one call (0 with the error set if the shape is bad).

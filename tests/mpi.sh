@@ -163,25 +163,24 @@ else
 fi
 
 # --- the block architecture with dropout (on the embedding and on both branches)
-Wk="$Wc --hidden 32 --arch block --mlp 40 --dropout 0.3 --steps $steps --lr 1"
-"$DSF" train $Wk --log "$tmp/one_block.csv" >/dev/null 2>"$tmp/err"
-$MPIRUN -np 2 "$DSF" train $Wk --log "$tmp/two_block.csv" >/dev/null 2>"$tmp/err"
-if same_losses "$tmp/one_block.csv" "$tmp/two_block.csv" >>"$tmp/err"; then
-    ok "2 processes give the losses of 1 (--arch block, dropout 0.3)"
-else
-    fail "2 processes give the losses of 1 (--arch block, dropout 0.3)"
-fi
+# two_like_one NAME WHAT ARGS...: `dsf train ARGS` on 2 processes gives 1's losses
+two_like_one() {
+    name=$1 what=$2
+    shift 2
+    "$DSF" train "$@" --log "$tmp/one_$name.csv" >/dev/null 2>"$tmp/err"
+    $MPIRUN -np 2 "$DSF" train "$@" --log "$tmp/two_$name.csv" >/dev/null 2>"$tmp/err"
+    if same_losses "$tmp/one_$name.csv" "$tmp/two_$name.csv" >>"$tmp/err"; then
+        ok "2 processes give the losses of 1 ($what)"
+    else
+        fail "2 processes give the losses of 1 ($what)"
+    fi
+}
+two_like_one block "--arch block, dropout 0.3" \
+    $Wc --hidden 32 --arch block --mlp 40 --dropout 0.3 --steps $steps --lr 1
 
 # --- padded sentences (each rank's rows of a batch sorted longest first, its
 # recurrence ragged): the mean over the counted targets of all ranks
-Ws="$W --batching sentence --lr 1 --steps 12"
-"$DSF" train $Ws --log "$tmp/one_sent.csv" >/dev/null 2>"$tmp/err"
-$MPIRUN -np 2 "$DSF" train $Ws --log "$tmp/two_sent.csv" >/dev/null 2>"$tmp/err"
-if same_losses "$tmp/one_sent.csv" "$tmp/two_sent.csv" >>"$tmp/err"; then
-    ok "2 processes give the losses of 1 (--batching sentence)"
-else
-    fail "2 processes give the losses of 1 (--batching sentence)"
-fi
+two_like_one sent "--batching sentence" $W --batching sentence --lr 1 --steps 12
 
 echo "mpi: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -114,7 +114,7 @@ extern "C" void dsf_gpu_emulate_dropout(const float *x, float *y, int T, int B, 
                                         const dsf_gpu_streams *st, float p, uint64_t key) {
     const size_t n = (size_t)T * B * W;
     for (size_t k = 0; k < n; k++)
-        dropout_unit(k, dropout_index(k, W, B, st->B_all, st->first), x, y, p, 1.0f / (1.0f - p),
+        dropout_unit(k, dropout_index(k, W, B, st->B_all, st->first, st->stride), x, y, p, 1.0f / (1.0f - p),
                      key);
 }
 

@@ -178,9 +178,36 @@ two_like_one() {
 two_like_one block "--arch block, dropout 0.3" \
     $Wc --hidden 32 --arch block --mlp 40 --dropout 0.3 --steps $steps --lr 1
 
-# --- padded sentences (each rank's rows of a batch sorted longest first, its
-# recurrence ragged): the mean over the counted targets of all ranks
+# --- padded sentences (the rows of a batch sorted longest first and dealt
+# round robin, each rank's recurrence ragged): the mean over the counted
+# targets of all ranks; with dropout each rank draws its dealt rows' masks, and
+# an evaluation batch of 5 deals 3 and 2
 two_like_one sent "--batching sentence" $W --batching sentence --lr 1 --steps 12
+two_like_one sentdrop "--batching sentence, dropout 0.3, evaluation batch 5" \
+    $(echo "$W" | sed 's/--eval-batch 4/--eval-batch 5/') --batching sentence --dropout 0.3 \
+    --lr 1 --steps 12
+# The closing line's tokens/s counts the targets that carry a loss (not B·T):
+# one long line in eight, so that most positions of a batch are padding.
+mkdir -p "$tmp/pad"
+for s in train valid test; do
+    awk 'BEGIN { for (i = 0; i < 160; i++) { if (i % 8 == 0) { for (j = 0; j < 30; j++)
+        printf "w%d ", (i + j) % 50; print "" } else print "w" i % 50 } }' >"$tmp/pad/$s.txt"
+done
+$MPIRUN -np 2 "$DSF" train --data "$tmp/pad" --batching sentence --seq 40 --batch 8 --hidden 16 \
+    --threads 1 --steps 40 --log-every 40 --no-test --log "$tmp/pad.csv" >/dev/null 2>"$tmp/err"
+summary=$(sed -nE 's/^data parallel: 2 processes, ([0-9]+) tokens\/s in steps of ([0-9.]+) ms.*/\1 \2/p' "$tmp/err")
+counted=$(awk -F, '$1 == "train" && $3 == 40 { print $4 }' "$tmp/pad.csv")
+if echo "$summary $counted" | awk 'NF == 3 { r = $1 * $2 / 1000 * 40 / $3; exit !(r > 0.5 && r < 2) }
+    { exit 1 }'; then
+    ok "the closing tokens/s counts the targets that carry a loss"
+else
+    fail "the closing tokens/s counts the targets that carry a loss ($summary; $counted counted)"
+fi
+if grep -q "^data parallel: 2 processes .*rows dealt round robin" "$tmp/err"; then
+    ok "sentence rows are dealt round robin (the header says so)"
+else
+    fail "sentence rows are dealt round robin (the header says so)"
+fi
 
 echo "mpi: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -413,9 +413,10 @@ static void test_cuda_emulate_fft(void) {
 // Dropout's mask on the device is the CPU's for the same key.
 static void test_cuda_emulate_dropout(void) {
     enum { T = 25, B = 4, W = 500, N = T * B * W };
-    // The whole batch, then streams [3, 7) of 9 (a rank's share under MPI).
-    const dsf_stream_layout layouts[] = {{T, B, B, 0}, {T, B, 9, 3}};
-    for (int k = 0; k < 2; k++) {
+    // The whole batch, then streams [3, 7) of 9 and streams 1, 3, 5, 7 of 9 (a
+    // rank's share under MPI, contiguous and dealt).
+    const dsf_stream_layout layouts[] = {{T, B, B, 0, 1}, {T, B, 9, 3, 1}, {T, B, 9, 1, 2}};
+    for (int k = 0; k < 3; k++) {
         dsf_rng r;
         dsf_rng_seed(&r, 25);
         float *x = randn(&r, N, -1, 1), *y = malloc(sizeof(float) * N), *m = malloc(sizeof(float) * N);
@@ -423,7 +424,7 @@ static void test_cuda_emulate_dropout(void) {
         dsf_rng r0 = r;
         const uint64_t key = dsf_rng_u64(&r0);
         dropout_forward_streams(x, y, m, &layouts[k], W, 0.4f, &r);
-        const dsf_gpu_streams st = {layouts[k].B_all, layouts[k].first};
+        const dsf_gpu_streams st = {layouts[k].B_all, layouts[k].first, layouts[k].stride};
         dsf_gpu_emulate_dropout(x, ey, T, B, W, &st, 0.4f, key);
         const int same = memcmp(y, ey, sizeof(float) * N) == 0;
         int zeros = 0;

@@ -104,28 +104,35 @@ static void test_layers_dropout(void) {
     CHECK_MSG(abs(zeros - 30000) < 600, "%d of %d dropped at p = 0.3", zeros, M);  // ~4 sd
 }
 
-// A share of the streams draws its part of the whole batch's mask.
+// A share of the streams draws its part of the whole batch's mask: two "ranks"
+// with contiguous halves (stride 1) and with the streams dealt (stride 2).
 static void test_layers_dropout_streams(void) {
-    enum { T = 3, B = 4, W = 50, NE = T * B * W };
-    float x[NE], y[NE], m[NE], ys[NE / 2], ms[NE / 2];
+    enum { T = 3, B = 4, W = 50, NE = T * B * W, H2 = B / 2 };
+    float x[NE], y[NE], m[NE], ys[NE / 2], ms[NE / 2], xs[NE / 2];
     for (int k = 0; k < NE; k++) x[k] = 1.0f + k;
     dsf_rng r;
     dsf_rng_seed(&r, 10);
     dsf_rng r1 = r;
-    const dsf_stream_layout all = {T, B, B, 0};
+    const dsf_stream_layout all = {T, B, B, 0, 1};
     dropout_forward_streams(x, y, m, &all, W, 0.5f, &r);
     int bad = 0;
-    for (int first = 0; first < B; first += B / 2) {
-        dsf_rng r2 = r1;  // the same draw on every "rank"
-        float xs[NE / 2];
-        for (int t = 0; t < T; t++)
-            memcpy(xs + t * (B / 2) * W, x + (t * B + first) * W, sizeof(float) * (B / 2) * W);
-        const dsf_stream_layout part = {T, B / 2, B, first};
-        dropout_forward_streams(xs, ys, ms, &part, W, 0.5f, &r2);
-        for (int t = 0; t < T; t++)
-            bad += memcmp(ms + t * (B / 2) * W, m + (t * B + first) * W, sizeof(float) * (B / 2) * W) != 0 ||
-                   memcmp(ys + t * (B / 2) * W, y + (t * B + first) * W, sizeof(float) * (B / 2) * W) != 0;
-    }
+    for (int stride = 1; stride <= 2; stride++)
+        for (int rank = 0; rank < 2; rank++) {
+            const int first = stride == 1 ? rank * H2 : rank;
+            dsf_rng r2 = r1;  // the same draw on every "rank"
+            for (int t = 0; t < T; t++)
+                for (int b = 0; b < H2; b++)
+                    memcpy(xs + (t * H2 + b) * W, x + (t * B + first + b * stride) * W,
+                           sizeof(float) * W);
+            const dsf_stream_layout part = {T, H2, B, first, stride};
+            dropout_forward_streams(xs, ys, ms, &part, W, 0.5f, &r2);
+            for (int t = 0; t < T; t++)
+                for (int b = 0; b < H2; b++) {
+                    const size_t o = (size_t)(t * H2 + b) * W, g = (size_t)(t * B + first + b * stride) * W;
+                    bad += memcmp(ms + o, m + g, sizeof(float) * W) != 0 ||
+                           memcmp(ys + o, y + g, sizeof(float) * W) != 0;
+                }
+        }
     CHECK_MSG(bad == 0, "%d rows differ", bad);
 }
 

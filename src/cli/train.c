@@ -76,8 +76,9 @@ static double evaluate(trainer *tr, int split) {
     return cli_gpu_evaluate(tr->egpu, tr->ew.B, tokens, tr->run.seq);
 }
 
-// Collective. Each rank carries the state of its own streams; rank 0 gathers
-// them all into the checkpoint, so that a resumed run goes on exactly.
+// Collective. Each rank carries the state of its own streams (contiguous);
+// rank 0 gathers them all into the checkpoint, so that a resumed run goes on
+// exactly. Sentences carry none (each batch starts from zero): zeros.
 static int save_checkpoint(trainer *tr, const char *path) {
     tr->run.optim_t = tr->o.t;
     tr->run.lr = tr->o.lr;
@@ -85,9 +86,10 @@ static int save_checkpoint(trainer *tr, const char *path) {
         return dsf_error_set("the processes' parameters differ at step %" PRId64
                              " (an internal error: nothing saved)", tr->run.step);
     const int H = tr->m.cfg.H;
-    const size_t mine = (size_t)tr->count * H;
+    const size_t mine = (size_t)tr->share.count * H;
     const size_t LBH = (size_t)tr->m.cfg.L * tr->run.batch * H;
-    for (int l = 0; l < tr->m.cfg.L; l++) {
+    if (tr->seqs && tr->root) memset(tr->state_all, 0, 2 * LBH * sizeof(float));
+    for (int l = 0; !tr->seqs && l < tr->m.cfg.L; l++) {
         dist_gather_floats(tr->w.state + l * mine, mine,
                            tr->state_all + (size_t)l * tr->run.batch * H);
         dist_gather_floats(tr->w.state_c + l * mine, mine,  // the LSTM's c (zeros otherwise)
@@ -191,9 +193,10 @@ static void print_header(trainer *tr) {
         fprintf(stderr, "device: %s (training steps and evaluation; checkpoints%s through the host)\n",
                 dsf_gpu_name(tr->gpu), dist_size() > 1 ? " and the all-reduce" : "");
     if (dist_size() > 1)
-        fprintf(stderr, "data parallel: %d processes (%s), each %" PRId64 " streams and %d "
+        fprintf(stderr, "data parallel: %d processes (%s), each %" PRId64 " %s and %d "
                         "thread%s; one all-reduce of %zu gradients per step\n",
-                dist_size(), dist_name(), tr->count, dsf_get_threads(),
+                dist_size(), dist_name(), tr->share.count,
+                tr->share.stride > 1 ? "rows dealt round robin" : "streams", dsf_get_threads(),
                 dsf_get_threads() > 1 ? "s" : "", tr->m.n);
 }
 
@@ -217,11 +220,11 @@ static int train_loop(trainer *tr, const train_opts *opt) {
     int64_t ordered = -1;  // sentences: the epoch whose order sb holds
     int32_t *x = dsf_xmalloc(sizeof(int32_t) * (size_t)T * B);
     int32_t *y = dsf_xmalloc(sizeof(int32_t) * (size_t)T * B);
-    int32_t *xs = dsf_xmalloc(sizeof(int32_t) * (size_t)T * tr->count);  // this rank's streams
-    int32_t *ys = dsf_xmalloc(sizeof(int32_t) * (size_t)T * tr->count);
+    int32_t *xs = dsf_xmalloc(sizeof(int32_t) * (size_t)T * tr->share.count);  // this rank's streams
+    int32_t *ys = dsf_xmalloc(sizeof(int32_t) * (size_t)T * tr->share.count);
     double win_loss = 0, win_tokens = 0, win_t0 = dsf_now(), run_t0 = dsf_now(), win_comm = 0,
            win_wait = 0;
-    int64_t win_steps = 0, start_step = run->step, win_from = run->step;
+    int64_t win_steps = 0, start_step = run->step, win_from = run->step, start_tokens = run->tokens;
     int bad = 0, rc = 0, evaluated_at_end = 0, stop = 0;
     const int64_t stop_at = opt->stop_at > 0 && opt->stop_at < run->total_steps ? opt->stop_at : run->total_steps;
     // A signal reaches the ranks at different moments: they stop at the same step.
@@ -242,8 +245,8 @@ static int train_loop(trainer *tr, const train_opts *opt) {
                                : batcher_get(&tr->bt, run->epoch_pos * T, T, x, y));
         int64_t counted = 0;  // the batch's targets that carry a loss
         for (size_t r = 0; r < (size_t)t * B; r++) counted += y[r] != DSF_IGNORE;
-        dist_take_streams(x, t, B, tr->first, tr->count, xs);
-        dist_take_streams(y, t, B, tr->first, tr->count, ys);
+        dist_take_streams(x, t, B, tr->share, xs);
+        dist_take_streams(y, t, B, tr->share, ys);
         float lr = optim_lr(&tr->o);
         // Padded sentences over several ranks: each rank's mean is weighted by its
         // share of the counted targets.
@@ -338,13 +341,18 @@ static int train_loop(trainer *tr, const train_opts *opt) {
         }
         return stop ? 130 : 1;
     }
+    // Waiting: the ranks' mean, which a rank that is always the slowest (and
+    // never waits) would hide (collective).
+    const double wait_s = dist_size() > 1 ? dist_sum(tr->wait_s) / dist_size() : 0;
     if (tr->root && dist_size() > 1 && run->step > start_step) {
         double steps = (double)(run->step - start_step);
         fprintf(stderr, "data parallel: %d processes, %.0f tokens/s in steps of %.1f ms: all-"
-                        "reduce %.1f ms (%.1f%%), waiting for the slowest rank %.1f ms (%.1f%%)\n",
-                dist_size(), steps * B * T / tr->step_s, 1e3 * tr->step_s / steps,
+                        "reduce %.1f ms (%.1f%%), waiting for the slowest rank %.1f ms (%.1f%%, the "
+                "ranks' mean)\n",
+                dist_size(), (double)(run->tokens - start_tokens) / tr->step_s,
+                1e3 * tr->step_s / steps,
                 1e3 * tr->comm_s / steps, 100 * tr->comm_s / tr->step_s,
-                1e3 * tr->wait_s / steps, 100 * tr->wait_s / tr->step_s);
+                1e3 * wait_s / steps, 100 * wait_s / tr->step_s);
     }
     if (tr->root && tr->m.fits > 0)
         fprintf(stderr, "feedback fit: %" PRId64 " re-estimates in %.2fs, %.1f%% of the training "

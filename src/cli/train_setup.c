@@ -20,10 +20,10 @@ int train_gpu_setup(trainer *tr) {
         return dsf_error_set("--device cuda: --optim adam (coupled L2) is not implemented on the "
                              "GPU (sgd and adamw are)");
     if (dsf_gpu_select(dist_local_rank()) < 0 || dsf_gpu_check(&tr->m, run->method, run->scan) ||
-        dsf_gpu_create(&tr->gpu, &tr->m, &tr->o, (int)tr->count, run->seq, run->scan) ||
+        dsf_gpu_create(&tr->gpu, &tr->m, &tr->o, (int)tr->share.count, run->seq, run->scan) ||
         dsf_gpu_set_dropout(tr->gpu, run->dropout, &tr->rng))  // the CPU's masks, drawn alike
         return -1;
-    dsf_gpu_set_streams(tr->gpu, run->batch, tr->first);  // this rank's part of them
+    dsf_gpu_set_streams(tr->gpu, run->batch, tr->share.first, tr->share.stride);  // this rank's part
     dsf_gpu_set_state(tr->gpu, tr->w.state);
     dsf_gpu_set_state_c(tr->gpu, tr->w.state_c);
     // Evaluation: a second copy of the model, for this rank's share of the
@@ -164,13 +164,16 @@ static int split_streams(trainer *tr, const st_file *ck, const char *resume) {
     if (run->eval_batch < N)
         return dsf_error_set("--eval-batch %d is smaller than the %d processes", run->eval_batch,
                              N);
-    dist_share(run->batch, &tr->first, &tr->count);
+    // Sentences come sorted longest first in each batch: dealt round robin,
+    // every rank gets long and short rows alike (dist/dist.h).
+    tr->share = tr->seqs ? dist_deal(run->batch) : dist_share(run->batch);
     size_t n = 2 * (size_t)tr->m.cfg.L * run->batch * tr->m.cfg.H;  // h, then the LSTM's c
     if (tr->root && !(tr->state_all = dsf_alloc(n * sizeof(float)))) return -1;
     return 0;
 }
 
-// The checkpoint holds the state of all B streams; this rank takes its own.
+// The checkpoint holds the state of all B streams; this rank takes its own
+// (contiguous). Sentences carry none: each batch starts from zero.
 static int read_state(trainer *tr, const st_file *ck) {
     const int H = tr->m.cfg.H, B = tr->run.batch;
     dsf_lm_work all;
@@ -180,11 +183,12 @@ static int read_state(trainer *tr, const st_file *ck) {
     if (!(all.state = dsf_alloc(2 * LBH * sizeof(float)))) return -1;
     all.state_c = all.state + LBH;
     int rc = ckpt_read_state(ck, &tr->m, &all, &tr->rng);
-    const size_t mine = (size_t)tr->count * H;
-    for (int l = 0; rc == 0 && l < tr->m.cfg.L; l++) {
-        memcpy(tr->w.state + l * mine, all.state + ((size_t)l * B + tr->first) * H,
+    const size_t mine = (size_t)tr->share.count * H;
+    DSF_ASSERT(tr->seqs || tr->share.stride == 1);
+    for (int l = 0; rc == 0 && !tr->seqs && l < tr->m.cfg.L; l++) {
+        memcpy(tr->w.state + l * mine, all.state + ((size_t)l * B + tr->share.first) * H,
                mine * sizeof(float));
-        memcpy(tr->w.state_c + l * mine, all.state_c + ((size_t)l * B + tr->first) * H,
+        memcpy(tr->w.state_c + l * mine, all.state_c + ((size_t)l * B + tr->share.first) * H,
                mine * sizeof(float));
     }
     dsf_free(all.state);
@@ -330,9 +334,10 @@ int train_setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
         run->total_steps = o->steps;
     else if (!ck || args_given(specs, nspecs, "epochs"))
         run->total_steps = o->epochs * per_epoch;
-    int64_t eval_first, eval_count;
-    dist_share(run->eval_batch, &eval_first, &eval_count);
-    if (lm_work_create(&tr->w, &tr->m.cfg, (int)tr->count, run->seq) ||
+    // Sentences: each rank's rows dealt round robin (dist/dist.h), so that
+    // the rows of a batch sorted longest first split evenly in work.
+    const int64_t eval_count = (tr->seqs ? dist_deal : dist_share)(run->eval_batch).count;
+    if (lm_work_create(&tr->w, &tr->m.cfg, (int)tr->share.count, run->seq) ||
         lm_work_create(&tr->ew, &tr->m.cfg, (int)eval_count, run->seq) ||
         optim_create(&tr->o, run->optim, (float)run->base_lr, tr->m.n))
         goto fail;
@@ -341,7 +346,8 @@ int train_setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
     tr->w.dropout = (float)run->dropout;  // the masks come from the run's generator,
     tr->w.rng = &tr->rng;                 // saved in checkpoints: resume stays exact;
     tr->w.drop_B = run->batch;            // each rank draws its streams' part of the
-    tr->w.drop_first = tr->first;         // whole batch's masks
+    tr->w.drop_first = tr->share.first;   // whole batch's masks
+    tr->w.drop_stride = tr->share.stride;
     // Warm-up: --warmup steps, or --warmup-ratio of the run, else 5% of it (auto)
     // or none (cosine).
     const int ratio = args_given(specs, nspecs, "warmup-ratio");

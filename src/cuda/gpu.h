@@ -134,13 +134,14 @@ int dsf_gpu_step(dsf_gpu *g, const int32_t *x, const int32_t *y, int T, dsf_meth
 // and the kernels expand), so the same masks. 0 or -1 (GPU memory) with the
 // error set; p = 0 turns it off. dsf_gpu_forward and dsf_gpu_step use it alike.
 int dsf_gpu_set_dropout(dsf_gpu *g, float p, dsf_rng *rng);
-// Where the instance's B streams lie in the whole batch: streams [first,
-// first + B) of B_all (data-parallel training, lm's drop_B and drop_first),
-// which places the dropout masks as dropout_forward_streams does. Default B, 0.
+// Where the instance's B streams lie in the whole batch: streams first, first
+// + stride, … of B_all (data-parallel training, lm's drop_B, drop_first and
+// drop_stride), which places the dropout masks as dropout_forward_streams
+// does. Default B, 0, 1.
 typedef struct {
-    int64_t B_all, first;
+    int64_t B_all, first, stride;
 } dsf_gpu_streams;
-void dsf_gpu_set_streams(dsf_gpu *g, int64_t B_all, int64_t first);
+void dsf_gpu_set_streams(dsf_gpu *g, int64_t B_all, int64_t first, int64_t stride);
 
 // The fit feedback (GRU): whether the next backward pass under dsf re-estimates
 // each layer's a on the device, and with what weight (lm's fit_now, fit_rate).

@@ -66,7 +66,9 @@ void dsf_gpu_get_params(dsf_gpu *g, float *params) { DSF_ASSERT(0); }
 void dsf_gpu_set_params(dsf_gpu *g, const float *params) { DSF_ASSERT(0); }
 void dsf_gpu_get_grads(dsf_gpu *g, float *grads) { DSF_ASSERT(0); }
 void dsf_gpu_set_grads(dsf_gpu *g, const float *grads) { DSF_ASSERT(0); }
-void dsf_gpu_set_streams(dsf_gpu *g, int64_t B_all, int64_t first) { DSF_ASSERT(0); }
+void dsf_gpu_set_streams(dsf_gpu *g, int64_t B_all, int64_t first, int64_t stride) {
+    DSF_ASSERT(0);
+}
 void dsf_gpu_get_state(dsf_gpu *g, float *state) { DSF_ASSERT(0); }
 void dsf_gpu_set_state(dsf_gpu *g, const float *state) { DSF_ASSERT(0); }
 void dsf_gpu_get_state_c(dsf_gpu *g, float *state_c) { DSF_ASSERT(0); }

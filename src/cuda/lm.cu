@@ -86,7 +86,7 @@ static int create(dsf_gpu **out, const dsf_lm *m, const dsf_optim *opt, int B, i
     g->cfg = m->cfg;
     g->B = B;
     g->T = T;
-    g->streams = (dsf_gpu_streams){B, 0};
+    g->streams = (dsf_gpu_streams){B, 0, 1};
     g->scan = scan;
     g->fb_kind = m->fb.kind;
     g->refine = m->fb.refine;
@@ -298,9 +298,9 @@ extern "C" void dsf_gpu_profile_ms(dsf_gpu *g, double *ms) {
 
 // ---- settings ----
 
-extern "C" void dsf_gpu_set_streams(dsf_gpu *g, int64_t B_all, int64_t first) {
-    DSF_ASSERT(first >= 0 && first + g->B <= B_all);
-    g->streams = (dsf_gpu_streams){B_all, first};
+extern "C" void dsf_gpu_set_streams(dsf_gpu *g, int64_t B_all, int64_t first, int64_t stride) {
+    DSF_ASSERT(first >= 0 && stride >= 1 && first + (g->B - 1) * stride < B_all);
+    g->streams = (dsf_gpu_streams){B_all, first, stride};
 }
 
 extern "C" void dsf_gpu_set_fit(dsf_gpu *g, int now, float rate) {

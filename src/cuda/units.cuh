@@ -293,12 +293,14 @@ __host__ __device__ inline void fit_update_unit(float *a, double num, double den
 
 // ---- dropout (model/layers.h's mask: dsf_dropout_uniform, the same function) ----
 
-// Element k of a (T,B,W) site whose B streams are streams [first, first + B) of
-// B_all (a rank's share in data-parallel training): its index in the whole
-// batch's (T,B_all,W), which its mask is a hash of (dropout_forward_streams).
+// Element k of a (T,B,W) site whose B streams are streams first, first +
+// stride, … of B_all (a rank's share in data-parallel training): its index in
+// the whole batch's (T,B_all,W), which its mask is a hash of
+// (dropout_forward_streams).
 __host__ __device__ inline unsigned long long dropout_index(size_t k, long long W, long long B,
-                                                            long long B_all, long long first) {
-    return dsf_dropout_row((long long)(k / W), B, B_all, first, W) + k % W;
+                                                            long long B_all, long long first,
+                                                            long long stride) {
+    return dsf_dropout_row((long long)(k / W), B, B_all, first, stride, W) + k % W;
 }
 
 // y_k = x_k · m_k, m_k = 0 when the element of index kg is dropped under key,

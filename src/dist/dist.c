@@ -13,15 +13,19 @@
 
 static int rank, size = 1, local_size = 1, local_rank, first_failed = -1;
 
-void dist_share(int64_t n, int64_t *first, int64_t *count) {
-    *first = n * rank / size;
-    *count = n * (rank + 1) / size - *first;
+dist_streams dist_share(int64_t n) {
+    const int64_t first = n * rank / size;
+    return (dist_streams){first, n * (rank + 1) / size - first, 1};
 }
 
-void dist_take_streams(const int32_t *all, int64_t t, int64_t B, int64_t first, int64_t count,
-                       int32_t *mine) {
-    for (int64_t s = 0; s < t; s++)
-        memcpy(mine + s * count, all + s * B + first, (size_t)count * sizeof(int32_t));
+dist_streams dist_deal(int64_t n) {
+    return (dist_streams){rank, n > rank ? (n - rank + size - 1) / size : 0, size};
+}
+
+void dist_take_streams(const int32_t *all, int64_t t, int64_t B, dist_streams s, int32_t *mine) {
+    for (int64_t k = 0; k < t; k++)
+        for (int64_t i = 0; i < s.count; i++)
+            mine[k * s.count + i] = all[k * B + s.first + i * s.stride];
 }
 
 int dist_rank(void) { return rank; }

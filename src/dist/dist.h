@@ -1,7 +1,10 @@
 // dist.h: data-parallel training across processes with MPI (`make MPI=1`).
 //
-// Every process (rank) holds the whole model and a contiguous share of the B
-// batch streams: rank r of N has streams [r·B/N, (r+1)·B/N). After each
+// Every process (rank) holds the whole model and a share of the B batch
+// streams: contiguous for streams whose state is carried from batch to batch
+// (rank r of N has [r·B/N, (r+1)·B/N)), dealt round robin for batches of
+// sentences sorted longest first (rank r has r, r + N, r + 2N, …), so that
+// every rank gets long and short rows alike. After each
 // backward pass the flat gradient buffer is summed over the ranks in one
 // all-reduce, so every rank takes the same optimizer step and the parameters
 // stay identical without ever being sent.
@@ -11,8 +14,7 @@
 // their input. Callers use them unconditionally.
 //
 //     dist_init();
-//     int64_t first, count;
-//     dist_share(B, &first, &count);        // this rank's streams
+//     dist_streams s = dist_share(B);      // this rank's streams
 //     ...forward and backward on them...
 //     dist_mean_floats(m.grads, m.n);       // the gradient of the global mean loss
 //     loss = dist_mean(loss);
@@ -36,12 +38,19 @@ int dist_local_rank(void);
 // "OpenMPI 4.1.4" or similar, or "none" (a build without MPI).
 const char *dist_name(void);
 
-// This rank's share of n items, contiguous and in rank order: [*first, *first + *count).
-// The shares differ by at most one item; every rank has one when n >= size.
-void dist_share(int64_t n, int64_t *first, int64_t *count);
-// Columns first..first+count-1 of a time-major (t,B) batch, into mine (t,count).
-void dist_take_streams(const int32_t *all, int64_t t, int64_t B, int64_t first, int64_t count,
-                       int32_t *mine);
+// A rank's streams of a batch: first, first + stride, …, count of them.
+typedef struct {
+    int64_t first, count, stride;
+} dist_streams;
+// This rank's share of n streams, contiguous and in rank order (stride 1).
+// The shares differ by at most one stream; every rank has one when n >= size.
+dist_streams dist_share(int64_t n);
+// This rank's share of n streams dealt round robin: first = rank, stride =
+// size. The shares differ by at most one stream, the lower ranks' the larger.
+dist_streams dist_deal(int64_t n);
+// Columns s.first, s.first + s.stride, … of a time-major (t,B) batch, into
+// mine (t,s.count).
+void dist_take_streams(const int32_t *all, int64_t t, int64_t B, dist_streams s, int32_t *mine);
 
 // Collectives: every rank must call them in the same order.
 // x (n floats) becomes the mean over the ranks, in place; returns the seconds

@@ -9,8 +9,8 @@ double lm_evaluate_fn(dsf_eval_forward forward, void *ctx, int B_local, const ds
                       int T) {
     // This rank's streams are its share of the batch; the ranks' shares make it up.
     const int64_t B = (int64_t)dist_sum(B_local);
-    int64_t first, count;
-    dist_share(B, &first, &count);
+    const dist_streams mine = dist_share(B);
+    const int64_t count = mine.count;
     DSF_ASSERT(count == B_local);
     dsf_batcher bt;
     if (batcher_init(&bt, tokens, B, T)) return NAN;
@@ -25,8 +25,8 @@ double lm_evaluate_fn(dsf_eval_forward forward, void *ctx, int B_local, const ds
     int64_t steps = 0;
     for (int64_t pos = 0; pos < bt.L - 1; pos += T) {
         int64_t t = batcher_get(&bt, pos, T, x, y);
-        dist_take_streams(x, t, B, first, count, xs);
-        dist_take_streams(y, t, B, first, count, ys);
+        dist_take_streams(x, t, B, mine, xs);
+        dist_take_streams(y, t, B, mine, ys);
         total += forward(ctx, xs, ys, (int)t) * (double)t * share;
         steps += t;
     }
@@ -60,8 +60,8 @@ double lm_evaluate(const dsf_lm *m, dsf_lm_work *w, const dsf_tokens *tokens, in
 double lm_evaluate_seqs_fn(dsf_eval_forward forward, void (*reset)(void *ctx), void *ctx,
                            int B_local, const dsf_tokens *tokens, int T, int32_t pad) {
     const int64_t B = (int64_t)dist_sum(B_local);
-    int64_t first, count;
-    dist_share(B, &first, &count);
+    const dist_streams mine = dist_deal(B);  // long and short rows alike on every rank
+    const int64_t count = mine.count;
     DSF_ASSERT(count == B_local);
     dsf_seq_batcher sb;
     if (seqbatch_init(&sb, tokens, B, T, pad)) return NAN;
@@ -72,8 +72,8 @@ double lm_evaluate_seqs_fn(dsf_eval_forward forward, void (*reset)(void *ctx), v
     double total = 0, counted = 0;  // this rank's summed loss and counted targets
     for (int64_t k = 0; k < seqbatch_steps(&sb); k++) {
         const int64_t t = seqbatch_get(&sb, k, x, y);
-        dist_take_streams(x, t, B, first, count, xs);
-        dist_take_streams(y, t, B, first, count, ys);
+        dist_take_streams(x, t, B, mine, xs);
+        dist_take_streams(y, t, B, mine, ys);
         int64_t n = 0;
         for (int64_t r = 0; r < t * count; r++) n += ys[r] != DSF_IGNORE;
         if (n == 0) continue;  // this rank's rows are empty

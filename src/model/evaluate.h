@@ -24,7 +24,8 @@ double lm_evaluate_fn(dsf_eval_forward forward, void *ctx, int B_local, const ds
 // Sequence batching (batch.h's dsf_seq_batcher, the file's order, pad id pad):
 // each batch from a zero state; the mean loss over every counted target of the
 // split (the authors' figure: summed cross-entropy / counted tokens). Collective
-// under data-parallel training as above.
+// under data-parallel training as above, w holding this rank's streams dealt
+// round robin (dist_deal: the rows of a batch come longest first).
 double lm_evaluate_seqs(const dsf_lm *m, dsf_lm_work *w, const dsf_tokens *tokens, int T,
                         int32_t pad);
 // The same over any forward pass; reset(ctx) zeroes its state before each batch.

@@ -75,7 +75,7 @@ void dropout_forward_streams(const float *x, float *y, float *mask, const dsf_st
     const int64_t rows = sl->T * sl->B;
 #pragma omp parallel for schedule(static) if (rows * W > 65536)
     for (int64_t r = 0; r < rows; r++) {
-        const uint64_t k0 = dsf_dropout_row(r, sl->B, sl->B_all, sl->first, W);
+        const uint64_t k0 = dsf_dropout_row(r, sl->B, sl->B_all, sl->first, sl->stride, W);
         const size_t o = (size_t)r * W;
         for (int64_t i = 0; i < W; i++) {
             mask[o + i] = dsf_dropout_uniform(key, k0 + i) < p ? 0.0f : keep;
@@ -85,7 +85,7 @@ void dropout_forward_streams(const float *x, float *y, float *mask, const dsf_st
 }
 
 void dropout_forward(const float *x, float *y, float *mask, size_t n, float p, dsf_rng *rng) {
-    const dsf_stream_layout one = {1, 1, 1, 0};  // one row of n: index k is k
+    const dsf_stream_layout one = {1, 1, 1, 0, 1};  // one row of n: index k is k
     dropout_forward_streams(x, y, mask, &one, (int64_t)n, p, rng);
 }
 

@@ -42,26 +42,28 @@ static inline float dsf_dropout_uniform(uint64_t key, uint64_t k) {
 }
 
 // The index of the first element of row r of time-major rows (T, B, W) that are
-// streams [first, first + B) of B_all: (t·B_all + first + b)·W, t = r / B,
-// b = r mod B (dropout_forward_streams below; the CUDA backend's dropout too).
+// streams first, first + stride, … of B_all: (t·B_all + first + b·stride)·W,
+// t = r / B, b = r mod B (dropout_forward_streams below; the CUDA backend's
+// dropout too).
 #ifdef __CUDACC__
 __host__ __device__
 #endif
 static inline uint64_t dsf_dropout_row(int64_t r, int64_t B, int64_t B_all, int64_t first,
-                                       int64_t W) {
-    return (uint64_t)(((r / B) * B_all + first + r % B) * W);
+                                       int64_t stride, int64_t W) {
+    return (uint64_t)(((r / B) * B_all + first + (r % B) * stride) * W);
 }
 
 // A fresh mask m (n) for rate p in [0, 1) from one draw of rng, then y = x ⊙ m
 // (y may be x). Element k's fate is dsf_dropout_uniform(key, k).
 void dropout_forward(const float *x, float *y, float *mask, size_t n, float p, dsf_rng *rng);
 
-// The same over time-major rows (T, B, W) that are streams [first, first + B)
-// of B_all: element (t, b, i) takes index (t·B_all + first + b)·W + i, its place
-// in the whole batch, so that the processes of a data-parallel run together
-// draw the mask of one process with all B_all streams.
+// The same over time-major rows (T, B, W) that are streams first, first +
+// stride, … of B_all (dist/dist.h's shares): element (t, b, i) takes index
+// (t·B_all + first + b·stride)·W + i, its place in the whole batch, so that the
+// processes of a data-parallel run together draw the mask of one process with
+// all B_all streams.
 typedef struct {
-    int64_t T, B, B_all, first;
+    int64_t T, B, B_all, first, stride;
 } dsf_stream_layout;
 void dropout_forward_streams(const float *x, float *y, float *mask, const dsf_stream_layout *sl,
                              int64_t W, float p, dsf_rng *rng);

@@ -354,6 +354,7 @@ int lm_work_create(dsf_lm_work *w, const dsf_lm_config *c, int B, int T) {
     if (check_memory(lm_work_bytes(c, B, T), "the activations")) return -1;
     w->B = B;
     w->drop_B = B;
+    w->drop_stride = 1;
     w->T = T;
     size_t TB = (size_t)T * B, E = c->E, H = c->H, V = c->V, L = c->L;
     size_t IH = E > H ? E : H, G = (size_t)dsf_cell_gates(c->cell);
@@ -872,7 +873,7 @@ static double forward_from_emb(const dsf_lm *m, dsf_lm_work *w, const int32_t *y
     }
     // The sites draw their keys in order: the embedding, then each layer (block:
     // its recurrent branch, then its MLP branch).
-    const dsf_stream_layout sl = {T, B, w->drop_B, w->drop_first};
+    const dsf_stream_layout sl = {T, B, w->drop_B, w->drop_first, w->drop_stride};
     if (drop) dropout_forward_streams(w->emb, w->emb, w->mask_emb, &sl, E, w->dropout, w->rng);
     if (block) {
         const double loss = block_forward(m, w, y, T, &sl);

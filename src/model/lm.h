@@ -163,10 +163,11 @@ typedef struct {
     // (training); evaluation leaves rng NULL. Buffers allocated on first use.
     float dropout;
     dsf_rng *rng;
-    // The masks' stream layout: these B streams are streams [drop_first,
-    // drop_first + B) of drop_B (data-parallel training: a rank's share), so
-    // every process draws its part of one single-process mask (B, 0 by default).
-    int64_t drop_B, drop_first;
+    // The masks' stream layout: these B streams are streams drop_first,
+    // drop_first + drop_stride, … of drop_B (data-parallel training: a rank's
+    // share), so every process draws its part of one single-process mask (B, 0,
+    // 1 by default).
+    int64_t drop_B, drop_first, drop_stride;
     float *mask_emb;                  // (T,B,E)
     float *mask[DSF_MAX_LAYERS];      // (T,B,H) on layer l's output (block: its recurrent branch's)
     float *dropped[DSF_MAX_LAYERS];   // (T,B,H) layer l's output after dropout (stack only)

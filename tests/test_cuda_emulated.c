@@ -244,7 +244,7 @@ static void test_cuda_emulate_sweeps(void) {
             float *ea = calloc(2 * N, sizeof(float));  // the emulation's a_t (h, then c)
             const dsf_layer_feedback fb = {diag ? DSF_FEEDBACK_DIAG : DSF_FEEDBACK_UNIFORM, a, NULL,
                                            NULL, 0, NULL, K};
-            cell_work work = {gi, gh, NULL, avar, ref};
+            cell_work work = {.gi = gi, .gh = gh, .avar = avar, .ref = ref};
             memcpy(d, e, sizeof(float) * N);
             memcpy(e0, e, sizeof(float) * N);
             const float *ah = diag ? ea : a, *ac = diag ? ea + N : a + H;
@@ -500,7 +500,7 @@ static void test_cuda_emulate_fit(void) {
     memcpy(ea, a, sizeof(float) * H);
     const cell_weights w = {NULL, w_hh, NULL, NULL};
     cell_cache cache = {.gates = gates, .wpack = NULL};
-    cell_work work = {gi, gh, NULL, NULL, NULL};
+    cell_work work = {.gi = gi, .gh = gh};
     gru_fit_feedback(&w, &cache, e, &work, a, 0.5f, T, B, H);
     dsf_sgemm(0, 0, R, H, G, 1.0f, gh + B * G, G, w_hh, H, 0.0f, c, H);
     dsf_gpu_emulate_fit(c, e + B * H, gates + B * G + H, G, R, ea, 0.5f, H);

@@ -41,7 +41,7 @@ typedef struct {
     int log_errno;        // a write to the log failed (errno), and the run stops
     double t0;
     int root;             // rank 0 alone prints, logs and writes checkpoints
-    dist_streams share;   // this rank's training streams (dist_share or, sentences, dist_deal)
+    dist_streams share;   // this rank's training streams (dist_rows)
     float *state_all;     // (L,B,H) the state of every stream, on rank 0, for checkpoints
     double comm_s, wait_s, step_s; // seconds in the gradient all-reduce, in waiting for
                                    // the slowest rank before it, and in whole steps

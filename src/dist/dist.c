@@ -22,6 +22,8 @@ dist_streams dist_deal(int64_t n) {
     return (dist_streams){rank, n > rank ? (n - rank + size - 1) / size : 0, size};
 }
 
+dist_streams dist_rows(int64_t n, int carried) { return carried ? dist_share(n) : dist_deal(n); }
+
 void dist_take_streams(const int32_t *all, int64_t t, int64_t B, dist_streams s, int32_t *mine) {
     for (int64_t k = 0; k < t; k++)
         for (int64_t i = 0; i < s.count; i++)

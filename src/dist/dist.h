@@ -14,7 +14,7 @@
 // their input. Callers use them unconditionally.
 //
 //     dist_init();
-//     dist_streams s = dist_share(B);      // this rank's streams
+//     dist_streams s = dist_rows(B, 1);    // this rank's streams
 //     ...forward and backward on them...
 //     dist_mean_floats(m.grads, m.n);       // the gradient of the global mean loss
 //     loss = dist_mean(loss);
@@ -48,6 +48,10 @@ dist_streams dist_share(int64_t n);
 // This rank's share of n streams dealt round robin: first = rank, stride =
 // size. The shares differ by at most one stream, the lower ranks' the larger.
 dist_streams dist_deal(int64_t n);
+// The rule for a batch's n rows: dist_share when each row's state is carried to
+// the next batch (streams: a rank keeps its rows), dist_deal otherwise (sentences
+// and chunks from a zero state, sorted longest first).
+dist_streams dist_rows(int64_t n, int carried);
 // Columns s.first, s.first + s.stride, … of a time-major (t,B) batch, into
 // mine (t,s.count).
 void dist_take_streams(const int32_t *all, int64_t t, int64_t B, dist_streams s, int32_t *mine);

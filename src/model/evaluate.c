@@ -9,7 +9,7 @@ double lm_evaluate_fn(dsf_eval_forward forward, void *ctx, int B_local, const ds
                       int T) {
     // This rank's streams are its share of the batch; the ranks' shares make it up.
     const int64_t B = (int64_t)dist_sum(B_local);
-    const dist_streams mine = dist_share(B);
+    const dist_streams mine = dist_rows(B, 1);  // a carried stream stays on its rank
     const int64_t count = mine.count;
     DSF_ASSERT(count == B_local);
     dsf_batcher bt;
@@ -60,7 +60,7 @@ double lm_evaluate(const dsf_lm *m, dsf_lm_work *w, const dsf_tokens *tokens, in
 double lm_evaluate_seqs_fn(dsf_eval_forward forward, void (*reset)(void *ctx), void *ctx,
                            int B_local, const dsf_tokens *tokens, int T, int32_t pad) {
     const int64_t B = (int64_t)dist_sum(B_local);
-    const dist_streams mine = dist_deal(B);  // long and short rows alike on every rank
+    const dist_streams mine = dist_rows(B, 0);  // long and short rows alike on every rank
     const int64_t count = mine.count;
     DSF_ASSERT(count == B_local);
     dsf_seq_batcher sb;

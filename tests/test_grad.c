@@ -663,6 +663,66 @@ static void test_grad_decoder_blocks(void) {
     }
 }
 
+// An evaluation work area (lm_work_create_eval: the layers share their
+// activations, their outputs take turns in two buffers) gives the losses and the
+// carried states of lm_work_create's to the bit: every cell, the stack, residual
+// and block models of 1 to 4 layers, two batches with the state carried, then a
+// shorter ragged one; and it needs less memory from two layers on.
+static void test_grad_eval_work(void) {
+    enum { B = 5, T = 7 };
+    for (int cell = 0; cell < 3; cell++)
+        for (int arch = 0; arch < 3; arch++)
+            for (int L = 1; L <= 4; L++) {
+                const dsf_arch a = arch == 0 ? DSF_ARCH_STACK : arch == 1 ? DSF_ARCH_RESIDUAL
+                                                                          : DSF_ARCH_BLOCK;
+                dsf_lm_config cfg = {.V = 13, .E = 6, .H = 6, .L = L, .cell = (dsf_cell)cell,
+                                     .arch = a, .mlp = a == DSF_ARCH_BLOCK ? 10 : 0};
+                dsf_lm m;
+                random_model(&m, &cfg, 41 + cell + L, 0.5f);
+                dsf_lm_work w[2];
+                DSF_ASSERT(lm_work_create(&w[0], &m.cfg, B, T) == 0);
+                DSF_ASSERT(lm_work_create_eval(&w[1], &m.cfg, B, T) == 0);
+                CHECK(w[1].no_grad && w[1].eval && !w[0].eval);
+                double loss[2][3];
+                float *state[2];
+                for (int k = 0; k < 2; k++) {
+                    for (int b = 0; b < 3; b++) {
+                        int32_t x[B * T], y[B * T];
+                        test_random_tokens(x, y, B * T, cfg.V, 53 + b);
+                        const int Tb = b < 2 ? T : T - 2;
+                        if (b == 2) {  // rows sorted longest first, each from a zero state
+                            lm_work_reset_state(&w[k], &m.cfg);
+                            w[k].ragged = 1;
+                            for (int t = 0; t < Tb; t++)
+                                for (int r = 0; r < B; r++)
+                                    if (t >= Tb - r) y[t * B + r] = DSF_IGNORE;
+                        }
+                        w[k].no_grad = 1;
+                        loss[k][b] = lm_forward(&m, &w[k], x, y, Tb);
+                        if (b == 1) {
+                            state[k] = malloc((size_t)L * B * cfg.H * sizeof(float));
+                            memcpy(state[k], w[k].state, (size_t)L * B * cfg.H * sizeof(float));
+                        }
+                    }
+                }
+                for (int b = 0; b < 3; b++)
+                    CHECK_MSG(loss[1][b] == loss[0][b], "%s %s L=%d batch %d: %.9g, not %.9g",
+                              dsf_cell_name(cfg.cell), dsf_arch_name(a), L, b, loss[1][b],
+                              loss[0][b]);
+                CHECK_MSG(memcmp(state[0], state[1], (size_t)L * B * cfg.H * sizeof(float)) == 0,
+                          "%s %s L=%d: the carried states differ", dsf_cell_name(cfg.cell),
+                          dsf_arch_name(a), L);
+                const size_t full = lm_work_bytes(&m.cfg, B, T), ev = lm_work_eval_bytes(&m.cfg, B, T);
+                CHECK_MSG(ev < full, "%s L=%d: %zu bytes, not fewer than %zu", dsf_arch_name(a), L,
+                          ev, full);
+                for (int k = 0; k < 2; k++) free(state[k]), lm_work_destroy(&w[k]);
+                lm_destroy(&m);
+            }
+    // The saving grows with depth: 4 layers' evaluation area is under half a training one.
+    dsf_lm_config big = {.V = 100, .E = 64, .H = 64, .L = 4, .arch = DSF_ARCH_BLOCK, .mlp = 256};
+    CHECK(2 * lm_work_eval_bytes(&big, 32, 64) < lm_work_bytes(&big, 32, 64));
+}
+
 // The embedding projected once (V < T·B: layer 0's input side looked up in
 // encoder·W_ihᵀ, its backward a scatter by token and two small GEMMs) gives the
 // gradients, the loss and the fitted feedback of the rows' own products, for
@@ -741,6 +801,7 @@ void suite_grad(void) {
     RUN(test_grad_block_fd);
     RUN(test_grad_residual_proj_fd);
     RUN(test_grad_decoder_blocks);
+    RUN(test_grad_eval_work);
     RUN(test_grad_embedding_projection);
     RUN(test_grad_feedback_per_layer);
     RUN(test_grad_last_error_powers);

@@ -191,7 +191,7 @@ static int setup(classifier *c, cls_opts *o, const arg_spec *specs, int n) {
     if (!ck || args_given(specs, n, "epochs") || args_given(specs, n, "steps"))
         run->total_steps = args_given(specs, n, "steps") ? o->steps : o->epochs * per_epoch;
     if (lm_work_create(&c->w, &c->m.cfg, run->batch, T) ||
-        lm_work_create(&c->ew, &c->m.cfg, run->eval_batch, T) ||
+        lm_work_create_eval(&c->ew, &c->m.cfg, run->eval_batch, T) ||
         optim_create(&c->o, run->optim, (float)run->base_lr, c->m.n))
         goto done;
     c->w.scan = run->scan;

@@ -50,7 +50,7 @@ int cmd_eval(int argc, char **argv) {
     rc = -1;
     if (cli_check_level(specs, n, level, run.level) == 0 &&
         cli_load_split(data, &run, v, split, &tokens) == 0 &&
-        lm_work_create(&w, &m.cfg, batch ? batch : run.eval_batch, seq ? seq : run.seq) == 0) {
+        lm_work_create_eval(&w, &m.cfg, batch ? batch : run.eval_batch, seq ? seq : run.seq) == 0) {
         double loss = NAN;
         dsf_gpu *g = NULL;
         const int seqs = run.unit != DSF_UNIT_STREAM;

@@ -166,7 +166,7 @@ static int split_streams(trainer *tr, const st_file *ck, const char *resume) {
                              N);
     // Sentences come sorted longest first in each batch: dealt round robin,
     // every rank gets long and short rows alike (dist/dist.h).
-    tr->share = tr->seqs ? dist_deal(run->batch) : dist_share(run->batch);
+    tr->share = dist_rows(run->batch, !tr->seqs);
     size_t n = 2 * (size_t)tr->m.cfg.L * run->batch * tr->m.cfg.H;  // h, then the LSTM's c
     if (tr->root && !(tr->state_all = dsf_alloc(n * sizeof(float)))) return -1;
     return 0;
@@ -336,9 +336,9 @@ int train_setup(trainer *tr, train_opts *o, arg_spec *specs, int nspecs) {
         run->total_steps = o->epochs * per_epoch;
     // Sentences: each rank's rows dealt round robin (dist/dist.h), so that
     // the rows of a batch sorted longest first split evenly in work.
-    const int64_t eval_count = (tr->seqs ? dist_deal : dist_share)(run->eval_batch).count;
+    const int64_t eval_count = dist_rows(run->eval_batch, !tr->seqs).count;
     if (lm_work_create(&tr->w, &tr->m.cfg, (int)tr->share.count, run->seq) ||
-        lm_work_create(&tr->ew, &tr->m.cfg, (int)eval_count, run->seq) ||
+        lm_work_create_eval(&tr->ew, &tr->m.cfg, (int)eval_count, run->seq) ||
         optim_create(&tr->o, run->optim, (float)run->base_lr, tr->m.n))
         goto fail;
     tr->w.scan = run->scan;

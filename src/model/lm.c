@@ -284,15 +284,19 @@ void lm_init_normal(dsf_lm *m, dsf_rng *rng, float std) {
     X(rows, int32_t, TB)                                                           \
     X(slot, int32_t, TB)                                                           \
     X(crows, float, TB * H)                                                        \
-    X(e, float, TB * IH)                                                           \
-    X(dx, float, TB * IH)                                                          \
-    X(bw.gi, float, TB * G * H)                                                    \
-    X(bw.gh, float, TB * G * H)                                                    \
-    X(bw.carry, float, B * H)                                                      \
     X(wpack, float, lstm_pack_floats((int)H)) /* ≥ GRU's, Elman's */                  \
     X(state, float, L * B * H)                                                     \
     X(state_c, float, L * B * H)                                                   \
     X(step_rows, int, T)
+// The backward pass's (none in an evaluation work area).
+#define BACKWARD_BUFFERS(X)                                                        \
+    X(e, float, TB * IH)                                                           \
+    X(dx, float, TB * IH)                                                          \
+    X(bw.gi, float, TB * G * H)                                                    \
+    X(bw.gh, float, TB * G * H)                                                    \
+    X(bw.carry, float, B * H)
+// Every layer's (an evaluation work area: layer 0's, which the others share, and
+// layer 1's h: the layers' outputs take turns in two buffers).
 #define LAYER_BUFFERS(X)                                                           \
     X(h, float, (T + 1) * B * H)                                                   \
     X(gates, float, TB * G * H)                                                    \
@@ -330,63 +334,94 @@ static int projects(const dsf_lm_config *c, size_t TB) {
     return projection_on && !c->inputs && c->arch != DSF_ARCH_BLOCK && (size_t)c->V < TB;
 }
 
-size_t lm_work_bytes(const dsf_lm_config *c, int B_, int T_) {
-    double B = B_, T = T_, TB = T * B, E = c->E, H = c->H, V = c->V, L = c->L;
-    double IH = E > H ? E : H, total = 0, layer = 0, G = dsf_cell_gates(c->cell);
+// Bytes of a work area (eval: lm_work_create_eval's). A layer's buffers are its
+// outputs, which feed the next layer (h; the stream xs[k+1] of block and
+// residual), and its other activations; an evaluation work area holds one set of
+// the latter and two of the former, whatever L.
+static size_t work_bytes(const dsf_lm_config *c, int B_, int T_, int eval) {
+    double B = B_, T = T_, TB = T * B, E = c->E, H = c->H, V = c->V, L = c->L, M = c->mlp;
+    double IH = E > H ? E : H, total = 0, back = 0, layer = 0, G = dsf_cell_gates(c->cell);
 #define SIZE(name, type, count) total += (double)(count) * sizeof(type);
+#define SIZEB(name, type, count) back += (double)(count) * sizeof(type);
 #define SIZEL(name, type, count) layer += (double)(count) * sizeof(type);
     WORK_BUFFERS(SIZE)
+    BACKWARD_BUFFERS(SIZEB)
     LAYER_BUFFERS(SIZEL)
+    double out = (T + 1) * B * H * sizeof(float);  // h
+    layer -= out;
     if (dsf_cell_states(c->cell) == 2) layer += (T + 1) * B * H * sizeof(float);  // c
-    if (c->arch == DSF_ARCH_BLOCK)  // a, xmid, b, xs[k+1], u, gl, statistics; yf, d, dtmp, du
-        layer += ((4 + c->proj) * TB * H + 2 * TB * c->mlp + 4 * TB) * sizeof(float),
-        total += (3 * TB * H + TB * c->mlp + 2 * TB) * sizeof(float);
-    if (c->arch == DSF_ARCH_RESIDUAL) layer += TB * H * sizeof(float), total += TB * H * sizeof(float);
-    if (dec_rows(TB, V) < TB) total += (TB * H + V * H + V) * sizeof(float);  // de, gdec
+    if (c->arch == DSF_ARCH_BLOCK)  // a, xmid, b, (rp), u, gl, statistics; xs[k+1]; yf, stf; d, dtmp, du
+        layer += ((3 + c->proj) * TB * H + 2 * TB * M + 4 * TB) * sizeof(float),
+        out += TB * H * sizeof(float), total += (TB * H + 2 * TB) * sizeof(float),
+        back += (2 * TB * H + TB * M) * sizeof(float);
+    if (c->arch == DSF_ARCH_RESIDUAL) out += TB * H * sizeof(float), back += TB * H * sizeof(float);
+    if (dec_rows(TB, V) < TB) back += (TB * H + V * H + V) * sizeof(float);  // de, gdec
     if (projects(c, (size_t)TB)) total += V * G * H * sizeof(float);
-    total += L * layer;
+    total += eval ? layer + (L < 2 ? L : 2) * out : L * (layer + out) + back;
     return total > (double)SIZE_MAX / 4 ? SIZE_MAX / 4 : (size_t)total;
 }
 
-int lm_work_create(dsf_lm_work *w, const dsf_lm_config *c, int B, int T) {
+size_t lm_work_bytes(const dsf_lm_config *c, int B, int T) { return work_bytes(c, B, T, 0); }
+size_t lm_work_eval_bytes(const dsf_lm_config *c, int B, int T) { return work_bytes(c, B, T, 1); }
+
+static int work_create(dsf_lm_work *w, const dsf_lm_config *c, int B, int T, int eval) {
     memset(w, 0, sizeof *w);
     if (B < 1 || T < 1) return dsf_error_set("batch and sequence length must be positive");
-    if (check_memory(lm_work_bytes(c, B, T), "the activations")) return -1;
+    if (check_memory(work_bytes(c, B, T, eval), "the activations")) return -1;
     w->B = B;
     w->drop_B = B;
     w->drop_stride = 1;
     w->T = T;
+    w->eval = eval;
+    w->no_grad = eval;
     size_t TB = (size_t)T * B, E = c->E, H = c->H, V = c->V, L = c->L;
     size_t IH = E > H ? E : H, G = (size_t)dsf_cell_gates(c->cell);
     int ok = 1;
 #define ALLOC(name, type, count) ok = ok && (w->name = dsf_alloc((count) * sizeof(type)));
     WORK_BUFFERS(ALLOC)
+    if (!eval) {
+        BACKWARD_BUFFERS(ALLOC)
+    }
+#define A(ptr, count) ok = ok && ((ptr) = dsf_alloc((count) * sizeof(float)));
     for (int l = 0; l < c->L; l++) {
         cell_cache *g = &w->cache[l];
+        if (eval && l > 0) {  // layer 0's buffers, h in turns (lm_work_destroy knows)
+            *g = w->cache[0];
+            if (l == 1) A(g->h, (T + 1) * B * H) else g->h = w->cache[l - 2].h;
+            continue;
+        }
 #define ALLOCL(name, type, count) ok = ok && (g->name = dsf_alloc((count) * sizeof(type)));
         LAYER_BUFFERS(ALLOCL)
         if (dsf_cell_states(c->cell) == 2)  // the LSTM's c
             ok = ok && (g->c = dsf_alloc((T + 1) * B * H * sizeof(float)));
         g->wpack = w->wpack;  // one packing buffer serves every layer in turn
     }
-#define A(ptr, count) ok = ok && ((ptr) = dsf_alloc((count) * sizeof(float)));
+    if (c->arch == DSF_ARCH_BLOCK || c->arch == DSF_ARCH_RESIDUAL)  // the stream after each layer
+        for (int l = 0; l < c->L; l++) {
+            if (eval && l > 1) w->xs[l + 1] = w->xs[l - 1];
+            else A(w->xs[l + 1], TB * H)
+        }
     if (c->arch == DSF_ARCH_BLOCK) {
         const size_t M = (size_t)c->mlp;
         for (int l = 0; l < c->L; l++) {
             struct dsf_block_cache *b = &w->bc[l];
+            if (eval && l > 0) {
+                *b = w->bc[0];
+                continue;
+            }
             A(b->a, TB * H) A(b->st1, 2 * TB) A(b->xmid, TB * H) A(b->b, TB * H)
-            A(b->st2, 2 * TB) A(b->u, TB * M) A(b->gl, TB * M) A(w->xs[l + 1], TB * H)
+            A(b->st2, 2 * TB) A(b->u, TB * M) A(b->gl, TB * M)
             if (c->proj) A(b->rp, TB * H)
         }
-        A(w->yf, TB * H) A(w->stf, 2 * TB) A(w->d, TB * H) A(w->dtmp, TB * H) A(w->du, TB * M)
+        A(w->yf, TB * H) A(w->stf, 2 * TB)
+        if (!eval) {
+            A(w->d, TB * H) A(w->dtmp, TB * H) A(w->du, TB * M)
+        }
     }
-    if (c->arch == DSF_ARCH_RESIDUAL) {
-        for (int l = 0; l < c->L; l++) A(w->xs[l + 1], TB * H)
-        A(w->d, TB * H)
-    }
+    if (c->arch == DSF_ARCH_RESIDUAL && !eval) A(w->d, TB * H)
     if (projects(c, TB)) A(w->proj, V * G * H)
     w->dec_rows = (int64_t)dec_rows((double)TB, (double)V);
-    if ((size_t)w->dec_rows < TB) {
+    if ((size_t)w->dec_rows < TB && !eval) {
         A(w->de, TB * H)
         A(w->gdec, V * H + V)
     }
@@ -396,6 +431,14 @@ int lm_work_create(dsf_lm_work *w, const dsf_lm_config *c, int B, int T) {
         return -1;
     }
     return 0;
+}
+
+int lm_work_create(dsf_lm_work *w, const dsf_lm_config *c, int B, int T) {
+    return work_create(w, c, B, T, 0);
+}
+
+int lm_work_create_eval(dsf_lm_work *w, const dsf_lm_config *c, int B, int T) {
+    return work_create(w, c, B, T, 1);
 }
 
 // The method's own buffers: the diag feedback's varying a (S·T·B·H floats) and
@@ -426,8 +469,16 @@ int lm_work_reserve(dsf_lm_work *w, const dsf_lm *m, dsf_method meth) {
 }
 
 void lm_work_destroy(dsf_lm_work *w) {
+    if (w->eval)  // the shared buffers once: forget the later layers' aliases
+        for (int l = 1; l < DSF_MAX_LAYERS; l++) {
+            cell_cache *g = &w->cache[l];
+            g->gates = g->q = g->c = NULL;
+            if (l > 1) g->h = w->xs[l + 1] = NULL;
+            memset(&w->bc[l], 0, sizeof w->bc[l]);
+        }
 #define FREE(name, type, count) dsf_free(w->name);
     WORK_BUFFERS(FREE)
+    BACKWARD_BUFFERS(FREE)
     for (int l = 0; l < DSF_MAX_LAYERS; l++) {
         cell_cache *g = &w->cache[l];
 #define FREEL(name, type, count) dsf_free(g->name);
@@ -861,6 +912,7 @@ static double forward_from_emb(const dsf_lm *m, dsf_lm_work *w, const int32_t *y
     set_step_rows(w, y, T);
     const int drop = w->dropout > 0 && w->rng, block = c->arch == DSF_ARCH_BLOCK;
     w->dropped_now = drop;
+    DSF_ASSERT(!(drop && w->eval));  // an evaluation work area has no dropout
     w->proj_now = w->proj && !drop && (size_t)c->V < TB;
     if (drop && !w->mask_emb) {  // first use: the buffers for every site
         const size_t n = (size_t)w->T * B;
@@ -914,6 +966,7 @@ void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
     memset(m->grads, 0, m->n * sizeof(float));
     dsf_prof_end(DSF_PROF_PARAM_GRAD, t0);
 
+    DSF_ASSERT(!w->eval);  // lm_work_create_eval: forward passes only
     const int fit = meth == DSF_METHOD_DSF && m->fb.kind == DSF_FEEDBACK_FIT && w->fit_now &&
                     c->cell == DSF_CELL_GRU;
     if (fit) m->fits++;

@@ -128,6 +128,9 @@ typedef struct {
     // (dec_fused), for lm_backward to use.
     int64_t dec_rows;
     int no_grad, dec_fused;
+    // An evaluation work area (lm_work_create_eval): no_grad always, the layers'
+    // caches shared, no lm_backward.
+    int eval;
     float *gdec, *de;
     // The embedding projected once (lm.c's projects()): proj (V,G·H) holds
     // encoder W_ihᵀ + biases in the forward pass, the gate gradients summed by
@@ -197,6 +200,12 @@ static inline const float *lm_row_probs(const dsf_lm_work *w, size_t r, int V) {
 double lm_set_decoder_bytes(double bytes);
 
 int lm_work_create(dsf_lm_work *w, const dsf_lm_config *cfg, int B, int T);
+// A work area for forward passes only (evaluation; lm_backward refuses it): the
+// layers take turns with one set of activation buffers, their outputs with two,
+// and the backward pass's buffers are left out, so that a deep model's evaluation
+// at a large batch needs a fraction of lm_work_create's memory. The same results
+// to the bit.
+int lm_work_create_eval(dsf_lm_work *w, const dsf_lm_config *cfg, int B, int T);
 // Whether work areas created next compute the first layer's input side from the
 // embedding table projected once when the vocabulary is smaller than a batch's
 // T·B rows (on by default; the same results to float rounding); returns the
@@ -210,6 +219,7 @@ int lm_work_reserve(dsf_lm_work *w, const dsf_lm *m, dsf_method meth);
 int lm_work_reserved(const dsf_lm_work *w, const dsf_lm *m, dsf_method meth);
 void lm_work_destroy(dsf_lm_work *w);
 size_t lm_work_bytes(const dsf_lm_config *cfg, int B, int T);
+size_t lm_work_eval_bytes(const dsf_lm_config *cfg, int B, int T);
 void lm_work_reset_state(dsf_lm_work *w, const dsf_lm_config *cfg);
 
 // A target that carries no loss (the rows of a task between its answers): the

@@ -12,5 +12,6 @@
 # with the paper's.
 # Cost on 2 cores (Zen 4, experiments/results/speed/paper_wikitext_zen4.txt): dsf
 # 2,080 tokens/s on 2 threads alone, 17 minutes an epoch (63 steps of 128 x 256
-# tokens), a validation 37 s, about 90 minutes a run; 10 GB resident.
+# tokens), a validation 37 s, about 90 minutes a run; 6.7 GiB resident at most
+# (experiments/results/memory/eval_work_zen4.txt).
 exec sh "$(dirname "$0")/paper_ptb.sh" --recipe paper-wikitext "$@"

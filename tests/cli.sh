@@ -639,6 +639,25 @@ fi
 expect_err "classify: unknown task" "unknown task 'rows'" "$DSF" classify --task rows --data /usr/share/datasets/fashion-mnist
 expect_err "classify: no data says which package" "dataset-fashion-mnist" "$DSF" classify --data "$tmp/nothere"
 
+# The header's memory estimate against the peak the run reaches (getrusage): a
+# model whose work areas outweigh the process's own memory (libraries, corpus),
+# so that the two agree; an estimate that left out the evaluation area or a
+# layer's buffers would be a third too low.
+mkdir -p "$tmp/big"
+mkcorpus "$tmp/big/train.txt" 3000 1
+mkcorpus "$tmp/big/valid.txt" 3000 2
+mkcorpus "$tmp/big/test.txt" 60 3
+"$DSF" train --data "$tmp/big" --arch block --layers 3 --hidden 128 --batch 64 --seq 128 \
+    --eval-batch 128 --steps 2 --threads 2 --no-test >/dev/null 2>"$tmp/err"
+est=$(sed -n 's/^memory: about \([0-9.]*\) GiB.*/\1/p' "$tmp/err")
+peak=$(sed -n 's/^peak memory: \([0-9.]*\) GiB resident$/\1/p' "$tmp/err")
+if [ -n "$est" ] && [ -n "$peak" ] &&
+   awk -v e="$est" -v p="$peak" 'BEGIN { exit !(p >= 0.8 * e && p <= 1.25 * e) }'; then
+    ok "the memory estimate ($est GiB) is within 25% of the peak ($peak GiB)"
+else
+    fail "the memory estimate ($est GiB) is within 25% of the peak ($peak GiB)"
+fi
+
 # --- --device cuda: a CUDA build on a machine with a GPU (else skipped). The steps
 # on the device match the CPU's up to rounding, and a run stopped and resumed on
 # the device (its state, moments and parameters through the checkpoint) goes on

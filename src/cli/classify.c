@@ -377,6 +377,7 @@ int cmd_classify(int argc, char **argv) {
                         " steps, %d threads, %s\n",
                 dsf_method_name(r->method), fdesc, dsf_optim_name(r->optim), r->base_lr, r->clip,
                 r->batch, r->seq, r->total_steps, dsf_get_threads(), cli_cpu_backend());
+        cli_print_memory(&c.m, &c.o, &c.w, &c.ew, 0);
         if (r->method == DSF_METHOD_DSF) cli_caution_feedback(&c.m.fb, r->seq);
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
@@ -393,6 +394,7 @@ int cmd_classify(int argc, char **argv) {
                t.loss, t.accuracy, c.best_seen);
         log_row(&c, "test", t.loss, t.accuracy, 0, 0, 0, dsf_now());
     }
+    if (rc == 0) cli_print_peak_memory();
     if (c.log && fclose(c.log) != 0 && rc == 0) rc = dsf_error_set("cannot write log %s", o.log);
     for (int k = 0; k < DSF_NSPLITS; k++) images_free(&c.split[k]);
     vocab_free(c.classes);

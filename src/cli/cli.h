@@ -46,6 +46,13 @@ int cli_check_feedback_cell(const dsf_feedback *fb, dsf_cell cell);
 // A "note:" line on stderr when the feedback's sweeps are likely to grow at T steps
 // (dsf_feedback_caution).
 void cli_caution_feedback(const dsf_feedback *fb, int T);
+// The header's memory line: what a training command allocates up front, the
+// model (its parameters, gradients, best copy and optimizer moments under o), the
+// training work area w and the evaluation one ew (docs/USAGE.md, "Memory").
+void cli_print_memory(const dsf_lm *m, const dsf_optim *o, const dsf_lm_work *w,
+                      const dsf_lm_work *ew, int gpu);
+// The closing line: the process's peak resident memory (getrusage).
+void cli_print_peak_memory(void);
 // Split `split` of data with a checkpoint's vocabulary and batching (a chunked
 // run's split cut into its chunks of seq + 1 tokens).
 int cli_load_split(const char *data, const dsf_run *run, const dsf_vocab *v, int split,

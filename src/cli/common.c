@@ -1,6 +1,7 @@
 // common.c: what the subcommands share.
 #include <math.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -129,6 +130,27 @@ int cli_check_feedback_cell(const dsf_feedback *fb, dsf_cell cell) {
 void cli_caution_feedback(const dsf_feedback *fb, int T) {
     char buf[512];
     if (dsf_feedback_caution(fb, T, buf, sizeof buf)) fprintf(stderr, "note: %s\n", buf);
+}
+
+#define GIB (1024.0 * 1024.0 * 1024.0)
+
+void cli_print_memory(const dsf_lm *m, const dsf_optim *o, const dsf_lm_work *w,
+                      const dsf_lm_work *ew, int gpu) {
+    const dsf_lm_config *c = &m->cfg;
+    const double n4 = (double)m->n * sizeof(float);
+    const double model = (double)lm_bytes(c) + n4 * (1 + (o->m ? 2 : 0));
+    const double train = (double)lm_work_bytes(c, w->B, w->T);
+    const double eval = (double)lm_work_eval_bytes(c, ew->B, ew->T);
+    fprintf(stderr, "memory: about %.2f GiB%s (model, gradients and optimizer %.2f, training "
+                    "activations %.2f, evaluation %.2f)\n",
+            (model + train + eval) / GIB, gpu ? " on the host" : "", model / GIB, train / GIB,
+            eval / GIB);
+}
+
+void cli_print_peak_memory(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)  // ru_maxrss: KiB on Linux
+        fprintf(stderr, "peak memory: %.2f GiB resident\n", (double)ru.ru_maxrss * 1024 / GIB);
 }
 
 int cli_check_level(const arg_spec *specs, int n, const char *level, dsf_level ckpt_level) {

@@ -4,7 +4,6 @@
 #include <math.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "cli.h"
 #include "core/gemm.h"
@@ -14,8 +13,6 @@
 #include "model/evaluate.h"
 #include "train.h"
 #include "train/step.h"
-
-#define GIB (1024.0 * 1024.0 * 1024.0)
 
 static const char *usage =
     "usage: dsf train --data PATH [options]\n"
@@ -158,17 +155,7 @@ static void print_header(trainer *tr) {
             dsf_cell_name(c->cell), c->L, c->arch == DSF_ARCH_BLOCK ? "block" : "layer",
             c->L > 1 ? "s" : "", c->E, c->H,
             c->tie ? " (decoder tied to the embedding)" : "", tr->m.n);
-    // What the run allocates up front (docs/USAGE.md): the parameters, their
-    // gradients and state (lm_bytes), the best model's copy and the optimizer's
-    // moments; the training and the evaluation work areas.
-    const double n4 = (double)tr->m.n * sizeof(float);
-    const double mem_model = (double)lm_bytes(c) + n4 * (1 + (tr->o.m ? 2 : 0));
-    const double mem_train = (double)lm_work_bytes(c, tr->w.B, tr->w.T);
-    const double mem_eval = (double)lm_work_eval_bytes(c, tr->ew.B, tr->ew.T);
-    fprintf(stderr, "memory: about %.2f GiB%s (model, gradients and optimizer %.2f, training "
-                    "activations %.2f, evaluation %.2f)\n",
-            (mem_model + mem_train + mem_eval) / GIB, tr->gpu ? " on the host" : "",
-            mem_model / GIB, mem_train / GIB, mem_eval / GIB);
+    cli_print_memory(&tr->m, &tr->o, &tr->w, &tr->ew, tr->gpu != NULL);
     if (tr->run.dropout > 0) fprintf(stderr, "dropout: %g\n", tr->run.dropout);
     if (c->arch != DSF_ARCH_STACK || tr->seqs || strcmp(r->schedule, "auto") || r->evals ||
         r->init_std > 0)
@@ -494,9 +481,7 @@ static int train_command(int argc, char **argv) {
             log_row(&tr, "test", test, 0, 0, 0);
         }
     }
-    struct rusage ru;
-    if (tr.root && rc == 0 && getrusage(RUSAGE_SELF, &ru) == 0)  // ru_maxrss: KiB on Linux
-        fprintf(stderr, "peak memory: %.2f GiB resident\n", (double)ru.ru_maxrss * 1024 / GIB);
+    if (tr.root && rc == 0) cli_print_peak_memory();
     if (tr.log && (fclose(tr.log) != 0 || tr.log_errno) && rc == 0)
         rc = dsf_error_set("cannot write the log %s: %s", o.log,
                            strerror(tr.log_errno ? tr.log_errno : errno));

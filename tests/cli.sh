@@ -641,14 +641,16 @@ expect_err "classify: no data says which package" "dataset-fashion-mnist" "$DSF"
 
 # The header's memory estimate against the peak the run reaches (getrusage): a
 # model whose work areas outweigh the process's own memory (libraries, corpus),
-# so that the two agree; an estimate that left out the evaluation area or a
-# layer's buffers would be a third too low.
+# so that the two agree (with dropout's masks and the diag feedback's vectors);
+# an estimate that left out the evaluation area or a layer's buffers would be a
+# third too low.
 mkdir -p "$tmp/big"
 mkcorpus "$tmp/big/train.txt" 3000 1
 mkcorpus "$tmp/big/valid.txt" 3000 2
 mkcorpus "$tmp/big/test.txt" 60 3
 "$DSF" train --data "$tmp/big" --arch block --layers 3 --hidden 128 --batch 64 --seq 128 \
-    --eval-batch 128 --steps 2 --threads 2 --no-test >/dev/null 2>"$tmp/err"
+    --eval-batch 128 --dropout 0.3 --method dsf --feedback diag --steps 2 --threads 2 \
+    --no-test >/dev/null 2>"$tmp/err"
 est=$(sed -n 's/^memory: about \([0-9.]*\) GiB.*/\1/p' "$tmp/err")
 peak=$(sed -n 's/^peak memory: \([0-9.]*\) GiB resident$/\1/p' "$tmp/err")
 if [ -n "$est" ] && [ -n "$peak" ] &&

@@ -377,7 +377,7 @@ int cmd_classify(int argc, char **argv) {
                         " steps, %d threads, %s\n",
                 dsf_method_name(r->method), fdesc, dsf_optim_name(r->optim), r->base_lr, r->clip,
                 r->batch, r->seq, r->total_steps, dsf_get_threads(), cli_cpu_backend());
-        cli_print_memory(&c.m, &c.o, &c.w, &c.ew, 0);
+        cli_print_memory(&c.m, &c.o, &c.w, &c.ew, r->method, 0);
         if (r->method == DSF_METHOD_DSF) cli_caution_feedback(&c.m.fb, r->seq);
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);

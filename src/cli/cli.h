@@ -48,9 +48,10 @@ int cli_check_feedback_cell(const dsf_feedback *fb, dsf_cell cell);
 void cli_caution_feedback(const dsf_feedback *fb, int T);
 // The header's memory line: what a training command allocates up front, the
 // model (its parameters, gradients, best copy and optimizer moments under o), the
-// training work area w and the evaluation one ew (docs/USAGE.md, "Memory").
+// training work area w under meth and the evaluation one ew (docs/USAGE.md,
+// "Memory").
 void cli_print_memory(const dsf_lm *m, const dsf_optim *o, const dsf_lm_work *w,
-                      const dsf_lm_work *ew, int gpu);
+                      const dsf_lm_work *ew, dsf_method meth, int gpu);
 // The closing line: the process's peak resident memory (getrusage).
 void cli_print_peak_memory(void);
 // Split `split` of data with a checkpoint's vocabulary and batching (a chunked

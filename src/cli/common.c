@@ -135,11 +135,12 @@ void cli_caution_feedback(const dsf_feedback *fb, int T) {
 #define GIB (1024.0 * 1024.0 * 1024.0)
 
 void cli_print_memory(const dsf_lm *m, const dsf_optim *o, const dsf_lm_work *w,
-                      const dsf_lm_work *ew, int gpu) {
+                      const dsf_lm_work *ew, dsf_method meth, int gpu) {
     const dsf_lm_config *c = &m->cfg;
     const double n4 = (double)m->n * sizeof(float);
     const double model = (double)lm_bytes(c) + n4 * (1 + (o->m ? 2 : 0));
-    const double train = (double)lm_work_bytes(c, w->B, w->T);
+    const double train =
+        (double)lm_work_bytes(c, w->B, w->T) + (double)lm_work_more_bytes(w, m, meth);
     const double eval = (double)lm_work_eval_bytes(c, ew->B, ew->T);
     fprintf(stderr, "memory: about %.2f GiB%s (model, gradients and optimizer %.2f, training "
                     "activations %.2f, evaluation %.2f)\n",

@@ -155,7 +155,7 @@ static void print_header(trainer *tr) {
             dsf_cell_name(c->cell), c->L, c->arch == DSF_ARCH_BLOCK ? "block" : "layer",
             c->L > 1 ? "s" : "", c->E, c->H,
             c->tie ? " (decoder tied to the embedding)" : "", tr->m.n);
-    cli_print_memory(&tr->m, &tr->o, &tr->w, &tr->ew, tr->gpu != NULL);
+    cli_print_memory(&tr->m, &tr->o, &tr->w, &tr->ew, tr->run.method, tr->gpu != NULL);
     if (tr->run.dropout > 0) fprintf(stderr, "dropout: %g\n", tr->run.dropout);
     if (c->arch != DSF_ARCH_STACK || tr->seqs || strcmp(r->schedule, "auto") || r->evals ||
         r->init_std > 0)

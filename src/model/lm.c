@@ -468,6 +468,18 @@ int lm_work_reserve(dsf_lm_work *w, const dsf_lm *m, dsf_method meth) {
     return 0;
 }
 
+size_t lm_work_more_bytes(const dsf_lm_work *w, const dsf_lm *m, dsf_method meth) {
+    const dsf_lm_config *c = &m->cfg;
+    const double TB = (double)w->T * w->B, H = c->H, E = c->E;
+    double n = (double)avar_floats(w, m, meth) + (double)ref_floats(w, m, meth);
+    if (w->dropout > 0 && w->rng)  // forward_from_emb: the embedding's mask, two per layer
+        n += TB * E + 2.0 * c->L * TB * H;
+    if (w->ragged && !w->eval)  // lm_backward: the real rows' gather
+        n += (double)cell_pack_floats(dsf_cell_gates(c->cell) * c->H, w->T, w->B,
+                                      c->E > c->H ? c->E : c->H, c->H);
+    return (size_t)(n * sizeof(float));
+}
+
 void lm_work_destroy(dsf_lm_work *w) {
     if (w->eval)  // the shared buffers once: forget the later layers' aliases
         for (int l = 1; l < DSF_MAX_LAYERS; l++) {

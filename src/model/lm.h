@@ -217,6 +217,10 @@ int lm_set_embedding_projection(int on);
 // backward pass allocates. 0, or -1 with the error set.
 int lm_work_reserve(dsf_lm_work *w, const dsf_lm *m, dsf_method meth);
 int lm_work_reserved(const dsf_lm_work *w, const dsf_lm *m, dsf_method meth);
+// Bytes of w's buffers that lm_work_reserve or the first pass allocates under
+// meth with its settings (dropout masks, the ragged rows' gather), with or
+// without them there yet.
+size_t lm_work_more_bytes(const dsf_lm_work *w, const dsf_lm *m, dsf_method meth);
 void lm_work_destroy(dsf_lm_work *w);
 size_t lm_work_bytes(const dsf_lm_config *cfg, int B, int T);
 size_t lm_work_eval_bytes(const dsf_lm_config *cfg, int B, int T);

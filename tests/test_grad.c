@@ -723,6 +723,65 @@ static void test_grad_eval_work(void) {
     CHECK(2 * lm_work_eval_bytes(&big, 32, 64) < lm_work_bytes(&big, 32, 64));
 }
 
+// The memory estimates that `dsf train` prints (lm_work_bytes, lm_work_eval_bytes,
+// lm_work_more_bytes) are what the work areas allocate, to dsf_alloc's rounding:
+// every cell and architecture, 1 to 3 layers, a projected embedding and a
+// decoder in blocks; then the buffers a backward pass adds (the diag feedback's
+// vectors, the sweeps' copies, dropout's masks, the ragged rows' gather).
+static void test_grad_memory_estimates(void) {
+    enum { B = 16, T = 24 };
+    const double old = lm_set_decoder_bytes(64.0 * 50 * sizeof(float));  // 64-row blocks
+    for (int cell = 0; cell < 3; cell++)
+        for (int arch = 0; arch < 3; arch++)
+            for (int L = 1; L <= 3; L++)
+                for (int eval = 0; eval < 2; eval++) {
+                    const dsf_arch a = arch == 0 ? DSF_ARCH_STACK
+                                       : arch == 1 ? DSF_ARCH_RESIDUAL : DSF_ARCH_BLOCK;
+                    dsf_lm_config cfg = {.V = 50, .E = 32, .H = 32, .L = L,
+                                         .cell = (dsf_cell)cell, .arch = a,
+                                         .mlp = a == DSF_ARCH_BLOCK ? 64 : 0,
+                                         .proj = a == DSF_ARCH_BLOCK && L == 2};
+                    const size_t est = eval ? lm_work_eval_bytes(&cfg, B, T)
+                                            : lm_work_bytes(&cfg, B, T);
+                    dsf_lm_work w;
+                    const size_t before = dsf_allocated_bytes();
+                    DSF_ASSERT((eval ? lm_work_create_eval : lm_work_create)(&w, &cfg, B, T) == 0);
+                    const size_t got = dsf_allocated_bytes() - before;
+                    lm_work_destroy(&w);
+                    CHECK_MSG(got == est, "%s %s L=%d%s: %zu bytes allocated, %zu estimated",
+                              dsf_cell_name(cfg.cell), dsf_arch_name(a), L, eval ? " eval" : "",
+                              got, est);
+                }
+    lm_set_decoder_bytes(old);
+    // What a backward pass adds, for each method's extra buffers and dropout.
+    for (int k = 0; k < 3; k++) {
+        dsf_lm_config cfg = {.V = 50, .E = 32, .H = 32, .L = 2, .cell = DSF_CELL_GRU};
+        dsf_lm m;
+        random_model(&m, &cfg, 61, 0.3f);
+        if (k == 0) m.fb.kind = DSF_FEEDBACK_DIAG;
+        if (k == 1) m.fb.refine = 2;
+        dsf_lm_work w;
+        DSF_ASSERT(lm_work_create(&w, &m.cfg, B, T) == 0);
+        dsf_rng rng;
+        dsf_rng_seed(&rng, 3);
+        w.ragged = k == 2;
+        if (k == 2) w.dropout = 0.3f, w.rng = &rng;
+        const size_t est = lm_work_more_bytes(&w, &m, DSF_METHOD_DSF);
+        int32_t x[B * T], y[B * T];
+        test_random_tokens(x, y, B * T, cfg.V, 67);
+        const size_t before = dsf_allocated_bytes();
+        DSF_ASSERT(lm_work_reserve(&w, &m, DSF_METHOD_DSF) == 0);
+        lm_forward(&m, &w, x, y, T);
+        lm_backward(&m, &w, DSF_METHOD_DSF);
+        const size_t got = dsf_allocated_bytes() - before;
+        CHECK_MSG(got == est, "case %d: a backward pass added %zu bytes, %zu estimated", k, got,
+                  est);
+        CHECK(est > 0);
+        lm_work_destroy(&w);
+        lm_destroy(&m);
+    }
+}
+
 // The embedding projected once (V < T·B: layer 0's input side looked up in
 // encoder·W_ihᵀ, its backward a scatter by token and two small GEMMs) gives the
 // gradients, the loss and the fitted feedback of the rows' own products, for
@@ -802,6 +861,7 @@ void suite_grad(void) {
     RUN(test_grad_residual_proj_fd);
     RUN(test_grad_decoder_blocks);
     RUN(test_grad_eval_work);
+    RUN(test_grad_memory_estimates);
     RUN(test_grad_embedding_projection);
     RUN(test_grad_feedback_per_layer);
     RUN(test_grad_last_error_powers);

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
@@ -23,6 +24,10 @@ void dsf_assert_fail(const char *cond, const char *file, int line) {
     abort();
 }
 
+static _Atomic size_t allocated;
+
+size_t dsf_allocated_bytes(void) { return atomic_load_explicit(&allocated, memory_order_relaxed); }
+
 void *dsf_alloc(size_t nbytes) {
     if (nbytes == 0) nbytes = 1;
     size_t rounded = (nbytes + 63) & ~(size_t)63;
@@ -36,6 +41,7 @@ void *dsf_alloc(size_t nbytes) {
         return NULL;
     }
     memset(p, 0, rounded);
+    atomic_fetch_add_explicit(&allocated, nbytes, memory_order_relaxed);
     return p;
 }
 

@@ -46,6 +46,9 @@ void dsf_assert_fail(const char *cond, const char *file, int line);
 // error set (it never aborts: sizes may come from users). Free with dsf_free.
 void *dsf_alloc(size_t nbytes);
 void dsf_free(void *p);
+// The bytes dsf_alloc has asked for since the process began (never less: frees
+// are not counted); the tests hold the memory estimates (model/lm.h) to it.
+size_t dsf_allocated_bytes(void);
 // For small internal allocations whose failure is not a user error: aborts.
 void *dsf_xmalloc(size_t nbytes);
 void *dsf_xrealloc(void *p, size_t nbytes);

@@ -723,11 +723,12 @@ static void test_grad_eval_work(void) {
     CHECK(2 * lm_work_eval_bytes(&big, 32, 64) < lm_work_bytes(&big, 32, 64));
 }
 
-// The memory estimates that `dsf train` prints (lm_work_bytes, lm_work_eval_bytes,
-// lm_work_more_bytes) are what the work areas allocate, to dsf_alloc's rounding:
-// every cell and architecture, 1 to 3 layers, a projected embedding and a
-// decoder in blocks; then the buffers a backward pass adds (the diag feedback's
-// vectors, the sweeps' copies, dropout's masks, the ragged rows' gather).
+// The memory estimates that `dsf train` prints (lm_bytes, lm_work_bytes,
+// lm_work_eval_bytes, lm_work_more_bytes) are what the model and the work areas
+// allocate, to the byte: every cell and architecture, 1 to 3 layers, a projected
+// embedding and a decoder in blocks; then the buffers a backward pass adds (the
+// diag feedback's vectors, the sweeps' copies, dropout's masks, the ragged rows'
+// gather).
 static void test_grad_memory_estimates(void) {
     enum { B = 16, T = 24 };
     const double old = lm_set_decoder_bytes(64.0 * 50 * sizeof(float));  // 64-row blocks
@@ -751,6 +752,15 @@ static void test_grad_memory_estimates(void) {
                     CHECK_MSG(got == est, "%s %s L=%d%s: %zu bytes allocated, %zu estimated",
                               dsf_cell_name(cfg.cell), dsf_arch_name(a), L, eval ? " eval" : "",
                               got, est);
+                    if (eval) continue;
+                    dsf_lm m;  // and the model's own (lm_bytes)
+                    const size_t mb = dsf_allocated_bytes();
+                    DSF_ASSERT(lm_create(&m, &cfg) == 0);
+                    CHECK_MSG(dsf_allocated_bytes() - mb == lm_bytes(&cfg),
+                              "%s %s L=%d: the model allocated %zu bytes, %zu estimated",
+                              dsf_cell_name(cfg.cell), dsf_arch_name(a), L,
+                              dsf_allocated_bytes() - mb, lm_bytes(&cfg));
+                    lm_destroy(&m);
                 }
     lm_set_decoder_bytes(old);
     // What a backward pass adds, for each method's extra buffers and dropout.

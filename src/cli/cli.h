@@ -52,7 +52,8 @@ void cli_caution_feedback(const dsf_feedback *fb, int T);
 // "Memory").
 void cli_print_memory(const dsf_lm *m, const dsf_optim *o, const dsf_lm_work *w,
                       const dsf_lm_work *ew, dsf_method meth, int gpu);
-// The closing line: the process's peak resident memory (getrusage).
+// The closing line: the process's peak resident memory (getrusage); under MPI
+// rank 0's, and the memory line is per process.
 void cli_print_peak_memory(void);
 // Split `split` of data with a checkpoint's vocabulary and batching (a chunked
 // run's split cut into its chunks of seq + 1 tokens).

@@ -8,6 +8,7 @@
 #include "core/gemm.h"
 #include "core/panel.h"
 #include "cuda/gpu.h"
+#include "dist/dist.h"
 #include "model/evaluate.h"
 
 int cli_default_threads(void) {
@@ -142,16 +143,17 @@ void cli_print_memory(const dsf_lm *m, const dsf_optim *o, const dsf_lm_work *w,
     const double train =
         (double)lm_work_bytes(c, w->B, w->T) + (double)lm_work_more_bytes(w, m, meth);
     const double eval = (double)lm_work_eval_bytes(c, ew->B, ew->T);
-    fprintf(stderr, "memory: about %.2f GiB%s (model, gradients and optimizer %.2f, training "
+    fprintf(stderr, "memory: about %.2f GiB%s%s (model, gradients and optimizer %.2f, training "
                     "activations %.2f, evaluation %.2f)\n",
-            (model + train + eval) / GIB, gpu ? " on the host" : "", model / GIB, train / GIB,
-            eval / GIB);
+            (model + train + eval) / GIB, gpu ? " on the host" : "",
+            dist_size() > 1 ? " per process" : "", model / GIB, train / GIB, eval / GIB);
 }
 
 void cli_print_peak_memory(void) {
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0)  // ru_maxrss: KiB on Linux
-        fprintf(stderr, "peak memory: %.2f GiB resident\n", (double)ru.ru_maxrss * 1024 / GIB);
+        fprintf(stderr, "peak memory: %.2f GiB resident%s\n", (double)ru.ru_maxrss * 1024 / GIB,
+                dist_size() > 1 ? " (rank 0)" : "");
 }
 
 int cli_check_level(const arg_spec *specs, int n, const char *level, dsf_level ckpt_level) {

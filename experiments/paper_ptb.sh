@@ -36,7 +36,7 @@
 #                   steps) 3349 is the 17th validation, epoch 10.2, the first after
 #                   the learning rate's first drop
 #   --jobs N        runs at once (default 3; paper-wikitext 1: a 3x256 run holds
-#                   about 10 GiB), each with --threads threads (default 1; 2 for
+#                   6.7 GiB), each with --threads threads (default 1; 2 for
 #                   paper-wikitext)
 #   --ckpt-dir D    where the checkpoints go (default OUT/logs; they are not committed:
 #                   66 MB a PTB 1x256 run, and a clone of the project does not have them)

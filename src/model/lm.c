@@ -468,6 +468,12 @@ int lm_work_reserve(dsf_lm_work *w, const dsf_lm *m, dsf_method meth) {
     return 0;
 }
 
+// Floats of the ragged rows' gather (cell/params.h) that lm_backward allocates.
+static size_t pack_floats(const dsf_lm_work *w, const dsf_lm_config *c) {
+    return cell_pack_floats(dsf_cell_gates(c->cell) * c->H, w->T, w->B, c->E > c->H ? c->E : c->H,
+                            c->H);
+}
+
 size_t lm_work_more_bytes(const dsf_lm_work *w, const dsf_lm *m, dsf_method meth) {
     const dsf_lm_config *c = &m->cfg;
     const double TB = (double)w->T * w->B, H = c->H, E = c->E;
@@ -475,8 +481,7 @@ size_t lm_work_more_bytes(const dsf_lm_work *w, const dsf_lm *m, dsf_method meth
     if (w->dropout > 0 && w->rng)  // forward_from_emb: the embedding's mask, two per layer
         n += TB * E + 2.0 * c->L * TB * H;
     if (w->ragged && !w->eval)  // lm_backward: the real rows' gather
-        n += (double)cell_pack_floats(dsf_cell_gates(c->cell) * c->H, w->T, w->B,
-                                      c->E > c->H ? c->E : c->H, c->H);
+        n += (double)pack_floats(w, c);
     return (size_t)(n * sizeof(float));
 }
 
@@ -983,11 +988,8 @@ void lm_backward(dsf_lm *m, dsf_lm_work *w, dsf_method meth) {
                     c->cell == DSF_CELL_GRU;
     if (fit) m->fits++;
     DSF_ASSERT(lm_work_reserved(w, m, meth));  // lm_work_reserve(w, m, meth) was called
-    if (w->ragged && !w->bw.pack) {  // first use: the real rows' gather (cell/params.h)
-        const int IH = E > H ? E : H;
-        DSF_ASSERT((w->bw.pack = dsf_alloc(cell_pack_floats(dsf_cell_gates(c->cell) * H, w->T, B,
-                                                            IH, H) * sizeof(float))));
-    }
+    if (w->ragged && !w->bw.pack)  // first use: the real rows' gather (cell/params.h)
+        DSF_ASSERT((w->bw.pack = dsf_alloc(pack_floats(w, c) * sizeof(float))));
     if (c->arch == DSF_ARCH_BLOCK) {
         block_backward(m, w, meth, fit);
         goto embedding;

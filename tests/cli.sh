@@ -601,6 +601,13 @@ lt=$(sed -n 's/^test loss \([0-9.]*\) .*/\1/p' "$tmp/out")
 le=$("$DSF" eval --ckpt "$tmp/k.best.safetensors" --data "$tmp/words" --split test 2>"$tmp/err" | sed -n 's/^loss \([0-9.]*\) .*/\1/p')
 if [ -n "$lt" ] && [ "$lt" = "$le" ]; then ok "recipe paper-wikitext: dsf eval gives train's test loss ($lt)"
 else fail "recipe paper-wikitext: dsf eval gives train's test loss ('$lt', '$le')"; fi
+# gradstats at another length than the checkpoint's: chunks of 8 tokens, not 16
+expect_ok "gradstats --seq" "$DSF" gradstats --ckpt "$tmp/k.safetensors" --data "$tmp/words" --batches 2 --threads 1
+l15=$(sed -n 's/.* of 16 x 15 from the valid split (loss \([0-9.]*\).*/\1/p' "$tmp/out")
+expect_ok "gradstats --seq 7" "$DSF" gradstats --ckpt "$tmp/k.safetensors" --data "$tmp/words" --batches 2 --seq 7 --threads 1
+l7=$(sed -n 's/.* of 16 x 7 from the valid split (loss \([0-9.]*\).*/\1/p' "$tmp/out")
+if [ -n "$l15" ] && [ -n "$l7" ] && [ "$l15" != "$l7" ]; then ok "gradstats --seq 7 measures on chunks of 8 tokens (loss $l7, at 15: $l15)"
+else fail "gradstats --seq 7 measures on chunks of 8 tokens ('$l7', at 15: '$l15')"; fi
 expect_err "block options need the block" "options of --arch block" "$DSF" train --data "$tmp/words" --block-proj
 
 # --- dsf classify: images one pixel a step (Debian's Fashion-MNIST; skipped without it)

@@ -9,14 +9,18 @@
 #include "grad/feedback.h"
 
 static const char *usage =
-    "usage: dsf gradstats --ckpt FILE --data PATH [--split S] [--batches N] [--feedback LIST]\n"
+    "usage: dsf gradstats --ckpt FILE --data PATH [--split S] [--batches N] [--seq N]\n"
+    "                     [--feedback LIST]\n"
     "\n"
     "For N consecutive batches of a split (state carried as in training), computes\n"
     "the exact BPTT gradient of the model in FILE and, from the same forward pass,\n"
     "the FT gradient and the DSF gradient with the checkpoint's feedback and with\n"
     "each feedback in LIST (comma-separated --feedback values, drawn with --seed).\n"
     "Prints, per tensor and overall, the mean over batches of the cosine similarity\n"
-    "to the BPTT gradient and of the norm ratio |g| / |g_bptt|.";
+    "to the BPTT gradient and of the norm ratio |g| / |g_bptt|. The batches are the\n"
+    "checkpoint's (its batch, sequence length and batching); --seq measures at\n"
+    "another length: a window of N steps, sentences cut to N tokens, or chunks of\n"
+    "N + 1 tokens.";
 
 enum { MAX_ROWS = 16 };
 
@@ -51,13 +55,14 @@ static void accumulate(row *r, const dsf_lm *m, const float *g, const float *ref
 
 int cmd_gradstats(int argc, char **argv) {
     const char *ckpt = NULL, *data = NULL, *split_name = "valid", *feedback = NULL;
-    int batches = 10, threads = cli_default_threads();
+    int batches = 10, seq = 0, threads = cli_default_threads();
     int64_t seed = 1;
     arg_spec specs[] = {
         OPT("ckpt", ARG_STR, &ckpt, 0, 0, "checkpoint (the model to measure at)"),
         OPT("data", ARG_STR, &data, 0, 0, "data directory, text file or builtin:recall[:D]"),
         OPT("split", ARG_STR, &split_name, 0, 0, "train, valid or test"),
         OPT("batches", ARG_INT, &batches, 1, 1 << 20, "batches to average over"),
+        OPT("seq", ARG_INT, &seq, 1, 1 << 20, "sequence length (default: the checkpoint's)"),
         OPT("feedback", ARG_STR, &feedback, 0, 0, "extra dsf feedbacks, comma-separated (e.g. zero,ssm,uniform:0,0.5)"),
         OPT("seed", ARG_I64, &seed, 0, 9.2e18, "seed for drawn feedbacks"),
         OPT("threads", ARG_INT, &threads, 1, 4096, "threads"),
@@ -74,6 +79,7 @@ int cmd_gradstats(int argc, char **argv) {
     dsf_run run;
     dsf_vocab *v;
     if (cli_open_checkpoint(ckpt, &m, &run, &v)) return -1;
+    if (seq) run.seq = seq;
     const dsf_lm_config *c = &m.cfg;
     const size_t LH = (size_t)c->L * dsf_cell_states(c->cell) * c->H;
     row rows[MAX_ROWS];

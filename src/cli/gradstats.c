@@ -19,7 +19,7 @@ static const char *usage =
     "Prints, per tensor and overall, the mean over batches of the cosine similarity\n"
     "to the BPTT gradient and of the norm ratio |g| / |g_bptt|. The batches are the\n"
     "checkpoint's (its batch, sequence length and batching); --seq measures at\n"
-    "another length: a window of N steps, sentences cut to N tokens, or chunks of\n"
+    "another length, N steps: stream windows of N, or sentences cut to (chunks of)\n"
     "N + 1 tokens.";
 
 enum { MAX_ROWS = 16 };

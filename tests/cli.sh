@@ -602,7 +602,7 @@ le=$("$DSF" eval --ckpt "$tmp/k.best.safetensors" --data "$tmp/words" --split te
 if [ -n "$lt" ] && [ "$lt" = "$le" ]; then ok "recipe paper-wikitext: dsf eval gives train's test loss ($lt)"
 else fail "recipe paper-wikitext: dsf eval gives train's test loss ('$lt', '$le')"; fi
 # gradstats at another length than the checkpoint's: chunks of 8 tokens, not 16
-expect_ok "gradstats --seq" "$DSF" gradstats --ckpt "$tmp/k.safetensors" --data "$tmp/words" --batches 2 --threads 1
+expect_ok "gradstats at the checkpoint's length" "$DSF" gradstats --ckpt "$tmp/k.safetensors" --data "$tmp/words" --batches 2 --threads 1
 l15=$(sed -n 's/.* of 16 x 15 from the valid split (loss \([0-9.]*\).*/\1/p' "$tmp/out")
 expect_ok "gradstats --seq 7" "$DSF" gradstats --ckpt "$tmp/k.safetensors" --data "$tmp/words" --batches 2 --seq 7 --threads 1
 l7=$(sed -n 's/.* of 16 x 7 from the valid split (loss \([0-9.]*\).*/\1/p' "$tmp/out")
